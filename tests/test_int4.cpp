@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <cstring>
 #include <random>
@@ -137,6 +139,96 @@ TEST(Int4Gemm, EverySolutionMatchesReference) {
         for (int64_t r = 0; r < s.rows; ++r) ASSERT_EQ(y1[size_t(r)], y[size_t(last * s.rows + r)]) << r;
       }
     }
+  }
+}
+
+// The w4a8 numerics spelled out: Q8_0 activations (quantize_activations_q8),
+// per row and group the exact integer dot product with the quants, then
+// acc = fma(dot, scale * d, acc) in group order.
+std::vector<float> w4a8_reference(const std::vector<float>& x, int64_t n, const Int4Matrix& w) {
+  std::vector<int8_t> q(size_t(w.cols()));
+  std::vector<float> d(size_t(w.groups()));
+  std::vector<int32_t> qsum(size_t(w.groups()));
+  std::vector<float> y(size_t(n * w.rows()));
+  for (int64_t t = 0; t < n; ++t) {
+    quantize_activations_q8(x.data() + t * w.cols(), w.cols(), q.data(), d.data(), qsum.data());
+    for (int64_t r = 0; r < w.rows(); ++r) {
+      float acc = 0;
+      for (int64_t g = 0; g < w.groups(); ++g) {
+        int32_t dot = 0;
+        for (int64_t c = g * 32; c < (g + 1) * 32; ++c) dot += w.quant(r, c) * q[size_t(c)];
+        acc = std::fma(float(dot), w.scale(r, g) * d[size_t(g)], acc);
+      }
+      y[size_t(t * w.rows() + r)] = acc;
+    }
+  }
+  return y;
+}
+
+// So the AVX2 and the AVX-512 VNNI w4a8 solutions agree bit for bit, and a
+// model gives the same tokens whichever of them the CPU runs.
+TEST(Int4Gemm, W4A8SolutionsAreBitIdenticalToTheQ8_0Reference) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const std::vector<Shape> shapes = {{1, 16, 32}, {1, 37, 96},  {3, 5, 160},  {5, 48, 2048 + 32},
+                                     {9, 33, 768}, {300, 20, 96}, {1, 768, 2048}};
+  for (Int4ScaleType st : {Int4ScaleType::F16, Int4ScaleType::BF16}) {
+    for (const Shape& s : shapes) {
+      SCOPED_TRACE(::testing::Message() << "n=" << s.n << " rows=" << s.rows << " cols=" << s.cols
+                                        << " bf16=" << (st == Int4ScaleType::BF16));
+      Int4Matrix w = random_int4(s.rows, s.cols, st, rng);
+      std::vector<float> x(size_t(s.n * s.cols));
+      for (auto& v : x) v = normal(rng);
+      // Edge groups in token 0: all zero (scale 0), and one at the int16
+      // limit of the AVX2 sums (q = 7 times q8 = 127 over all 32 columns).
+      std::fill(x.begin(), x.begin() + 32, 0.0f);
+      if (s.cols >= 64) {
+        std::fill(x.begin() + 32, x.begin() + 64, 3.0f);
+        for (int64_t c = 32; c < 64; ++c) w.set(0, c, 7);
+      }
+      const std::vector<float> ref = w4a8_reference(x, s.n, w);
+      int checked = 0;
+      for (const auto& sol : int4_gemm_solutions()) {
+        if (sol.path != NumericPath::W4A8 || !int4_solution_supported(sol)) continue;
+        SCOPED_TRACE(sol.name);
+        std::vector<float> y(size_t(s.n * s.rows), NAN);
+        const int64_t mid = w.tiles() / 2;
+        sol.fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, 0, mid);
+        sol.fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, mid, w.tiles());
+        for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], ref[i]) << i;
+        ++checked;
+      }
+      // This machine's CPU runs both (AVX2 and AVX-512 VNNI); elsewhere fewer.
+      EXPECT_GE(checked, isa_supported(Isa::Avx2) ? 1 : 0);
+    }
+  }
+}
+
+// int4_gemm_selected() reads STRATA_KERNEL_ISA and STRATA_INT4_PATH once per
+// process, so each case runs in a child: "threadsafe" death tests re-execute
+// the binary.
+[[noreturn]] void print_selection_and_exit(const char* isa, const char* path) {
+  setenv("STRATA_KERNEL_ISA", isa, 1);
+  setenv("STRATA_INT4_PATH", path, 1);
+  try {
+    std::fprintf(stderr, "selected %s\n", std::string(int4_gemm_selected().name).c_str());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error %s\n", e.what());
+  }
+  std::exit(0);
+}
+
+TEST(Int4GemmDeathTest, SelectionFollowsPathAndIsaCap) {
+  if (!isa_supported(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  using ::testing::ExitedWithCode;
+  EXPECT_EXIT(print_selection_and_exit("avx2", "w4a8"), ExitedWithCode(0), "selected int4_gemm_avx2_w4a8\n");
+  EXPECT_EXIT(print_selection_and_exit("avx2", "exact"), ExitedWithCode(0), "selected int4_gemm_avx2\n");
+  EXPECT_EXIT(print_selection_and_exit("avx2", ""), ExitedWithCode(0), "selected int4_gemm_avx2_w4a8\n");
+  EXPECT_EXIT(print_selection_and_exit("scalar", "w4a8"), ExitedWithCode(0), "error .*no solution on that path");
+  EXPECT_EXIT(print_selection_and_exit("avx2", "int8"), ExitedWithCode(0), "error .*unknown value 'int8'");
+  if (isa_supported(Isa::Avx512) && __builtin_cpu_supports("avx512vnni")) {
+    EXPECT_EXIT(print_selection_and_exit("avx512", ""), ExitedWithCode(0), "selected int4_gemm_avx512_vnni_w4a8\n");
   }
 }
 

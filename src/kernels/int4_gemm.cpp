@@ -55,6 +55,7 @@ const std::vector<Int4GemmSolution>& int4_gemm_solutions() {
       {"int4_gemm_scalar", Isa::Scalar, false, NumericPath::Exact, int4_gemm_scalar},
       {"int4_gemm_avx2", Isa::Avx2, false, NumericPath::Exact, int4_gemm_avx2},
       {"int4_gemm_avx512", Isa::Avx512, false, NumericPath::Exact, int4_gemm_avx512},
+      {"int4_gemm_avx2_w4a8", Isa::Avx2, false, NumericPath::W4A8, int4_gemm_avx2_w4a8},
       {"int4_gemm_avx512_vnni_w4a8", Isa::Avx512, true, NumericPath::W4A8, int4_gemm_avx512_vnni_w4a8},
   };
   return list;

@@ -6,8 +6,9 @@
 //   exact: W4A16 proper, activations stay f32 and weights are decoded to f32
 //          in registers;
 //   w4a8:  activations are quantized per group of 32 to int8 on the fly and
-//          multiplied with integer dot products (AVX-512 VNNI), as llama.cpp
-//          does for Q4_0 x Q8_0: faster, slightly less exact.
+//          multiplied with integer dot products (AVX-512 VNNI, or AVX2
+//          vpmaddubsw), as llama.cpp does for Q4_0 x Q8_0: faster, slightly
+//          less exact. Its solutions give bit-identical results.
 // Within a path, every solution computes each group's dot product and then
 // scales it, and a row's result does not depend on the batch it is in.
 #include <cstdint>
@@ -46,7 +47,7 @@ bool int4_solution_supported(const Int4GemmSolution& s);
 
 // The solution the model uses: the best supported ISA within max_isa()
 // (STRATA_KERNEL_ISA) on the path chosen by STRATA_INT4_PATH=exact|w4a8
-// (default: w4a8 where VNNI exists, measured faster in bench_int4).
+// (default: w4a8, on AVX-512 VNNI or else AVX2; faster than exact on both).
 const Int4GemmSolution& int4_gemm_selected();
 // Switches the model's solution to the best one on `path` (tests and
 // benchmarks compare the two paths in one process); not while kernels run.
@@ -63,6 +64,7 @@ void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, in
 void int4_gemm_scalar(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
 void int4_gemm_avx2(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
 void int4_gemm_avx512(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
+void int4_gemm_avx2_w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
 void int4_gemm_avx512_vnni_w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
 
 // W4A8 activation quantization of one token, as llama.cpp's Q8_0: per group
