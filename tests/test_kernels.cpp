@@ -83,30 +83,41 @@ TEST_P(MatmulTest, EveryVariantMatchesReference) {
     std::vector<float> x(size_t(s.n * s.cols));
     for (auto& v : x) v = normal(rng);
 
+    // bf16dot multiplies BF16 weights by activations rounded to bf16
+    // (nearest even); its reference rounds them the same way.
+    std::vector<float> x_bf16(x.size());
+    for (size_t i = 0; i < x.size(); ++i) x_bf16[i] = bf16_to_f32(f32_to_bf16(x[i]));
     // Exact dot products (in double) and each element's magnitude bound.
-    std::vector<float> row(size_t(s.cols));
-    std::vector<double> exact(size_t(s.n * s.rows)), bound(size_t(s.n * s.rows));
-    for (int64_t r = 0; r < s.rows; ++r) {
-      dequantize_row(dtype, w.row(r), s.cols, row.data());
-      for (int64_t t = 0; t < s.n; ++t) {
-        double sum = 0, mag = 0;
-        for (int64_t c = 0; c < s.cols; ++c) {
-          sum += double(x[size_t(t * s.cols + c)]) * row[size_t(c)];
-          mag += std::abs(double(x[size_t(t * s.cols + c)]) * row[size_t(c)]);
+    auto reference = [&](const std::vector<float>& xs, std::vector<double>& exact, std::vector<double>& bound) {
+      std::vector<float> row(size_t(s.cols));
+      exact.assign(size_t(s.n * s.rows), 0);
+      bound.assign(size_t(s.n * s.rows), 0);
+      for (int64_t r = 0; r < s.rows; ++r) {
+        dequantize_row(dtype, w.row(r), s.cols, row.data());
+        for (int64_t t = 0; t < s.n; ++t) {
+          double sum = 0, mag = 0;
+          for (int64_t c = 0; c < s.cols; ++c) {
+            sum += double(xs[size_t(t * s.cols + c)]) * row[size_t(c)];
+            mag += std::abs(double(xs[size_t(t * s.cols + c)]) * row[size_t(c)]);
+          }
+          exact[size_t(t * s.rows + r)] = sum;
+          bound[size_t(t * s.rows + r)] = mag;
         }
-        exact[size_t(t * s.rows + r)] = sum;
-        bound[size_t(t * s.rows + r)] = mag;
       }
-    }
+    };
+    std::vector<double> exact_f32, bound_f32, exact_bf16, bound_bf16;
+    reference(x, exact_f32, bound_f32);
+    reference(x_bf16, exact_bf16, bound_bf16);
     for (const auto& kernel : matmul_kernels()) {
       if (!isa_supported(kernel.isa)) continue;
       SCOPED_TRACE(kernel.name);
-      // bf16dot rounds BF16 weights' activations to bf16 (relative 2^-9 each).
-      const double rel = kernel.name == "matmul_bf16dot" && dtype == DType::BF16 ? 4e-3 : 1e-5;
+      const bool rounds = kernel.name == "matmul_bf16dot" && dtype == DType::BF16 && __builtin_cpu_supports("avx512bf16");
+      const auto& exact = rounds ? exact_bf16 : exact_f32;
+      const auto& bound = rounds ? bound_bf16 : bound_f32;
       std::vector<float> y(size_t(s.n * s.rows), NAN);
       kernel.fn(MatmulArgs{x.data(), s.n, w, y.data()}, 0, s.rows);
       for (size_t i = 0; i < y.size(); ++i) {
-        ASSERT_NEAR(y[i], exact[i], rel * bound[i] + 1e-6) << "at " << i;
+        ASSERT_NEAR(y[i], exact[i], 1e-5 * bound[i] + 1e-6) << "at " << i;
       }
       // A token's result does not depend on the batch around it.
       std::vector<float> single(size_t(s.rows));
@@ -153,6 +164,44 @@ TEST(Matmul, BlockLayoutsDecodeAsSpecified) {
   for (int j = 0; j < 32; ++j) q8[2 + j] = uint8_t(int8_t(j - 16));
   dequantize_row(DType::Q8_0, q8, 32, w);
   for (int j = 0; j < 32; ++j) EXPECT_EQ(w[j], 0.5f * float(j - 16));
+}
+
+// matmul() follows the selected numeric path: bf16dot gives matmul_bf16dot's
+// results for BF16 weights (where the CPU has AVX512-BF16), exact gives the
+// best exact kernel's; other dtypes are the same on both paths.
+TEST(Matmul, PathSelectionChoosesTheKernel) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 3, rows = 40, cols = 96;
+  std::vector<float> x(size_t(n * cols));
+  for (auto& v : x) v = normal(rng);
+  const MatmulPath before = matmul_path();
+  for (DType dtype : {DType::BF16, DType::F32}) {
+    const auto bytes = random_weights(dtype, rows, cols, rng);
+    const WeightMatrix w = matrix_of(dtype, bytes, rows, cols);
+    auto run = [&](MatmulPath path) {
+      select_matmul_path(path);
+      EXPECT_EQ(matmul_path_name(matmul_path()),
+                matmul_path_name(path == MatmulPath::Bf16Dot && !__builtin_cpu_supports("avx512bf16")
+                                     ? MatmulPath::Exact : path));
+      std::vector<float> y(size_t(n * rows));
+      matmul(x.data(), n, w, y.data());
+      return y;
+    };
+    auto direct = [&](std::string_view name) {
+      std::vector<float> y(size_t(n * rows));
+      for (const auto& k : matmul_kernels())
+        if (k.name == name) k.fn(MatmulArgs{x.data(), n, w, y.data()}, 0, rows);
+      return y;
+    };
+    const auto exact = run(MatmulPath::Exact), dot = run(MatmulPath::Bf16Dot);
+    EXPECT_EQ(exact, direct(best_kernel(matmul_kernels(), "matmul").name));
+    if (!isa_supported(Isa::Avx512) || max_isa() < Isa::Avx512) continue;
+    EXPECT_EQ(dot, direct("matmul_bf16dot"));
+    if (dtype == DType::F32 || !__builtin_cpu_supports("avx512bf16")) EXPECT_EQ(dot, exact);
+    else EXPECT_NE(dot, exact);
+  }
+  select_matmul_path(before);
 }
 
 TEST(Matmul, RegistryPicksBestSupported) {

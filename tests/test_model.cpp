@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "kernels/matmul.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "model/qwen3_moe.h"
@@ -223,7 +224,10 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
   EXPECT_LE(worst, tol) << "largest difference at " << at << ": " << got[at] << " vs " << want[at];
 }
 
+// numpy keeps activations in f32, so strata runs the exact matmul path here.
 void check_against_numpy(const ModelConfig& c, DType dtype, uint32_t seed) {
+  const MatmulPath before = matmul_path();
+  select_matmul_path(MatmulPath::Exact);
   TempDir tmp;
   write_hf(tmp.path, c, random_weights(c, seed), dtype);
   auto model = Model::load(tmp.path.string());
@@ -233,6 +237,7 @@ void check_against_numpy(const ModelConfig& c, DType dtype, uint32_t seed) {
   double scale = 0;
   for (float v : want) scale = std::max(scale, double(std::abs(v)));
   expect_close(got, want, 1e-4 * std::max(1.0, scale));
+  select_matmul_path(before);
 }
 
 TEST(Qwen3Moe, LogitsMatchNumpy) { check_against_numpy(tiny_moe_config(), DType::F32, 1); }

@@ -1,6 +1,7 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <string_view>
 #include <vector>
@@ -128,22 +129,60 @@ const KernelList<MatmulFn>& matmul_kernels() {
   return list;
 }
 
-// STRATA_MATMUL_PATH=exact (default: f32 activations, exact up to f32
-// summation) or bf16dot (bf16-rounded activations for BF16 weights).
-static MatmulFn select_matmul() {
+std::string_view matmul_path_name(MatmulPath path) { return path == MatmulPath::Exact ? "exact" : "bf16dot"; }
+
+namespace {
+
+// bf16dot where the CPU has it: measured faster in bench_int4 (BM_Bf16) and
+// `strata generate`, with the numerics of llama.cpp and of GPU engines.
+constexpr MatmulPath kDefaultMatmulPath = MatmulPath::Bf16Dot;
+
+bool bf16dot_usable() { return max_isa() >= Isa::Avx512 && __builtin_cpu_supports("avx512bf16"); }
+
+MatmulPath path_from_env() {
   const char* env = std::getenv("STRATA_MATMUL_PATH");
   const std::string_view path = env ? env : "";
-  if (path.empty() || path == "exact") return best_kernel(matmul_kernels(), "matmul").fn;
-  if (path != "bf16dot") fail("STRATA_MATMUL_PATH: unknown value '{}' (expected exact or bf16dot)", path);
-  for (const auto& k : matmul_kernels()) {
-    if (k.name == "matmul_bf16dot" && k.isa <= max_isa() && isa_supported(k.isa)) return k.fn;
-  }
-  return best_kernel(matmul_kernels(), "matmul").fn;  // ISA capped below AVX-512: stay exact
+  if (path.empty()) return kDefaultMatmulPath;
+  if (path == "exact") return MatmulPath::Exact;
+  if (path == "bf16dot") return MatmulPath::Bf16Dot;
+  fail("STRATA_MATMUL_PATH: unknown value '{}' (expected exact or bf16dot)", path);
 }
 
-static MatmulFn best_matmul() {
-  static const MatmulFn fn = select_matmul();
-  return fn;
+struct Selected {
+  MatmulPath path;
+  MatmulFn fn;
+};
+
+// A path's kernel; bf16dot falls back to exact where the CPU lacks it.
+const Selected& entry(MatmulPath path) {
+  static const Selected exact{MatmulPath::Exact, best_kernel(matmul_kernels(), "matmul").fn};
+  static const Selected bf16dot{MatmulPath::Bf16Dot, [] {
+                                  for (const auto& k : matmul_kernels())
+                                    if (k.name == "matmul_bf16dot") return k.fn;
+                                  fail("matmul: matmul_bf16dot is not registered");
+                                }()};
+  return path == MatmulPath::Bf16Dot && bf16dot_usable() ? bf16dot : exact;
+}
+
+std::atomic<const Selected*> g_selected{nullptr};
+
+const Selected& selected() {
+  const Selected* s = g_selected.load(std::memory_order_acquire);
+  if (!s) {
+    s = &entry(path_from_env());
+    g_selected.store(s, std::memory_order_release);
+  }
+  return *s;
+}
+
+MatmulFn best_matmul() { return selected().fn; }
+
+}  // namespace
+
+MatmulPath matmul_path() { return selected().path; }
+
+void select_matmul_path(MatmulPath path) {
+  g_selected.store(&entry(path), std::memory_order_release);
 }
 
 void matmul(const float* x, int64_t n, const WeightMatrix& w, float* y) {

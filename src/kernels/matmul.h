@@ -1,11 +1,15 @@
 #pragma once
 // y[n, rows] = x[n, cols] · W^T for a weight matrix W[rows, cols] kept in its
 // stored dtype (F32, BF16, F16, Q8_0, Q4_0), or re-laid as INT4 g32 (then the
-// gemm_w4a16_g32 solutions run, see int4_gemm.h). Activations stay f32,
-// except on the opt-in bf16dot path (STRATA_MATMUL_PATH=bf16dot: BF16
-// weights times bf16-rounded activations, like llama.cpp).
+// gemm_w4a16_g32 solutions run, see int4_gemm.h). Two numeric paths for
+// BF16 weights (other dtypes always take the exact one):
+//   exact:   activations stay f32; weights are widened to f32 in registers;
+//   bf16dot: activations are rounded to bf16 once per call and multiplied
+//            with vdpbf16ps (AVX512-BF16), as llama.cpp does for BF16
+//            weights and as GPU engines run BF16 models.
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "core/dtype.h"
 #include "kernels/kernel_registry.h"
@@ -48,6 +52,16 @@ struct MatmulArgs {
 using MatmulFn = void (*)(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 const KernelList<MatmulFn>& matmul_kernels();
 
+enum class MatmulPath { Exact, Bf16Dot };
+std::string_view matmul_path_name(MatmulPath path);
+// The path matmul() takes: STRATA_MATMUL_PATH=exact|bf16dot, else the default
+// (see matmul.cpp); bf16dot only where the CPU has AVX512-BF16 within
+// STRATA_KERNEL_ISA, exact otherwise.
+MatmulPath matmul_path();
+// Switches the path for the rest of the process (tests and benchmarks
+// compare the two in one run); not while kernels run.
+void select_matmul_path(MatmulPath path);
+
 // The best kernel, with output rows split across the global thread pool.
 void matmul(const float* x, int64_t n, const WeightMatrix& w, float* y);
 // The best kernel on the calling thread only (for callers that already run
@@ -65,9 +79,8 @@ void dequantize_row(DType dtype, const uint8_t* src, int64_t cols, float* dst);
 void matmul_scalar(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 void matmul_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 void matmul_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
-// BF16 weights with activations rounded to bf16 (vdpbf16ps); not exact, so
-// only used when STRATA_MATMUL_PATH=bf16dot (default: exact). Other dtypes
-// run matmul_avx512.
+// The bf16dot path: BF16 weights with activations rounded to bf16
+// (vdpbf16ps); other dtypes, and CPUs without AVX512-BF16, run matmul_avx512.
 void matmul_bf16dot(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 
 }  // namespace strata
