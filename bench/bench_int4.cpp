@@ -6,7 +6,8 @@
 // minute; pairing the two per iteration keeps their ratio honest.
 // Counters: GB/s (weight bytes per second of the kernel, median), read_GB/s
 // (the paired read, median) and fraction = median read time / median kernel
-// time — the share of the available bandwidth the kernel reaches.
+// time — the share of the available bandwidth the kernel reaches. GEMMs
+// (512 tokens) are compute-bound and report GFLOP/s instead.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
@@ -80,11 +81,13 @@ class ColdReader {
   int64_t pos_ = 0;
 };
 
-// Runs `kernel(i)` on the i-th weight copy per iteration, paired with a cold
-// read of `bytes`, and sets the counters described at the top. Returns the
-// kernel's median seconds.
+// Runs `kernel(i)` on the i-th weight copy per iteration and sets the
+// counters: for a GEMV (tokens == 1) the bandwidth ones described at the
+// top, each iteration paired with a cold read of `bytes`; for a GEMM,
+// which is compute-bound, GFLOP/s of `flops` per call.
 template <typename Kernel>
-double run_paired(benchmark::State& state, size_t bytes, size_t copies, Kernel&& kernel) {
+void run_paired(benchmark::State& state, size_t bytes, double flops, int64_t tokens, size_t copies,
+                Kernel&& kernel) {
   std::vector<double> kernel_s, read_s;
   size_t i = 0;
   for (auto _ : state) {
@@ -93,14 +96,18 @@ double run_paired(benchmark::State& state, size_t bytes, size_t copies, Kernel&&
     const double s = seconds_since(t0);
     state.SetIterationTime(s);
     kernel_s.push_back(s);
-    read_s.push_back(ColdReader::get().read(bytes));
+    if (tokens == 1) read_s.push_back(ColdReader::get().read(bytes));
     i = (i + 1) % copies;
   }
-  const double k = median(kernel_s), r = median(read_s);
+  const double k = median(kernel_s);
+  if (tokens > 1) {
+    state.counters["GFLOP/s"] = flops / k / 1e9;
+    return;
+  }
+  const double r = median(read_s);
   state.counters["GB/s"] = double(bytes) / k / 1e9;
   state.counters["read_GB/s"] = double(bytes) / r / 1e9;
   state.counters["fraction"] = r / k;
-  return k;
 }
 
 // Copies enough that their total exceeds the caches many times over, so each
@@ -135,7 +142,7 @@ void BM_Int4(benchmark::State& state, NumericPath path) {
   const size_t bytes = Int4Matrix(rows, cols, Int4ScaleType::BF16).nbytes();
   const auto ms = random_int4(rows, cols, cold_copies(bytes));
   std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
-  run_paired(state, bytes, ms.size(), [&](size_t i) {
+  run_paired(state, bytes, 2.0 * double(rows * cols * n), n, ms.size(), [&](size_t i) {
     const Int4GemmArgs args{x.data(), n, ms[i].get(), y.data()};
     ThreadPool::global().parallel_for(ms[i]->tiles(), [&](int64_t t0, int64_t t1) { sol->fn(args, t0, t1); });
   });
@@ -152,7 +159,7 @@ void BM_Int4Experts(benchmark::State& state, NumericPath path) {
   const auto ms = random_int4(rows, cols, std::max(size_t(experts), cold_copies(one)));
   std::vector<float> x(size_t(cols), 0.5f), y(size_t(rows * experts));
   const int threads = ThreadPool::global().size();
-  run_paired(state, one * size_t(experts), ms.size(), [&](size_t call) {
+  run_paired(state, one * size_t(experts), 0, 1, ms.size(), [&](size_t call) {
     const size_t first = call * size_t(experts);
     ThreadPool::global().parallel_for(threads, [&](int64_t b, int64_t e) {
       for (int64_t th = b; th < e; ++th) {
@@ -181,14 +188,13 @@ void BM_Bf16(benchmark::State& state, std::string_view solution) {
   const size_t copies = n == 1 ? cold_copies(bytes) : 1;
   std::vector<std::vector<uint16_t>> ws(copies, std::vector<uint16_t>(size_t(rows * cols), f32_to_bf16(0.01f)));
   std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
-  const double seconds = run_paired(state, bytes, copies, [&](size_t i) {
+  run_paired(state, bytes, 2.0 * double(rows * cols * n), n, copies, [&](size_t i) {
     const MatmulArgs args{x.data(), n, {DType::BF16, reinterpret_cast<const uint8_t*>(ws[i].data()), rows, cols,
                                         size_t(cols) * 2}, y.data()};
     ThreadPool::global().parallel_for((rows + 15) / 16, [&](int64_t b0, int64_t b1) {
       impl->fn(args, b0 * 16, std::min(rows, b1 * 16));
     });
   });
-  state.counters["GFLOP/s"] = 2.0 * double(rows * cols * n) / seconds / 1e9;
   state.SetLabel(std::string(solution));
 }
 
