@@ -111,11 +111,12 @@ TEST_F(ReproduceReport, TablesCarryTheMeasuredAndDerivedFigures) {
   EXPECT_NE(md.find("layered vs chunked-64: TTFT mean x0.50, median x0.49; ITL p99 x0.55; SLO 100% vs 50%"),
             std::string::npos)
       << md;
-  // Simulated / measured - 1: TTFT 1100 vs 1000, ITL 150 vs 200, TPOT 151 vs 201.
+  // Simulated / measured - 1: TTFT 1100 vs 1000, ITL 150 vs 200, TPOT 151 vs 201; layered TTFT 900 vs 500
+  // and ITL 150 vs 100 count too (the simulator runs the server's layered settings).
   EXPECT_NE(md.find("| sharegpt | chunked-64 | 0.5 | 1,000 | 1,100 | +10% | 200 | 150 | -25% | 201 | 151 | -25% |"),
             std::string::npos)
       << md;
-  EXPECT_NE(md.find("TTFT 1 of 1 within 25% (median |diff| 10%, worst 10%); ITL 1 of 1 within 25%"), std::string::npos)
+  EXPECT_NE(md.find("TTFT 1 of 2 within 25% (median |diff| 80%, worst 80%); ITL 1 of 2 within 25%"), std::string::npos)
       << md;
   EXPECT_NE(md.find("| sharegpt | layered | 12.3 | 120.5 | 40 | 392 |"), std::string::npos) << md;
   EXPECT_NE(md.find("No GPU-scale simulation results were found."), std::string::npos) << md;

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,8 +14,12 @@
 #include <vector>
 
 #include "core/error.h"
+#include "model/model.h"
+#include "tools/synth.h"
 #include "engine/scheduler.h"
 #include "sim/calibrate.h"
+#include "sim/profile_fit.h"
+#include "sim/step_timing.h"
 #include "sim/cost_model.h"
 #include "sim/simulator.h"
 
@@ -327,24 +333,245 @@ TEST(SimConfig, PolicySpecsAndProfiles) {
   broken["matmul_efficiency"] = 1.5;
   EXPECT_THROW(HardwareProfile::from_json(broken, "x"), Error);
   EXPECT_THROW(resolve_hardware("/nonexistent/profile.json"), Error);
+  // Profiles written before the expert rates existed price experts as matmuls.
+  nlohmann::json old = j;
+  old.erase("expert_efficiency"), old.erase("expert_bandwidth_efficiency"), old.erase("logits_overhead");
+  old.erase("roofline_overlap");
+  const HardwareProfile read = HardwareProfile::from_json(old, "old");
+  EXPECT_EQ(read.expert_efficiency, h100.matmul_efficiency);
+  EXPECT_EQ(read.expert_bandwidth_efficiency, h100.bandwidth_efficiency);
+  EXPECT_EQ(read.logits_overhead, 0);
+  EXPECT_EQ(read.roofline_overlap, 1);
+  broken = j;
+  broken["expert_bandwidth_efficiency"] = "fast";
+  EXPECT_THROW(HardwareProfile::from_json(broken, "x"), Error);
+  // A bad profile file names itself and what is wrong.
+  const std::string bad_file = testing::TempDir() + "/bad-profile.json";
+  std::ofstream(bad_file) << "{\"name\": \"cpu\", \"peak_flops\": ";
+  try {
+    resolve_hardware(bad_file);
+    ADD_FAILURE() << "truncated JSON was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad-profile.json: invalid JSON"), std::string::npos) << e.what();
+  }
+  broken = j;
+  broken["step_overhead"] = -1;
+  std::ofstream(bad_file) << broken.dump();
+  try {
+    resolve_hardware(bad_file);
+    ADD_FAILURE() << "a negative overhead was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'step_overhead' must be non-negative"), std::string::npos) << e.what();
+  }
 
   // Qwen3-30B-A3B in BF16 is ~61 GB.
   EXPECT_NEAR(builtin_sim_model("qwen3-30b-a3b").total_weight_bytes() / 1e9, 61.1, 0.5);
 }
 
-TEST(Calibration, ProducesAValidProfile) {
-  SimModel m = tiny_model();
-  m.hidden = 256, m.expert_ffn = 256;
-  m.expert_bytes = double(m.expert_params()) * 2;
+// Steps of the kinds `strata sim calibrate` times, on the tiny model: decode
+// batches, prompt chunks after prefixes, and layered stages.
+std::vector<StepPlan> probe_plans(std::vector<Sequence>& seqs) {
+  std::vector<StepPlan> plans;
+  for (int32_t batch : {1, 2, 4, 8, 16}) {
+    for (int32_t context : {64, 512}) {
+      StepPlan p;
+      for (int32_t r = 0; r < batch; ++r) p.entries.push_back(entry(seqs[size_t(r)], context - 1, context, 0, 4, false, true));
+      plans.push_back(p);
+    }
+  }
+  for (int32_t prefix : {0, 256}) {
+    for (int32_t tokens : {16, 64, 256, 512}) {
+      StepPlan p;
+      p.entries.push_back(entry(seqs[0], prefix, prefix + tokens, 0, 4, true, prefix == 0));
+      plans.push_back(p);
+    }
+  }
+  for (int32_t tokens : {64, 256}) {
+    for (int32_t stage = 0; stage < 4; ++stage) {
+      StepPlan p;
+      p.entries.push_back(entry(seqs[0], 0, tokens, stage, stage + 1, true, stage == 3));
+      if (tokens == 64) p.entries.push_back(entry(seqs[1], 127, 128, 0, 4, false, true));  // else the stage alone
+      plans.push_back(p);
+    }
+  }
+  return plans;
+}
+
+// Rates where the tiny model's decodes are memory-bound and its prompts
+// compute-bound, like a CPU's.
+FittedRates known_rates() {
+  FittedRates r;
+  r.matmul_flops = 2e9, r.attention_flops = 0.5e9, r.expert_flops = 1e9;
+  r.weight_bandwidth = 2e8, r.expert_bandwidth = 1e8;
+  r.layer_overhead = 20e-6, r.logits_overhead = 50e-6, r.step_overhead = 300e-6;
+  r.overlap = 0.5;
+  return r;
+}
+
+std::vector<StepSample> synthetic_samples(const FittedRates& truth) {
+  std::vector<Sequence> seqs(16);
+  for (Sequence& s : seqs) s.prompt.assign(1024, 0);
+  HardwareProfile any = plain_hardware(1e12, 1e12);
+  CostModel cost_model(tiny_model(), any, 1, {0, 3});
+  std::vector<StepSample> samples;
+  for (const StepPlan& plan : probe_plans(seqs)) {
+    const StepWork work = cost_model.work(plan);
+    samples.push_back({work, predicted_seconds(work, truth)});
+  }
+  return samples;
+}
+
+TEST(ProfileFit, RecoversKnownRatesFromSyntheticStepTimes) {
+  const FittedRates truth = known_rates();
+  FittedRates start;  // far off: every rate 10x or more away
+  start.matmul_flops = start.attention_flops = start.expert_flops = 50e9;
+  start.weight_bandwidth = start.expert_bandwidth = 10e9;
+  start.layer_overhead = start.logits_overhead = start.step_overhead = 1e-2;
+  const ProfileFit fit = fit_rates(synthetic_samples(truth), start);
+  EXPECT_LT(fit.rms_relative_error, 1e-6);
+  const FittedRates& r = fit.rates;
+  EXPECT_NEAR(r.matmul_flops / truth.matmul_flops, 1, 1e-3);
+  EXPECT_NEAR(r.attention_flops / truth.attention_flops, 1, 1e-3);
+  EXPECT_NEAR(r.expert_flops / truth.expert_flops, 1, 1e-3);
+  EXPECT_NEAR(r.weight_bandwidth / truth.weight_bandwidth, 1, 1e-3);
+  EXPECT_NEAR(r.expert_bandwidth / truth.expert_bandwidth, 1, 1e-3);
+  EXPECT_NEAR(r.layer_overhead, truth.layer_overhead, 1e-8);
+  EXPECT_NEAR(r.logits_overhead, truth.logits_overhead, 1e-8);
+  EXPECT_NEAR(r.step_overhead, truth.step_overhead, 1e-8);
+  EXPECT_EQ(r.overlap, truth.overlap);
+
+  // The profile the rates make prices a step as the rates do.
+  const HardwareProfile p = r.profile("fit", 1e8, 1e9);
+  EXPECT_NO_THROW(p.validate("fit"));
+  EXPECT_DOUBLE_EQ(p.memory_bandwidth, r.weight_bandwidth);  // the fastest of stream, weights, experts
+  EXPECT_NEAR(p.expert_bandwidth_efficiency, 0.5, 1e-6);
+  EXPECT_EQ(p.roofline_overlap, 0.5);
+}
+
+TEST(ProfileFit, NoisyTimesGiveCloseRatesAndTheSameFitTwice) {
+  const FittedRates truth = known_rates();
+  const std::vector<StepSample> exact = synthetic_samples(truth);
+  std::vector<StepSample> noisy = exact;
+  // +-5% deterministic "noise".
+  for (size_t i = 0; i < noisy.size(); ++i) noisy[i].seconds *= 1 + 0.05 * std::sin(double(i) * 1.7);
+  const ProfileFit a = fit_rates(noisy, truth), b = fit_rates(noisy, truth);
+  EXPECT_EQ(a.rates.profile("x", 0, 1).to_json(), b.rates.profile("x", 0, 1).to_json());
+  EXPECT_LT(a.rms_relative_error, 0.05);
+  // Single rates may trade off against each other (prompt steps scale dense
+  // and expert FLOPs alike), but the fitted model predicts the true times.
+  for (const StepSample& s : exact) EXPECT_NEAR(predicted_seconds(s.work, a.rates) / s.seconds, 1, 0.08);
+}
+
+TEST(ProfileFit, RejectsEmptyOrNonPositiveTimes) {
+  EXPECT_THROW(fit_rates({}, known_rates()), Error);
+  std::vector<StepSample> samples = synthetic_samples(known_rates());
+  samples[3].seconds = 0;
+  EXPECT_THROW(fit_rates(samples, known_rates()), Error);
+}
+
+TEST(CalibrationProbes, CoverDecodesChunksAndLayeredStages) {
+  const std::vector<Probe> probes = calibration_probes(4);
+  int decodes = 0, chunks = 0, staged = 0;
+  for (const Probe& p : probes) {
+    for (const std::vector<ProbeEntry>& step : p.steps) {
+      for (const ProbeEntry& e : step) {
+        EXPECT_LE(e.token_end, 1024);
+        if (e.layer_end > 0) ++staged;
+        else if (e.token_end - e.token_begin == 1) ++decodes;
+        else ++chunks;
+      }
+    }
+  }
+  EXPECT_GT(decodes, 40);
+  EXPECT_GE(chunks, 12);
+  EXPECT_EQ(staged, 4 * 4);  // 4 layered cohorts of 4 stages
+  // A 2-layer model's cohort runs in 2 stages of one layer each.
+  for (const Probe& p : calibration_probes(2))
+    if (p.label.rfind("layered", 0) == 0) {
+      EXPECT_EQ(p.steps.size(), 2u);
+    }
+}
+
+// A tiny synthetic MoE model on disk, for the calibration and the
+// engine-bench comparison end to end.
+class TinyModelCalibration : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(testing::TempDir() + "/strata_test_sim_model_" + std::to_string(::getpid()));
+    SynthOptions options;
+    options.config = synth_preset("tiny", "qwen3_moe");
+    options.config.num_hidden_layers = 4;
+    options.tokenizer_dir = default_synth_tokenizer_dir();
+    options.seed = 7;
+    synthesize_model(*dir_, options);
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string* dir_;
+};
+std::string* TinyModelCalibration::dir_ = nullptr;
+
+TEST_F(TinyModelCalibration, TimesEveryProbeStepAndFitsAValidProfile) {
+  const auto model = Model::load(*dir_);
+  const SimModel sim_model = sim_model_from_folder(*dir_);
   CalibrationOptions o;
-  o.working_set_bytes = 8e6;
-  o.prefill_rows = 64;
-  o.passes = 2;
-  const Calibration c = calibrate_cpu(m, o);
-  EXPECT_FALSE(c.int4_weights);
-  EXPECT_GT(c.profile.peak_flops, 1e8);
-  EXPECT_GT(c.profile.memory_bandwidth, 1e8);
+  o.repeats = 1;
+  o.stream_bytes = 8e6;
+  const Calibration c = calibrate_cpu(*model, sim_model, o);
+  size_t steps = 0;
+  for (const Probe& p : calibration_probes(4)) steps += p.steps.size();
+  ASSERT_EQ(c.steps.size(), steps);
+  ASSERT_EQ(c.predicted_seconds.size(), steps);
+  for (const TimedStep& s : c.steps) {
+    EXPECT_GT(s.seconds, 0);
+    for (const PlanEntry& e : s.plan.entries) EXPECT_EQ(e.seq, nullptr);  // shapes only
+  }
+  // A decode of 16 sequences routes 16 tokens through every MoE layer.
+  EXPECT_EQ(c.steps[4].probe, "decode 16 @ 64");
+  EXPECT_EQ(c.steps[4].moe_calls, 4);
+  EXPECT_GT(c.steps[4].experts_touched, c.steps[0].experts_touched);
+  EXPECT_TRUE(std::isfinite(c.fit.rms_relative_error));
   EXPECT_NO_THROW(c.profile.validate("calibration"));
+  EXPECT_EQ(HardwareProfile::from_json(c.profile.to_json(), "x").to_json(), c.profile.to_json());
+  // A SimModel of another model is refused.
+  SimModel other = sim_model;
+  other.num_layers = 6;
+  EXPECT_THROW(calibrate_cpu(*model, other, o), Error);
+}
+
+TEST_F(TinyModelCalibration, BenchEnginePrintsMeasuredNextToSimulated) {
+  const std::string profile = testing::TempDir() + "/tiny-profile.json", out = testing::TempDir() + "/tiny-bench.json";
+  const std::string calibrate = std::string(STRATA_BINARY) + " sim calibrate --repeats 1 --model " + *dir_ +
+                                " --output " + profile + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(calibrate.c_str()), 0);
+  const std::string flags = " --policies layered,chunked:16,whole --num-stages 4 --tokens-per-stage 16"
+                            " --layered-max-num-batched-tokens 64 --kv-budget 64MiB --simulate ";
+  const std::string run = std::string(STRATA_BINARY) + " bench engine --model " + *dir_ +
+                          " --dataset random --input-len 40 --output-len 4 --num-prompts 3 --request-rate 20"
+                          " --max-model-len 512" + flags + profile + " --output-json " + out + " > " + out + ".txt 2>&1";
+  ASSERT_EQ(std::system(run.c_str()), 0);
+  std::ifstream text(out + ".txt");
+  const std::string printed((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>());
+  EXPECT_NE(printed.find("measured vs simulated"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("TTFT/TBT figures within 25% of measured"), std::string::npos) << printed;
+  std::ifstream in(out);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["runs"].size(), 3u);
+  EXPECT_EQ(j["runs"][1]["policy"], "chunked:16");
+  for (const nlohmann::json& r : j["runs"]) {
+    EXPECT_EQ(r["completed"], 3);
+    EXPECT_GT(r["simulated"]["ttft_ms"]["mean"].get<double>(), 0);
+    EXPECT_GT(r["simulated"]["tbt_ms"]["mean"].get<double>(), 0);
+  }
+  // A missing profile or a bad policy fails before any run.
+  const std::string missing = std::string(STRATA_BINARY) + " bench engine --model " + *dir_ +
+                              " --dataset random --num-prompts 1 --simulate /nonexistent.json > /dev/null 2>&1";
+  EXPECT_NE(std::system(missing.c_str()), 0);
+  const std::string bad_policy = std::string(STRATA_BINARY) + " bench engine --model " + *dir_ +
+                                 " --dataset random --num-prompts 1 --policies whole:3 > /dev/null 2>&1";
+  EXPECT_NE(std::system(bad_policy.c_str()), 0);
 }
 
 TEST(SimCli, RunsAComparisonAndRejectsBadFlags) {

@@ -15,20 +15,26 @@
 #include "bench/metrics.h"
 #include "bench/prompt_maker.h"
 #include "core/error.h"
+#include "engine/paged_kv_cache.h"
 #include "model/model.h"
+#include "sim/calibrate.h"
+#include "sim/simulator.h"
 
 namespace strata::bench {
 
 namespace {
 
 struct RunResult {
-  std::string policy;
+  std::string policy;  // as given: layered, whole, chunked or chunked:BUDGET
   double rate = 0;
   BenchMetrics metrics;
   Summary tbt;  // every inter-token gap, pooled
   int64_t steps = 0, preemptions = 0, prompt_tokens = 0;
   int64_t expert_bytes = 0, moe_calls = 0, experts_touched = 0, layer_rows = 0;
   double busy_seconds = 0;
+  Summary decode_steps;  // seconds of the steps that ran only decodes
+  std::optional<sim::SimResult> simulated;
+  Summary simulated_tbt, simulated_decode_steps;
 
   double expert_bytes_per_prompt_token() const {
     return prompt_tokens ? double(expert_bytes) / double(prompt_tokens) : 0.0;
@@ -38,10 +44,10 @@ struct RunResult {
 std::vector<BenchRequest> make_trace(const Model& model, const EngineBenchOptions& o) {
   DatasetOptions d;
   d.kind = parse_dataset_kind(o.dataset);
-  if (d.kind != DatasetKind::ShareGPT && d.kind != DatasetKind::Arxiv) {
-    fail("bench engine: --dataset must be sharegpt or arxiv (got '{}')", o.dataset);
-  }
+  if (d.kind == DatasetKind::Prefix) fail("bench engine: --dataset must be sharegpt, arxiv or random (got '{}')", o.dataset);
   d.num_prompts = o.num_prompts;
+  d.input_len = o.input_len;
+  d.output_len = o.output_len;
   d.scale_lengths = o.scale_lengths;
   d.seed = o.seed;
   d.max_model_len = 1 << 30;  // clipped below, to the engine's limit
@@ -60,13 +66,65 @@ std::vector<BenchRequest> make_trace(const Model& model, const EngineBenchOption
   return requests;
 }
 
+// The engine settings of one policy spec.
+EngineConfig engine_config(const EngineBenchOptions& o, const std::string& policy) {
+  EngineConfig config = o.engine;
+  const size_t colon = policy.find(':');
+  config.schedule = policy.substr(0, colon);
+  (void)make_schedule_policy(config.schedule);  // rejects unknown names
+  if (config.schedule == "chunked") config.max_num_batched_tokens = o.chunked_max_num_batched_tokens;
+  if (config.schedule == "layered") config.max_num_batched_tokens = o.layered_max_num_batched_tokens;
+  if (colon != std::string::npos) {
+    const std::string arg = policy.substr(colon + 1);
+    char* end = nullptr;
+    const long budget = std::strtol(arg.c_str(), &end, 10);
+    if (config.schedule != "chunked" || arg.empty() || *end != '\0' || budget < 1 || budget > (1 << 20))
+      fail("bench engine: policy '{}' is not layered, whole, chunked or chunked:BUDGET", policy);
+    config.max_num_batched_tokens = int32_t(budget);
+  }
+  return config;
+}
+
+// The same policy, requests and arrivals through the simulator.
+void simulate_run(const Model& model, const EngineBenchOptions& o, const std::string& policy, double rate,
+                  const std::vector<BenchRequest>& trace, const sim::SimModel& sim_model,
+                  const sim::HardwareProfile& hardware, const std::optional<Slo>& slo, RunResult& run) {
+  const EngineConfig config = engine_config(o, policy);
+  sim::SimSetup setup;
+  setup.model = sim_model;
+  setup.hardware = hardware;
+  setup.tensor_parallel = 1;
+  setup.policy.name = config.schedule;
+  setup.policy.token_budget = config.max_num_batched_tokens;
+  setup.policy.num_stages = config.num_stages;
+  setup.stage_rule = config.stage_rule;
+  setup.tokens_per_stage = config.tokens_per_stage;
+  setup.max_num_seqs = config.max_num_seqs;
+  setup.max_model_len = config.max_model_len > 0 ? config.max_model_len : int32_t(model.config().max_position_embeddings);
+  setup.block_size = config.block_size;
+  setup.num_kv_blocks = config.num_kv_blocks > 0 ? config.num_kv_blocks
+                                                 : num_kv_blocks_for_budget(parse_kv_budget(config.kv_budget),
+                                                                            model.config(), config.block_size);
+  setup.router = {0, o.seed};
+  setup.slo = slo;
+  const std::vector<double> arrivals = arrival_times(int(trace.size()), rate, 1.0, o.seed);
+  std::vector<sim::SimRequest> requests;
+  for (size_t i = 0; i < trace.size(); ++i)
+    requests.push_back({arrivals[i], int32_t(trace[i].prompt_ids.size()), int32_t(trace[i].output_len)});
+  std::vector<double> decode_steps;
+  run.simulated = sim::simulate(setup, requests, [&](const StepPlan& plan, const sim::StepCost& cost) {
+    if (plan.num_prefill_tokens == 0) decode_steps.push_back(cost.seconds);
+  });
+  run.simulated_decode_steps = summarize(decode_steps);
+  std::vector<double> gaps;
+  for (const RequestResult& q : run.simulated->requests) gaps.insert(gaps.end(), q.itls.begin(), q.itls.end());
+  run.simulated_tbt = summarize(gaps);
+}
+
 RunResult run_one(const Model& model, const EngineBenchOptions& o, const std::string& policy, double rate,
                   const std::vector<BenchRequest>& trace, const std::optional<Slo>& slo) {
-  EngineConfig config = o.engine;
-  config.schedule = policy;
+  EngineConfig config = engine_config(o, policy);
   config.record_history = true;
-  if (policy == "chunked") config.max_num_batched_tokens = o.chunked_max_num_batched_tokens;
-  if (policy == "layered") config.max_num_batched_tokens = o.layered_max_num_batched_tokens;
   Engine engine(model, config);
   const std::vector<double> arrivals = arrival_times(int(trace.size()), rate, 1.0, o.seed);
 
@@ -122,17 +180,21 @@ RunResult run_one(const Model& model, const EngineBenchOptions& o, const std::st
   run.experts_touched = c.experts_touched;
   run.layer_rows = c.layer_rows;
   run.busy_seconds = c.busy_seconds;
+  std::vector<double> decode_steps;
+  for (const StepStats& step : engine.take_step_stats())
+    if (step.prefill_tokens == 0) decode_steps.push_back(step.duration);
+  run.decode_steps = summarize(decode_steps);
   return run;
 }
 
 void print_table(const std::vector<RunResult>& runs) {
-  fmt::print("{:<8} {:>6} | {:>8} {:>8} {:>8} {:>8} | {:>7} {:>7} {:>7} {:>7} | {:>6} | {:>10} {:>7} | {:>6} {:>6}\n",
+  fmt::print("{:<11} {:>6} | {:>8} {:>8} {:>8} {:>8} | {:>7} {:>7} {:>7} {:>7} | {:>6} | {:>10} {:>7} | {:>6} {:>6}\n",
              "policy", "rate", "TTFTmean", "median", "p90", "p99", "TBTmean", "median", "p90", "p99", "SLO%",
              "expMB/ptok", "exp/call", "steps", "preempt");
   for (const RunResult& r : runs) {
     const Summary& t = r.metrics.ttft;
     fmt::print(
-        "{:<8} {:>6.2f} | {:>8.0f} {:>8.0f} {:>8.0f} {:>8.0f} | {:>7.1f} {:>7.1f} {:>7.1f} {:>7.1f} | {:>6.1f} | {:>10.3f} "
+        "{:<11} {:>6.2f} | {:>8.0f} {:>8.0f} {:>8.0f} {:>8.0f} | {:>7.1f} {:>7.1f} {:>7.1f} {:>7.1f} | {:>6.1f} | {:>10.3f} "
         "{:>7.1f} | {:>6} {:>6}\n",
         r.policy, r.rate, t.mean * 1e3, t.median * 1e3, t.p90 * 1e3, t.p99 * 1e3, r.tbt.mean * 1e3, r.tbt.median * 1e3,
         r.tbt.p90 * 1e3, r.tbt.p99 * 1e3, r.metrics.slo_attainment, r.expert_bytes_per_prompt_token() / 1e6,
@@ -140,10 +202,56 @@ void print_table(const std::vector<RunResult>& runs) {
   }
 }
 
+double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+// Measured next to simulated: TTFT mean / median / p99 and TBT mean / p99
+// (every inter-token gap pooled), with simulated / measured.
+void print_simulation(const std::vector<RunResult>& runs) {
+  fmt::print("\nmeasured vs simulated (ms; ratio = simulated / measured)\n");
+  fmt::print("{:<11} | {:>19} | {:>19} | {:>19} | {:>19} | {:>19} | {:>19} | {:>11} | {:>13} | {:>11}\n", "policy",
+             "TTFT mean", "TTFT median", "TTFT p99", "TBT mean", "TBT p99", "decode step median", "steps",
+             "busy s", "exp/call");
+  int within = 0, cells = 0;
+  for (const RunResult& r : runs) {
+    if (!r.simulated) continue;
+    const Summary &mt = r.metrics.ttft, &st = r.simulated->metrics.ttft;
+    const double pairs[5][2] = {{mt.mean, st.mean},   {mt.median, st.median}, {mt.p99, st.p99},
+                                {r.tbt.mean, r.simulated_tbt.mean}, {r.tbt.p99, r.simulated_tbt.p99}};
+    std::string line = fmt::format("{:<11}", r.policy);
+    for (int i = 0; i < 5; ++i) {
+      const double q = ratio(pairs[i][1], pairs[i][0]);
+      line += fmt::format(" | {:>6.0f} {:>6.0f} {:>5.2f}", pairs[i][0] * 1e3, pairs[i][1] * 1e3, q);
+      ++cells;
+      within += std::abs(q - 1) <= 0.25 ? 1 : 0;
+    }
+    // Not counted, what explains the rest: a decode step's own cost, the
+    // steps taken, time spent in steps, distinct experts per MoE call.
+    const sim::SimResult& q = *r.simulated;
+    line += fmt::format(" | {:>6.0f} {:>6.0f} {:>5.2f} | {:>5} {:>5} | {:>6.2f} {:>6.2f} | {:>5.1f} {:>5.1f}",
+                        r.decode_steps.median * 1e3, r.simulated_decode_steps.median * 1e3,
+                        ratio(r.simulated_decode_steps.median, r.decode_steps.median), r.steps, q.steps,
+                        r.busy_seconds, q.busy_seconds, ratio(double(r.experts_touched), double(r.moe_calls)),
+                        ratio(double(q.experts_touched), double(q.moe_calls)));
+    fmt::print("{}\n", line);
+  }
+  fmt::print("{} of {} TTFT/TBT figures within 25% of measured\n", within, cells);
+}
+
 nlohmann::json run_json(const RunResult& r) {
   auto summary = [](const Summary& s) {
     return nlohmann::json{{"mean", s.mean * 1e3}, {"median", s.median * 1e3}, {"p90", s.p90 * 1e3}, {"p99", s.p99 * 1e3}};
   };
+  nlohmann::json simulated;
+  if (r.simulated) {
+    simulated = {{"ttft_ms", summary(r.simulated->metrics.ttft)},
+                 {"tbt_ms", summary(r.simulated_tbt)},
+                 {"tpot_ms", summary(r.simulated->metrics.tpot)},
+                 {"steps", r.simulated->steps},
+                 {"decode_step_ms", summary(r.simulated_decode_steps)},
+                 {"busy_s", r.simulated->busy_seconds},
+                 {"experts_per_moe_call", ratio(double(r.simulated->experts_touched), double(r.simulated->moe_calls))},
+                 {"slo_attainment_pct", r.simulated->metrics.slo_attainment}};
+  }
   return {{"policy", r.policy},
           {"request_rate", r.rate},
           {"completed", r.metrics.completed},
@@ -160,14 +268,30 @@ nlohmann::json run_json(const RunResult& r) {
           {"layer_rows", r.layer_rows},
           {"steps", r.steps},
           {"preemptions", r.preemptions},
-          {"engine_busy_s", r.busy_seconds}};
+          {"engine_busy_s", r.busy_seconds},
+          {"decode_step_ms", summary(r.decode_steps)},
+          {"simulated", simulated}};
 }
 
 }  // namespace
 
 void run_engine_bench(const Model& model, const EngineBenchOptions& o) {
   if (o.num_prompts < 1) fail("bench engine: --num-prompts must be at least 1");
-  for (const std::string& p : o.policies) (void)make_schedule_policy(p);  // rejects unknown names early
+  for (const std::string& p : o.policies) (void)engine_config(o, p);  // rejects unknown policies early
+  std::optional<sim::SimModel> sim_model;
+  std::optional<sim::HardwareProfile> hardware;
+  if (!o.simulate.empty()) {
+    sim_model = sim::sim_model_from_folder(o.model_dir);
+    if (o.simulate == "calibrate") {
+      fmt::print(stderr, "calibrating on the loaded model (strata sim calibrate; about 1.5 min) ...\n");
+      const sim::Calibration c = sim::calibrate_cpu(model, *sim_model);
+      hardware = c.profile;
+      fmt::print("calibrated profile: fit over {} timed steps, rms error {:.1f}%, worst {:.1f}%\n{}\n", c.steps.size(),
+                 c.fit.rms_relative_error * 100, c.fit.max_relative_error * 100, c.profile.to_json().dump());
+    } else {
+      hardware = sim::resolve_hardware(o.simulate);
+    }
+  }
   for (double rate : o.request_rates) {
     if (!(rate > 0)) fail("bench engine: request rates must be positive (got {})", rate);
   }
@@ -185,18 +309,19 @@ void run_engine_bench(const Model& model, const EngineBenchOptions& o) {
     std::vector<RunResult> runs;
     for (const std::string& policy : o.policies) {
       runs.push_back(run_one(model, o, policy, rate, trace, slo));
+      if (hardware) simulate_run(model, o, policy, rate, trace, *sim_model, *hardware, slo, runs.back());
       all.push_back(run_json(runs.back()));
     }
     fmt::print("\nrequest rate {} req/s (times in ms; TBT pools every inter-token gap; expert bytes include decodes)\n", rate);
     print_table(runs);
-    auto find = [&](const char* name) -> const RunResult* {
+    if (hardware) print_simulation(runs);
+    auto find = [&](const char* name) -> const RunResult* {  // the first run of that policy, any budget
       for (const RunResult& r : runs)
-        if (r.policy == name) return &r;
+        if (r.policy.substr(0, r.policy.find(':')) == name) return &r;
       return nullptr;
     };
     const RunResult *layered = find("layered"), *chunked = find("chunked");
     if (layered && chunked) {
-      auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
       fmt::print("layered/chunked: TTFT mean {:.2f} p99 {:.2f} | TBT mean {:.2f} p99 {:.2f} | SLO {:.1f}% vs {:.1f}% | "
                  "expert bytes/prompt token {:.2f}\n",
                  ratio(layered->metrics.ttft.mean, chunked->metrics.ttft.mean),
@@ -210,7 +335,7 @@ void run_engine_bench(const Model& model, const EngineBenchOptions& o) {
     std::ofstream out(o.output_json);
     if (!out) fail("bench engine: cannot write {}", o.output_json);
     out << nlohmann::json{{"dataset", o.dataset}, {"scale_lengths", o.scale_lengths}, {"num_prompts", o.num_prompts},
-                          {"slo", o.slo}, {"runs", all}}
+                          {"slo", o.slo}, {"simulated_on", o.simulate}, {"runs", all}}
                .dump(2)
         << "\n";
   }

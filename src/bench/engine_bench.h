@@ -5,6 +5,14 @@
 // at their arrival times; TTFT, TBT (every inter-token gap), SLO attainment
 // under the per-token rule and expert weight traffic come from the engine's
 // own records, so there is no client or HTTP overhead in the figures.
+//
+// With `simulate` set to a hardware profile (`strata sim calibrate`), every
+// (rate, policy) is also run through `strata sim`'s simulator on exactly the
+// same requests, arrival times and scheduler settings, and measured and
+// simulated TTFT and TBT are printed side by side with their ratios: the
+// check that the calibrated simulator agrees with the engine. `simulate` =
+// "calibrate" fits the profile first, on the loaded model, so that it and
+// the measured runs see the (shared, noisy) machine in the same state.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,8 +26,10 @@ class Model;
 namespace strata::bench {
 
 struct EngineBenchOptions {
+  // layered, whole, chunked or chunked:BUDGET (this run's token budget).
   std::vector<std::string> policies{"layered", "chunked", "whole"};
-  std::string dataset = "sharegpt";  // sharegpt or arxiv
+  std::string dataset = "sharegpt";  // sharegpt, arxiv or random
+  int input_len = 1024, output_len = 128;  // random: fixed lengths
   std::vector<double> request_rates{1.0};
   int num_prompts = 32;
   double scale_lengths = 1.0;  // multiplies the dataset's prompt and output lengths
@@ -31,6 +41,11 @@ struct EngineBenchOptions {
   int32_t chunked_max_num_batched_tokens = 0;
   int32_t layered_max_num_batched_tokens = 0;
   std::string output_json;
+  // Hardware profile to simulate every run on ("calibrate": fit one now),
+  // and the Hugging Face folder
+  // of the model (the simulator reads its shapes and byte sizes there).
+  std::string simulate;
+  std::string model_dir;
 };
 
 // Runs every (rate, policy), prints the tables and ratios to stdout, and

@@ -15,7 +15,33 @@ double causal_keys(int32_t begin, int32_t end) {
   return n * double(begin) + n * (n + 1) / 2;
 }
 
+double allreduce_seconds(int64_t rows, const SimModel& m, const HardwareProfile& hw) {
+  // Ring all-reduce moves 2 (n - 1) / n of the buffer per device; the bus
+  // bandwidth (as nccl-tests reports it) already folds that factor in.
+  const double bytes = double(rows * m.hidden) * 2;  // BF16 activations
+  return hw.allreduce_latency + bytes / hw.allreduce_bus_bandwidth;
+}
+
 }  // namespace
+
+double operation_seconds(const Operation& op, const HardwareProfile& hw, int32_t tp) {
+  double flops_efficiency = hw.matmul_efficiency, bandwidth_efficiency = hw.bandwidth_efficiency;
+  if (op.kind == OpKind::Attention) flops_efficiency = hw.attention_efficiency;
+  if (op.kind == OpKind::Expert) {
+    flops_efficiency = hw.expert_efficiency;
+    bandwidth_efficiency = hw.expert_bandwidth_efficiency;
+  }
+  const double compute = op.flops / tp / (hw.peak_flops * flops_efficiency);
+  const double memory = op.bytes / tp / (hw.memory_bandwidth * bandwidth_efficiency);
+  return std::max(compute, memory) + (1 - hw.roofline_overlap) * std::min(compute, memory);
+}
+
+double work_seconds(const StepWork& work, const HardwareProfile& hw, int32_t tp) {
+  double seconds = 0;
+  for (const Operation& op : work.ops) seconds += op.count * operation_seconds(op, hw, tp);
+  return seconds + work.layers * hw.layer_overhead + work.logits_rows * hw.logits_overhead +
+         work.steps * hw.step_overhead;
+}
 
 CostModel::CostModel(const SimModel& model, const HardwareProfile& hardware, int32_t tensor_parallel,
                      const RouterOptions& router)
@@ -32,25 +58,10 @@ CostModel::CostModel(const SimModel& model, const HardwareProfile& hardware, int
     fail("{}: --tp {} needs a positive allreduce_bus_bandwidth", hardware.name, tensor_parallel);
 }
 
-double CostModel::roofline(double flops, double bytes, double flops_efficiency) const {
-  const double compute = flops / tp_ / (hardware_.peak_flops * flops_efficiency);
-  const double memory = bytes / tp_ / (hardware_.memory_bandwidth * hardware_.bandwidth_efficiency);
-  return std::max(compute, memory);
-}
-
-double CostModel::allreduce(int64_t rows) const {
-  if (tp_ == 1) return 0;
-  // Ring all-reduce moves 2 (n - 1) / n of the buffer per device; the bus
-  // bandwidth (as nccl-tests reports it) already folds that factor in.
-  const double bytes = double(rows * model_.hidden) * 2;  // BF16 activations
-  return hardware_.allreduce_latency + bytes / hardware_.allreduce_bus_bandwidth;
-}
-
-StepCost CostModel::step(const StepPlan& plan) {
+StepWork CostModel::work(const StepPlan& plan, StepCost* cost) {
   const SimModel& m = model_;
-  const HardwareProfile& hw = hardware_;
-  StepCost cost;
-  double seconds = 0;
+  StepWork work;
+  StepCost totals;
   for (const LayerSegment& segment : layer_segments(plan)) {
     int64_t rows = 0;
     double keys = 0, kv_elements = 0;  // per layer
@@ -61,49 +72,56 @@ StepCost CostModel::step(const StepPlan& plan) {
       // Read the KV of every position the entry sees once, write its new tokens'.
       kv_elements += double(2 * m.kv_dim()) * double(e.token_end + e.num_tokens());
     }
+    const double layers = segment.layer_end - segment.layer_begin;
     // Everything but the MoE is the same in every layer of the segment.
-    const double attn_proj_flops = 2.0 * double(rows) * double(m.attn_params());
-    const double score_flops = 4.0 * double(m.head_dim * m.num_q_heads) * keys;
-    const double kv_bytes = kv_elements * m.kv_bytes_per_element;
-    const double attention = roofline(attn_proj_flops, m.attn_bytes, hw.matmul_efficiency) +
-                             roofline(score_flops, kv_bytes, hw.attention_efficiency);
-    const double per_layer_fixed = attention + 2 * allreduce(rows) + hw.layer_overhead;
+    const Operation projections{OpKind::Matmul, 2.0 * double(rows) * double(m.attn_params()), m.attn_bytes, layers};
+    const Operation scores{OpKind::Attention, 4.0 * double(m.head_dim * m.num_q_heads) * keys,
+                           kv_elements * m.kv_bytes_per_element, layers};
+    work.ops.push_back(projections);
+    work.ops.push_back(scores);
+    work.layers += layers;
+    if (tp_ > 1) work.allreduces.emplace_back(rows, 2 * layers);
+    totals.flops += layers * (projections.flops + scores.flops);
+    totals.weight_bytes += layers * m.attn_bytes;
+    totals.kv_bytes += layers * scores.bytes;
     for (int32_t layer = segment.layer_begin; layer < segment.layer_end; ++layer) {
-      double mlp_flops = 0, mlp_bytes = 0;
+      Operation mlp;
       if (m.is_moe_layer(layer)) {
+        // The router gate goes with the experts: one operation per MoE layer.
         const int32_t distinct = router_.distinct_experts(rows);
         const double expert_bytes = double(distinct) * m.expert_bytes;
-        mlp_flops = 2.0 * double(rows) * double(m.top_k * m.expert_params() + m.hidden * m.num_experts);
-        mlp_bytes = expert_bytes + m.router_bytes;
-        cost.expert_bytes += expert_bytes;
-        cost.experts_touched += distinct;
-        ++cost.moe_calls;
+        mlp = {OpKind::Expert, 2.0 * double(rows) * double(m.top_k * m.expert_params() + m.hidden * m.num_experts),
+               expert_bytes + m.router_bytes, 1};
+        totals.expert_bytes += expert_bytes;
+        totals.experts_touched += distinct;
+        ++totals.moe_calls;
       } else {
-        mlp_flops = 2.0 * double(rows) * double(m.dense_mlp_params());
-        mlp_bytes = m.dense_mlp_bytes;
+        mlp = {OpKind::Matmul, 2.0 * double(rows) * double(m.dense_mlp_params()), m.dense_mlp_bytes, 1};
       }
-      seconds += per_layer_fixed + roofline(mlp_flops, mlp_bytes, hw.matmul_efficiency);
-      cost.flops += attn_proj_flops + score_flops + mlp_flops;
-      cost.weight_bytes += m.attn_bytes + mlp_bytes;
-      cost.kv_bytes += kv_bytes;
+      work.ops.push_back(mlp);
+      totals.flops += mlp.flops;
+      totals.weight_bytes += mlp.bytes;
     }
-    const int32_t layers = segment.layer_end - segment.layer_begin;
-    cost.allreduce_seconds += layers * 2 * allreduce(rows);
-    cost.overhead_seconds += layers * hw.layer_overhead;
   }
-  int64_t logit_rows = 0;
-  for (const PlanEntry& e : plan.entries) logit_rows += e.needs_logits ? 1 : 0;
-  if (logit_rows > 0) {
-    const double flops = 2.0 * double(logit_rows * m.vocab * m.hidden);
-    seconds += roofline(flops, m.lm_head_bytes, hw.matmul_efficiency);
-    cost.flops += flops;
-    cost.weight_bytes += m.lm_head_bytes;
+  for (const PlanEntry& e : plan.entries) work.logits_rows += e.needs_logits ? 1 : 0;
+  if (work.logits_rows > 0) {
+    const Operation lm_head{OpKind::Matmul, 2.0 * work.logits_rows * double(m.vocab * m.hidden), m.lm_head_bytes, 1};
+    work.ops.push_back(lm_head);
+    totals.flops += lm_head.flops;
+    totals.weight_bytes += lm_head.bytes;
   }
-  if (!plan.empty()) {
-    seconds += hw.step_overhead;
-    cost.overhead_seconds += hw.step_overhead;
-  }
-  cost.seconds = seconds;
+  work.steps = plan.empty() ? 0 : 1;
+  if (cost) *cost = totals;
+  return work;
+}
+
+StepCost CostModel::step(const StepPlan& plan) {
+  const HardwareProfile& hw = hardware_;
+  StepCost cost;
+  const StepWork w = work(plan, &cost);
+  for (const auto& [rows, count] : w.allreduces) cost.allreduce_seconds += count * allreduce_seconds(rows, model_, hw);
+  cost.overhead_seconds = w.layers * hw.layer_overhead + w.logits_rows * hw.logits_overhead + w.steps * hw.step_overhead;
+  cost.seconds = work_seconds(w, hw, tp_) + cost.allreduce_seconds;
   return cost;
 }
 

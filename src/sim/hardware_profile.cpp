@@ -9,7 +9,7 @@ namespace strata::sim {
 
 namespace {
 
-// Every numeric field, for to_json/from_json/validate alike.
+// Every numeric field every profile has, for to_json/from_json alike.
 template <typename Fn>
 void for_each_field(HardwareProfile& p, Fn&& fn) {
   fn("peak_flops", p.peak_flops);
@@ -23,6 +23,15 @@ void for_each_field(HardwareProfile& p, Fn&& fn) {
   fn("allreduce_latency", p.allreduce_latency);
   fn("memory_bytes", p.memory_bytes);
   fn("kv_cache_fraction", p.kv_cache_fraction);
+}
+
+// Fields later profiles added, with the value a profile without them means.
+template <typename Fn>
+void for_each_optional_field(HardwareProfile& p, Fn&& fn) {
+  fn("expert_efficiency", p.expert_efficiency, p.matmul_efficiency);
+  fn("expert_bandwidth_efficiency", p.expert_bandwidth_efficiency, p.bandwidth_efficiency);
+  fn("logits_overhead", p.logits_overhead, 0.0);
+  fn("roofline_overlap", p.roofline_overlap, 1.0);
 }
 
 }  // namespace
@@ -42,8 +51,13 @@ void HardwareProfile::validate(const std::string& source) const {
   fraction("matmul_efficiency", matmul_efficiency);
   fraction("attention_efficiency", attention_efficiency);
   fraction("bandwidth_efficiency", bandwidth_efficiency);
+  fraction("expert_efficiency", expert_efficiency);
+  fraction("expert_bandwidth_efficiency", expert_bandwidth_efficiency);
   non_negative("step_overhead", step_overhead);
   non_negative("layer_overhead", layer_overhead);
+  non_negative("logits_overhead", logits_overhead);
+  if (!(roofline_overlap >= 0 && roofline_overlap <= 1))
+    fail("{}: 'roofline_overlap' must be in [0, 1], got {}", source, roofline_overlap);
   non_negative("allreduce_bus_bandwidth", allreduce_bus_bandwidth);
   non_negative("allreduce_latency", allreduce_latency);
   positive("memory_bytes", memory_bytes);
@@ -55,6 +69,7 @@ nlohmann::json HardwareProfile::to_json() const {
   j["name"] = name;
   HardwareProfile copy = *this;
   for_each_field(copy, [&](const char* key, double& v) { j[key] = v; });
+  for_each_optional_field(copy, [&](const char* key, double& v, double) { j[key] = v; });
   return j;
 }
 
@@ -66,6 +81,14 @@ HardwareProfile HardwareProfile::from_json(const nlohmann::json& j, const std::s
     if (!j.contains(key)) fail("{}: missing '{}'", source, key);
     if (!j[key].is_number()) fail("{}: '{}' is not a number", source, key);
     v = j[key].get<double>();
+  });
+  for_each_optional_field(p, [&](const char* key, double& v, double fallback) {
+    if (!j.contains(key)) {
+      v = fallback;
+    } else {
+      if (!j[key].is_number()) fail("{}: '{}' is not a number", source, key);
+      v = j[key].get<double>();
+    }
   });
   p.validate(source);
   return p;
@@ -81,6 +104,8 @@ HardwareProfile h100_sxm_profile() {
   p.matmul_efficiency = 0.65;
   p.attention_efficiency = 0.5;
   p.bandwidth_efficiency = 0.8;
+  p.expert_efficiency = p.matmul_efficiency;  // BF16 experts, as the paper ran them
+  p.expert_bandwidth_efficiency = p.bandwidth_efficiency;
   // vLLM V1's CPU side per step (scheduling, input preparation, sampling,
   // detokenization) is a few ms; a layer is ~10 kernel launches of ~4 us
   // that CUDA graphs hide only for pure-decode batches.

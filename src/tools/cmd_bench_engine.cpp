@@ -29,6 +29,7 @@ void run_bench_engine(BenchEngineArgs& a) {
   a.options.request_rates = a.rates;
   a.options.engine.stage_rule = parse_stage_rule(a.stage_rule);
   a.options.engine.prefix_caching = !a.no_prefix_caching;
+  a.options.model_dir = a.model;
   const auto start = std::chrono::steady_clock::now();
   auto model = Model::load(a.model);
   fmt::print("loaded {} in {:.1f} s ({} layers)\n", a.model,
@@ -44,8 +45,12 @@ void add_bench_engine_command(CLI::App& bench) {
   bench::EngineBenchOptions& o = a->options;
   auto* cmd = bench.add_subcommand("engine", "Replay a Poisson trace against each schedule policy, in process");
   cmd->add_option("--model", a->model, "Hugging Face model folder or .gguf file")->required();
-  cmd->add_option("--policies", a->policies, "Schedule policies to compare")->delimiter(',')->capture_default_str();
-  cmd->add_option("--dataset", o.dataset, "sharegpt or arxiv length distribution")->capture_default_str();
+  cmd->add_option("--policies", a->policies, "Schedule policies to compare: layered, whole, chunked, chunked:BUDGET")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--dataset", o.dataset, "sharegpt, arxiv or random length distribution")->capture_default_str();
+  cmd->add_option("--input-len", o.input_len, "Prompt tokens (random)")->capture_default_str();
+  cmd->add_option("--output-len", o.output_len, "Output tokens (random)")->capture_default_str();
   cmd->add_option("--request-rate", a->rates, "Poisson request rates, req/s (comma-separated)")
       ->delimiter(',')
       ->capture_default_str();
@@ -73,6 +78,9 @@ void add_bench_engine_command(CLI::App& bench) {
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed for lengths, prompts and arrivals")->capture_default_str();
   cmd->add_option("--output-json", o.output_json, "Write every run's metrics here");
+  cmd->add_option("--simulate", o.simulate,
+                  "Also simulate every run on this hardware profile (a strata sim calibrate JSON, or 'calibrate' to "
+                  "fit one first on the loaded model) and print measured vs simulated TTFT and TBT");
   cmd->callback([a] { run_bench_engine(*a); });
 }
 

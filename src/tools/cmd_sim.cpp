@@ -1,9 +1,11 @@
 // `strata sim`: the layered-prefill comparison at GPU scale. The engine's own
 // scheduler plans every step and a cost model (src/sim/cost_model.h) prices
 // it on a hardware profile; see src/sim/simulator.h.
-// `strata sim calibrate`: writes this CPU's profile from strata's kernels.
+// `strata sim calibrate`: times real steps of a model on this CPU and writes
+// the profile fitted to them (src/sim/calibrate.h).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -12,6 +14,7 @@
 
 #include "bench/metrics.h"
 #include "core/error.h"
+#include "model/model.h"
 #include "sim/calibrate.h"
 #include "sim/paper_settings.h"
 #include "sim/sim_report.h"
@@ -126,14 +129,34 @@ void run_sim(const SimArgs& a) {
   }
 }
 
-void run_calibrate(const std::string& model_dir, const std::string& output) {
-  const SimModel model = resolve_sim_model(model_dir);
-  fmt::print(stderr, "calibrating with {}-shaped matrices (takes a few seconds) ...\n", model.name);
-  const Calibration c = calibrate_cpu(model);
-  fmt::print("weights {}: decode matmul {:.1f} GB/s, prefill matmul {:.1f} GFLOP/s, stream read {:.1f} GB/s, "
-             "fork-join {:.1f} us\n",
-             c.int4_weights ? "INT4" : "BF16", c.decode_bytes_per_second / 1e9, c.prefill_flops_per_second / 1e9,
-             c.stream_bytes_per_second / 1e9, c.fork_join_seconds * 1e6);
+void run_calibrate(const std::string& model_dir, const std::string& output, int repeats) {
+  const SimModel sim_model = resolve_sim_model(model_dir);
+  const auto model = Model::load(model_dir);
+  fmt::print(stderr, "calibrating on {}: timing real steps in {} rounds (15-20 s each) ...\n", sim_model.name, repeats);
+  CalibrationOptions options;
+  options.repeats = repeats;
+  const Calibration c = calibrate_cpu(*model, sim_model, options, [](const std::string& round) {
+    fmt::print(stderr, "  {}\n", round);
+  });
+  fmt::print("{:<44} {:>10} {:>10} {:>7} {:>9}\n", "step", "measured", "fitted", "diff", "experts");
+  for (size_t i = 0; i < c.steps.size(); ++i) {
+    const TimedStep& s = c.steps[i];
+    const double diff = c.predicted_seconds[i] / s.seconds - 1;
+    fmt::print("{:<44} {:>8.1f}ms {:>8.1f}ms {:>+6.0f}% {:>4}/{:<4}\n", s.probe, s.seconds * 1e3,
+               c.predicted_seconds[i] * 1e3, diff * 100, s.experts_touched, c.simulated_experts[i]);
+  }
+  const FittedRates& r = c.fit.rates;
+  fmt::print("(experts: distinct experts the model's router touched / the cost model's router drew)\n"
+             "fitted: matmul {:.1f} GFLOP/s, attention {:.1f} GFLOP/s, experts {:.1f} GFLOP/s; weights {:.1f} GB/s, "
+             "experts {:.1f} GB/s (stream read {:.1f} GB/s); overheads {:.2f} ms/layer, {:.2f} ms/logits row, "
+             "{:.2f} ms/step; roofline overlap {:.2f}\n",
+             r.matmul_flops / 1e9, r.attention_flops / 1e9, r.expert_flops / 1e9, r.weight_bandwidth / 1e9,
+             r.expert_bandwidth / 1e9, c.stream_bytes_per_second / 1e9, r.layer_overhead * 1e3,
+             r.logits_overhead * 1e3, r.step_overhead * 1e3, r.overlap);
+  fmt::print("fit over {} steps: rms relative error {:.1f}%, worst {:.1f}%{}\n", c.steps.size(),
+             c.fit.rms_relative_error * 100, c.fit.max_relative_error * 100,
+             c.fit.unconstrained.empty() ? "" : fmt::format(" (unconstrained, kept at start: {})",
+                                                            fmt::join(c.fit.unconstrained, ", ")));
   std::ofstream out(output);
   if (!out) fail("--output: cannot write '{}'", output);
   out << c.profile.to_json().dump(2) << "\n";
@@ -181,12 +204,14 @@ void add_sim_command(CLI::App& app) {
     if (cmd->get_subcommands().empty()) run_sim(*a);
   });
 
-  auto* calibrate = cmd->add_subcommand("calibrate", "Measure this CPU with strata's kernels into a profile JSON");
+  auto* calibrate =
+      cmd->add_subcommand("calibrate", "Time real engine steps of a model on this CPU and fit a profile JSON to them");
   auto model_dir = std::make_shared<std::string>(), output = std::make_shared<std::string>("cpu-profile.json");
-  calibrate->add_option("--model", *model_dir, "Hugging Face model folder whose expert shape and format to time")
-      ->required();
+  auto repeats = std::make_shared<int>(5);
+  calibrate->add_option("--model", *model_dir, "Hugging Face model folder to run the steps on")->required();
   calibrate->add_option("--output", *output, "Profile JSON to write")->capture_default_str();
-  calibrate->callback([model_dir, output] { run_calibrate(*model_dir, *output); });
+  calibrate->add_option("--repeats", *repeats, "Timed runs of each step (the median counts)")->capture_default_str();
+  calibrate->callback([model_dir, output, repeats] { run_calibrate(*model_dir, *output, *repeats); });
 }
 
 }  // namespace strata
