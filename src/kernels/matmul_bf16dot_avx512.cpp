@@ -7,7 +7,11 @@
 // STRATA_MATMUL_PATH=bf16dot (see matmul.cpp).
 //
 // Loop order: a chunk of tokens whose bf16 activations fit in L2, then a
-// 4-row weight tile (which stays in L1), then 4-token tiles against it.
+// 4-row weight tile (which stays in L1), then 4-token tiles against it. One
+// token (decode) goes row by row instead: each thread then reads its weights
+// as one sequential stream, which the hardware prefetchers follow; four
+// interleaved rows (4 KiB pages apart in a 2048-wide matrix) start four short
+// streams per tile. Measured 0.71-0.91x the time on the Qwen3 LM head.
 // Summation order depends only on the columns, so a row's result does not
 // depend on the batch it is in.
 #include <immintrin.h>
@@ -102,8 +106,9 @@ void matmul_bf16dot(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
   const int64_t chunk = std::max<int64_t>(kTileTokens, kChunkBytes / (ldx * 2) / kTileTokens * kTileTokens);
   for (int64_t t0 = 0; t0 < a.n; t0 += chunk) {
     const int64_t t1 = std::min(a.n, t0 + chunk);
-    for (int64_t r = row_begin; r < row_end; r += kTileRows) {
-      const int64_t nr = std::min<int64_t>(kTileRows, row_end - r);
+    const int64_t tile_rows = a.n == 1 ? 1 : kTileRows;
+    for (int64_t r = row_begin; r < row_end; r += tile_rows) {
+      const int64_t nr = std::min<int64_t>(tile_rows, row_end - r);
       for (int64_t t = t0; t < t1; t += kTileTokens) {
         const int64_t nt = std::min<int64_t>(kTileTokens, t1 - t);
         pick_tile(nt, nr)(xb.data() + t * ldx, ldx, w.row(r), w.row_bytes, w.cols, a.y + t * w.rows + r, w.rows);
