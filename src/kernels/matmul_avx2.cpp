@@ -131,10 +131,13 @@ TileFn pick_tile(int64_t tokens, int64_t rows) {
 
 template <class L>
 void tiles(const float* x, int64_t n, int64_t cols, const uint8_t* w, size_t ldw, int64_t rows, float* y, int64_t ldy) {
+  // One token goes row by row, one sequential stream per thread, as in
+  // matmul_avx512.cpp (measured 0.70-0.79x the time on the Qwen3 LM head).
+  const int64_t tile_rows = n == 1 ? 1 : kTileRows;
   for (int64_t t = 0; t < n; t += kTileTokens) {
     const int64_t nt = std::min<int64_t>(kTileTokens, n - t);
-    for (int64_t r = 0; r < rows; r += kTileRows) {
-      const int64_t nr = std::min<int64_t>(kTileRows, rows - r);
+    for (int64_t r = 0; r < rows; r += tile_rows) {
+      const int64_t nr = std::min<int64_t>(tile_rows, rows - r);
       pick_tile<L>(nt, nr)(x + t * cols, cols, w + r * ldw, ldw, cols, y + t * ldy + r, ldy);
     }
   }
