@@ -50,6 +50,20 @@ void quantize_activations_q8(const float* x, int64_t cols, int8_t* q, float* d, 
   }
 }
 
+QuantizedActivations quantize_tokens_q8(const float* x, int64_t n, int64_t cols, QuantizeActivationsFn quantize) {
+  const int64_t groups = cols / Int4Matrix::kGroup;
+  thread_local std::vector<int8_t> q;
+  thread_local std::vector<float> d;
+  thread_local std::vector<int32_t> qsum;
+  q.resize(size_t(n * cols));
+  d.resize(size_t(n * groups));
+  qsum.resize(size_t(n * groups));
+  for (int64_t t = 0; t < n; ++t) {
+    quantize(x + t * cols, cols, &q[size_t(t * cols)], &d[size_t(t * groups)], &qsum[size_t(t * groups)]);
+  }
+  return {q.data(), d.data(), qsum.data(), cols, groups};
+}
+
 const std::vector<Int4GemmSolution>& int4_gemm_solutions() {
   static const std::vector<Int4GemmSolution> list = {
       {"int4_gemm_scalar", Isa::Scalar, false, NumericPath::Exact, int4_gemm_scalar},

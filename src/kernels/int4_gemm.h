@@ -72,4 +72,19 @@ void int4_gemm_avx512_vnni_w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64
 // Q8_0 block's scale type); also sum(q) per group.
 void quantize_activations_q8(const float* x, int64_t cols, int8_t* q, float* d, int32_t* qsum);
 
+// Activations of tokens quantized as above: q [tokens][cols], d and qsum
+// [tokens][groups]. `token(t)` views the rows from token t on.
+struct QuantizedActivations {
+  const int8_t* q;
+  const float* d;
+  const int32_t* qsum;
+  int64_t cols, groups;
+  QuantizedActivations token(int64_t t) const { return {q + t * cols, d + t * groups, qsum + t * groups, cols, groups}; }
+};
+using QuantizeActivationsFn = void (*)(const float* x, int64_t cols, int8_t* q, float* d, int32_t* qsum);
+// Quantizes n tokens of `cols` activations with `quantize` (an ISA's version
+// of quantize_activations_q8) into buffers of the calling thread, valid until
+// its next call.
+QuantizedActivations quantize_tokens_q8(const float* x, int64_t n, int64_t cols, QuantizeActivationsFn quantize);
+
 }  // namespace strata

@@ -90,16 +90,9 @@ void exact_kernel(const Int4Matrix& w, int64_t tile, const float* x, int64_t ldx
     for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + (tile + i) * kTile, row_mask(w, tile + i), acc[i][t]);
 }
 
-// Activations of T tokens quantized per group: q [T][cols], d and qsum [T][groups].
-struct QuantizedX {
-  const int8_t* q;
-  const float* d;
-  const int32_t* qsum;
-  int64_t cols, groups;
-};
 
 template <Int4ScaleType S, int T, int NT>
-void w4a8_kernel(const Int4Matrix& w, int64_t tile, const QuantizedX& x, float* y, int64_t ldy) {
+void w4a8_kernel(const Int4Matrix& w, int64_t tile, const QuantizedActivations& x, float* y, int64_t ldy) {
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   __m512 acc[NT][T];
   #pragma GCC unroll 8
@@ -211,21 +204,11 @@ template <Int4ScaleType S>
 void w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   constexpr int kMaxT = 8;
   const Int4Matrix& w = *a.w;
-  thread_local std::vector<int8_t> q;
-  thread_local std::vector<float> d;
-  thread_local std::vector<int32_t> qsum;
-  q.resize(size_t(a.n * w.cols()));
-  d.resize(size_t(a.n * w.groups()));
-  qsum.resize(size_t(a.n * w.groups()));
-  for (int64_t t = 0; t < a.n; ++t) {
-    quantize_activations_q8_avx512(a.x + t * w.cols(), w.cols(), &q[size_t(t * w.cols())], &d[size_t(t * w.groups())],
-                            &qsum[size_t(t * w.groups())]);
-  }
+  const QuantizedActivations xq = quantize_tokens_q8(a.x, a.n, w.cols(), quantize_activations_q8_avx512);
   for (int64_t c0 = tile_begin; c0 < tile_end; c0 += kCacheTiles) {
     const int64_t c1 = std::min(tile_end, c0 + kCacheTiles);
     for (int64_t t = 0; t < a.n; t += kMaxT) {
-      const QuantizedX x{&q[size_t(t * w.cols())], &d[size_t(t * w.groups())], &qsum[size_t(t * w.groups())], w.cols(),
-                         w.groups()};
+      const QuantizedActivations x = xq.token(t);
       float* y = a.y + t * w.rows();
       with_tokens<kMaxT>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NT>(int64_t tile) {
         w4a8_kernel<S, T, NT>(w, tile, x, y, w.rows());

@@ -35,13 +35,6 @@ inline __m256 load_scales(const uint8_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-// Activations of T tokens quantized per group: q [T][cols], d and qsum [T][groups].
-struct QuantizedX {
-  const int8_t* q;
-  const float* d;
-  const int32_t* qsum;
-  int64_t cols, groups;
-};
 
 inline __m256i broadcast4(const int8_t* p) {
   int32_t v;
@@ -51,7 +44,7 @@ inline __m256i broadcast4(const int8_t* p) {
 
 // y[t][rows of half tiles half .. half + NH) for T tokens.
 template <Int4ScaleType S, int T, int NH>
-void kernel(const Int4Matrix& w, int64_t half, const QuantizedX& x, float* y, int64_t ldy) {
+void kernel(const Int4Matrix& w, int64_t half, const QuantizedActivations& x, float* y, int64_t ldy) {
   const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
   __m256 acc[NH][T];
   #pragma GCC unroll 8
@@ -169,24 +162,14 @@ template <Int4ScaleType S>
 void run(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   constexpr int kMaxT = 4;
   const Int4Matrix& w = *a.w;
-  thread_local std::vector<int8_t> q;
-  thread_local std::vector<float> d;
-  thread_local std::vector<int32_t> qsum;
-  q.resize(size_t(a.n * w.cols()));
-  d.resize(size_t(a.n * w.groups()));
-  qsum.resize(size_t(a.n * w.groups()));
-  for (int64_t t = 0; t < a.n; ++t) {
-    quantize_activations_q8_avx2(a.x + t * w.cols(), w.cols(), &q[size_t(t * w.cols())], &d[size_t(t * w.groups())],
-                                 &qsum[size_t(t * w.groups())]);
-  }
+  const QuantizedActivations xq = quantize_tokens_q8(a.x, a.n, w.cols(), quantize_activations_q8_avx2);
   // The last tile's second half may lie wholly past the last row: skip it.
   const int64_t half_begin = 2 * tile_begin;
   const int64_t half_end = std::min(2 * tile_end, (w.rows() + kHalfRows - 1) / kHalfRows);
   for (int64_t c0 = half_begin; c0 < half_end; c0 += kCacheHalves) {
     const int64_t c1 = std::min(half_end, c0 + kCacheHalves);
     for (int64_t t = 0; t < a.n; t += kMaxT) {
-      const QuantizedX x{&q[size_t(t * w.cols())], &d[size_t(t * w.groups())], &qsum[size_t(t * w.groups())], w.cols(),
-                         w.groups()};
+      const QuantizedActivations x = xq.token(t);
       float* y = a.y + t * w.rows();
       with_tokens<kMaxT>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NH>(int64_t half) {
         kernel<S, T, NH>(w, half, x, y, w.rows());
