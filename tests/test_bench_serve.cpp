@@ -157,8 +157,11 @@ TEST(BenchServe, CountsTokensAndTimesThem) {
     ASSERT_EQ(r.itls.size(), 5u);
     EXPECT_GE(r.ttft, kFirstToken * 0.95);
     EXPECT_LT(r.ttft, kFirstToken + 0.3);
+    // One gap can come out shorter than the server's sleep when the chunk
+    // before it was read late (a loaded machine), so single gaps get a wide
+    // lower bound; their sum is checked more tightly through e2el below.
     for (double gap : r.itls) {
-      EXPECT_GE(gap, kGap * 0.8);
+      EXPECT_GE(gap, kGap * 0.5);
       EXPECT_LT(gap, kGap + 0.2);
     }
     EXPECT_GE(r.e2el, r.ttft + 5 * kGap * 0.9);
