@@ -25,7 +25,7 @@
 #include "formats/compressed_tensors.h"
 #include "formats/hf_folder.h"
 #include "formats/safetensors.h"
-#include "model/qwen3_moe.h"
+#include "model/decoder_model.h"
 #include "tokenizer/tokenizer.h"
 #include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
@@ -381,11 +381,11 @@ struct TinyCtModel {
     }
     out.finish();
   }
-  std::unique_ptr<Qwen3Moe> load() const {
+  std::unique_ptr<DecoderModel> load() const {
     auto folder = std::make_unique<HFFolder>(dir.string());
     const auto q = CompressedTensorsConfig::from_hf(folder->config(), "config.json");
     const ModelConfig cfg = ModelConfig::from_hf(folder->config(), "config.json");
-    return std::make_unique<Qwen3Moe>(cfg, std::move(folder), nullptr, q ? &*q : nullptr);
+    return std::make_unique<DecoderModel>(cfg, std::move(folder), nullptr, q ? &*q : nullptr);
   }
 };
 

@@ -229,7 +229,7 @@ TEST(Ops, RopeNeox) {
   // head_dim 4: pairs (0, 2) and (1, 3); angles pos * 10000^(-2i/4).
   float x[] = {1, 2, 3, 4, /* second head */ 1, 0, 0, 1};
   const int32_t pos1[] = {1};
-  rope_neox(x, 1, 2, 4, pos1, 10000.0f);
+  rope_neox(x, 1, 2, 4, 4, pos1, 10000.0f);
   const double a0 = 1.0, a1 = 0.01;
   EXPECT_NEAR(x[0], 1 * std::cos(a0) - 3 * std::sin(a0), 1e-6);
   EXPECT_NEAR(x[2], 1 * std::sin(a0) + 3 * std::cos(a0), 1e-6);
@@ -239,9 +239,28 @@ TEST(Ops, RopeNeox) {
   EXPECT_NEAR(x[7], std::cos(a1), 1e-6);
   float y[] = {1, 2, 3, 4};
   const int32_t pos0[] = {0};
-  rope_neox(y, 1, 1, 4, pos0, 10000.0f);
+  rope_neox(y, 1, 1, 4, 4, pos0, 10000.0f);
   EXPECT_EQ(y[1], 2.0f);
   EXPECT_EQ(y[3], 4.0f);
+}
+
+// Partial RoPE (MiniMax-M2: 64 of 128 dims): with rotary_dim 4 of head_dim 6
+// the pairs are (0, 2) and (1, 3) at angles pos * 10000^(-2i/4); dims 4, 5 pass.
+TEST(Ops, RopeNeoxPartial) {
+  const int32_t pos[] = {3};
+  for (const auto& k : rope_neox_kernels()) {
+    if (!isa_supported(k.isa)) continue;
+    SCOPED_TRACE(k.name);
+    float x[] = {1, 2, 3, 4, 5, 6};
+    k.fn(x, 1, 1, 6, 4, pos, 10000.0f);
+    const double a0 = 3.0, a1 = 0.03;
+    EXPECT_NEAR(x[0], 1 * std::cos(a0) - 3 * std::sin(a0), 1e-6);
+    EXPECT_NEAR(x[2], 1 * std::sin(a0) + 3 * std::cos(a0), 1e-6);
+    EXPECT_NEAR(x[1], 2 * std::cos(a1) - 4 * std::sin(a1), 1e-6);
+    EXPECT_NEAR(x[3], 2 * std::sin(a1) + 4 * std::cos(a1), 1e-6);
+    EXPECT_EQ(x[4], 5.0f);
+    EXPECT_EQ(x[5], 6.0f);
+  }
 }
 
 TEST(Ops, SoftmaxIsStable) {
@@ -262,17 +281,17 @@ TEST(Ops, SiluMul) {
 }
 
 TEST(Ops, Attention) {
-  // Rows hold two heads of two; the head at offset 2 is used.
-  const float k0[] = {9, 9, 1, 0}, k1[] = {9, 9, 0, 1}, v0[] = {9, 9, 1, 2}, v1[] = {9, 9, 3, 4};
-  const float* keys[] = {k0, k1};
-  const float* values[] = {v0, v1};
+  // Rows hold two heads of two; the head at offset 2 is used. Blocks of one
+  // position, [key row, value row] each; position 0 is in block 1.
+  const float kv[] = {9, 9, 0, 1, /* v1 */ 9, 9, 3, 4, /* block 1: k0 */ 9, 9, 1, 0, /* v0 */ 9, 9, 1, 2};
+  const int32_t table[] = {1, 0};
   const float q[] = {2, 0, /* second row */ 2, 0};
   const int32_t n_keys[] = {2, 1};  // the second row is causal: only position 0
   for (const auto& kernel : attention_kernels()) {
     if (!isa_supported(kernel.isa)) continue;
     SCOPED_TRACE(kernel.name);
     float out[4];
-    kernel.fn(AttentionArgs{2, 2, 1, q, out, 2, n_keys, keys, values, 2, 0.5f});  // scores 1, 0
+    kernel.fn(AttentionArgs{2, 2, 1, q, out, 2, n_keys, kv + 2, kv + 6, table, 1, 8, 4, 0.5f});  // scores 1, 0
     const double p0 = std::exp(1.0) / (1 + std::exp(1.0));
     EXPECT_NEAR(out[0], p0 * 1 + (1 - p0) * 3, 1e-6);
     EXPECT_NEAR(out[1], p0 * 2 + (1 - p0) * 4, 1e-6);
@@ -281,8 +300,9 @@ TEST(Ops, Attention) {
   }
 }
 
-// Blocks of rows x GQA heads over paged-looking (scattered) K/V rows, with
-// head dims and key counts that leave SIMD tails, against the reference.
+// Blocks of rows x GQA heads over paged K/V (blocks of 3 positions in
+// scattered order), with head dims and key counts that leave SIMD tails,
+// against the reference.
 TEST(Ops, AttentionVariantsMatchReference) {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -295,18 +315,15 @@ TEST(Ops, AttentionVariantsMatchReference) {
     SCOPED_TRACE(::testing::Message() << "head_dim=" << c.head_dim << " rows=" << c.n_rows << " heads=" << c.n_heads
                                       << " first_keys=" << c.first_keys);
     const int64_t n_pos = c.first_keys + c.n_rows - 1, kv_row = 3 * c.head_dim, offset = c.head_dim;
-    std::vector<std::vector<float>> k_rows, v_rows;
-    std::vector<const float*> keys, values;
-    for (int64_t p = 0; p < n_pos; ++p) {
-      k_rows.emplace_back(size_t(kv_row));
-      v_rows.emplace_back(size_t(kv_row));
-      for (auto& v : k_rows.back()) v = 2 * normal(rng);
-      for (auto& v : v_rows.back()) v = normal(rng);
-    }
-    for (int64_t p = 0; p < n_pos; ++p) {  // each row its own allocation, as paged blocks
-      keys.push_back(k_rows[size_t(p)].data());
-      values.push_back(v_rows[size_t(p)].data());
-    }
+    constexpr int32_t kBlock = 3;
+    const int32_t n_blocks = int32_t((n_pos + kBlock - 1) / kBlock);
+    const int64_t block_stride = 2 * kBlock * kv_row + 7;  // keys, then values, then padding
+    std::vector<float> kv(size_t(n_blocks * block_stride));
+    for (auto& v : kv) v = normal(rng);
+    std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+    for (int32_t b = 0; b < n_blocks; ++b) table[size_t(b)] = (b * 5 + 2) % n_blocks;  // scattered when n_blocks % 5 != 0
+    const float* k_base = kv.data() + offset;
+    const float* v_base = kv.data() + kBlock * kv_row + offset;
     const int64_t stride = c.n_heads * c.head_dim + 5;
     std::vector<float> q(size_t(c.n_rows * stride));
     for (auto& v : q) v = normal(rng);
@@ -315,13 +332,13 @@ TEST(Ops, AttentionVariantsMatchReference) {
     const float scale = 1.0f / std::sqrt(float(c.head_dim));
     std::vector<float> want(q.size(), -1.0f);
     attention_scalar(AttentionArgs{c.head_dim, c.n_rows, c.n_heads, q.data(), want.data(), stride, n_keys.data(),
-                                   keys.data(), values.data(), offset, scale});
+                                   k_base, v_base, table.data(), kBlock, block_stride, kv_row, scale});
     for (const auto& kernel : attention_kernels()) {
       if (!isa_supported(kernel.isa)) continue;
       SCOPED_TRACE(kernel.name);
       std::vector<float> got(q.size(), -1.0f);
       kernel.fn(AttentionArgs{c.head_dim, c.n_rows, c.n_heads, q.data(), got.data(), stride, n_keys.data(),
-                              keys.data(), values.data(), offset, scale});
+                              k_base, v_base, table.data(), kBlock, block_stride, kv_row, scale});
       for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << "at " << i;
     }
   }
@@ -337,12 +354,12 @@ TEST(Ops, RopeVariantsMatchReference) {
     std::vector<float> want(size_t(3 * 2 * head_dim));
     for (auto& v : want) v = normal(rng);
     const std::vector<float> input = want;
-    rope_neox_scalar(want.data(), 3, 2, head_dim, positions, 1e6f);
+    rope_neox_scalar(want.data(), 3, 2, head_dim, head_dim, positions, 1e6f);
     for (const auto& k : rope_neox_kernels()) {
       if (!isa_supported(k.isa)) continue;
       SCOPED_TRACE(k.name);
       std::vector<float> got = input;
-      k.fn(got.data(), 3, 2, head_dim, positions, 1e6f);
+      k.fn(got.data(), 3, 2, head_dim, head_dim, positions, 1e6f);
       for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6) << "at " << i;
     }
   }
@@ -395,20 +412,44 @@ TEST(Ops, TopkRouter) {
   const float logits[] = {0, std::log(2.0f), std::log(3.0f), 0};  // probs 1:2:3:1
   int32_t ids[2];
   float w[2];
-  topk_router(logits, 4, 2, true, ids, w);
+  topk_router(logits, 4, 2, {}, ids, w);
   EXPECT_EQ(ids[0], 2);
   EXPECT_EQ(ids[1], 1);
   EXPECT_NEAR(w[0], 0.6, 1e-6);
   EXPECT_NEAR(w[1], 0.4, 1e-6);
-  topk_router(logits, 4, 2, false, ids, w);
+  topk_router(logits, 4, 2, {.normalize = false}, ids, w);
   EXPECT_NEAR(w[0], 3.0 / 7, 1e-6);
   const float ties[] = {1, 5, 1, 1};
   int32_t tie_ids[3];
   float tie_w[3];
-  topk_router(ties, 4, 3, true, tie_ids, tie_w);
+  topk_router(ties, 4, 3, {}, tie_ids, tie_w);
   EXPECT_EQ(tie_ids[0], 1);
   EXPECT_EQ(tie_ids[1], 0);  // ties go to the lower index
   EXPECT_EQ(tie_ids[2], 2);
+}
+
+// Sigmoid scores; the bias picks the experts but the weights are the
+// unbiased scores (MiniMax-M2, DeepSeek-V3), renormalised, then scaled.
+TEST(Ops, TopkRouterSigmoidWithSelectionBias) {
+  const float logits[] = {2.0f, 1.0f, 0.0f, -1.0f};
+  const float bias[] = {0.0f, 0.0f, 1.0f, 0.0f};  // expert 2 (sigmoid 0.5 + 1) overtakes both in selection
+  auto sig = [](double x) { return 1 / (1 + std::exp(-x)); };
+  int32_t ids[2];
+  float w[2];
+  topk_router(logits, 4, 2, {.sigmoid = true, .bias = bias}, ids, w);
+  EXPECT_EQ(ids[0], 2);
+  EXPECT_EQ(ids[1], 0);
+  EXPECT_NEAR(w[0], sig(0) / (sig(2) + sig(0)), 1e-6);
+  EXPECT_NEAR(w[1], sig(2) / (sig(2) + sig(0)), 1e-6);
+  topk_router(logits, 4, 2, {.sigmoid = true, .normalize = false, .scale = 2.5f, .bias = bias}, ids, w);
+  EXPECT_NEAR(w[0], 2.5 * sig(0), 1e-6);
+  EXPECT_NEAR(w[1], 2.5 * sig(2), 1e-6);
+  // Two groups {0,1}, {2,3}: group scores (sum of the best two) pick group 1
+  // when only one group may be used, so expert 0 is out despite its score.
+  const float grouped[] = {3.0f, -3.0f, 1.0f, 1.0f};
+  topk_router(grouped, 4, 2, {.sigmoid = true, .n_group = 2, .topk_group = 1}, ids, w);
+  EXPECT_EQ(ids[0], 2);
+  EXPECT_EQ(ids[1], 3);
 }
 
 TEST(Sampler, GreedyAndFilters) {

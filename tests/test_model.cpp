@@ -20,7 +20,7 @@
 #include "kernels/matmul.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
-#include "model/qwen3_moe.h"
+#include "model/decoder_model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace strata {
@@ -348,7 +348,7 @@ TEST_F(LoadedModel, GgufNamesGiveTheSameLogits) {
   EXPECT_EQ(c.num_experts_per_tok, 2);
   EXPECT_FALSE(c.tie_word_embeddings);
   EXPECT_TRUE(c.mlp_only_layers.empty());
-  Qwen3Moe gguf_model(c, std::move(gguf), nullptr);
+  DecoderModel gguf_model(c, std::move(gguf), nullptr);
   ContiguousKVCache kv1(c, 1, 32), kv2(c, 1, 32);
   expect_close(run(gguf_model, kv1, kPrompt), run(*model_, kv2, kPrompt), 1e-5);
 }

@@ -84,7 +84,7 @@ void Executor::run(const StepPlan& plan, ForwardStats* stats) {
     last_layer_rows_ += seg_rows * (segment.layer_end - segment.layer_begin);
     if (contiguous) {
       const int64_t row = first_row_[size_t(members[0])];
-      const BatchRows rows{seg_rows, &positions_[size_t(row)], &slots_[size_t(row)], stats};
+      const BatchRows rows{seg_rows, &positions_[size_t(row)], &slots_[size_t(row)], stats, &workspace_};
       model_.forward(rows, segment.layer_begin, segment.layer_end, hidden_.data() + row * h, kv_);
       continue;
     }
@@ -99,7 +99,7 @@ void Executor::run(const StepPlan& plan, ForwardStats* stats) {
       seg_slots_.insert(seg_slots_.end(), &slots_[size_t(row)], &slots_[size_t(row + n)]);
       at += n;
     }
-    const BatchRows rows{seg_rows, seg_positions_.data(), seg_slots_.data(), stats};
+    const BatchRows rows{seg_rows, seg_positions_.data(), seg_slots_.data(), stats, &workspace_};
     model_.forward(rows, segment.layer_begin, segment.layer_end, scratch_.data(), kv_);
     at = 0;
     for (int32_t i : members) {

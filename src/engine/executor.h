@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/workspace.h"
+
 #include "engine/step_plan.h"
 
 namespace strata {
@@ -50,6 +52,7 @@ class Executor {
   std::vector<float> hidden_, scratch_, logits_, logit_hidden_;
   std::vector<int32_t> positions_, slots_, seg_positions_, seg_slots_;
   std::vector<int32_t> logits_row_;  // by entry index; -1 when none
+  Workspace workspace_;              // the model's scratch
   int64_t last_layer_rows_ = 0;
 };
 

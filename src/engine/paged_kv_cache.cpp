@@ -27,21 +27,11 @@ void PagedKVCache::bind(int32_t slot, const std::vector<int32_t>* block_table) {
   slots_[size_t(slot)] = block_table;
 }
 
-float* PagedKVCache::row(int64_t layer, int32_t slot, int32_t pos, int kv) {
-  if (slot < 0 || size_t(slot) >= slots_.size() || slots_[size_t(slot)] == nullptr) {
-    fail("KV cache: slot {} is not bound to a sequence", slot);
-  }
-  const std::vector<int32_t>& table = *slots_[size_t(slot)];
-  const int32_t logical = pos / block_size_;
-  if (layer < 0 || layer >= layers_ || pos < 0 || logical >= int32_t(table.size())) {
-    fail("KV cache: (layer {}, slot {}, position {}) is outside {} layers x {} reserved positions", layer, slot,
-         pos, layers_, table.size() * size_t(block_size_));
-  }
-  const int32_t block = table[size_t(logical)];
-  if (block < 0 || block >= num_blocks_) fail("KV cache: slot {} maps to invalid block {}", slot, block);
-  const size_t index = ((size_t(block) * size_t(layers_) + size_t(layer)) * 2 + size_t(kv)) * size_t(block_size_) +
-                       size_t(pos % block_size_);
-  return storage_.get() + index * size_t(row_floats_);
+KVLayerView PagedKVCache::layer(int64_t layer) {
+  if (layer < 0 || layer >= layers_) fail("KV cache: layer {} is outside {} layers", layer, layers_);
+  const int64_t per_layer = 2 * int64_t(block_size_) * row_floats_;
+  return {storage_.get() + layer * per_layer, layers_ * per_layer, row_floats_, int64_t(block_size_) * row_floats_,
+          block_size_, num_blocks_, layer, slots_.data(), int32_t(slots_.size())};
 }
 
 int64_t kv_bytes_per_block(const ModelConfig& config, int32_t block_size) {

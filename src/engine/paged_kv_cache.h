@@ -2,9 +2,10 @@
 // The KV numbers of the paged cache: float32 storage of num_blocks blocks,
 // each [layers][key, value][block_size][n_kv_heads * head_dim]. The executor
 // binds each batch slot to its sequence's block table for the step, and the
-// model reads position p of slot s from block table[p / block_size], row
-// p % block_size. Pages are touched only when first written, so a large
-// budget costs no memory until used.
+// model reaches the rows through per-layer views (model/kv_cache.h). Pages
+// are touched only when first written, so a large budget costs no memory
+// until used. Block ids in the tables must be < num_blocks (the block
+// manager hands out no others).
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -23,16 +24,12 @@ class PagedKVCache : public KVCache {
   void bind(int32_t slot, const std::vector<int32_t>* block_table);
   void clear_bindings() { slots_.clear(); }
 
-  float* key(int64_t layer, int32_t slot, int32_t pos) override { return row(layer, slot, pos, 0); }
-  float* value(int64_t layer, int32_t slot, int32_t pos) override { return row(layer, slot, pos, 1); }
+  KVLayerView layer(int64_t layer) override;
 
   int32_t num_blocks() const { return num_blocks_; }
   int32_t block_size() const { return block_size_; }
 
  private:
-  // Throws Error when the slot is unbound or the position lies outside its blocks.
-  float* row(int64_t layer, int32_t slot, int32_t pos, int kv);
-
   int64_t row_floats_, layers_;
   int32_t num_blocks_, block_size_;
   std::unique_ptr<float[]> storage_;

@@ -16,7 +16,7 @@ void attention_scalar(const AttentionArgs& a) {
       const float* q = a.q + r * a.row_stride + j * a.head_dim;
       float* out = a.out + r * a.row_stride + j * a.head_dim;
       for (int64_t p = 0; p < n_pos; ++p) {
-        const float* k = a.keys[p] + a.kv_offset;
+        const float* k = a.key(p);
         float dot = 0;
         for (int64_t i = 0; i < a.head_dim; ++i) dot += q[i] * k[i];
         scores[size_t(p)] = dot * a.scale;
@@ -25,7 +25,7 @@ void attention_scalar(const AttentionArgs& a) {
       std::fill(out, out + a.head_dim, 0.0f);
       for (int64_t p = 0; p < n_pos; ++p) {
         const float s = scores[size_t(p)];
-        const float* v = a.values[p] + a.kv_offset;
+        const float* v = a.value(p);
         for (int64_t i = 0; i < a.head_dim; ++i) out[i] += s * v[i];
       }
     }

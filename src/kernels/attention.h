@@ -21,11 +21,21 @@ struct AttentionArgs {
   int64_t row_stride;
   // Row r sees cached positions [0, n_keys[r]) (at least 1).
   const int32_t* n_keys;
-  // The key of position p is keys[p] + kv_offset (head_dim floats); likewise values.
-  const float* const* keys;
-  const float* const* values;
-  int64_t kv_offset;
+  // Paged KV (model/kv_cache.h): position p's key row starts at
+  // k_base + block_table[p / block_size] * block_stride + (p % block_size) * kv_row_stride,
+  // its value at the same offset from v_base.
+  const float* k_base;
+  const float* v_base;
+  const int32_t* block_table;
+  int32_t block_size;
+  int64_t block_stride, kv_row_stride;
   float scale;
+
+  int64_t kv_row(int64_t p) const {
+    return block_table[p / block_size] * block_stride + (p % block_size) * kv_row_stride;
+  }
+  const float* key(int64_t p) const { return k_base + kv_row(p); }
+  const float* value(int64_t p) const { return v_base + kv_row(p); }
 };
 
 using AttentionFn = void (*)(const AttentionArgs& args);

@@ -38,8 +38,7 @@ void score_tile(const float* const* q, const float* kt, int64_t head_dim, float 
 }
 
 // out = out * corr + sum_p w[p] * v_p over the tile's first `count` positions.
-void accumulate_values(float* out, float corr, const float* w, int count, const float* const* v, int64_t offset,
-                       int64_t head_dim) {
+void accumulate_values(float* out, float corr, const float* w, int count, const float* const* v, int64_t head_dim) {
   constexpr int kChunks = 8;  // 128 dims in registers at a time
   for (int64_t c0 = 0; c0 < head_dim; c0 += 16 * kChunks) {
     const int nc = int(std::min<int64_t>(kChunks, (head_dim - c0 + 15) / 16));
@@ -53,7 +52,7 @@ void accumulate_values(float* out, float corr, const float* w, int count, const 
     }
     for (int p = 0; p < count; ++p) {
       const __m512 wp = _mm512_set1_ps(w[p]);
-      const float* vp = v[p] + offset + c0;
+      const float* vp = v[p] + c0;
       #pragma GCC unroll 8
       for (int c = 0; c < kChunks; ++c) {
         if (c >= nc) break;
@@ -88,8 +87,10 @@ void attention_avx512(const AttentionArgs& a) {
 
   for (int32_t p0 = 0; p0 < max_keys; p0 += kTile) {
     const int tile = std::min<int32_t>(kTile, max_keys - p0);
+    const float* values[kTile];  // the tile's value rows, addressed once per tile
     for (int p = 0; p < kTile; ++p) {
-      const float* k = p < tile ? a.keys[p0 + p] + a.kv_offset : nullptr;
+      const float* k = p < tile ? a.key(p0 + p) : nullptr;
+      values[p] = p < tile ? a.value(p0 + p) : nullptr;
       for (int64_t d = 0; d < hd; ++d) kt[d * kTile + p] = k ? k[d] : 0.0f;
     }
     for (int64_t i0 = 0; i0 < n_q; i0 += kQueries) {
@@ -110,7 +111,7 @@ void attention_avx512(const AttentionArgs& a) {
         sum_buf[size_t(qi)] = sum_buf[size_t(qi)] * corr + _mm512_reduce_add_ps(w);
         alignas(64) float wv[kTile];
         _mm512_store_ps(wv, w);
-        accumulate_values(output(qi), corr, wv, visible, a.values + p0, a.kv_offset, hd);
+        accumulate_values(output(qi), corr, wv, visible, values, hd);
       }
     }
   }

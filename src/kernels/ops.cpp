@@ -18,22 +18,22 @@ void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_row
   }
 }
 
-void rope_angles(int32_t position, int64_t head_dim, float theta, float* cos_t, float* sin_t) {
-  const float theta_scale = std::pow(theta, -2.0f / float(head_dim));
+void rope_angles(int32_t position, int64_t rotary_dim, float theta, float* cos_t, float* sin_t) {
+  const float theta_scale = std::pow(theta, -2.0f / float(rotary_dim));
   float angle = float(position);
-  for (int64_t i = 0; i < head_dim / 2; ++i) {
+  for (int64_t i = 0; i < rotary_dim / 2; ++i) {
     cos_t[i] = std::cos(angle);
     sin_t[i] = std::sin(angle);
     angle *= theta_scale;
   }
 }
 
-void rope_neox_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
+void rope_neox_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta) {
-  const int64_t half = head_dim / 2;
+  const int64_t half = rotary_dim / 2;
   std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
   for (int64_t r = 0; r < n_rows; ++r) {
-    rope_angles(positions[r], head_dim, theta, cos_t.data(), sin_t.data());
+    rope_angles(positions[r], rotary_dim, theta, cos_t.data(), sin_t.data());
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (r * n_heads + h) * head_dim;
       for (int64_t i = 0; i < half; ++i) {
@@ -64,23 +64,50 @@ void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n) 
   }
 }
 
-void topk_router(const float* logits, int64_t n_experts, int64_t top_k, bool normalize, int32_t* ids,
+void topk_router(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& p, int32_t* ids,
                  float* weights) {
-  std::vector<float> probs(logits, logits + n_experts);
-  softmax_scalar(probs.data(), n_experts);  // the reference exp, so routing ties stay as they were
-  std::vector<int32_t> order(static_cast<size_t>(n_experts));
+  thread_local std::vector<float> scores, select;
+  thread_local std::vector<int32_t> order;
+  scores.assign(logits, logits + n_experts);
+  if (p.sigmoid) {
+    for (float& s : scores) s = 1.0f / (1.0f + std::exp(-s));
+  } else {
+    softmax_scalar(scores.data(), n_experts);  // the reference exp, so routing ties stay as they were
+  }
+  select = scores;
+  if (p.bias)
+    for (int64_t e = 0; e < n_experts; ++e) select[size_t(e)] += p.bias[e];
+  if (p.n_group > 1) {
+    // Only experts of the topk_group best groups stay eligible; a group's
+    // score is the sum of its two best selection scores (DeepSeek-V3).
+    const int64_t per_group = n_experts / p.n_group;
+    std::vector<std::pair<float, int64_t>> groups;
+    for (int64_t g = 0; g < p.n_group; ++g) {
+      std::vector<float> s(select.begin() + g * per_group, select.begin() + (g + 1) * per_group);
+      std::partial_sort(s.begin(), s.begin() + std::min<int64_t>(2, per_group), s.end(), std::greater<>());
+      groups.push_back({per_group >= 2 ? s[0] + s[1] : s[0], g});
+    }
+    std::stable_sort(groups.begin(), groups.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (int64_t i = p.topk_group; i < p.n_group; ++i) {
+      const int64_t g = groups[size_t(i)].second;
+      std::fill(select.begin() + g * per_group, select.begin() + (g + 1) * per_group, -INFINITY);
+    }
+  }
+  order.resize(size_t(n_experts));
   std::iota(order.begin(), order.end(), 0);
   std::partial_sort(order.begin(), order.begin() + top_k, order.end(), [&](int32_t a, int32_t b) {
-    return probs[size_t(a)] > probs[size_t(b)] || (probs[size_t(a)] == probs[size_t(b)] && a < b);
+    return select[size_t(a)] > select[size_t(b)] || (select[size_t(a)] == select[size_t(b)] && a < b);
   });
   float sum = 0;
   for (int64_t i = 0; i < top_k; ++i) {
     ids[i] = order[size_t(i)];
-    weights[i] = probs[size_t(ids[i])];
+    weights[i] = scores[size_t(ids[i])];
     sum += weights[i];
   }
-  if (normalize)
+  if (p.normalize)
     for (int64_t i = 0; i < top_k; ++i) weights[i] /= sum;
+  if (p.scale != 1.0f)
+    for (int64_t i = 0; i < top_k; ++i) weights[i] *= p.scale;
 }
 
 const KernelList<RmsNormFn>& rmsnorm_kernels() {
@@ -108,10 +135,10 @@ void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int6
   static const RmsNormFn fn = best_kernel(rmsnorm_kernels(), "rmsnorm").fn;
   fn(x, weight, y, n_rows, dim, eps);
 }
-void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
+void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta) {
   static const RopeFn fn = best_kernel(rope_neox_kernels(), "rope_neox").fn;
-  fn(x, n_rows, n_heads, head_dim, positions, theta);
+  fn(x, n_rows, n_heads, head_dim, rotary_dim, positions, theta);
 }
 void softmax(float* x, int64_t n) {
   static const SoftmaxFn fn = best_kernel(softmax_kernels(), "softmax").fn;

@@ -15,15 +15,17 @@ namespace strata {
 void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
 
 // NeoX-style rotary embedding, in place, on x[n_rows, n_heads, head_dim]:
-// the pair (i, i + head_dim/2) of each head is rotated by
-// positions[row] * theta^(-2i/head_dim). Frequencies are built as llama.cpp
-// does (repeated multiplication by theta^(-2/head_dim) in f32).
-void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
+// the pair (i, i + rotary_dim/2) of each head is rotated by
+// positions[row] * theta^(-2i/rotary_dim) for i < rotary_dim/2; dims from
+// rotary_dim on pass through (partial RoPE; rotary_dim <= head_dim, even).
+// Frequencies are built as llama.cpp does (repeated multiplication by
+// theta^(-2/rotary_dim) in f32).
+void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta);
 
-// cos and sin of the head_dim / 2 rotation angles of `position`, as
+// cos and sin of the rotary_dim / 2 rotation angles of `position`, as
 // rope_neox uses them (shared by its variants).
-void rope_angles(int32_t position, int64_t head_dim, float theta, float* cos_t, float* sin_t);
+void rope_angles(int32_t position, int64_t rotary_dim, float theta, float* cos_t, float* sin_t);
 
 // In-place numerically stable softmax over n values.
 void softmax(float* x, int64_t n);
@@ -31,14 +33,25 @@ void softmax(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]; out may alias gate or up.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
-// Mixture-of-experts router for one token: softmax over all expert logits,
-// the top_k largest (ties to the lower index), weights renormalised to sum
-// to 1 when `normalize`. Writes top_k ids and weights, largest first.
-void topk_router(const float* logits, int64_t n_experts, int64_t top_k, bool normalize, int32_t* ids,
+// Mixture-of-experts router for one token, as vLLM's FusedMoE and llama.cpp's
+// build_moe_ffn compute it: scores are softmax(logits) over all experts or
+// sigmoid(logits) per expert; experts are selected by score + bias (bias only
+// selects), among the topk_group best of n_group groups when grouped, the
+// top_k largest with ties to the lower index; their weights are the unbiased
+// scores, renormalised to sum to 1 when `normalize`, times `scale`. Writes
+// top_k ids and weights, best selection first.
+struct RouterParams {
+  bool sigmoid = false;
+  bool normalize = true;
+  float scale = 1.0f;
+  int64_t n_group = 1, topk_group = 1;
+  const float* bias = nullptr;  // [n_experts] or null
+};
+void topk_router(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& params, int32_t* ids,
                  float* weights);
 
 using RmsNormFn = void (*)(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
-using RopeFn = void (*)(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
+using RopeFn = void (*)(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                         float theta);
 using SoftmaxFn = void (*)(float* x, int64_t n);
 using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64_t n);
@@ -49,12 +62,12 @@ const KernelList<SiluMulFn>& silu_mul_kernels();
 
 // The references (ops.cpp) and the AVX-512 variants (ops_avx512.cpp).
 void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
-void rope_neox_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
+void rope_neox_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta);
 void softmax_scalar(float* x, int64_t n);
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
 void rmsnorm_avx512(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
-void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
+void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta);
 void softmax_avx512(float* x, int64_t n);
 void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n);

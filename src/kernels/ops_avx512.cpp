@@ -44,12 +44,12 @@ void rmsnorm_avx512(const float* x, const float* weight, float* y, int64_t n_row
 
 // The reference's angles; the compiler may fuse a product and a difference
 // into an FMA, so results can differ from it in the last bit.
-void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, const int32_t* positions,
+void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta) {
-  const int64_t half = head_dim / 2;
+  const int64_t half = rotary_dim / 2;
   std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
   for (int64_t r = 0; r < n_rows; ++r) {
-    rope_angles(positions[r], head_dim, theta, cos_t.data(), sin_t.data());
+    rope_angles(positions[r], rotary_dim, theta, cos_t.data(), sin_t.data());
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (r * n_heads + h) * head_dim;
       for (int64_t i = 0; i < half; i += 16) {

@@ -1,6 +1,8 @@
 #pragma once
 // Hyper-parameters of a decoder model, read from a Hugging Face config.json
-// or from GGUF metadata. Field names follow config.json.
+// or from GGUF metadata. Field names follow config.json where one exists; the
+// architecture (model/arch.h) decides which fields it reads and how its layers
+// use them, so nothing outside model/ compares `architecture` strings.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,8 +13,16 @@ namespace strata {
 
 class GGUFFile;
 
+// How q and k are RMS-normalised before RoPE: not at all, per head (Qwen3,
+// weight [head_dim]) or over the whole projection before the head split
+// (MiniMax-M2, weight [heads * head_dim]).
+enum class QkNorm : uint8_t { None, PerHead, Full };
+// Router scores: softmax over all experts (Qwen3) or an independent sigmoid
+// per expert (MiniMax-M2, DeepSeek-V3).
+enum class RouterScoring : uint8_t { Softmax, Sigmoid };
+
 struct ModelConfig {
-  std::string architecture;       // "qwen3_moe" or "qwen3" (HF model_type)
+  std::string architecture;       // the HF model_type of a registered architecture (model/arch.h)
   int64_t vocab_size = 0;
   int64_t hidden_size = 0;
   int64_t num_hidden_layers = 0;
@@ -24,18 +34,27 @@ struct ModelConfig {
   int64_t num_experts = 0;            // 0 for dense qwen3
   int64_t num_experts_per_tok = 0;
   bool norm_topk_prob = true;
+  RouterScoring router_scoring = RouterScoring::Softmax;
+  bool router_correction_bias = false;  // e_score_correction_bias, added for selection only
+  double routed_scaling_factor = 1.0;
+  int64_t n_group = 1, topk_group = 1;  // grouped top-k: pick topk_group groups, then experts in them
+  int64_t n_shared_experts = 0;         // each of moe_intermediate_size, always on
+  int64_t num_mtp_modules = 0;          // multi-token-prediction layers after the decoder (not run)
   int64_t decoder_sparse_step = 1;
   std::vector<int64_t> mlp_only_layers;
   double rms_norm_eps = 1e-6;
   double rope_theta = 1e6;
+  int64_t rotary_dim = 0;  // leading dims of each head RoPE rotates (NeoX pairs); head_dim when 0
+  QkNorm qk_norm = QkNorm::PerHead;
   int64_t max_position_embeddings = 40960;
   bool tie_word_embeddings = false;
   int64_t bos_token_id = -1, eos_token_id = -1;
 
   // Whether decoder layer `layer` uses routed experts (else the dense MLP).
   bool is_moe_layer(int64_t layer) const;
+  int64_t rope_dims() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
   // Throws Error naming `source` for missing, non-positive or absurd values
-  // and unknown architectures.
+  // and unknown architectures (the message lists the supported ones).
   void validate(const std::string& source) const;
 
   static ModelConfig from_hf(const nlohmann::json& config, const std::string& source);

@@ -5,26 +5,47 @@
 
 namespace strata {
 
+const std::vector<int32_t>& KVLayerView::table(int32_t slot, int32_t n_positions) const {
+  if (slot < 0 || slot >= n_slots || tables[slot] == nullptr) fail("KV cache: slot {} is not bound to a sequence", slot);
+  const std::vector<int32_t>& t = *tables[slot];
+  if (n_positions < 0 || (int64_t(n_positions) + block_size - 1) / block_size > int64_t(t.size())) {
+    fail("KV cache: (layer {}, slot {}) needs {} positions but has {} reserved", layer, slot, n_positions,
+         t.size() * size_t(block_size));
+  }
+  for (int64_t b = 0; b * block_size < n_positions; ++b) {
+    if (t[size_t(b)] < 0 || t[size_t(b)] >= num_blocks) fail("KV cache: slot {} maps to invalid block {}", slot, t[size_t(b)]);
+  }
+  return t;
+}
+
+float* KVLayerView::key(int32_t slot, int32_t pos) const {
+  if (pos < 0) fail("KV cache: negative position {}", pos);
+  return row(table(slot, pos + 1), pos);
+}
+
+float* KVCache::key(int64_t layer_index, int32_t slot, int32_t pos) { return layer(layer_index).key(slot, pos); }
+
+float* KVCache::value(int64_t layer_index, int32_t slot, int32_t pos) {
+  const KVLayerView view = layer(layer_index);
+  return view.key(slot, pos) + view.value_offset;
+}
+
 ContiguousKVCache::ContiguousKVCache(const ModelConfig& config, int32_t n_slots, int32_t max_len)
     : row_(config.num_key_value_heads * config.head_dim),
       layers_(config.num_hidden_layers),
       n_slots_(n_slots),
       max_len_(max_len) {
   if (n_slots <= 0 || max_len <= 0) fail("KV cache: need at least one slot and one position");
-  const size_t n = size_t(layers_) * size_t(n_slots) * size_t(max_len) * size_t(row_);
-  k_.assign(n, 0.0f);
-  v_.assign(n, 0.0f);
+  storage_.assign(size_t(n_slots) * size_t(layers_) * 2 * size_t(max_len) * size_t(row_), 0.0f);
+  for (int32_t s = 0; s < n_slots; ++s) tables_.push_back({s});
+  for (const auto& t : tables_) table_ptrs_.push_back(&t);
 }
 
-size_t ContiguousKVCache::offset(int64_t layer, int32_t slot, int32_t pos) const {
-  if (layer < 0 || layer >= layers_ || slot < 0 || slot >= n_slots_ || pos < 0 || pos >= max_len_) {
-    fail("KV cache: (layer {}, slot {}, position {}) is outside {} layers x {} slots x {} positions",
-         layer, slot, pos, layers_, n_slots_, max_len_);
-  }
-  return ((size_t(layer) * size_t(n_slots_) + size_t(slot)) * size_t(max_len_) + size_t(pos)) * size_t(row_);
+KVLayerView ContiguousKVCache::layer(int64_t layer) {
+  if (layer < 0 || layer >= layers_) fail("KV cache: layer {} is outside {} layers", layer, layers_);
+  const int64_t per_layer = 2 * int64_t(max_len_) * row_;
+  return {storage_.data() + layer * per_layer, layers_ * per_layer, row_, int64_t(max_len_) * row_, max_len_, n_slots_, layer,
+          table_ptrs_.data(), n_slots_};
 }
-
-float* ContiguousKVCache::key(int64_t layer, int32_t slot, int32_t pos) { return &k_[offset(layer, slot, pos)]; }
-float* ContiguousKVCache::value(int64_t layer, int32_t slot, int32_t pos) { return &v_[offset(layer, slot, pos)]; }
 
 }  // namespace strata

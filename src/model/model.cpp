@@ -8,7 +8,7 @@
 #include "formats/compressed_tensors.h"
 #include "formats/gguf.h"
 #include "formats/hf_folder.h"
-#include "model/qwen3_moe.h"
+#include "model/decoder_model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace strata {
@@ -52,7 +52,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
                                         fs::exists(tokenizer_config, ec) ? tokenizer_config : "");
     const SamplingParams sampling = sampling_defaults(folder->generation_config(), path + "/generation_config.json");
     const auto quant = CompressedTensorsConfig::from_hf(folder->config(), path + "/config.json");
-    auto model = std::make_unique<Qwen3Moe>(config, std::move(folder), std::move(tokenizer), quant ? &*quant : nullptr);
+    auto model = std::make_unique<DecoderModel>(config, std::move(folder), std::move(tokenizer), quant ? &*quant : nullptr);
     model->generation_defaults_ = sampling;
     return model;
   }
@@ -60,7 +60,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     auto gguf = std::make_unique<GGUFFile>(path);
     const ModelConfig config = ModelConfig::from_gguf(*gguf);
     auto tokenizer = Tokenizer::from_gguf(*gguf);
-    return std::make_unique<Qwen3Moe>(config, std::move(gguf), std::move(tokenizer));
+    return std::make_unique<DecoderModel>(config, std::move(gguf), std::move(tokenizer));
   }
   if (!fs::exists(path, ec)) fail("{}: no such file or directory", path);
   fail("{}: not a model (expected a Hugging Face folder or a .gguf file)", path);

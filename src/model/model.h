@@ -8,31 +8,13 @@
 #include <string>
 
 #include "engine/sampling_params.h"
+#include "model/batch_rows.h"
 #include "model/config.h"
 
 namespace strata {
 
 class KVCache;
 class Tokenizer;
-
-// One row per token in the batch: where it sits in which sequence. Tokens of
-// one sequence appear in position order; attention of a token at position p
-// covers positions [0, p] of its sequence, reading earlier ones from the cache.
-struct BatchRows {
-  int64_t n_tokens = 0;
-  const int32_t* positions = nullptr;
-  const int32_t* seq_slots = nullptr;  // which KV-cache sequence each row belongs to
-  struct ForwardStats* stats = nullptr;  // optional: forward adds its counts here
-};
-
-// What forward passes read, for the engine's instrumentation: each MoE layer
-// call adds the number of distinct experts its rows were routed to and the
-// bytes those experts' weights occupy in their stored dtype.
-struct ForwardStats {
-  int64_t moe_calls = 0;
-  int64_t experts_touched = 0;  // summed over MoE layer calls
-  int64_t expert_bytes = 0;
-};
 
 class Model {
  public:

@@ -1,11 +1,13 @@
 #include "sim/sim_model.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "formats/hf_folder.h"
+#include "model/arch.h"
 #include "model/config.h"
 
 namespace strata::sim {
@@ -33,26 +35,44 @@ double bytes_under(const TensorSource& source, const std::string& prefix) {
   return total;
 }
 
+// Bytes the checkpoint stores for the table's tensors of `roles` in `layer`
+// (every file tensor of each module: weight, INT4 words and scales, ...).
+double stored_bytes(const TensorSource& source, const std::vector<TensorSpec>& table, int64_t layer,
+                    std::initializer_list<TensorRole> roles) {
+  double total = 0;
+  for (const TensorSpec& t : table) {
+    if (t.layer != layer || t.gguf_only || std::find(roles.begin(), roles.end(), t.role) == roles.end()) continue;
+    for (const HFPart& p : t.parts) {
+      // "X.weight" -> every file tensor of module X ("X.weight_packed", ...).
+      const bool weight = p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0;
+      total += bytes_under(source, weight ? p.name.substr(0, p.name.size() - 6) : p.name);
+    }
+  }
+  return total;
+}
+
 // Replaces the BF16 estimates with the sizes the checkpoint really stores.
-void set_stored_bytes(SimModel& m, const HFFolder& folder) {
+void set_stored_bytes(SimModel& m, const ModelConfig& c, const HFFolder& folder) {
   int64_t moe_layer = -1, dense_layer = -1;
   for (int64_t l = 0; l < m.num_layers; ++l) {
     if (m.is_moe_layer(l) && moe_layer < 0) moe_layer = l;
     if (!m.is_moe_layer(l) && dense_layer < 0) dense_layer = l;
   }
-  const auto layer = [](int64_t l) { return "model.layers." + std::to_string(l) + "."; };
+  const std::vector<TensorSpec> table = arch_of(c).tensors(c);
+  using R = TensorRole;
   const int64_t any_layer = moe_layer >= 0 ? moe_layer : dense_layer;
-  m.attn_bytes = bytes_under(folder, layer(any_layer) + "self_attn.");
+  m.attn_bytes = stored_bytes(folder, table, any_layer, {R::Q, R::K, R::V, R::O, R::QNorm, R::KNorm});
   if (moe_layer >= 0) {
-    m.router_bytes = bytes_under(folder, layer(moe_layer) + "mlp.gate.");
-    m.expert_bytes = bytes_under(folder, layer(moe_layer) + "mlp.experts.") / double(m.num_experts);
+    m.router_bytes = stored_bytes(folder, table, moe_layer, {R::Router, R::RouterBias});
+    m.expert_bytes = stored_bytes(folder, table, moe_layer, {R::ExpertGate, R::ExpertUp, R::ExpertDown}) /
+                     double(m.num_experts);
   }
-  if (dense_layer >= 0) m.dense_mlp_bytes = bytes_under(folder, layer(dense_layer) + "mlp.");
-  m.embed_bytes = bytes_under(folder, "model.embed_tokens.");
-  const double lm_head = bytes_under(folder, "lm_head.");
+  if (dense_layer >= 0) m.dense_mlp_bytes = stored_bytes(folder, table, dense_layer, {R::MlpGate, R::MlpUp, R::MlpDown});
+  m.embed_bytes = stored_bytes(folder, table, -1, {R::Embedding});
+  const double lm_head = stored_bytes(folder, table, -1, {R::LmHead});
   m.lm_head_bytes = lm_head > 0 ? lm_head : m.embed_bytes;  // tied embeddings
   if (m.attn_bytes <= 0 || (moe_layer >= 0 && m.expert_bytes <= 0))
-    fail("{}: no attention or expert tensors under model.layers.{}", folder.describe(), any_layer);
+    fail("{}: no attention or expert tensors in layer {}", folder.describe(), any_layer);
 }
 
 }  // namespace
@@ -111,7 +131,7 @@ SimModel sim_model_from_folder(const std::string& dir) {
     fail("{}: mlp_only_layers is not modelled by the simulator", config_path);
   set_bf16_bytes(m);
   if (fs::exists(dir + "/model.safetensors") || fs::exists(dir + "/model.safetensors.index.json")) {
-    set_stored_bytes(m, HFFolder(dir));
+    set_stored_bytes(m, c, HFFolder(dir));
   }
   return m;
 }

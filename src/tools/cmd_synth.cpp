@@ -26,7 +26,7 @@ struct SynthArgs {
   bool force = false, progress = false;
   // Shape overrides, applied over the preset when given.
   int64_t hidden = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0, experts = 0, top_k = 0,
-          moe_ffn = 0, ffn = 0, sparse_step = 0, max_position = 0;
+          moe_ffn = 0, ffn = 0, sparse_step = 0, max_position = 0, rotary_dim = 0;
   bool norm_topk_prob = true, tie_embeddings = false;
   std::vector<int64_t> mlp_only_layers;
   double rope_theta = 0;
@@ -71,10 +71,10 @@ SynthFormat parse_format(const std::string& s) {
 void run_synth(const SynthArgs& a, const CLI::App& cmd) {
   ModelConfig c = synth_preset(a.preset, a.arch);
   auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
-  const bool moe = a.arch == "qwen3_moe";
+  const bool moe = c.num_experts > 0;
   for (const char* flag : {"--experts", "--top-k", "--moe-ffn", "--norm-topk-prob",
                            "--decoder-sparse-step", "--mlp-only-layers"}) {
-    if (!moe && given(flag)) fail("synth: {} needs --arch qwen3_moe", flag);
+    if (!moe && given(flag)) fail("synth: {} needs an MoE architecture (not {})", flag, a.arch);
   }
   if (given("--hidden")) c.hidden_size = a.hidden;
   if (given("--layers")) c.num_hidden_layers = a.layers;
@@ -84,6 +84,7 @@ void run_synth(const SynthArgs& a, const CLI::App& cmd) {
   if (given("--experts")) c.num_experts = a.experts;
   if (given("--top-k")) c.num_experts_per_tok = a.top_k;
   if (given("--moe-ffn")) c.moe_intermediate_size = a.moe_ffn;
+  if (given("--rotary-dim")) c.rotary_dim = a.rotary_dim;
   if (given("--ffn")) c.intermediate_size = a.ffn;
   if (given("--norm-topk-prob")) c.norm_topk_prob = a.norm_topk_prob;
   if (given("--tie-embeddings")) c.tie_word_embeddings = a.tie_embeddings;
@@ -133,8 +134,8 @@ void add_synth_command(CLI::App& app) {
   auto args = std::make_shared<SynthArgs>();
   CLI::App* cmd = app.add_subcommand("synth", "Write a synthetic model (random weights) for tests");
   cmd->add_option("--out", args->out, "Output: a folder (hf, both) or a .gguf file")->required();
-  cmd->add_option("--arch", args->arch, "qwen3_moe or qwen3");
-  cmd->add_option("--preset", args->preset, "tiny or qwen3-30b-a3b-layer");
+  cmd->add_option("--arch", args->arch, "qwen3_moe, qwen3 or minimax_m2");
+  cmd->add_option("--preset", args->preset, "tiny, qwen3-30b-a3b-layer (qwen3*) or minimax-m2-layer");
   cmd->add_option("--format", args->format, "hf, gguf or both (GGUF inside the folder)");
   cmd->add_option("--dtype", args->dtype, "f32, f16 or bf16");
   cmd->add_option("--quant", args->quant,
@@ -160,6 +161,7 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--decoder-sparse-step", args->sparse_step);
   cmd->add_option("--mlp-only-layers", args->mlp_only_layers)->delimiter(',');
   cmd->add_option("--rope-theta", args->rope_theta);
+  cmd->add_option("--rotary-dim", args->rotary_dim, "Head dims RoPE rotates (partial RoPE; default: all)");
   cmd->add_option("--max-position", args->max_position);
   cmd->callback([args, cmd] { run_synth(*args, *cmd); });
 }

@@ -144,7 +144,7 @@ void write_q4_0_gguf(const HFFolder& in, const QuantizeOptions& opts, const Comp
   const ModelConfig config = ModelConfig::from_hf(in.config(), opts.model + "/config.json");
   const std::string tokenizer_config = opts.model + "/tokenizer_config.json";
   const auto tokenizer = Tokenizer::from_hf(in.tokenizer_json_path(), fs::exists(tokenizer_config) ? tokenizer_config : "");
-  const std::vector<PlannedTensor> plan = plan_tensors(config);
+  const std::vector<TensorSpec> plan = plan_tensors(config);
 
   // Each GGUF tensor's dtype, from its HF parts (which must agree).
   std::vector<DType> dtypes;

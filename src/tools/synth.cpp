@@ -15,6 +15,7 @@
 #include "formats/compressed_tensors.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "model/arch.h"
 #include "tools/gguf_layout.h"
 #include "tokenizer/tokenizer.h"
 
@@ -73,24 +74,24 @@ constexpr float kLogitStd = 2.5f;        // std of LM-head logits
 constexpr float kRouterLogitStd = 1.5f;  // std of router logits
 constexpr float kBranchGain = 1.5f;      // scale of attention / MLP outputs
 
-Distribution distribution_for(const ModelConfig& c, std::string_view name) {
+constexpr float kBiasStd = 0.2f;          // router correction biases: enough to change some selections
+
+Distribution distribution_for(const ModelConfig& c, TensorRole role) {
   const float inv_sqrt_hidden = 1.0f / std::sqrt(float(c.hidden_size));
-  if (ends_with(name, "norm.weight")) return {1.0f, kNormNoise};
-  if (name == "model.embed_tokens.weight") {
-    // Tied: the embedding is also the LM head, so it takes the head's scale.
-    return {0.0f, c.tie_word_embeddings ? kLogitStd * inv_sqrt_hidden : 1.0f};
+  using R = TensorRole;
+  switch (role) {
+    case R::AttnNorm: case R::FfnNorm: case R::QNorm: case R::KNorm: case R::FinalNorm:
+      return {1.0f, kNormNoise};
+    case R::Embedding:  // tied: the embedding is also the LM head, so it takes the head's scale
+      return {0.0f, c.tie_word_embeddings ? kLogitStd * inv_sqrt_hidden : 1.0f};
+    case R::LmHead: return {0.0f, kLogitStd * inv_sqrt_hidden};
+    case R::Router: return {0.0f, kRouterLogitStd * inv_sqrt_hidden};
+    case R::RouterBias: return {0.0f, kBiasStd};
+    case R::O: return {0.0f, kBranchGain / std::sqrt(float(c.num_attention_heads * c.head_dim))};
+    case R::ExpertDown: case R::SharedDown: return {0.0f, kBranchGain / std::sqrt(float(c.moe_intermediate_size))};
+    case R::MlpDown: return {0.0f, kBranchGain / std::sqrt(float(c.intermediate_size))};
+    default: return {0.0f, inv_sqrt_hidden};  // q/k/v and gate/up projections
   }
-  if (name == "lm_head.weight") return {0.0f, kLogitStd * inv_sqrt_hidden};
-  if (ends_with(name, "mlp.gate.weight")) return {0.0f, kRouterLogitStd * inv_sqrt_hidden};
-  if (ends_with(name, "o_proj.weight")) {
-    return {0.0f, kBranchGain / std::sqrt(float(c.num_attention_heads * c.head_dim))};
-  }
-  if (ends_with(name, "down_proj.weight")) {
-    const bool expert = name.find(".experts.") != std::string_view::npos;
-    return {0.0f, kBranchGain / std::sqrt(float(expert ? c.moe_intermediate_size
-                                                       : c.intermediate_size))};
-  }
-  return {0.0f, inv_sqrt_hidden};  // q/k/v and gate/up projections
 }
 
 // ---------------------------------------------------------------------------
@@ -102,8 +103,8 @@ struct ShardPlan {
 };
 
 // Whether the parts of `t` are written as INT4 (compressed-tensors / Q4_0).
-bool int4_tensor(const PlannedTensor& t, SynthQuant quant) {
-  return quant == SynthQuant::Int4 && t.routed_experts;
+bool int4_tensor(const TensorSpec& t, SynthQuant quant) {
+  return quant == SynthQuant::Int4 && t.routed_experts();
 }
 
 // Bytes of one part in the HF folder: its dtype, or compressed-tensors'
@@ -113,12 +114,13 @@ uint64_t hf_part_bytes(const HFPart& p, bool int4, DType dtype) {
   return uint64_t(p.numel / 8 * 4 + p.numel / 32 * 2 + 16);
 }
 
-ShardPlan plan_shards(const std::vector<PlannedTensor>& plan, SynthQuant quant, DType dtype,
+ShardPlan plan_shards(const std::vector<TensorSpec>& plan, SynthQuant quant, DType dtype,
                       uint64_t shard_bytes) {
   ShardPlan s;
   int n_shards = 0;
   uint64_t in_shard = 0;
   for (const auto& t : plan) {
+    if (t.gguf_only) continue;
     for (const auto& p : t.parts) {
       const uint64_t bytes = hf_part_bytes(p, int4_tensor(t, quant), dtype);
       if (n_shards == 0 || (in_shard > 0 && in_shard + bytes > shard_bytes)) {
@@ -158,24 +160,16 @@ nlohmann::json hf_config(const ModelConfig& c, DType dtype, SynthQuant quant) {
   if (quant == SynthQuant::Int4) {
     // As Kimi K2 Thinking: every Linear is a target, and everything but the
     // routed experts is ignored (attention, router, dense MLPs, lm_head).
-    const CompressedTensorsConfig q{{"Linear"},
-                                    {"lm_head", "re:.*self_attn.*", "re:.*mlp\\.gate$",
-                                     "re:.*mlp\\.(gate|up|down)_proj$"}};
-    j["quantization_config"] = q.to_json();
+    j["quantization_config"] = CompressedTensorsConfig{{"Linear"}, arch_of(c).int4_ignore}.to_json();
   }
-  const bool moe = c.architecture == "qwen3_moe";
-  j["architectures"] = {moe ? "Qwen3MoeForCausalLM" : "Qwen3ForCausalLM"};
-  j["model_type"] = c.architecture;
   j["torch_dtype"] = torch_dtype_name(dtype);
   // Fields a transformers loader expects that strata's config does not model.
-  const nlohmann::json defaults = {{"hidden_act", "silu"},       {"attention_bias", false},
-                                   {"attention_dropout", 0.0},   {"initializer_range", 0.02},
+  const nlohmann::json defaults = {{"attention_dropout", 0.0},   {"initializer_range", 0.02},
                                    {"use_cache", true},          {"use_sliding_window", false},
                                    {"rope_scaling", nullptr},    {"sliding_window", nullptr}};
   for (const auto& [k, v] : defaults.items()) {
     if (!j.contains(k)) j[k] = v;
   }
-  if (moe && !j.contains("output_router_logits")) j["output_router_logits"] = false;
   return j;
 }
 
@@ -272,49 +266,15 @@ bool is_dir(const std::string& p) {
 // ---------------------------------------------------------------------------
 
 ModelConfig synth_preset(const std::string& name, const std::string& arch) {
-  ModelConfig c;
-  c.architecture = arch;
-  c.vocab_size = kQwen3VocabSize;
-  c.rms_norm_eps = 1e-6;
-  c.rope_theta = 1e6;
-  if (name == "tiny") {
-    c.hidden_size = 64;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.head_dim = 16;
-    c.num_experts = 8;
-    c.num_experts_per_tok = 2;
-    c.moe_intermediate_size = 32;
-    c.intermediate_size = 128;
-    c.max_position_embeddings = 4096;
-  } else if (name == "qwen3-30b-a3b-layer") {  // Qwen3-30B-A3B's layer shapes
-    c.hidden_size = 2048;
-    c.num_hidden_layers = 4;
-    c.num_attention_heads = 32;
-    c.num_key_value_heads = 4;
-    c.head_dim = 128;
-    c.num_experts = 128;
-    c.num_experts_per_tok = 8;
-    c.moe_intermediate_size = 768;
-    c.intermediate_size = 6144;
-    c.max_position_embeddings = 40960;
-  } else {
-    fail("synth: unknown preset '{}' (known: tiny, qwen3-30b-a3b-layer)", name);
-  }
-  if (arch == "qwen3") {
-    c.num_experts = c.num_experts_per_tok = c.moe_intermediate_size = 0;
-  } else if (arch != "qwen3_moe") {
-    fail("synth: unknown architecture '{}' (known: qwen3_moe, qwen3)", arch);
-  }
+  ModelConfig c = arch_for_model_type(arch, "synth").preset(name);
+  c.vocab_size = kQwen3VocabSize;  // synth writes the Qwen3 tokenizer
   return c;
 }
 
 void validate_synth_config(const ModelConfig& c) {
-  if (c.architecture != "qwen3_moe" && c.architecture != "qwen3") {
-    fail("synth: unknown architecture '{}' (known: qwen3_moe, qwen3)", c.architecture);
-  }
-  const bool moe = c.architecture == "qwen3_moe";
+  arch_for_model_type(c.architecture, "synth");
+  // An MoE shape with one of its sizes set to zero is a mistake to name, not a dense model.
+  const bool moe = c.num_experts != 0 || c.num_experts_per_tok != 0 || c.moe_intermediate_size != 0;
   auto positive = [](const char* what, int64_t v) {
     if (v <= 0) fail("synth: {} must be positive (got {})", what, v);
   };
@@ -350,6 +310,10 @@ void validate_synth_config(const ModelConfig& c) {
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) any_dense |= !c.is_moe_layer(i);
   }
   if (any_dense) positive("FFN size", c.intermediate_size);
+  if (c.rotary_dim < 0 || c.rotary_dim > c.head_dim || c.rotary_dim % 2 != 0) {
+    fail("synth: rotary dim must be even and at most the head dim {} (got {})", c.head_dim, c.rotary_dim);
+  }
+  c.validate("synth");
 }
 
 std::string default_synth_tokenizer_dir() {
@@ -383,12 +347,19 @@ std::string default_synth_tokenizer_dir() {
 
 float synth_weight_value(const ModelConfig& config, uint64_t seed, const std::string& hf_name,
                          int64_t index) {
-  return element_value(distribution_for(config, hf_name), tensor_key(seed, hf_name), index);
+  for (const TensorSpec& t : arch_of(config).tensors(config)) {
+    for (const HFPart& p : t.parts) {
+      if (p.name == hf_name && !t.gguf_only) {
+        return element_value(distribution_for(config, t.role), tensor_key(seed, hf_name), index);
+      }
+    }
+  }
+  fail("synth: {} has no tensor '{}'", config.architecture, hf_name);
 }
 
 // GGUF keeps 1-D tensors (the norms) in F32 whatever the weights' dtype, as
 // llama.cpp's converter does: ggml's CPU ops cannot multiply by a BF16 vector.
-DType gguf_dtype(const PlannedTensor& t, DType weights, SynthQuant quant) {
+DType gguf_dtype(const TensorSpec& t, DType weights, SynthQuant quant) {
   if (int4_tensor(t, quant)) return DType::Q4_0;
   return t.shape.size() == 1 ? DType::F32 : weights;
 }
@@ -454,19 +425,19 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
   const SynthQuant quant = options.quant;
   torch_dtype_name(dtype);  // rejects other dtypes
   if (quant == SynthQuant::Int4) {
-    if (c.architecture != "qwen3_moe") fail("synth: --quant int4 quantizes routed experts; {} has none", c.architecture);
+    if (c.num_experts == 0) fail("synth: --quant int4 quantizes routed experts; {} has none", c.architecture);
     for (const auto& [what, v] : {std::pair{"hidden size", c.hidden_size}, {"expert FFN size", c.moe_intermediate_size}}) {
       if (v % 32 != 0) fail("synth: --quant int4 needs the {} to be a multiple of the group size 32 (got {})", what, v);
     }
   }
   const bool write_hf = options.format != SynthFormat::GGUF;
   const bool write_gguf = options.format != SynthFormat::HF;
-  if (write_gguf && c.architecture == "qwen3_moe") {
+  if (write_gguf && c.num_experts > 0) {
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       if (!c.is_moe_layer(i)) {
-        fail("synth: layer {} would be a dense MLP, which GGUF qwen3moe cannot express "
+        fail("synth: layer {} would be a dense MLP, which GGUF {} cannot express "
              "(use --format hf, or no --mlp-only-layers / --decoder-sparse-step)",
-             i);
+             i, arch_of(c).gguf_arch);
       }
     }
   }
@@ -488,11 +459,11 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
   if (auto id = tokenizer->token_id("<|endoftext|>")) c.bos_token_id = *id;
   if (!tokenizer->eos_ids().empty()) c.eos_token_id = tokenizer->eos_ids().front();
 
-  const std::vector<PlannedTensor> plan = plan_tensors(c);
+  const std::vector<TensorSpec> plan = plan_tensors(c);
   uint64_t hf_bytes = 0, gguf_bytes = 0;
   for (const auto& t : plan) {
     gguf_bytes += uint64_t(dtype_bytes(gguf_dtype(t, dtype, quant), numel_of(t.shape)));
-    for (const auto& p : t.parts) hf_bytes += hf_part_bytes(p, int4_tensor(t, quant), dtype);
+    for (const auto& p : t.parts) hf_bytes += t.gguf_only ? 0 : hf_part_bytes(p, int4_tensor(t, quant), dtype);
   }
   const uint64_t total_bytes = hf_bytes * write_hf + gguf_bytes * write_gguf;
 
@@ -538,8 +509,10 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
   size_t part_index = 0;
   uint64_t done = 0;
   for (const auto& t : plan) {
+    if (t.gguf_only && !gguf) continue;
     for (const auto& part : t.parts) {
-      if (write_hf && shards.shard_of_part[part_index] != open_shard) {
+      const bool to_hf = write_hf && !t.gguf_only;
+      if (to_hf && shards.shard_of_part[part_index] != open_shard) {
         if (shard_writer) shard_writer->finish();
         open_shard = shards.shard_of_part[part_index];
         const std::string file = shards.files[open_shard];
@@ -547,6 +520,7 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
         // Declare this shard's parts: the run of parts that share its index.
         size_t k = 0;
         for (const auto& t2 : plan) {
+          if (t2.gguf_only) continue;
           for (const auto& p2 : t2.parts) {
             if (shards.shard_of_part[k++] != open_shard) continue;
             if (int4_tensor(t2, quant)) {
@@ -562,17 +536,18 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
           }
         }
       }
-      ++part_index;
+      part_index += !t.gguf_only;
+      SafetensorsWriter* const hf_out = to_hf ? shard_writer.get() : nullptr;
 
-      const Distribution dist = distribution_for(c, part.name);
+      const Distribution dist = distribution_for(c, t.role);
       const uint64_t key = tensor_key(options.seed, part.name);
       if (int4_tensor(t, quant)) {
         if (options.cancel && options.cancel->load()) {
           fail("synth: interrupted; removed the partial output of {}", out);
         }
         make_int4_part(dist, key, part, gguf != nullptr, int4_part);
-        if (shard_writer) {
-          write_compressed_int4(*shard_writer, int4_part.packed.data(), int4_part.scales.data(),
+        if (hf_out) {
+          write_compressed_int4(*hf_out, int4_part.packed.data(), int4_part.scales.data(),
                                 part.shape[0], part.shape[1]);
           done += hf_part_bytes(part, true, dtype);
         }
@@ -590,8 +565,8 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
         const int64_t n = std::min(kChunkElems, part.numel - first);
         chunk.resize(size_t(n * elem_bytes));
         fill_chunk(dist, key, first, n, dtype, chunk.data());
-        if (shard_writer) {
-          shard_writer->write_data(chunk.data(), chunk.size());
+        if (hf_out) {
+          hf_out->write_data(chunk.data(), chunk.size());
           done += chunk.size();
         }
         if (gguf && gguf_dtype(t, dtype, quant) != dtype) {

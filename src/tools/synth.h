@@ -49,8 +49,10 @@ struct SynthOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-// Shapes of the named preset for `arch` ("qwen3_moe" or "qwen3"):
-// "tiny" or "qwen3-30b-a3b-layer" (4 layers unless changed). Throws for unknown names.
+// Shapes of the named preset of a registered architecture (model/arch.h:
+// qwen3_moe and qwen3: "tiny", "qwen3-30b-a3b-layer"; minimax_m2: "tiny",
+// "minimax-m2-layer"), with the Qwen3 vocabulary synth writes. Throws for
+// unknown names.
 ModelConfig synth_preset(const std::string& name, const std::string& arch);
 
 // Checks that the shapes make a model (positive sizes, heads divisible, top-k

@@ -1,0 +1,177 @@
+#include "model/decoder_model.h"
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "formats/compressed_tensors.h"
+#include "formats/tensor_source.h"
+#include "kernels/int4_matrix.h"
+#include "kernels/ops.h"
+#include "model/kv_cache.h"
+#include "model/workspace.h"
+#include "tokenizer/tokenizer.h"
+
+namespace strata {
+
+namespace {
+
+// Norm weights (and router biases) are small, so they are decoded to f32 once at load.
+std::vector<float> small_vector(const TensorSource& src, const std::string& name, int64_t dim) {
+  const TensorView& t = src.get(name, {dim});
+  if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16) {
+    fail("{}: tensor '{}' has dtype {}, expected F32, F16 or BF16", t.file, name, dtype_name(t.dtype));
+  }
+  std::vector<float> w(static_cast<size_t>(dim));
+  dequantize_row(t.dtype, t.data, dim, w.data());
+  return w;
+}
+
+void add_into(float* dst, const float* src, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+}  // namespace
+
+WeightMatrix DecoderModel::repacked(const WeightMatrix& w) {
+  if (w.dtype != DType::Q4_0) return w;
+  int4_.push_back(std::make_unique<Int4Matrix>(Int4Matrix::from_q4_0(w.data, w.rows, w.cols)));
+  return WeightMatrix::of(*int4_.back());
+}
+
+WeightMatrix DecoderModel::linear(const std::string& name, int64_t rows, int64_t cols,
+                                  const CompressedTensorsConfig* quant) {
+  const TensorSource& src = *weights_;
+  const std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
+  if (quant && quant->quantizes(module)) {
+    int4_.push_back(std::make_unique<Int4Matrix>(load_compressed_int4(src, module, rows, cols)));
+    return WeightMatrix::of(*int4_.back());
+  }
+  if (!src.find(name) && src.find(module + ".weight_packed")) {
+    fail("{}: '{}' is stored packed (INT4) but config.json's quantization_config does not quantize it", src.describe(),
+         module);
+  }
+  return repacked(WeightMatrix::from(src.get(name, {rows, cols})));
+}
+
+void DecoderModel::load_tensor(const TensorSpec& t, const CompressedTensorsConfig* quant) {
+  const TensorSource& src = *weights_;
+  if (t.gguf_only && !gguf_) return;  // the tied embedding, loaded as such
+  const std::string& name = gguf_ ? t.gguf_name : t.parts[0].name;
+  using R = TensorRole;
+  if (t.role == R::Embedding) {
+    embed_ = WeightMatrix::from(src.get(name, t.shape));
+    if (config_.tie_word_embeddings) lm_head_ = embed_;
+    return;
+  }
+  if (t.role == R::LmHead) {
+    lm_head_ = linear(name, t.shape[0], t.shape[1], quant);
+    return;
+  }
+  if (t.role == R::FinalNorm) {
+    final_norm_ = small_vector(src, name, t.shape[0]);
+    return;
+  }
+  Layer& l = layers_[size_t(t.layer)];
+  if (t.routed_experts()) {
+    const int64_t n_exp = t.shape[0], rows = t.shape[1], cols = t.shape[2];
+    std::vector<MlpWeights>& experts = l.moe.experts;
+    experts.resize(size_t(n_exp));
+    const TensorView* stacked = gguf_ ? &src.get(name, t.shape) : nullptr;
+    for (int64_t e = 0; e < n_exp; ++e) {
+      const WeightMatrix m = stacked ? repacked(WeightMatrix::slice(*stacked, e))
+                                     : linear(t.parts[size_t(e)].name, rows, cols, quant);
+      MlpWeights& x = experts[size_t(e)];
+      (t.role == R::ExpertGate ? x.gate : t.role == R::ExpertUp ? x.up : x.down) = m;
+    }
+    return;
+  }
+  if (t.is_norm()) {
+    std::vector<float> v = small_vector(src, name, t.shape[0]);
+    switch (t.role) {
+      case R::AttnNorm: l.attn_norm = std::move(v); return;
+      case R::FfnNorm: l.ffn_norm = std::move(v); return;
+      case R::QNorm: l.attention.q_norm = std::move(v); return;
+      case R::KNorm: l.attention.k_norm = std::move(v); return;
+      case R::RouterBias: l.moe.correction_bias = std::move(v); return;
+      default: fail("{}: tensor '{}' ({}) cannot be one-dimensional", src.describe(), name, tensor_role_name(t.role));
+    }
+  }
+  const WeightMatrix m = linear(name, t.shape[0], t.shape[1], quant);
+  switch (t.role) {
+    case R::Q: l.attention.q = m; return;
+    case R::K: l.attention.k = m; return;
+    case R::V: l.attention.v = m; return;
+    case R::O: l.attention.o = m; return;
+    case R::Router: l.moe.router = m; return;
+    case R::MlpGate: l.mlp.gate = m; return;
+    case R::MlpUp: l.mlp.up = m; return;
+    case R::MlpDown: l.mlp.down = m; return;
+    case R::SharedGate: l.moe.shared.gate = m; return;
+    case R::SharedUp: l.moe.shared.up = m; return;
+    case R::SharedDown: l.moe.shared.down = m; return;
+    default: fail("{}: tensor '{}' ({}) must be one-dimensional", src.describe(), name, tensor_role_name(t.role));
+  }
+}
+
+DecoderModel::DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSource> weights,
+                           std::unique_ptr<Tokenizer> tokenizer, const CompressedTensorsConfig* quant)
+    : weights_(std::move(weights)) {
+  config_ = config;
+  tokenizer_ = std::move(tokenizer);
+  const ModelConfig& c = config_;
+  c.validate(weights_->describe());
+  gguf_ = weights_->find("token_embd.weight") != nullptr;
+  layers_.resize(size_t(c.num_hidden_layers));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers_[size_t(i)].spec = layer_spec(c, i);
+  for (const TensorSpec& t : arch_of(c).tensors(c)) load_tensor(t, quant);
+  if (c.num_mtp_modules > 0) {
+    fmt::print(stderr, "{}: skipping the {} multi-token-prediction modules (layers {}-{}); they are not run\n",
+               weights_->describe(), c.num_mtp_modules, c.num_hidden_layers, c.num_hidden_layers + c.num_mtp_modules - 1);
+  }
+}
+
+DecoderModel::~DecoderModel() = default;
+
+void DecoderModel::embed(const int32_t* tokens, int64_t n, float* hidden) const {
+  for (int64_t t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= embed_.rows) {
+      fail("token id {} is outside the vocabulary of {} tokens", tokens[t], embed_.rows);
+    }
+    dequantize_row(embed_.dtype, embed_.row(tokens[t]), embed_.cols, hidden + t * embed_.cols);
+  }
+}
+
+void DecoderModel::forward(const BatchRows& rows, int64_t layer_begin, int64_t layer_end, float* hidden,
+                           KVCache& kv) const {
+  if (layer_begin < 0 || layer_begin > layer_end || layer_end > config_.num_hidden_layers) {
+    fail("forward: layer range [{}, {}) is outside the model's {} layers", layer_begin, layer_end,
+         config_.num_hidden_layers);
+  }
+  Workspace local;
+  Workspace& ws = rows.workspace ? *rows.workspace : local;
+  const int64_t n = rows.n_tokens, h = config_.hidden_size;
+  const float eps = float(config_.rms_norm_eps);
+  float* x = ws.floats(Scratch::Normed, size_t(n * h));
+  float* delta = ws.floats(Scratch::Delta, size_t(n * h));
+  for (int64_t i = layer_begin; i < layer_end; ++i) {
+    const Layer& layer = layers_[size_t(i)];
+    rmsnorm(hidden, layer.attn_norm.data(), x, n, h, eps);
+    attention_block(layer.spec.attention, layer.attention, rows, x, delta, kv.layer(i), ws);
+    add_into(hidden, delta, n * h);
+    rmsnorm(hidden, layer.ffn_norm.data(), x, n, h, eps);
+    if (layer.spec.moe) {
+      moe_block(layer.spec.experts, layer.moe, x, n, h, delta, ws, rows.stats);
+    } else {
+      mlp_block(layer.mlp, x, n, delta, ws);
+    }
+    add_into(hidden, delta, n * h);
+  }
+}
+
+void DecoderModel::logits(const float* hidden, int64_t n, float* logits) const {
+  std::vector<float> x(size_t(n * config_.hidden_size));
+  rmsnorm(hidden, final_norm_.data(), x.data(), n, config_.hidden_size, float(config_.rms_norm_eps));
+  matmul(x.data(), n, lm_head_, logits);
+}
+
+}  // namespace strata

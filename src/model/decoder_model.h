@@ -1,0 +1,61 @@
+#pragma once
+// The one model class: a pre-norm decoder whose layers are built from the
+// architecture's layer specs (model/arch.h) over the shared blocks
+//   h = x + attention(rmsnorm(x));  x' = h + (moe | mlp)(rmsnorm(h))
+// with weights found through the architecture's tensor table, read in place
+// from the TensorSource (HF or GGUF names). GGUF Q4_0 and compressed-tensors
+// INT4 weights are re-laid into Int4Matrix at load (4-bit, never dequantized).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/blocks/attention_block.h"
+#include "model/blocks/moe_block.h"
+#include "model/model.h"
+
+namespace strata {
+
+class TensorSource;
+class Int4Matrix;
+struct CompressedTensorsConfig;
+struct TensorSpec;
+
+class DecoderModel : public Model {
+ public:
+  // Checks every tensor's presence, shape and dtype; throws Error naming the
+  // file and tensor. `tokenizer` may be null for weight-only uses. `quant`
+  // (compressed-tensors INT4, HF names only) says which linear modules are
+  // stored packed.
+  DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSource> weights, std::unique_ptr<Tokenizer> tokenizer,
+               const CompressedTensorsConfig* quant = nullptr);
+  ~DecoderModel() override;
+
+  void embed(const int32_t* tokens, int64_t n, float* hidden) const override;
+  void forward(const BatchRows& rows, int64_t layer_begin, int64_t layer_end, float* hidden,
+               KVCache& kv) const override;
+  void logits(const float* hidden, int64_t n, float* logits) const override;
+
+ private:
+  struct Layer {
+    LayerSpec spec;
+    std::vector<float> attn_norm, ffn_norm;
+    AttentionWeights attention;
+    MoeWeights moe;   // MoE layers
+    MlpWeights mlp;   // dense layers
+  };
+
+  void load_tensor(const TensorSpec& t, const CompressedTensorsConfig* quant);
+  // A linear weight by its HF or GGUF tensor name ("<module>.weight").
+  WeightMatrix linear(const std::string& name, int64_t rows, int64_t cols, const CompressedTensorsConfig* quant);
+  // Q4_0 matrices are re-laid as INT4 g32; other types are used in place.
+  WeightMatrix repacked(const WeightMatrix& w);
+
+  std::unique_ptr<TensorSource> weights_;
+  bool gguf_ = false;
+  std::vector<std::unique_ptr<Int4Matrix>> int4_;  // re-laid weights the matrices below point to
+  WeightMatrix embed_, lm_head_;
+  std::vector<float> final_norm_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace strata

@@ -1,0 +1,182 @@
+// MiniMax-M2 (M2, M2.1, M2.5): pre-norm layers of GQA attention with RMSNorm
+// over the whole q and k projections (before the head split) and NeoX RoPE on
+// the first rotary_dim dims of each head, then a sigmoid-scored top-k MoE whose
+// e_score_correction_bias only picks the experts, with renormalised weights
+// and no shared expert. Every layer is MoE. The checkpoint's MTP modules
+// (model.layers.{L..L+2}) are not run. GGUF arch: minimax-m2.
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "formats/gguf.h"
+#include "model/arch.h"
+#include "model/hf_config.h"
+
+namespace strata {
+
+namespace {
+
+void set_fixed_fields(ModelConfig& c) {
+  c.qk_norm = QkNorm::Full;
+  c.norm_topk_prob = true;
+  c.decoder_sparse_step = 1;
+}
+
+void read_hf(const HFConfigReader& hf, ModelConfig& c) {
+  set_fixed_fields(c);
+  c.num_experts = hf.required<int64_t>("num_local_experts");
+  c.num_experts_per_tok = hf.required<int64_t>("num_experts_per_tok");
+  c.moe_intermediate_size = hf.required<int64_t>("intermediate_size");  // per expert in this config
+  const double factor = hf.get<double>("partial_rotary_factor", 1.0);
+  c.rotary_dim = hf.get<int64_t>("rotary_dim", int64_t(double(c.head_dim) * factor));
+  const std::string scoring = hf.get<std::string>("scoring_func", "sigmoid");
+  if (scoring != "sigmoid" && scoring != "softmax") {
+    fail("{}: scoring_func '{}' is not supported (sigmoid or softmax)", hf.source(), scoring);
+  }
+  c.router_scoring = scoring == "sigmoid" ? RouterScoring::Sigmoid : RouterScoring::Softmax;
+  c.router_correction_bias = hf.get<bool>("use_routing_bias", true);
+  if (!hf.get<bool>("use_qk_norm", true)) c.qk_norm = QkNorm::None;
+  const std::string qk_type = hf.get<std::string>("qk_norm_type", "per_layer");
+  if (qk_type != "per_layer") fail("{}: qk_norm_type '{}' is not supported (per_layer)", hf.source(), qk_type);
+  if (hf.get<int64_t>("shared_intermediate_size", 0) != 0) {
+    fail("{}: shared_intermediate_size > 0 is not supported for minimax_m2", hf.source());
+  }
+  const auto attn_types = hf.get<std::vector<int64_t>>("attn_type_list", {});
+  for (size_t i = 0; i < attn_types.size(); ++i) {
+    if (attn_types[i] != 1) fail("{}: attn_type_list[{}] = {}: only full attention (1) is supported", hf.source(), i, attn_types[i]);
+  }
+  if (hf.get<bool>("use_mtp", false)) c.num_mtp_modules = hf.get<int64_t>("num_mtp_modules", 0);
+}
+
+void read_gguf(const GGUFFile& g, ModelConfig& c) {
+  set_fixed_fields(c);
+  const std::string p = "minimax-m2.";
+  c.num_experts = g.get_int(p + "expert_count");
+  c.num_experts_per_tok = g.get_int(p + "expert_used_count");
+  c.moe_intermediate_size = g.get_int(p + "expert_feed_forward_length");
+  if (c.intermediate_size != c.moe_intermediate_size) {
+    fail("{}: minimax-m2.feed_forward_length {} differs from expert_feed_forward_length {} (llama.cpp sizes the "
+         "expert tensors by the former)", g.describe(), c.intermediate_size, c.moe_intermediate_size);
+  }
+  const int64_t gating = g.get_int(p + "expert_gating_func", 2);
+  if (gating != 1 && gating != 2) fail("{}: expert_gating_func {} is not supported (1 softmax, 2 sigmoid)", g.describe(), gating);
+  c.router_scoring = gating == 2 ? RouterScoring::Sigmoid : RouterScoring::Softmax;
+  c.router_correction_bias = true;  // exp_probs_b is a required tensor in llama.cpp
+}
+
+void write_hf(const ModelConfig& c, nlohmann::json& j) {
+  j["intermediate_size"] = c.moe_intermediate_size;
+  j["num_local_experts"] = c.num_experts;
+  j["num_experts_per_tok"] = c.num_experts_per_tok;
+  j["rotary_dim"] = c.rope_dims();
+  j["partial_rotary_factor"] = double(c.rope_dims()) / double(c.head_dim);
+  j["scoring_func"] = c.router_scoring == RouterScoring::Sigmoid ? "sigmoid" : "softmax";
+  j["use_routing_bias"] = c.router_correction_bias;
+  j["use_qk_norm"] = c.qk_norm != QkNorm::None;
+  j["qk_norm_type"] = "per_layer";
+  j["shared_intermediate_size"] = 0;
+  j["attn_type_list"] = std::vector<int64_t>(size_t(c.num_hidden_layers), 1);
+  j["use_mtp"] = false;
+}
+
+void write_gguf(const ModelConfig& c, GGUFWriter& w) {
+  const std::string p = "minimax-m2.";
+  // llama.cpp sizes the stacked expert tensors by feed_forward_length.
+  w.set_u32(p + "feed_forward_length", uint32_t(c.moe_intermediate_size));
+  w.set_u32(p + "expert_feed_forward_length", uint32_t(c.moe_intermediate_size));
+  w.set_u32(p + "expert_count", uint32_t(c.num_experts));
+  w.set_u32(p + "expert_used_count", uint32_t(c.num_experts_per_tok));
+  w.set_u32(p + "expert_gating_func", c.router_scoring == RouterScoring::Sigmoid ? 2 : 1);
+  w.set_u32(p + "rope.dimension_count", uint32_t(c.rope_dims()));
+}
+
+void validate(const ModelConfig& c, const std::string& source) {
+  if (c.num_experts <= 0) fail("{}: minimax_m2 needs num_local_experts > 0", source);
+  if (c.qk_norm == QkNorm::PerHead || c.n_shared_experts != 0 || !c.mlp_only_layers.empty() ||
+      c.decoder_sparse_step != 1) {
+    fail("{}: minimax_m2 has whole-projection q/k norms, no shared experts and MoE in every layer", source);
+  }
+}
+
+std::vector<TensorSpec> tensors(const ModelConfig& c) {
+  TensorTable t;
+  const int64_t H = c.hidden_size, q_dim = c.num_attention_heads * c.head_dim,
+                kv_dim = c.num_key_value_heads * c.head_dim, E = c.num_experts, F = c.moe_intermediate_size;
+  using R = TensorRole;
+  t.add(R::Embedding, "token_embd.weight", "model.embed_tokens.weight", {c.vocab_size, H});
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    TensorTable::Layer l = t.layer(i);
+    l.add(R::AttnNorm, "attn_norm.weight", "input_layernorm.weight", {H});
+    l.add(R::Q, "attn_q.weight", "self_attn.q_proj.weight", {q_dim, H});
+    l.add(R::K, "attn_k.weight", "self_attn.k_proj.weight", {kv_dim, H});
+    l.add(R::V, "attn_v.weight", "self_attn.v_proj.weight", {kv_dim, H});
+    l.add(R::O, "attn_output.weight", "self_attn.o_proj.weight", {H, q_dim});
+    if (c.qk_norm != QkNorm::None) {
+      l.add(R::QNorm, "attn_q_norm.weight", "self_attn.q_norm.weight", {q_dim});
+      l.add(R::KNorm, "attn_k_norm.weight", "self_attn.k_norm.weight", {kv_dim});
+    }
+    l.add(R::FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", {H});
+    l.add(R::Router, "ffn_gate_inp.weight", "block_sparse_moe.gate.weight", {E, H});
+    if (c.router_correction_bias) {
+      l.add(R::RouterBias, "exp_probs_b.bias", "block_sparse_moe.e_score_correction_bias", {E});
+    }
+    l.experts(R::ExpertGate, "ffn_gate_exps.weight", "block_sparse_moe.experts.", "w1.weight", E, {F, H});
+    l.experts(R::ExpertUp, "ffn_up_exps.weight", "block_sparse_moe.experts.", "w3.weight", E, {F, H});
+    l.experts(R::ExpertDown, "ffn_down_exps.weight", "block_sparse_moe.experts.", "w2.weight", E, {H, F});
+  }
+  t.add(R::FinalNorm, "output_norm.weight", "model.norm.weight", {H});
+  if (c.tie_word_embeddings) {
+    t.add_tied_lm_head({c.vocab_size, H});  // llama.cpp's minimax-m2 requires output.weight
+  } else {
+    t.add(R::LmHead, "output.weight", "lm_head.weight", {c.vocab_size, H});
+  }
+  return t.take();
+}
+
+ModelConfig preset(const std::string& name) {
+  ModelConfig c;
+  c.architecture = "minimax_m2";
+  c.rms_norm_eps = 1e-6;
+  c.rope_theta = 5e6;
+  c.router_scoring = RouterScoring::Sigmoid;
+  c.router_correction_bias = true;
+  set_fixed_fields(c);
+  if (name == "tiny") {
+    c.hidden_size = 64;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c.head_dim = 16;
+    c.rotary_dim = 8;
+    c.num_experts = 8;
+    c.num_experts_per_tok = 2;
+    c.moe_intermediate_size = 32;
+    c.max_position_embeddings = 4096;
+  } else if (name == "minimax-m2-layer") {  // MiniMax-M2's layer shapes
+    c.hidden_size = 3072;
+    c.num_hidden_layers = 4;
+    c.num_attention_heads = 48;
+    c.num_key_value_heads = 8;
+    c.head_dim = 128;
+    c.rotary_dim = 64;
+    c.num_experts = 256;
+    c.num_experts_per_tok = 8;
+    c.moe_intermediate_size = 1536;
+    c.max_position_embeddings = 196608;
+  } else {
+    fail("synth: unknown preset '{}' for minimax_m2 (known: tiny, minimax-m2-layer)", name);
+  }
+  c.intermediate_size = c.moe_intermediate_size;
+  return c;
+}
+
+}  // namespace
+
+const ArchSpec& minimax_m2_arch() {
+  static const ArchSpec spec{"minimax_m2", "MiniMaxM2ForCausalLM", "minimax-m2", read_hf, read_gguf, write_hf,
+                             write_gguf, validate, tensors, preset, "tiny, minimax-m2-layer",
+                             // MiniMax-M2's own FP8 release keeps the router and the LM head high precision too.
+                             {"lm_head", "re:.*self_attn.*", "re:.*block_sparse_moe\\.gate$"}};
+  return spec;
+}
+
+}  // namespace strata

@@ -1,0 +1,40 @@
+#pragma once
+// Scratch memory of forward passes: named buffers that grow to the largest
+// batch seen and are then reused, so a step allocates nothing once warm. The
+// caller owns one per model runner (the executor keeps its own) and passes it
+// into Model::forward; a buffer is valid until the next request for the same
+// name. Not thread-safe: one forward at a time per workspace.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace strata {
+
+enum class Scratch : uint8_t {
+  Normed, Delta,                        // decoder layer
+  Q, K, V, Attn,                        // attention
+  RouterLogits, RouteWeight, Gathered,  // MoE: router outputs, gathered token rows
+  Gate, Up, ExpertOut, SharedOut,       // MoE and MLP intermediates
+  Logits,                               // final norm before the LM head
+  kCount,
+};
+enum class IndexScratch : uint8_t { RouteExpert, ExpertFirst, RouteOrder, GatheredAt, kCount };
+
+class Workspace {
+ public:
+  float* floats(Scratch name, size_t n) { return grow(floats_[size_t(name)], n); }
+  int64_t* indices(IndexScratch name, size_t n) { return grow(indices_[size_t(name)], n); }
+  int32_t* ids(size_t n) { return grow(ids_, n); }
+
+ private:
+  template <typename T>
+  static T* grow(std::vector<T>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
+  }
+  std::vector<float> floats_[size_t(Scratch::kCount)];
+  std::vector<int64_t> indices_[size_t(IndexScratch::kCount)];
+  std::vector<int32_t> ids_;
+};
+
+}  // namespace strata
