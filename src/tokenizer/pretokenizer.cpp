@@ -11,11 +11,10 @@ namespace {
 enum class Kind : uint8_t { kLetter, kNumber, kSpace, kOther };  // L, N, \s, anything else
 
 Kind kind_of(char32_t cp) {
-  switch (unicode::char_class(cp)) {
-    case unicode::CharClass::kLetter: return Kind::kLetter;
-    case unicode::CharClass::kNumber: return Kind::kNumber;
-    default: return unicode::is_whitespace(cp) ? Kind::kSpace : Kind::kOther;
-  }
+  const unicode::CharClass cls = unicode::char_class(cp);
+  if (unicode::is_letter(cls)) return Kind::kLetter;
+  if (cls == unicode::CharClass::kNumber) return Kind::kNumber;
+  return unicode::is_whitespace(cp) ? Kind::kSpace : Kind::kOther;
 }
 
 bool is_newline(char32_t cp) { return cp == '\r' || cp == '\n'; }
