@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -235,6 +236,13 @@ std::vector<Ids> reference_ids(const std::vector<std::string>& inputs) {
   return result;
 }
 
+// Pieces of `text` as a pre-tokenizer splits it.
+std::vector<std::string> split(PreTokenizer kind, std::string_view text) {
+  std::vector<std::string_view> pieces;
+  pre_tokenize(kind, text, pieces);
+  return {pieces.begin(), pieces.end()};
+}
+
 // ---------------------------------------------------------------------------
 
 TEST(Unicode, Utf8ReplacementFollowsMaximalSubparts) {
@@ -259,6 +267,40 @@ TEST(Unicode, NfcKnownCases) {
   EXPECT_EQ(unicode::nfc("q\u0307\u0323"), "q\u0323\u0307");     // reordered, nothing composes
   EXPECT_EQ(unicode::nfc("\u0301e"), "\u0301e");                 // nothing to attach to
   EXPECT_EQ(unicode::nfc("plain ascii"), "plain ascii");
+}
+
+TEST(PreTokenizer, Gpt4oSplitsByHand) {
+  using V = std::vector<std::string>;
+  const auto gpt4o = [](std::string_view text) { return split(PreTokenizer::kGpt4o, text); };
+  EXPECT_EQ(gpt4o("Hello world"), (V{"Hello", " world"}));
+  // Contractions attach to the word before them, in either case.
+  EXPECT_EQ(gpt4o("I'LL don't DON'T"), (V{"I'LL", " don't", " DON'T"}));
+  EXPECT_EQ(gpt4o("'LL'S"), (V{"'LL'S"}));
+  // A word is uppercase letters then lowercase ones, or uppercase alone.
+  EXPECT_EQ(gpt4o("HTTPServer helloWorld CamelCase ABC"), (V{"HTTPServer", " hello", "World", " Camel", "Case", " ABC"}));
+  EXPECT_EQ(gpt4o("\u01c5emal"), (V{"\u01c5emal"}));  // Lt counts as uppercase
+  // Marks and Lm/Lo letters count on both sides: the greedy uppercase run
+  // gives back the mark of É so that it ends a word.
+  EXPECT_EQ(gpt4o("E\u0301COLE"), (V{"E\u0301", "COLE"}));
+  EXPECT_EQ(gpt4o("\u30fc\u30fc abc\u30fc"), (V{"\u30fc\u30fc", " abc\u30fc"}));
+  EXPECT_EQ(gpt4o("\u0301x"), (V{"\u0301x"}));  // a leading mark is the optional prefix
+  // Digits go in threes; no space joins them.
+  EXPECT_EQ(gpt4o("1234567 12"), (V{"123", "456", "7", " ", "12"}));
+  // Punctuation takes the newlines and slashes after it (Qwen2: newlines only).
+  EXPECT_EQ(gpt4o("x!\n/y"), (V{"x", "!\n/", "y"}));
+  EXPECT_EQ(split(PreTokenizer::kQwen2, "x!\n/y"), (V{"x", "!\n", "/y"}));
+  // Whitespace: runs end before the last space ahead of a word, newlines
+  // end runs, trailing whitespace stays whole.
+  EXPECT_EQ(gpt4o("  x"), (V{" ", " x"}));
+  EXPECT_EQ(gpt4o("a\r\n\r\nb"), (V{"a", "\r\n\r\n", "b"}));
+  EXPECT_EQ(gpt4o("a  \n  b "), (V{"a", "  \n", " ", " b", " "}));
+  EXPECT_EQ(gpt4o(""), V{});
+}
+
+TEST(PreTokenizer, KnownRegexesOnly) {
+  EXPECT_EQ(pre_tokenizer_for_regex(kQwen2SplitRegex), PreTokenizer::kQwen2);
+  EXPECT_EQ(pre_tokenizer_for_regex(kGpt4oSplitRegex), PreTokenizer::kGpt4o);
+  EXPECT_EQ(pre_tokenizer_for_regex(std::string(kGpt4oSplitRegex) + "|x"), std::nullopt);
 }
 
 TEST(Tokenizer, MatchesReferenceOnCorpus) {
@@ -495,6 +537,12 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
                        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": true, "use_regex": true},
                        "decoder": {"type": "ByteLevel"}})");
   expect_error([&] { Tokenizer::from_hf(path, ""); }, "unsupported pre_tokenizer");
+  write_file(path, R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+                       "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                           {"type": "Split", "pattern": {"Regex": "\\p{L}+|\\s+"}, "behavior": "Isolated", "invert": false},
+                           {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]},
+                       "decoder": {"type": "ByteLevel"}})");
+  expect_error([&] { Tokenizer::from_hf(path, ""); }, path + ": unsupported pre_tokenizer Split regex \"\\\\p{L}+|\\\\s+\"");
   write_file(path, R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "NFKC"}})");
   expect_error([&] { Tokenizer::from_hf(path, ""); }, "unsupported normalizer");
   write_file(path, R"({"model": {"type": "BPE", "vocab": [], "merges": []}})");
@@ -518,8 +566,8 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
     write_vocab_gguf(hf, llama_gguf, "llama", "qwen2");
     expect_error([&] { Tokenizer::from_gguf(GGUFFile(llama_gguf.string())); }, "tokenizer.ggml.model 'llama'");
     const fs::path gpt2_gguf = dir.path / "gpt2.gguf";
-    write_vocab_gguf(hf, gpt2_gguf, "gpt2", "gpt-4o");
-    expect_error([&] { Tokenizer::from_gguf(GGUFFile(gpt2_gguf.string())); }, "tokenizer.ggml.pre 'gpt-4o'");
+    write_vocab_gguf(hf, gpt2_gguf, "gpt2", "llama-bpe");
+    expect_error([&] { Tokenizer::from_gguf(GGUFFile(gpt2_gguf.string())); }, "tokenizer.ggml.pre 'llama-bpe'");
   }
 }
 
