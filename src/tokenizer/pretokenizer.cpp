@@ -1,6 +1,6 @@
 #include "tokenizer/pretokenizer.h"
 
-#include <cstdint>
+#include <algorithm>
 
 #include "tokenizer/unicode.h"
 
@@ -8,76 +8,173 @@ namespace strata {
 
 namespace {
 
-enum class Kind : uint8_t { kLetter, kNumber, kSpace, kOther };  // L, N, \s, anything else
+using unicode::CharClass;
 
-Kind kind_of(char32_t cp) {
-  switch (unicode::char_class(cp)) {
-    case unicode::CharClass::kLetter: return Kind::kLetter;
-    case unicode::CharClass::kNumber: return Kind::kNumber;
-    default: return unicode::is_whitespace(cp) ? Kind::kSpace : Kind::kOther;
+// The text as code points with what the regexes ask about each one. Every
+// predicate is false past the end, so matchers can look ahead freely.
+class CodePoints {
+ public:
+  explicit CodePoints(std::string_view text) {
+    unicode::decode_utf8(text, cp_, offsets_);
+    cls_.resize(cp_.size());
+    space_.resize(cp_.size());
+    for (size_t i = 0; i < cp_.size(); ++i) {
+      cls_[i] = unicode::char_class(cp_[i]);
+      space_[i] = unicode::is_whitespace(cp_[i]);
+    }
   }
+
+  size_t size() const { return cp_.size(); }
+  size_t offset(size_t i) const { return offsets_[i]; }
+  bool is(size_t i, char32_t c) const { return i < size() && cp_[i] == c; }
+  bool is_ascii_ci(size_t i, char lower) const { return is(i, lower) || is(i, lower - 'a' + 'A'); }
+  bool letter(size_t i) const { return i < size() && unicode::is_letter(cls_[i]); }
+  bool number(size_t i) const { return i < size() && cls_[i] == CharClass::kNumber; }
+  bool space(size_t i) const { return i < size() && space_[i]; }
+  bool newline(size_t i) const { return is(i, '\r') || is(i, '\n'); }
+  // [^\s\p{L}\p{N}]
+  bool other(size_t i) const { return i < size() && !space_[i] && !letter(i) && !number(i); }
+  // [^\r\n\p{L}\p{N}]: the optional character before a word
+  bool word_prefix(size_t i) const { return i < size() && !newline(i) && !letter(i) && !number(i); }
+  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+  bool upper_like(size_t i) const {
+    return i < size() && (cls_[i] == CharClass::kUpper || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
+  }
+  // [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+  bool lower_like(size_t i) const {
+    return i < size() && (cls_[i] == CharClass::kLower || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
+  }
+
+  // The end of the run of code points from k that satisfy `pred`.
+  template <typename Pred>
+  size_t run(size_t k, Pred pred) const {
+    while (pred(k)) ++k;
+    return k;
+  }
+
+ private:
+  std::vector<char32_t> cp_;
+  std::vector<size_t> offsets_;
+  std::vector<CharClass> cls_;
+  std::vector<bool> space_;
+};
+
+constexpr size_t kNoMatch = static_cast<size_t>(-1);
+
+// Length of (?i:'s|'t|'re|'ve|'m|'ll|'d) at k, 0 when it does not match.
+size_t contraction(const CodePoints& t, size_t k) {
+  if (!t.is(k, '\'')) return 0;
+  if (t.is_ascii_ci(k + 1, 's') || t.is_ascii_ci(k + 1, 't') || t.is_ascii_ci(k + 1, 'm') || t.is_ascii_ci(k + 1, 'd')) {
+    return 2;
+  }
+  if ((t.is_ascii_ci(k + 1, 'r') && t.is_ascii_ci(k + 2, 'e')) || (t.is_ascii_ci(k + 1, 'v') && t.is_ascii_ci(k + 2, 'e')) ||
+      (t.is_ascii_ci(k + 1, 'l') && t.is_ascii_ci(k + 2, 'l'))) {
+    return 3;
+  }
+  return 0;
 }
 
-bool is_newline(char32_t cp) { return cp == '\r' || cp == '\n'; }
-
-char32_t lower_ascii(char32_t cp) { return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp; }
-
-// Length (in code points) of the match of the regex at position i; each
-// branch below is one alternative of kQwen2SplitRegex, tried in order.
-size_t match_at(const std::vector<char32_t>& cp, const std::vector<Kind>& kind, size_t i) {
-  const size_t n = cp.size();
-  auto at = [&](size_t k) -> char32_t { return k < n ? lower_ascii(cp[k]) : 0; };
-  auto run = [&](size_t k, auto pred) {
-    while (k < n && pred(k)) ++k;
-    return k;
-  };
-  auto is_letter = [&](size_t k) { return kind[k] == Kind::kLetter; };
-  auto is_other = [&](size_t k) { return kind[k] == Kind::kOther; };
-  auto is_space = [&](size_t k) { return kind[k] == Kind::kSpace; };
-  auto is_nl = [&](size_t k) { return is_newline(cp[k]); };
-
-  // (?i:'s|'t|'re|'ve|'m|'ll|'d)
-  if (cp[i] == '\'') {
-    const char32_t a = at(i + 1), b = at(i + 2);
-    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
-    if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
-  }
-  // [^\r\n\p{L}\p{N}]?\p{L}+
-  if (is_letter(i)) return run(i, is_letter) - i;
-  if (kind[i] != Kind::kNumber && !is_newline(cp[i]) && i + 1 < n && is_letter(i + 1)) {
-    return run(i + 1, is_letter) - i;
-  }
-  // \p{N}
-  if (kind[i] == Kind::kNumber) return 1;
-  // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
-  const size_t others_from = cp[i] == ' ' && i + 1 < n && is_other(i + 1) ? i + 1 : i;
-  if (is_other(others_from)) return run(run(others_from, is_other), is_nl) - i;
-  // What is left starts with whitespace.
-  const size_t space_end = run(i, is_space);
+// The alternatives both regexes end with, for text starting with whitespace
+// at i: \s*[\r\n]+|\s+(?!\S)|\s+. Returns the match's end.
+size_t match_spaces(const CodePoints& t, size_t i) {
+  const size_t space_end = t.run(i, [&](size_t k) { return t.space(k); });
   // \s*[\r\n]+ : backtracking makes \s* stop just before the run's last newline.
   for (size_t k = space_end; k > i; --k) {
-    if (is_newline(cp[k - 1])) return k - i;
+    if (t.newline(k - 1)) return k;
   }
   // \s+(?!\S) : the whole run at the end of text, else all but its last
   // character (which is then followed by whitespace).
-  if (space_end == n) return space_end - i;
-  if (space_end - i >= 2) return space_end - 1 - i;
+  if (space_end == t.size()) return space_end;
+  if (space_end - i >= 2) return space_end - 1;
   // \s+
-  return space_end - i;
+  return space_end;
+}
+
+// ` ?[^\s\p{L}\p{N}]+` followed by a run of `tail` characters, at i; kNoMatch
+// when it does not match.
+template <typename Tail>
+size_t match_punctuation(const CodePoints& t, size_t i, Tail tail) {
+  const size_t from = t.is(i, ' ') && t.other(i + 1) ? i + 1 : i;
+  if (!t.other(from)) return kNoMatch;
+  return t.run(t.run(from, [&](size_t k) { return t.other(k); }), tail);
+}
+
+// The end of the match of kQwen2SplitRegex at i; each step below is one
+// alternative, tried in order.
+size_t match_qwen2(const CodePoints& t, size_t i) {
+  auto letter = [&](size_t k) { return t.letter(k); };
+  // (?i:'s|'t|'re|'ve|'m|'ll|'d)
+  if (const size_t n = contraction(t, i)) return i + n;
+  // [^\r\n\p{L}\p{N}]?\p{L}+
+  if (t.letter(i)) return t.run(i, letter);
+  if (t.word_prefix(i) && t.letter(i + 1)) return t.run(i + 1, letter);
+  // \p{N}
+  if (t.number(i)) return i + 1;
+  // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+  const size_t end = match_punctuation(t, i, [&](size_t k) { return t.newline(k); });
+  if (end != kNoMatch) return end;
+  // What is left starts with whitespace.
+  return match_spaces(t, i);
+}
+
+// [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+ at s: its end, or kNoMatch.
+size_t match_upper_star_lower_plus(const CodePoints& t, size_t s) {
+  auto lower_like = [&](size_t k) { return t.lower_like(k); };
+  const size_t upper_end = t.run(s, [&](size_t k) { return t.upper_like(k); });
+  if (t.lower_like(upper_end)) return t.run(upper_end, lower_like);
+  // The first (greedy) choice failed: the engine gives back upper-like code
+  // points one at a time until the next one is also lower-like (Lm, Lo, M);
+  // the lower-like run is then that one code point, since what follows it
+  // within the run is Lu/Lt only.
+  for (size_t k = upper_end; k > s; --k) {
+    if (t.lower_like(k - 1)) return k;
+  }
+  return kNoMatch;
+}
+
+// [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]* at s: its end, or kNoMatch.
+size_t match_upper_plus_lower_star(const CodePoints& t, size_t s) {
+  if (!t.upper_like(s)) return kNoMatch;
+  const size_t upper_end = t.run(s, [&](size_t k) { return t.upper_like(k); });
+  return t.run(upper_end, [&](size_t k) { return t.lower_like(k); });
+}
+
+// The end of the match of kGpt4oSplitRegex at i; each step below is one
+// alternative, tried in order.
+size_t match_gpt4o(const CodePoints& t, size_t i) {
+  // [^\r\n\p{L}\p{N}]?WORD(?i:'s|'t|'re|'ve|'m|'ll|'d)? for the two WORD
+  // shapes; the optional prefix is tried with, then without (a mark can be
+  // either the prefix or part of the word).
+  for (auto word : {match_upper_star_lower_plus, match_upper_plus_lower_star}) {
+    for (size_t s : {i + 1, i}) {
+      if (s == i + 1 && !t.word_prefix(i)) continue;
+      const size_t end = word(t, s);
+      if (end != kNoMatch) return end + contraction(t, end);
+    }
+  }
+  // \p{N}{1,3}
+  if (t.number(i)) return std::min(t.run(i, [&](size_t k) { return t.number(k); }), i + 3);
+  // ' ?[^\s\p{L}\p{N}]+[\r\n/]*'
+  const size_t end = match_punctuation(t, i, [&](size_t k) { return t.newline(k) || t.is(k, '/'); });
+  if (end != kNoMatch) return end;
+  // What is left starts with whitespace.
+  return match_spaces(t, i);
 }
 
 }  // namespace
 
-void split_qwen2(std::string_view text, std::vector<std::string_view>& pieces) {
-  std::vector<char32_t> cps;
-  std::vector<size_t> offsets;
-  unicode::decode_utf8(text, cps, offsets);
-  std::vector<Kind> kind(cps.size());
-  for (size_t i = 0; i < cps.size(); ++i) kind[i] = kind_of(cps[i]);
-  for (size_t i = 0; i < cps.size();) {
-    const size_t len = match_at(cps, kind, i);
-    pieces.push_back(text.substr(offsets[i], offsets[i + len] - offsets[i]));
-    i += len;
+std::optional<PreTokenizer> pre_tokenizer_for_regex(std::string_view regex) {
+  if (regex == kQwen2SplitRegex) return PreTokenizer::kQwen2;
+  if (regex == kGpt4oSplitRegex) return PreTokenizer::kGpt4o;
+  return std::nullopt;
+}
+
+void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::string_view>& pieces) {
+  const CodePoints t(text);
+  for (size_t i = 0; i < t.size();) {
+    const size_t end = kind == PreTokenizer::kQwen2 ? match_qwen2(t, i) : match_gpt4o(t, i);
+    pieces.push_back(text.substr(t.offset(i), t.offset(end) - t.offset(i)));
+    i = end;
   }
 }
 

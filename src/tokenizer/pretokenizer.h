@@ -1,21 +1,39 @@
 #pragma once
-// The Qwen2/Qwen3 pre-tokenizer: splits text into the pieces BPE works on,
-// exactly as the Split regex below would ("Isolated": every match is a
-// piece). Hand-written over code points instead of a regex engine.
+// The pre-tokenizers: split text into the pieces BPE works on, exactly as
+// the Split regex of each family below would (every match is a piece; these
+// regexes match at every position, so nothing falls between matches).
+// Hand-written over code points instead of a regex engine.
+#include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 namespace strata {
 
-// As tokenizer.json (and llama.cpp for tokenizer.ggml.pre "qwen2") writes it.
+enum class PreTokenizer : uint8_t {
+  kQwen2,  // Qwen2/Qwen3 (tokenizer.ggml.pre "qwen2")
+  kGpt4o,  // GPT-4o / o200k, gpt-oss, MiniMax-M2 ("gpt-4o", "minimax-m2")
+};
+
+// The regexes as tokenizer.json writes them.
 inline constexpr std::string_view kQwen2SplitRegex =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+inline constexpr std::string_view kGpt4oSplitRegex =
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|)"
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|)"
+    R"(\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
+// The pre-tokenizer whose regex is exactly `regex`, if there is one.
+std::optional<PreTokenizer> pre_tokenizer_for_regex(std::string_view regex);
 
 // `text` must be valid UTF-8; the pieces are views into it, in order, and
 // cover it completely. \s is Unicode's White_Space property, as in the Rust
-// and Oniguruma engines behind Hugging Face tokenizers and in llama.cpp (so
-// U+0085 is whitespace and U+FEFF is not; JavaScript's \s differs on both).
-// \p{L} and \p{N} come from the Unicode version of unicode_tables.cpp.
-void split_qwen2(std::string_view text, std::vector<std::string_view>& pieces);
+// and Oniguruma engines behind Hugging Face tokenizers and tiktoken, and in
+// llama.cpp (so U+0085 is whitespace and U+FEFF is not; JavaScript's \s
+// differs on both). Categories come from the Unicode version of
+// unicode_tables.cpp. (?i:'s|...) folds ASCII case only, as llama.cpp and
+// transformers.js do; Rust's and Oniguruma's Unicode case folding would also
+// take "'\u017F" (long s) as "'s".
+void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::string_view>& pieces);
 
 }  // namespace strata

@@ -4,7 +4,6 @@
 
 #include "core/error.h"
 #include "tokenizer/byte_level.h"
-#include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
 
@@ -78,7 +77,7 @@ std::vector<int32_t> Tokenizer::Impl::encode(std::string_view text, bool parse_s
         continue;
       }
       pieces.clear();
-      split_qwen2(part.text, pieces);
+      pre_tokenize(pre_tokenizer, part.text, pieces);
       for (std::string_view piece : pieces) bpe->encode(piece, ids);
     }
   }

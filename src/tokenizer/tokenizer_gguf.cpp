@@ -18,11 +18,20 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GGUFFile& gguf) {
   if (model != "gpt2") {
     fail("{}: unsupported tokenizer.ggml.model '{}' (only gpt2 byte-level BPE is supported)", path, model);
   }
-  // llama.cpp names the pre-tokenizer; "qwen2" is the Qwen2 regex, and the
-  // Hugging Face tokenizer it comes from normalizes to NFC.
+  // llama.cpp names the pre-tokenizer. "qwen2" is the Qwen2 regex, and the
+  // Hugging Face tokenizer it comes from normalizes to NFC; "gpt-4o" and
+  // "minimax-m2" are the GPT-4o regex (llama.cpp runs one splitter for both),
+  // and their tokenizers have no normalizer.
   const std::string pre = gguf.get_string("tokenizer.ggml.pre", "default");
-  if (pre != "qwen2") fail("{}: unsupported tokenizer.ggml.pre '{}' (supported: qwen2)", path, pre);
-  impl->nfc = true;
+  if (pre == "qwen2") {
+    impl->pre_tokenizer = PreTokenizer::kQwen2;
+    impl->nfc = true;
+  } else if (pre == "gpt-4o" || pre == "minimax-m2") {
+    impl->pre_tokenizer = PreTokenizer::kGpt4o;
+    impl->nfc = false;
+  } else {
+    fail("{}: unsupported tokenizer.ggml.pre '{}' (supported: qwen2, gpt-4o, minimax-m2)", path, pre);
+  }
 
   impl->vocab = gguf.get_strings("tokenizer.ggml.tokens");
   const size_t size = impl->vocab.size();

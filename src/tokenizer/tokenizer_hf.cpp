@@ -1,5 +1,5 @@
 // Tokenizer::from_hf: a Hugging Face tokenizer.json (byte-level BPE with the
-// Qwen2 pre-tokenizer) and, optionally, its tokenizer_config.json.
+// Qwen2 or GPT-4o pre-tokenizer) and, optionally, its tokenizer_config.json.
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -52,23 +52,36 @@ void check_normalizer(const json& normalizer, const std::string& path, bool& nfc
   fail("{}: unsupported normalizer {} (supported: NFC or none)", path, brief(normalizer));
 }
 
-// Only Qwen2's exact pre-tokenizer is supported: Split on its regex, then
-// ByteLevel without a regex of its own.
-void check_pre_tokenizer(const json& pre, const std::string& path) {
+// Supported: Split on one of the known regexes (pretokenizer.h), then
+// ByteLevel without a regex of its own. The Split keeps every match as a
+// piece: "Isolated", or "Removed" with "invert" (which removes what lies
+// between matches: nothing, since these regexes match everywhere).
+PreTokenizer check_pre_tokenizer(const json& pre, const std::string& path) {
   bool ok = type_of(pre) == "Sequence" && pre.contains("pretokenizers") && pre["pretokenizers"].is_array() &&
             pre["pretokenizers"].size() == 2;
+  std::string regex;
   if (ok) {
     const json& split = pre["pretokenizers"][0];
     const json& byte_level = pre["pretokenizers"][1];
+    const std::string behavior = split.value("behavior", "");
+    const bool invert = flag(split, "invert", false);
     ok = type_of(split) == "Split" && split.contains("pattern") && split["pattern"].is_object() &&
-         split["pattern"].value("Regex", "") == kQwen2SplitRegex && split.value("behavior", "") == "Isolated" &&
-         !flag(split, "invert", false) && type_of(byte_level) == "ByteLevel" &&
-         !flag(byte_level, "add_prefix_space", false) && !flag(byte_level, "use_regex", true);
+         split["pattern"].contains("Regex") && split["pattern"]["Regex"].is_string() &&
+         ((behavior == "Isolated" && !invert) || (behavior == "Removed" && invert)) &&
+         type_of(byte_level) == "ByteLevel" && !flag(byte_level, "add_prefix_space", false) &&
+         !flag(byte_level, "use_regex", true);
+    if (ok) regex = split["pattern"]["Regex"].get<std::string>();
   }
   if (!ok) {
-    fail("{}: unsupported pre_tokenizer {} (supported: Qwen2's Split regex followed by ByteLevel)", path,
-         brief(pre));
+    fail("{}: unsupported pre_tokenizer {} (supported: a Split regex that keeps every match, followed by ByteLevel "
+         "without a regex)", path, brief(pre));
   }
+  const std::optional<PreTokenizer> kind = pre_tokenizer_for_regex(regex);
+  if (!kind) {
+    fail("{}: unsupported pre_tokenizer Split regex {} (supported: the Qwen2 and GPT-4o regexes, character for "
+         "character as their tokenizer.json files write them)", path, json(regex).dump());
+  }
+  return *kind;
 }
 
 void check_model(const json& model, const std::string& path) {
@@ -129,7 +142,7 @@ void load_tokenizer_json(Tokenizer::Impl& impl, const std::string& path) {
   const json& model = root.contains("model") ? root["model"] : json();
   check_model(model, path);
   check_normalizer(root.value("normalizer", json()), path, impl.nfc);
-  check_pre_tokenizer(root.value("pre_tokenizer", json()), path);
+  impl.pre_tokenizer = check_pre_tokenizer(root.value("pre_tokenizer", json()), path);
   const json decoder = root.value("decoder", json());
   if (type_of(decoder) != "ByteLevel") fail("{}: unsupported decoder {} (supported: ByteLevel)", path, brief(decoder));
   impl.ignore_merges = flag(model, "ignore_merges", false);

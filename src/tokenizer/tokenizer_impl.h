@@ -9,6 +9,7 @@
 
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace strata {
@@ -24,6 +25,7 @@ struct Tokenizer::Impl {
   std::vector<std::string> merges;  // "left right", by rank
   std::vector<AddedToken> added;
   bool nfc = true;
+  PreTokenizer pre_tokenizer = PreTokenizer::kQwen2;
   bool ignore_merges = false;
   std::optional<int32_t> bos;
   std::vector<int32_t> eos;

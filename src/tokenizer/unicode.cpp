@@ -172,7 +172,8 @@ char32_t compose(char32_t a, char32_t b) {
 
 CharClass char_class(char32_t cp) {
   if (cp < 0x80) {
-    if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') return CharClass::kLetter;
+    if (cp >= 'A' && cp <= 'Z') return CharClass::kUpper;
+    if (cp >= 'a' && cp <= 'z') return CharClass::kLower;
     if (cp >= '0' && cp <= '9') return CharClass::kNumber;
     return CharClass::kOther;
   }

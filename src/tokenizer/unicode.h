@@ -33,6 +33,9 @@ inline std::string to_valid_utf8(std::string_view in) {
 void decode_utf8(std::string_view valid, std::vector<char32_t>& cps, std::vector<size_t>& offsets);
 
 CharClass char_class(char32_t cp);
+inline bool is_letter(CharClass c) {  // \p{L}
+  return c == CharClass::kUpper || c == CharClass::kLower || c == CharClass::kCaseless;
+}
 // Unicode's White_Space property (what \s means in the Rust and Oniguruma
 // regex engines that Hugging Face tokenizers use).
 bool is_whitespace(char32_t cp);

@@ -6,7 +6,15 @@
 
 namespace strata::unicode_tables {
 
-enum class CharClass : uint8_t { kOther, kLetter, kNumber };  // \p{L}, \p{N}
+// General categories, grouped as the pre-tokenizer regexes use them.
+enum class CharClass : uint8_t {
+  kOther,
+  kUpper,     // Lu, Lt
+  kLower,     // Ll
+  kCaseless,  // Lm, Lo
+  kMark,      // Mn, Mc, Me
+  kNumber,    // Nd, Nl, No
+};
 
 struct CharClassRange {
   char32_t first, last;
