@@ -354,6 +354,10 @@ TEST(MiniMaxM2ToolCalls, ValuesFollowTheSchemaTypes) {
   EXPECT_EQ(typed_arguments(param("extra", "{\"k\": 1}") + param("more", "7") + param("text", "plain")),
             R"({"extra": {"k": 1}, "more": 7, "text": "plain"})");
   EXPECT_EQ(typed_arguments(param("s", "123") + param("b", "true"), nullptr), R"({"s": 123, "b": true})");
+  // Tools the parser cannot read are passed over, not trusted.
+  const ordered_json odd_tools = ordered_json::parse(R"([{"type": "function", "function": {"name": 5}}, "x",
+      {"type": "function", "function": {"name": "typed", "parameters": {"properties": {"s": {"type": "string"}}}}}])");
+  EXPECT_EQ(typed_arguments(param("s", "123"), odd_tools), R"({"s": "123"})");
   // A repeated parameter keeps its first place and its last value, as a Python dict does.
   EXPECT_EQ(typed_arguments(param("i", "1") + param("s", "a") + param("i", "2")), R"({"i": 2, "s": "a"})");
 }

@@ -192,7 +192,7 @@ std::optional<ToolCall> ToolCallParser::parse_minimax_invoke(std::string_view bo
     for (const json& tool : *tools_) {
       if (!tool.is_object() || !tool.contains("function") || !tool["function"].is_object()) continue;
       const json& function = tool["function"];
-      if (function.value("name", "") != name) continue;
+      if (auto n = function.find("name"); n == function.end() || *n != name) continue;
       if (auto p = function.find("parameters"); p != function.end() && p->is_object())
         if (auto props = p->find("properties"); props != p->end() && props->is_object()) properties = &*props;
       break;  // the first tool of that name decides, as in vLLM
