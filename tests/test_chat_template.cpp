@@ -2,8 +2,11 @@
 // models/templates over tests/jinja/conversations.json with strata's Jinja
 // engine and with Python's jinja2 (configured like Hugging Face
 // transformers, tests/jinja/render_reference.py); outputs must be identical.
+// MiniMax-M2's is also checked for interleaved thinking and against the
+// server's reasoning and tool-call parsers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +18,8 @@
 
 #include "core/error.h"
 #include "server/chat_template.h"
+#include "server/reasoning_parser.h"
+#include "server/tool_call_parser.h"
 
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
@@ -183,6 +188,21 @@ class ChatTemplateReference : public ::testing::Test {
     return outcome;
   }
 
+  static const TemplateUnderTest* find_template(const std::string& name) {
+    for (const TemplateUnderTest& t : templates_)
+      if (t.name == name) return &t;
+    return nullptr;
+  }
+
+  // strata's rendering of one conversation of tests/jinja/conversations.json.
+  static std::string render(const TemplateUnderTest& t, const std::string& conversation) {
+    for (const Case& c : cases_)
+      if (c.template_name == t.name && c.conversation == conversation)
+        return strata::ChatTemplate(t.source, t.bos_token, t.eos_token).render(c.messages, c.tools, c.add_generation_prompt, c.kwargs);
+    ADD_FAILURE() << "no conversation " << conversation;
+    return "";
+  }
+
   static void report(const std::string& what, const Outcome& o) {
     std::cout << what << ": " << o.identical << " identical, " << o.mismatches.size() << " different, "
               << o.both_failed << " rejected by both, " << o.reference_failed_only
@@ -216,6 +236,57 @@ TEST_F(ChatTemplateReference, LlamaCppTemplatesMatchJinja2) {
   report("llama.cpp templates (" + std::to_string(templates_.size() - 1) + ")", o);
   EXPECT_TRUE(o.mismatches.empty());
   EXPECT_GT(o.identical, 0);
+}
+
+// MiniMax-M2 keeps the reasoning of the assistant turns after the last user
+// message (interleaved thinking), taken from reasoning_content or from
+// <think>...</think> inside content; earlier turns lose theirs.
+TEST_F(ChatTemplateReference, MiniMaxM2TemplateMatchesJinja2) {
+  ASSERT_TRUE(reference_ok_) << "reference renderer failed (needs /usr/bin/python3 with jinja2)";
+  const TemplateUnderTest* t = find_template("MiniMax-M2.jinja");
+  if (!t) GTEST_SKIP() << "llama.cpp source bundle not available";
+  Outcome o = compare([](const std::string& name) { return name == "MiniMax-M2.jinja"; });
+  report("MiniMax-M2", o);
+  EXPECT_TRUE(o.mismatches.empty());
+  // Only tool-call arguments sent as JSON text are rejected, by both engines:
+  // the template iterates arguments.items() (the server hands it objects).
+  const int conversations = int(std::count_if(cases_.begin(), cases_.end(), [&](const Case& c) { return c.template_name == t->name; }));
+  EXPECT_EQ(o.both_failed, 1);
+  EXPECT_EQ(o.reference_failed_only, 0);
+  EXPECT_EQ(o.identical, conversations - 1);
+
+  // The conversations exercise what interleaved thinking needs.
+  const std::string loop = render(*t, "interleaved_thinking_tool_loop");
+  EXPECT_NE(loop.find("]~b]ai\n<think>\nWeather before trains.\nStart with Oslo.\n</think>\n\nI'll check the weather first.\n"
+                      "<minimax:tool_call>\n<invoke name=\"get_weather\">\n"),
+            std::string::npos);
+  EXPECT_NE(loop.find("]~b]ai\n<think>\nSnow in Oslo; now trains.\n</think>\n\nNow the trains.\n<minimax:tool_call>"), std::string::npos);
+  EXPECT_NE(loop.find("]~b]tool\n<response>1. Night train 22:10</response>\n<response><b>none</b></response>[e~[\n"), std::string::npos);
+  const std::string earlier = render(*t, "interleaved_thinking_earlier_turns");
+  EXPECT_EQ(earlier.find("91 = 7 * 13"), std::string::npos);
+  EXPECT_NE(earlier.find("]~b]ai\n<think>\nExplain the factors.\n</think>\n\nBecause 91 = 7 × 13.[e~[\n"), std::string::npos);
+
+  // The server reads the format off the template, and its generation prompt opens <think>.
+  EXPECT_EQ(strata::ToolCallParser::format_in_template(t->source), strata::ToolCallFormat::MiniMaxM2);
+  EXPECT_NE(t->source.find("</think>"), std::string::npos);  // so replies are split into reasoning and content
+  EXPECT_TRUE(loop.ends_with("]~b]ai\n<think>\n"));
+  EXPECT_TRUE(strata::ReasoningParser::prompt_opens_reasoning(loop));
+
+  // The tool-call parser reads back the calls the template wrote, with the
+  // values' JSON types restored from the tools' schemas (or from JSON). The
+  // system prompt's usage example comes first.
+  size_t from = loop.find("<minimax:tool_call>", loop.find("]~b]ai"));
+  size_t to = loop.find("</minimax:tool_call>", from);
+  ASSERT_NE(to, std::string::npos);
+  const std::string block = loop.substr(from, to + std::string("</minimax:tool_call>").size() - from);
+  const ordered_json tools = read_json(kSourceDir / "tests/jinja/conversations.json")["tools"];
+  strata::ParsedToolCalls calls = strata::ToolCallParser(strata::ToolCallFormat::MiniMaxM2, tools).parse(block);
+  EXPECT_EQ(calls.content, "");
+  ASSERT_EQ(calls.tool_calls.size(), 1u);
+  EXPECT_EQ(calls.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(calls.tool_calls[0].arguments,
+            R"({"location": "Oslo", "days": 2, "unit": "celsius", "options": {"hourly": true, "fields": ["temp", "wind"]}, )"
+            R"("alerts": null, "ratio": 0.5})");
 }
 
 TEST(ChatTemplate, UnparsableTemplateFailsAtConstruction) {

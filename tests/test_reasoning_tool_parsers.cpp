@@ -1,6 +1,9 @@
-// Reasoning (<think>) and tool-call (Hermes/Qwen3, Kimi-K2) parsers, whole
-// text and streamed with every possible chunk boundary.
+// Reasoning (<think>) and tool-call (Hermes/Qwen3, Kimi-K2, MiniMax-M2)
+// parsers, whole text and streamed with every possible chunk boundary, one
+// byte at a time and in random chunks.
 #include <gtest/gtest.h>
+
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -105,8 +108,11 @@ std::function<std::string()> counting_ids() {
   return [n] { return "call_" + std::to_string((*n)++); };
 }
 
-ParsedToolCalls stream_tools(ToolCallFormat format, std::string_view text, const std::vector<size_t>& cuts) {
-  ToolCallParser parser(format, counting_ids());
+using nlohmann::ordered_json;
+
+ParsedToolCalls stream_tools(ToolCallFormat format, std::string_view text, const std::vector<size_t>& cuts,
+                             const ordered_json& tools = nullptr) {
+  ToolCallParser parser(format, tools, counting_ids());
   ParsedToolCalls total;
   bool name_before_arguments = true;
   auto add = [&](const ToolCallStreamDelta& d) {
@@ -133,8 +139,8 @@ ParsedToolCalls stream_tools(ToolCallFormat format, std::string_view text, const
   return total;
 }
 
-void expect_tool_streaming_matches(ToolCallFormat format, std::string_view text) {
-  ParsedToolCalls whole = ToolCallParser(format, counting_ids()).parse(text);
+void expect_tool_streaming_matches(ToolCallFormat format, std::string_view text, const ordered_json& tools = nullptr) {
+  ParsedToolCalls whole = ToolCallParser(format, tools, counting_ids()).parse(text);
   auto same = [&](const ParsedToolCalls& s, const std::string& where) {
     ASSERT_EQ(s.content, whole.content) << where;
     ASSERT_EQ(s.tool_calls.size(), whole.tool_calls.size()) << where;
@@ -144,10 +150,17 @@ void expect_tool_streaming_matches(ToolCallFormat format, std::string_view text)
       EXPECT_EQ(s.tool_calls[i].arguments, whole.tool_calls[i].arguments) << where;
     }
   };
-  for (size_t a = 0; a <= text.size(); ++a) same(stream_tools(format, text, {a}), "cut at " + std::to_string(a));
+  for (size_t a = 0; a <= text.size(); ++a) same(stream_tools(format, text, {a}, tools), "cut at " + std::to_string(a));
   std::vector<size_t> every;
   for (size_t i = 1; i < text.size(); ++i) every.push_back(i);
-  same(stream_tools(format, text, every), "one byte per chunk");
+  same(stream_tools(format, text, every, tools), "one byte per chunk");
+  // Token-like chunks of 1-12 bytes.
+  std::mt19937 rng(7);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<size_t> cuts;
+    for (size_t at = 1 + rng() % 12; at < text.size(); at += 1 + rng() % 12) cuts.push_back(at);
+    same(stream_tools(format, text, cuts, tools), "random chunks, round " + std::to_string(round));
+  }
 }
 
 TEST(ToolCallParser, NoToolCall) {
@@ -244,7 +257,249 @@ TEST(ToolCallParser, FormatNames) {
   EXPECT_EQ(ToolCallParser::format_named("hermes"), ToolCallFormat::Hermes);
   EXPECT_EQ(ToolCallParser::format_named("qwen3"), ToolCallFormat::Hermes);
   EXPECT_EQ(ToolCallParser::format_named("kimi_k2"), ToolCallFormat::KimiK2);
+  EXPECT_EQ(ToolCallParser::format_named("minimax_m2"), ToolCallFormat::MiniMaxM2);
   EXPECT_FALSE(ToolCallParser::format_named("mistral").has_value());
+}
+
+// ---- MiniMax-M2 ----
+
+// Tools as a request declares them; the parser types values by their schemas.
+const ordered_json& minimax_tools() {
+  static const ordered_json tools = ordered_json::parse(R"([
+    {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {
+      "location": {"type": "string"}, "days": {"type": "integer"}, "unit": {"type": "string", "enum": ["c", "f"]}}}}},
+    {"type": "function", "function": {"name": "search", "parameters": {"type": "object", "properties": {
+      "query": {"type": "string"}, "limit": {"type": "number"}}}}},
+    {"type": "function", "function": {"name": "typed", "parameters": {"type": "object", "properties": {
+      "i": {"type": "integer"}, "n": {"type": "number"}, "b": {"type": "boolean"}, "o": {"type": "object"},
+      "a": {"type": "array"}, "s": {"type": "string"}, "is": {"type": ["string", "integer"]},
+      "maybe": {"anyOf": [{"type": "number"}, {"type": "null"}]}, "choice": {"enum": [1, 2, 3]},
+      "untyped": {"description": "no type given"}, "upper": {"type": "INTEGER"}}}}}
+  ])");
+  return tools;
+}
+
+// The arguments one <invoke name="typed"> with these parameters parses to.
+std::string typed_arguments(std::string_view parameters, const ordered_json& tools = minimax_tools()) {
+  std::string text = "<minimax:tool_call>\n<invoke name=\"typed\">\n" + std::string(parameters) + "</invoke>\n</minimax:tool_call>";
+  ParsedToolCalls r = ToolCallParser(ToolCallFormat::MiniMaxM2, tools, counting_ids()).parse(text);
+  EXPECT_EQ(r.tool_calls.size(), 1u) << parameters;
+  EXPECT_EQ(r.content, "") << parameters;
+  return r.tool_calls.empty() ? "" : r.tool_calls[0].arguments;
+}
+
+std::string param(std::string_view name, std::string_view value) {
+  return "<parameter name=\"" + std::string(name) + "\">" + std::string(value) + "</parameter>\n";
+}
+
+TEST(MiniMaxM2ToolCalls, SeveralInvokesWithTextBefore) {
+  std::string text =
+      "Let me check both.\n<minimax:tool_call>\n<invoke name=\"get_weather\">\n<parameter name=\"location\">Zürich</parameter>\n"
+      "<parameter name=\"days\">3</parameter>\n<parameter name=\"unit\">c</parameter>\n</invoke>\n"
+      "<invoke name=search>\n<parameter name=query>cats \"and\" dogs\n</parameter>\n<parameter name='limit'>2.5</parameter>\n"
+      "</invoke>\n</minimax:tool_call>";
+  ParsedToolCalls r = ToolCallParser(ToolCallFormat::MiniMaxM2, minimax_tools(), counting_ids()).parse(text);
+  EXPECT_EQ(r.content, "Let me check both.\n");
+  ASSERT_EQ(r.tool_calls.size(), 2u);
+  EXPECT_EQ(r.tool_calls[0].id, "call_0");
+  EXPECT_EQ(r.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(r.tool_calls[0].arguments, R"({"location": "Zürich", "days": 3, "unit": "c"})");
+  EXPECT_EQ(r.tool_calls[1].id, "call_1");
+  EXPECT_EQ(r.tool_calls[1].name, "search");
+  EXPECT_EQ(r.tool_calls[1].arguments, R"({"query": "cats \"and\" dogs", "limit": 2.5})");
+}
+
+TEST(MiniMaxM2ToolCalls, TextAfterAndBetweenBlocksIsContent) {
+  std::string text =
+      "A<minimax:tool_call>\n<invoke name=\"search\"><parameter name=\"query\">x</parameter></invoke>\n</minimax:tool_call>"
+      "B<minimax:tool_call><invoke name=\"search\"></invoke></minimax:tool_call>\nC";
+  ParsedToolCalls r = ToolCallParser(ToolCallFormat::MiniMaxM2, minimax_tools(), counting_ids()).parse(text);
+  EXPECT_EQ(r.content, "AB\nC");
+  ASSERT_EQ(r.tool_calls.size(), 2u);
+  EXPECT_EQ(r.tool_calls[0].arguments, R"({"query": "x"})");
+  EXPECT_EQ(r.tool_calls[1].arguments, "{}");
+}
+
+TEST(MiniMaxM2ToolCalls, ValuesFollowTheSchemaTypes) {
+  // integer > number > boolean > object/array > string, each tried in turn.
+  EXPECT_EQ(typed_arguments(param("i", "42") + param("i2", "x")), R"({"i": 42, "i2": "x"})");
+  EXPECT_EQ(typed_arguments(param("i", " -7 ")), R"({"i": -7})");
+  EXPECT_EQ(typed_arguments(param("i", "+7")), R"({"i": 7})");
+  EXPECT_EQ(typed_arguments(param("i", "4.5")), R"({"i": 4.5})");  // not an integer: JSON
+  EXPECT_EQ(typed_arguments(param("i", "many")), R"({"i": "many"})");
+  EXPECT_EQ(typed_arguments(param("n", "2.0")), R"({"n": 2})");  // whole numbers become ints
+  EXPECT_EQ(typed_arguments(param("n", "1e3")), R"({"n": 1000})");
+  EXPECT_EQ(typed_arguments(param("n", "-0.25")), R"({"n": -0.25})");
+  EXPECT_EQ(typed_arguments(param("n", "1e-7")), R"({"n": 1e-07})");
+  EXPECT_EQ(typed_arguments(param("n", "inf")), R"({"n": "inf"})");
+  EXPECT_EQ(typed_arguments(param("b", "True")), R"({"b": true})");
+  EXPECT_EQ(typed_arguments(param("b", "no")), R"({"b": false})");
+  EXPECT_EQ(typed_arguments(param("b", "1")), R"({"b": true})");
+  EXPECT_EQ(typed_arguments(param("b", "maybe")), R"({"b": "maybe"})");
+  EXPECT_EQ(typed_arguments(param("o", "\n{\"k\": [1, 2.5, null], \"s\": \"é\"}\n")), R"({"o": {"k": [1, 2.5, null], "s": "é"}})");
+  EXPECT_EQ(typed_arguments(param("o", "{broken")), R"({"o": "{broken"})");
+  EXPECT_EQ(typed_arguments(param("a", "[1, \"x\"]")), R"({"a": [1, "x"]})");
+  EXPECT_EQ(typed_arguments(param("s", "123")), R"({"s": "123"})");
+  EXPECT_EQ(typed_arguments(param("s", "  two\nlines  ")), R"({"s": "two\nlines"})");
+  EXPECT_EQ(typed_arguments(param("s", "<b>tag</b> & \"quote\"")), R"({"s": "<b>tag</b> & \"quote\""})");
+  EXPECT_EQ(typed_arguments(param("is", "12") + param("s2", "")), R"({"is": 12, "s2": ""})");
+  EXPECT_EQ(typed_arguments(param("is", "twelve")), R"({"is": "twelve"})");
+  EXPECT_EQ(typed_arguments(param("maybe", "3.5")), R"({"maybe": 3.5})");
+  EXPECT_EQ(typed_arguments(param("choice", "2")), R"({"choice": 2})");
+  EXPECT_EQ(typed_arguments(param("untyped", "5")), R"({"untyped": "5"})");
+  EXPECT_EQ(typed_arguments(param("upper", "5")), R"({"upper": 5})");
+  // null, none and nil are null whatever the type.
+  EXPECT_EQ(typed_arguments(param("s", "null") + param("i", "None") + param("b", "nil")), R"({"s": null, "i": null, "b": null})");
+  // Undeclared parameters, and any parameter without tools: JSON if it parses, else text.
+  EXPECT_EQ(typed_arguments(param("extra", "{\"k\": 1}") + param("more", "7") + param("text", "plain")),
+            R"({"extra": {"k": 1}, "more": 7, "text": "plain"})");
+  EXPECT_EQ(typed_arguments(param("s", "123") + param("b", "true"), nullptr), R"({"s": 123, "b": true})");
+  // Tools the parser cannot read are passed over, not trusted.
+  const ordered_json odd_tools = ordered_json::parse(R"([{"type": "function", "function": {"name": 5}}, "x",
+      {"type": "function", "function": {"name": "typed", "parameters": {"properties": {"s": {"type": "string"}}}}}])");
+  EXPECT_EQ(typed_arguments(param("s", "123"), odd_tools), R"({"s": "123"})");
+  // A repeated parameter keeps its first place and its last value, as a Python dict does.
+  EXPECT_EQ(typed_arguments(param("i", "1") + param("s", "a") + param("i", "2")), R"({"i": 2, "s": "a"})");
+}
+
+TEST(MiniMaxM2ToolCalls, MalformedInvokesStayContentVerbatim) {
+  const std::string good = "<invoke name=\"search\">\n<parameter name=\"query\">ok</parameter>\n</invoke>";
+  for (std::string bad : {
+           "<invoke name=\"search\"</invoke>",                                              // header never closed
+           "<invoke name=\"\">\n</invoke>",                                                 // empty name
+           "<invoke name=\"search\">\nchatter\n<parameter name=\"query\">x</parameter>\n</invoke>",  // text in the body
+           "<invoke name=\"search\">\n<parameter name=\"query\">x\n</invoke>",             // parameter never closed
+           "<invoke name=\"search\">\n<parameter name=\"query\"</parameter>\n</invoke>",  // parameter header never closed
+           "<invoke name=\"search\">\n<parameter name=''>x</parameter>\n</invoke>",        // empty parameter name
+       }) {
+    std::string text = "Hi\n<minimax:tool_call>\n" + bad + "\n" + good + "\n</minimax:tool_call>";
+    ParsedToolCalls r = ToolCallParser(ToolCallFormat::MiniMaxM2, minimax_tools(), counting_ids()).parse(text);
+    EXPECT_EQ(r.content, "Hi\n" + bad) << bad;
+    ASSERT_EQ(r.tool_calls.size(), 1u) << bad;
+    EXPECT_EQ(r.tool_calls[0].name, "search");
+    EXPECT_EQ(r.tool_calls[0].arguments, R"({"query": "ok"})");
+    expect_tool_streaming_matches(ToolCallFormat::MiniMaxM2, text, minimax_tools());
+  }
+}
+
+TEST(MiniMaxM2ToolCalls, TextThatIsNotACallIsNeverDropped) {
+  auto parse = [](std::string_view text) { return ToolCallParser(ToolCallFormat::MiniMaxM2, minimax_tools()).parse(text); };
+  // An invoke outside a <minimax:tool_call> block is text.
+  std::string outside = "Use <invoke name=\"search\"><parameter name=\"query\">x</parameter></invoke> like this.";
+  EXPECT_EQ(parse(outside).content, outside);
+  EXPECT_TRUE(parse(outside).tool_calls.empty());
+  // Output cut off inside a call.
+  std::string cut = "<minimax:tool_call>\n<invoke name=\"search\">\n<parameter name=\"query\">unfinis";
+  EXPECT_EQ(parse(cut).content, "<invoke name=\"search\">\n<parameter name=\"query\">unfinis");
+  EXPECT_TRUE(parse(cut).tool_calls.empty());
+  // A block that closes before its invoke does.
+  ParsedToolCalls early = parse("<minimax:tool_call><invoke name=\"search\">x</minimax:tool_call> after");
+  EXPECT_EQ(early.content, "<invoke name=\"search\">x after");
+  EXPECT_TRUE(early.tool_calls.empty());
+  // Words inside a block, and a block left open after its calls.
+  ParsedToolCalls chatter = parse("<minimax:tool_call>\nthinking aloud\n<invoke name=\"search\"></invoke>\n");
+  EXPECT_EQ(chatter.content, "\nthinking aloud\n");
+  EXPECT_EQ(chatter.tool_calls.size(), 1u);
+  EXPECT_EQ(parse("<minimax:tool_call>\n<invoke name=\"search\"></invoke>\n").content, "");
+  // A partial start marker at the end.
+  EXPECT_EQ(parse("Done. <minimax:tool").content, "Done. <minimax:tool");
+}
+
+TEST(MiniMaxM2ToolCalls, StreamingMatchesWholeText) {
+  expect_tool_streaming_matches(
+      ToolCallFormat::MiniMaxM2,
+      "Checking.\n<minimax:tool_call>\n<invoke name=\"get_weather\">\n<parameter name=\"location\">Oslo</parameter>\n"
+      "<parameter name=\"days\">2</parameter>\n</invoke>\n<invoke name=\"search\">\n<parameter name=\"query\">a</b> <invoke</parameter>\n"
+      "<parameter name=\"limit\">3</parameter>\n</invoke>\n</minimax:tool_call>\ntail <minimax:tool_",
+      minimax_tools());
+  expect_tool_streaming_matches(ToolCallFormat::MiniMaxM2, "<minimax:tool_call> x <invoke name=f></invoke></minimax:tool_call>");
+}
+
+TEST(MiniMaxM2ToolCalls, StreamedCallArrivesWithItsClosingTag) {
+  ToolCallParser parser(ToolCallFormat::MiniMaxM2, minimax_tools(), counting_ids());
+  ToolCallStreamDelta d = parser.feed("Sure.\n<minimax:tool_call>\n<invoke name=\"search\">\n<parameter name=\"query\">q</parameter>\n</invo");
+  EXPECT_EQ(d.content, "Sure.\n");
+  EXPECT_TRUE(d.tool_calls.empty());
+  d = parser.feed("ke>\n<invoke name=\"search\">");
+  ASSERT_EQ(d.tool_calls.size(), 2u);
+  EXPECT_EQ(d.tool_calls[0].index, 0);
+  EXPECT_EQ(d.tool_calls[0].name, "search");
+  EXPECT_EQ(d.tool_calls[1].arguments, R"({"query": "q"})");
+  d = parser.feed("</invoke>\n</minimax:tool_call>");
+  ASSERT_EQ(d.tool_calls.size(), 2u);
+  EXPECT_EQ(d.tool_calls[0].index, 1);
+  EXPECT_EQ(parser.finish().content, "");
+}
+
+// The server's pipeline for MiniMax-M2: the prompt ends with "<think>\n", so
+// output starts inside reasoning and only "</think>" appears; the content
+// after it goes through the tool-call parser. Streamed one byte at a time and
+// in random chunks, the deltas add up to the whole-text result.
+TEST(MiniMaxM2ToolCalls, ReasoningThenToolCallsPipeline) {
+  const std::string prompt =
+      "]~!b[]~b]system\nYou are a helpful assistant.[e~[\n]~b]user\nHi[e~[\n]~b]ai\n<think>\nold\n</think>\n\nHello[e~[\n"
+      "]~b]user\nWeather in Oslo?[e~[\n]~b]ai\n<think>\n";
+  ASSERT_TRUE(ReasoningParser::prompt_opens_reasoning(prompt));
+  const std::string output =
+      "The user wants Oslo's weather.\n</think>\n\nChecking.\n<minimax:tool_call>\n<invoke name=\"get_weather\">\n"
+      "<parameter name=\"location\">Oslo</parameter>\n<parameter name=\"days\">1</parameter>\n</invoke>\n</minimax:tool_call>";
+  ReasoningDelta split = ReasoningParser(true).parse(output);
+  EXPECT_EQ(split.reasoning, "The user wants Oslo's weather.\n");
+  EXPECT_EQ(split.content, "\n\nChecking.\n<minimax:tool_call>\n<invoke name=\"get_weather\">\n"
+                           "<parameter name=\"location\">Oslo</parameter>\n<parameter name=\"days\">1</parameter>\n"
+                           "</invoke>\n</minimax:tool_call>");
+  ParsedToolCalls whole = ToolCallParser(ToolCallFormat::MiniMaxM2, minimax_tools(), counting_ids()).parse(split.content);
+  EXPECT_EQ(whole.content, "\n\nChecking.\n");
+  ASSERT_EQ(whole.tool_calls.size(), 1u);
+  EXPECT_EQ(whole.tool_calls[0].arguments, R"({"location": "Oslo", "days": 1})");
+
+  std::mt19937 rng(11);
+  for (int round = 0; round < 40; ++round) {
+    ReasoningParser reasoning(true);
+    ToolCallParser tools(ToolCallFormat::MiniMaxM2, minimax_tools(), counting_ids());
+    std::string reasoning_text, content;
+    std::vector<ToolCall> calls;
+    auto absorb = [&](ReasoningDelta r, bool last) {
+      if (last) {
+        ReasoningDelta tail = reasoning.finish();
+        r.reasoning += tail.reasoning;
+        r.content += tail.content;
+      }
+      reasoning_text += r.reasoning;
+      ToolCallStreamDelta t = tools.feed(r.content);
+      if (last) {
+        ToolCallStreamDelta tail = tools.finish();
+        t.content += tail.content;
+        t.tool_calls.insert(t.tool_calls.end(), tail.tool_calls.begin(), tail.tool_calls.end());
+      }
+      content += t.content;
+      for (const ToolCallDelta& c : t.tool_calls) {
+        if (size_t(c.index) >= calls.size()) calls.resize(size_t(c.index) + 1);
+        if (!c.name.empty()) calls[size_t(c.index)].name = c.name;
+        calls[size_t(c.index)].arguments += c.arguments;
+      }
+    };
+    size_t at = 0;
+    while (at < output.size()) {
+      size_t n = round == 0 ? 1 : 1 + rng() % 9;  // round 0: one byte at a time
+      absorb(reasoning.feed(std::string_view(output).substr(at, n)), false);
+      at += n;
+    }
+    absorb({}, true);
+    ASSERT_EQ(reasoning_text, split.reasoning) << "round " << round;
+    ASSERT_EQ(content, whole.content) << "round " << round;
+    ASSERT_EQ(calls.size(), 1u) << "round " << round;
+    EXPECT_EQ(calls[0].name, "get_weather");
+    EXPECT_EQ(calls[0].arguments, whole.tool_calls[0].arguments);
+  }
+}
+
+TEST(MiniMaxM2ToolCalls, FormatFromTemplate) {
+  EXPECT_EQ(ToolCallParser::format_in_template("{{- '\\n' ~ '<minimax:tool_call>' }}<invoke name=\"tool-name-1\">"),
+            ToolCallFormat::MiniMaxM2);
+  EXPECT_EQ(ToolCallParser::format_in_template("<tool_call>\n{\"name\": ...}\n</tool_call>"), ToolCallFormat::Hermes);
+  EXPECT_EQ(ToolCallParser::format_in_template("<|tool_calls_section_begin|>"), ToolCallFormat::KimiK2);
+  EXPECT_FALSE(ToolCallParser::format_in_template("{{ messages[0].content }}").has_value());
 }
 
 }  // namespace

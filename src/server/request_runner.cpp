@@ -62,12 +62,10 @@ std::optional<ToolCallFormat> tool_call_format_for(const std::string& parser, co
   if (parser == "none") return std::nullopt;
   if (parser != "auto") {
     auto format = ToolCallParser::format_named(parser);
-    if (!format) fail("--tool-call-parser: unknown parser '{}' (known: auto, none, hermes, qwen3, kimi_k2)", parser);
+    if (!format) fail("--tool-call-parser: unknown parser '{}' (known: auto, none, hermes, qwen3, kimi_k2, minimax_m2)", parser);
     return format;
   }
-  if (chat_template.find("<|tool_calls_section_begin|>") != std::string::npos) return ToolCallFormat::KimiK2;
-  if (chat_template.find("<tool_call>") != std::string::npos) return ToolCallFormat::Hermes;
-  return std::nullopt;
+  return ToolCallParser::format_in_template(chat_template);
 }
 
 }  // namespace

@@ -69,7 +69,7 @@ struct ServingOptions {
   std::string served_model_name;
   std::string model_root;  // the path the model was loaded from (/v1/models "root")
   int32_t max_queued_requests = 1024;
-  std::string tool_call_parser = "auto";  // auto (from the chat template), hermes, qwen3, kimi_k2 or none
+  std::string tool_call_parser = "auto";  // auto (from the chat template), hermes, qwen3, kimi_k2, minimax_m2 or none
 };
 
 // Everything a request handler needs; built once the model is loaded.

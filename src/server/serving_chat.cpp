@@ -59,8 +59,9 @@ json normalized_messages(const json& body) {
 }
 
 struct ToolSetup {
-  json tools = nullptr;  // what the template sees
-  bool parse = false;    // whether tool calls are extracted from the output
+  json tools = nullptr;     // what the template sees
+  json declared = nullptr;  // all the request's tools: their schemas type parsed arguments
+  bool parse = false;       // whether tool calls are extracted from the output
 };
 
 ToolSetup read_tools(const json& body, bool parser_available) {
@@ -98,6 +99,7 @@ ToolSetup read_tools(const json& body, bool parser_available) {
     throw ApiError(400, "'tool_choice' other than \"none\" requires 'tools'", "tool_choice");
   }
   if (!has_tools) return setup;
+  setup.declared = *tools;
   if (choice == "named") {
     setup.tools = json::array();
     for (const json& tool : *tools) {
@@ -257,7 +259,7 @@ void serve_chat(ServingContext& ctx, const httplib::Request& req, httplib::Respo
       ReasoningDelta split{"", texts[i]};
       if (parse_reasoning) split = ReasoningParser(starts_in_reasoning).parse(texts[i]);
       ParsedToolCalls calls{split.content, {}};
-      if (parse_tools) calls = ToolCallParser(tool_format).parse(split.content);
+      if (parse_tools) calls = ToolCallParser(tool_format, tools.declared).parse(split.content);
       json message = {{"role", "assistant"}};
       message["content"] = calls.content.empty() && !calls.tool_calls.empty() ? json(nullptr) : json(calls.content);
       message["reasoning_content"] = split.reasoning.empty() ? json(nullptr) : json(split.reasoning);
@@ -284,7 +286,7 @@ void serve_chat(ServingContext& ctx, const httplib::Request& req, httplib::Respo
   auto state = std::make_shared<StreamState>();
   for (int32_t i = 0; i < run->num_choices(); ++i) {
     StreamingChoice choice{ReasoningParser(starts_in_reasoning), std::nullopt, false, parse_reasoning};
-    if (parse_tools) choice.tools.emplace(tool_format);
+    if (parse_tools) choice.tools.emplace(tool_format, tools.declared);
     state->choices.push_back(std::move(choice));
   }
   const bool include_usage = settings.include_usage;

@@ -4,8 +4,21 @@
 //   Hermes/Qwen3: <tool_call>{"name": ..., "arguments": {...}}</tool_call>
 //   Kimi-K2: <|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:IDX
 //            <|tool_call_argument_begin|>{json}<|tool_call_end|>...<|tool_calls_section_end|>
+//   MiniMax-M2: <minimax:tool_call>\n<invoke name="NAME">\n<parameter name="K">V</parameter>\n
+//               ...</invoke>\n...</minimax:tool_call>
 // Text around calls stays content; a call whose body cannot be parsed is
-// left in the content verbatim, never dropped.
+// left in the content verbatim, never dropped. Section markers and the
+// whitespace between calls inside a section are markup; other text inside a
+// section is content.
+//
+// MiniMax-M2 parameter values are text; like vLLM's minimax_m2 parser they
+// are converted by the JSON-schema types the request's tool declares for
+// them (anyOf/oneOf/allOf, type lists and enum values included), trying
+// integer, number, boolean, object/array, then string; "null", "none" and
+// "nil" are null. Names may be quoted. An invoke is malformed (left as
+// content) when its name is empty or not closed by '>', or when its body
+// holds anything but whitespace and complete <parameter name=K>V</parameter>
+// elements.
 //
 // Streaming and whole-text parsing share one state machine, so the streamed
 // deltas always add up to the whole-text result. A call is emitted once its
@@ -15,11 +28,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <memory>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace strata {
 
-enum class ToolCallFormat { Hermes, KimiK2 };
+enum class ToolCallFormat { Hermes, KimiK2, MiniMaxM2 };
 
 struct ToolCall {
   std::string id;
@@ -51,9 +67,16 @@ class ToolCallParser {
   // make_id makes ids for formats whose markup carries none (Hermes);
   // defaults to vLLM's "chatcmpl-tool-<32 hex>".
   explicit ToolCallParser(ToolCallFormat format, std::function<std::string()> make_id = {});
+  // tools: the request's OpenAI `tools` array (or null), whose parameter
+  // schemas type MiniMax-M2 values; without it values are JSON if they
+  // parse, else strings.
+  ToolCallParser(ToolCallFormat format, const nlohmann::ordered_json& tools, std::function<std::string()> make_id = {});
 
-  // vLLM's --tool-call-parser names: "hermes" and "qwen3" → Hermes, "kimi_k2" → KimiK2.
+  // vLLM's --tool-call-parser names: "hermes" and "qwen3" → Hermes, "kimi_k2" → KimiK2,
+  // "minimax_m2" → MiniMaxM2.
   static std::optional<ToolCallFormat> format_named(std::string_view name);
+  // The format a chat template teaches the model, from its markup; null if none.
+  static std::optional<ToolCallFormat> format_in_template(std::string_view chat_template);
 
   ToolCallStreamDelta feed(std::string_view text);
   ToolCallStreamDelta finish();
@@ -64,15 +87,18 @@ class ToolCallParser {
  private:
   struct Markers {
     std::string_view call_open, call_close, section_open, section_close;
+    bool calls_need_section = false;  // MiniMax-M2: an invoke outside <minimax:tool_call> is text
   };
   void process(ToolCallStreamDelta& out);
   std::optional<ToolCall> parse_call_body(std::string_view body) const;
+  std::optional<ToolCall> parse_minimax_invoke(std::string_view body) const;
 
   ToolCallFormat format_;
   Markers markers_;
   std::function<std::string()> make_id_;
+  std::shared_ptr<const nlohmann::ordered_json> tools_;  // null when the request declared none
   bool in_call_ = false;
-  bool in_section_ = false;  // Kimi-K2: between section markers text is not content
+  bool in_section_ = false;  // between section markers (Kimi-K2, MiniMax-M2)
   int next_index_ = 0;
   std::string pending_;
 };

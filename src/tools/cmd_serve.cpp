@@ -125,7 +125,7 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--http-threads", o->http.http_threads, "Connections served at once")->capture_default_str();
   cmd->add_option("--tool-call-parser", o->serving.tool_call_parser,
-                  "Tool-call format: auto (from the chat template), hermes, qwen3, kimi_k2 or none")
+                  "Tool-call format: auto (from the chat template), hermes, qwen3, kimi_k2, minimax_m2 or none")
       ->capture_default_str();
   cmd->callback([o] { run_serve(*o); });
 }
