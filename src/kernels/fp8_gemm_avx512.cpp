@@ -1,4 +1,4 @@
-// AVX-512 solution of gemm_fp8_e4m3_block128. Decoding 16 codes: an e4m3
+// AVX-512 solution of gemm_fp8_e4m3_block128. Decoding 32 codes: an e4m3
 // byte's sign, exponent and mantissa bits, moved into an f16 (sign to bit 15,
 // exponent to bits 13..10, mantissa to 9..7), give the same value times 2^-8
 // for normal and subnormal codes alike, so vcvtph2ps does the widening
@@ -8,7 +8,8 @@
 // scalar reference.
 //
 // The micro-kernel computes a tile of T tokens x R rows with one zmm
-// accumulator each, fed 16 columns at a time in column order; decoded
+// accumulator each, fed 16 columns at a time in column order (32 per step,
+// masked at the end of a partial block); decoded
 // weights are reused for the T tokens and activations for the R rows. For
 // several tokens, a panel of 16 rows is decoded to f32 once and the tiles run
 // over it, in chunks of tokens that stay in the L3 (as matmul_avx512 does).
@@ -36,19 +37,26 @@ constexpr int64_t kBlock = Fp8Matrix::kBlock;
 // f32 activations per token chunk, a share of the L3 (as in matmul_avx512).
 constexpr int64_t kChunkBytes = 4 << 20;
 
-inline __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? 0 : __mmask16((1u << n) - 1); }
+inline __mmask32 lanes32(int64_t n) { return n >= 32 ? ~__mmask32(0) : n <= 0 ? 0 : __mmask32((1u << n) - 1); }
 
-// Weights of 16 codes (lanes outside `m` are zero) times scale256 / 2^8.
-inline __m512 decode16(const uint8_t* p, __mmask16 m, __m512 scale256) {
-  const __m128i codes = _mm_maskz_loadu_epi8(m, p);
+// Weights of 32 codes (lanes outside `m` are zero): the f16 trick, then one
+// multiply by scale256 = block scale * 2^8. A NaN code is rare enough (a
+// sane checkpoint has none) to be patched behind a branch.
+inline void decode32(const uint8_t* p, __mmask32 m, __m512 scale256, __m512& lo, __m512& hi) {
+  const __m256i codes = _mm256_maskz_loadu_epi8(m, p);
   // Sign-extended to 16 bits, bits 15..7 hold the sign; shifted left by 7,
   // bit 15 is the sign, bit 14 a copy of it (cleared), 13..7 exponent and mantissa.
-  const __m256i wide = _mm256_slli_epi16(_mm256_cvtepi8_epi16(codes), 7);
-  const __m256i half = _mm256_and_si256(wide, _mm256_set1_epi16(int16_t(0xbf80)));
-  const __m512 w = _mm512_mul_ps(_mm512_cvtph_ps(half), scale256);
-  const __m128i mag = _mm_and_si128(codes, _mm_set1_epi8(0x7f));
-  const __mmask16 nan = _mm_cmpeq_epi8_mask(mag, _mm_set1_epi8(0x7f));
-  return _mm512_mask_mov_ps(w, nan, _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
+  const __m512i wide = _mm512_slli_epi16(_mm512_cvtepi8_epi16(codes), 7);
+  const __m512i half = _mm512_and_si512(wide, _mm512_set1_epi16(int16_t(0xbf80)));
+  lo = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(half)), scale256);
+  hi = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(half, 1)), scale256);
+  const __mmask32 nan = _mm256_cmpeq_epi8_mask(_mm256_or_si256(codes, _mm256_set1_epi8(int8_t(0x80))),
+                                               _mm256_set1_epi8(int8_t(0xff)));
+  if (__builtin_expect(nan != 0, 0)) {
+    const __m512 qnan = _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN());
+    lo = _mm512_mask_mov_ps(lo, __mmask16(nan), qnan);
+    hi = _mm512_mask_mov_ps(hi, __mmask16(nan >> 16), qnan);
+  }
 }
 
 // R rows of FP8 codes, decoded as they are read.
@@ -61,7 +69,7 @@ struct Fp8Rows {
     #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) scale[r] = _mm512_set1_ps(w.block_scales(r0 + r)[c0 / kBlock] * 256.0f);
   }
-  __m512 load(int r, int64_t c, __mmask16 m) const { return decode16(w.row(r0 + r) + c, m, scale[r]); }
+  void load(int r, int64_t c, __mmask32 m, __m512& lo, __m512& hi) const { decode32(w.row(r0 + r) + c, m, scale[r], lo, hi); }
 };
 
 // R rows of weights already decoded to f32 (a panel, `stride` floats apart).
@@ -70,7 +78,10 @@ struct PanelRows {
   const float* p;
   int64_t stride;
   void start_block(int64_t) {}
-  __m512 load(int r, int64_t c, __mmask16 m) const { return _mm512_maskz_loadu_ps(m, p + r * stride + c); }
+  void load(int r, int64_t c, __mmask32, __m512& lo, __m512& hi) const {
+    lo = _mm512_loadu_ps(p + r * stride + c);
+    hi = _mm512_loadu_ps(p + r * stride + c + 16);
+  }
 };
 
 // y[t * ldy + r] = sum_c x[t * ldx + c] * w_r[c] for t < T, r < R.
@@ -84,16 +95,23 @@ void tile(const float* x, int64_t ldx, Rows rows, int64_t cols, float* y, int64_
   for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
     rows.start_block(c0);
     const int64_t c1 = std::min(cols, c0 + kBlock);
-    for (int64_t c = c0; c < c1; c += 16) {
-      const __mmask16 m = lanes(c1 - c);
-      __m512 xv[T];
+    for (int64_t c = c0; c < c1; c += 32) {
+      const __mmask32 m = lanes32(c1 - c);
+      __m512 xlo[T], xhi[T];
       #pragma GCC unroll 4
-      for (int t = 0; t < T; ++t) xv[t] = _mm512_maskz_loadu_ps(m, x + t * ldx + c);
+      for (int t = 0; t < T; ++t) {
+        xlo[t] = _mm512_maskz_loadu_ps(__mmask16(m), x + t * ldx + c);
+        xhi[t] = _mm512_maskz_loadu_ps(__mmask16(m >> 16), x + t * ldx + c + 16);
+      }
       #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) {
-        const __m512 wv = rows.load(r, c, m);
+        __m512 wlo, whi;
+        rows.load(r, c, m, wlo, whi);
         #pragma GCC unroll 4
-        for (int t = 0; t < T; ++t) acc[t][r] = _mm512_fmadd_ps(xv[t], wv, acc[t][r]);
+        for (int t = 0; t < T; ++t) {
+          acc[t][r] = _mm512_fmadd_ps(xlo[t], wlo, acc[t][r]);
+          acc[t][r] = _mm512_fmadd_ps(xhi[t], whi, acc[t][r]);
+        }
       }
     }
   }
@@ -137,7 +155,7 @@ void fp8_gemm_avx512(const Fp8GemmArgs& a, int64_t row_begin, int64_t row_end) {
   const Fp8Matrix& w = *a.w;
   const int64_t cols = w.cols();
   const bool decode_panel = a.n >= kTileTokens;
-  const int64_t stride = (cols + 15) / 16 * 16;
+  const int64_t stride = (cols + 31) / 32 * 32;
   thread_local std::vector<float> panel;
   if (decode_panel) panel.resize(size_t(kPanelRows * stride));
   const int64_t chunk = std::max<int64_t>(kTileTokens, kChunkBytes / (stride * 4) / kTileTokens * kTileTokens);
@@ -157,7 +175,12 @@ void fp8_gemm_avx512(const Fp8GemmArgs& a, int64_t row_begin, int64_t row_end) {
         for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
           const __m512 scale = _mm512_set1_ps(w.block_scales(p + r)[c0 / kBlock] * 256.0f);
           const int64_t c1 = std::min(cols, c0 + kBlock);
-          for (int64_t c = c0; c < c1; c += 16) _mm512_storeu_ps(out + c, decode16(w.row(p + r) + c, lanes(c1 - c), scale));
+          for (int64_t c = c0; c < c1; c += 32) {
+            __m512 lo, hi;
+            decode32(w.row(p + r) + c, lanes32(c1 - c), scale, lo, hi);
+            _mm512_storeu_ps(out + c, lo);
+            _mm512_storeu_ps(out + c + 16, hi);
+          }
         }
       }
       tiles(x, nt, cols, rows, y + p, w.rows(),
