@@ -1,4 +1,4 @@
-// Weight-streaming kernels (INT4 g32 and BF16 GEMV/GEMM) against the
+// Weight-streaming kernels (INT4 g32, FP8 block-scaled and BF16 GEMV/GEMM) against the
 // machine's read bandwidth, measured in the same iterations: every iteration
 // runs the kernel on weights that are not in any cache, then streams the same
 // number of bytes from a 1 GiB buffer with a plain SIMD sum on the same
@@ -7,7 +7,9 @@
 // Counters: GB/s (weight bytes per second of the kernel, median), read_GB/s
 // (the paired read, median) and fraction = median read time / median kernel
 // time — the share of the available bandwidth the kernel reaches. GEMMs
-// (512 tokens) are compute-bound and report GFLOP/s instead.
+// (512 tokens) are compute-bound and report GFLOP/s instead. BM_Fp8VsBf16
+// times FP8 and BF16 weights of one shape in the same iterations and reports
+// the ratio of their medians.
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
 
@@ -15,6 +17,8 @@
 // own flow analysis then reports as uninitialised: a known false positive.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +28,9 @@
 
 #include "core/dtype.h"
 #include "core/thread_pool.h"
+#include "formats/fp8_block.h"
+#include "kernels/fp8_gemm.h"
+#include "kernels/fp8_matrix.h"
 #include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/matmul.h"
@@ -198,6 +205,63 @@ void BM_Bf16(benchmark::State& state, std::string_view solution) {
   state.SetLabel(std::string(solution));
 }
 
+// FP8 codes of Gaussian weights (as a checkpoint's would be) and their
+// block scales; `copies` matrices over copies of the codes.
+struct Fp8Copies {
+  std::vector<std::vector<uint8_t>> codes;
+  std::vector<std::unique_ptr<Fp8Matrix>> ms;
+  Fp8Copies(int64_t rows, int64_t cols, size_t copies) {
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal(0.0f, 0.02f);
+    std::vector<float> w(size_t(rows * cols));
+    for (auto& v : w) v = normal(rng);
+    std::vector<uint8_t> c(w.size());
+    std::vector<float> scales(size_t((rows + 127) / 128 * ((cols + 127) / 128)));
+    quantize_fp8_block128(w.data(), rows, cols, c.data(), scales.data());
+    codes.assign(copies, c);
+    for (auto& cs : codes) ms.push_back(std::make_unique<Fp8Matrix>(cs.data(), rows, cols, scales));
+  }
+};
+
+// One FP8 matrix times n tokens through matmul() (the selected
+// gemm_fp8_e4m3_block128 solution), bandwidth counters as above.
+void BM_Fp8(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
+  const Fp8Copies w(rows, cols, n == 1 ? cold_copies(size_t(rows * cols)) : 1);
+  std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
+  run_paired(state, w.ms[0]->nbytes(), 2.0 * double(rows * cols * n), n, w.ms.size(),
+             [&](size_t i) { matmul(x.data(), n, WeightMatrix::of(*w.ms[i]), y.data()); });
+  state.SetLabel(std::string(fp8_gemm_selected().name));
+}
+
+// FP8 against BF16 weights of the same shape, both through matmul() as the
+// model calls it, on cold copies, alternating within each iteration.
+// Counters: fp8_us and bf16_us (medians) and fp8/bf16, their ratio.
+void BM_Fp8VsBf16(benchmark::State& state) {
+  const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
+  const size_t copies = n == 1 ? cold_copies(size_t(rows * cols)) : 1;
+  const Fp8Copies fp8(rows, cols, copies);
+  std::vector<std::vector<uint16_t>> bf16(copies, std::vector<uint16_t>(size_t(rows * cols), f32_to_bf16(0.01f)));
+  std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
+  std::vector<double> fp8_s, bf16_s;
+  size_t i = 0;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    matmul(x.data(), n, WeightMatrix::of(*fp8.ms[i]), y.data());
+    fp8_s.push_back(seconds_since(t0));
+    t0 = Clock::now();
+    matmul(x.data(), n, {DType::BF16, reinterpret_cast<const uint8_t*>(bf16[i].data()), rows, cols, size_t(cols) * 2},
+           y.data());
+    bf16_s.push_back(seconds_since(t0));
+    state.SetIterationTime(fp8_s.back());
+    i = (i + 1) % copies;
+  }
+  state.counters["fp8_us"] = median(fp8_s) * 1e6;
+  state.counters["bf16_us"] = median(bf16_s) * 1e6;
+  state.counters["fp8/bf16"] = median(fp8_s) / median(bf16_s);
+  state.SetLabel(fmt::format("{} vs matmul {}", fp8_gemm_selected().name, matmul_path_name(matmul_path())));
+}
+
 // Expert shapes of Qwen3-30B-A3B (gate/up 768x2048, down 2048x768) and its
 // q_proj (4096x2048); GEMV (n = 1) and a 512-token GEMM.
 #define SHAPES ->Args({768, 2048, 1})->Args({2048, 768, 1})->Args({4096, 2048, 1})->Args({768, 2048, 512})->UseManualTime()
@@ -209,6 +273,9 @@ BENCHMARK_CAPTURE(BM_Int4Experts, w4a8, NumericPath::W4A8) EXPERT_SHAPES;
 #define BF16_SHAPES ->Args({151936, 2048, 1})->Args({4096, 2048, 1})->Args({768, 2048, 512})->UseManualTime()
 BENCHMARK_CAPTURE(BM_Bf16, exact, "matmul_avx512") BF16_SHAPES;
 BENCHMARK_CAPTURE(BM_Bf16, bf16dot, "matmul_bf16dot") BF16_SHAPES;
+BENCHMARK(BM_Fp8) SHAPES;
+// MiniMax-M2's expert (1536 x 3072) besides the Qwen3 ones.
+BENCHMARK(BM_Fp8VsBf16)->Args({2048, 768, 1})->Args({768, 2048, 1})->Args({1536, 3072, 1})->Args({2048, 768, 512})->UseManualTime();
 
 }  // namespace
 }  // namespace strata

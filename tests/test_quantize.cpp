@@ -1,6 +1,7 @@
 // `strata quantize`: a synthetic BF16 folder becomes a compressed-tensors INT4
 // folder that loads and generates close to the original; per-tensor errors are
-// reported; bad input is refused with a one-line error.
+// reported; an FP8 block-scaled folder becomes INT4 experts and BF16 elsewhere;
+// bad input is refused with a one-line error.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,11 +9,17 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "formats/compressed_tensors.h"
+#include "formats/fp8_block.h"
 #include "formats/hf_folder.h"
+#include "kernels/matmul.h"
 #include "model/model.h"
 #include "oracle_fixture.h"
 #include "tools/quantize.h"
@@ -148,6 +155,136 @@ TEST_F(QuantizeTest, BadInputIsRefused) {
   opts.out = (dir_ / "bad_regex").string();
   opts.targets = {"re:(unclosed"};
   EXPECT_THROW(quantize_model(opts), Error);
+  EXPECT_FALSE(fs::exists(opts.out));
+  EXPECT_FALSE(fs::exists(opts.out + ".partial"));
+}
+
+// An FP8 block-scaled copy of `bf16` in `out`, as DeepSeek-V3 and MiniMax-M2
+// publish them: every 2-D Linear weight F8_E4M3 with F32 128 x 128 block
+// scales (tiny's 64-wide matrices are partial blocks), the embedding, the
+// router and lm_head kept. Returns each FP8 weight's exact dequantization;
+// `tamper` may change a tensor's bytes before they are written.
+std::map<std::string, std::vector<float>> write_fp8_copy(
+    const fs::path& bf16_dir, const fs::path& out,
+    const std::function<void(const std::string&, std::vector<uint8_t>&)>& tamper = {}) {
+  const HFFolder bf16(bf16_dir.string());
+  fs::create_directories(out);
+  nlohmann::json config = bf16.config();
+  config["quantization_config"] = {{"quant_method", "fp8"}, {"fmt", "e4m3"}, {"activation_scheme", "dynamic"},
+                                   {"weight_block_size", {128, 128}}, {"modules_to_not_convert", {"gate", "lm_head"}}};
+  std::ofstream(out / "config.json") << config.dump(2);
+  for (const char* file : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
+    if (fs::exists(bf16_dir / file)) fs::copy_file(bf16_dir / file, out / file);
+  }
+  struct Tensor {
+    DType dtype;
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> bytes;
+  };
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::vector<float>> dequantized;
+  const auto fp8_config = Fp8BlockConfig::from_hf(config, "config.json");
+  for (const auto& [name, t] : bf16.tensors()) {
+    const std::string module = name.substr(0, name.size() - 7);
+    const bool fp8 = name.ends_with(".weight") && t.shape.size() == 2 && name != "model.embed_tokens.weight" &&
+                     fp8_config->converts(module);
+    if (!fp8) {
+      tensors[name] = {t.dtype, t.shape, std::vector<uint8_t>(t.data, t.data + t.nbytes)};
+      continue;
+    }
+    const int64_t rows = t.shape[0], cols = t.shape[1], blocks = (rows + 127) / 128 * ((cols + 127) / 128);
+    std::vector<float> w(size_t(rows * cols)), scales(static_cast<size_t>(blocks));
+    dequantize_row(t.dtype, t.data, rows * cols, w.data());
+    std::vector<uint8_t> codes(w.size()), scale_bytes(scales.size() * 4);
+    quantize_fp8_block128(w.data(), rows, cols, codes.data(), scales.data());
+    std::memcpy(scale_bytes.data(), scales.data(), scale_bytes.size());
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      w[size_t(i)] = fp8_e4m3_to_f32(codes[size_t(i)]) * scales[size_t(i / cols / 128 * ((cols + 127) / 128) + i % cols / 128)];
+    }
+    dequantized[module] = std::move(w);
+    tensors[name] = {DType::F8_E4M3, t.shape, std::move(codes)};
+    tensors[module + ".weight_scale_inv"] = {DType::F32, {(rows + 127) / 128, (cols + 127) / 128}, std::move(scale_bytes)};
+  }
+  SafetensorsWriter writer((out / "model.safetensors").string());
+  for (const auto& [name, t] : tensors) writer.add_tensor(name, t.dtype, t.shape);
+  for (auto& [name, t] : tensors) {
+    if (tamper) tamper(name, t.bytes);
+    writer.write_data(t.bytes.data(), t.bytes.size());
+  }
+  writer.finish();
+  return dequantized;
+}
+
+// Experts: INT4 of the exact FP8 dequantization, bit for bit; the other FP8
+// weights: BF16 of it; scales and the fp8 config gone; the result loads.
+TEST_F(QuantizeTest, Fp8CheckpointBecomesInt4ExpertsAndBf16Elsewhere) {
+  const auto dequantized = write_fp8_copy(dir_ / "bf16", dir_ / "fp8");
+  QuantizeOptions opts;
+  opts.model = (dir_ / "fp8").string();
+  opts.out = (dir_ / "fp8_int4").string();
+  const QuantizeReport report = quantize_model(opts);
+  ASSERT_EQ(report.tensors.size(), 48u);
+  EXPECT_GT(report.overall_rel_rms_error, 0.03);
+  EXPECT_LT(report.overall_rel_rms_error, 0.2);
+
+  const HFFolder out(opts.out);
+  EXPECT_EQ(out.config()["quantization_config"]["quant_method"], "compressed-tensors");
+  for (const auto& [name, t] : out.tensors()) {
+    EXPECT_NE(t.dtype, DType::F8_E4M3) << name;
+    EXPECT_EQ(name.find("weight_scale_inv"), std::string::npos) << name;
+  }
+  for (const auto& [module, w] : dequantized) {
+    SCOPED_TRACE(module);
+    if (module.find(".mlp.experts.") != std::string::npos) {
+      const TensorView& shape = out.get(module + ".weight_shape");
+      int64_t dims[2];
+      std::memcpy(dims, shape.data, 16);
+      std::vector<int32_t> packed(w.size() / 8);
+      std::vector<uint16_t> scales(w.size() / 32);
+      quantize_int4_g32(w.data(), dims[0], dims[1], packed.data(), scales.data());
+      ASSERT_EQ(std::memcmp(out.get(module + ".weight_packed").data, packed.data(), packed.size() * 4), 0);
+      ASSERT_EQ(std::memcmp(out.get(module + ".weight_scale").data, scales.data(), scales.size() * 2), 0);
+    } else {
+      const TensorView& t = out.get(module + ".weight");
+      ASSERT_EQ(t.dtype, DType::BF16);
+      for (size_t i = 0; i < w.size(); ++i) {
+        uint16_t h;
+        std::memcpy(&h, t.data + 2 * i, 2);
+        ASSERT_EQ(h, f32_to_bf16(w[i])) << i;
+      }
+    }
+  }
+  EXPECT_EQ(out.get("model.layers.0.mlp.gate.weight").dtype, DType::BF16);  // excluded: copied as stored
+  auto model = Model::load(opts.out);
+  std::vector<float> logits;
+  strata_greedy(*model, {785, 3974, 13876}, 2, 1, &logits);
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+
+  QuantizeOptions gguf = opts;
+  gguf.out = (dir_ / "fp8.gguf").string();
+  gguf.format = QuantizeFormat::Q4_0GGUF;
+  try {
+    quantize_model(gguf);
+    ADD_FAILURE() << "FP8 to GGUF accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("FP8"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(QuantizeTest, Fp8CheckpointWithABadScaleIsRefused) {
+  const std::string victim = "model.layers.1.mlp.experts.5.down_proj.weight_scale_inv";
+  write_fp8_copy(dir_ / "bf16", dir_ / "fp8_bad", [&](const std::string& name, std::vector<uint8_t>& bytes) {
+    if (name == victim) std::memset(bytes.data(), 0xff, 4);  // a NaN
+  });
+  QuantizeOptions opts;
+  opts.model = (dir_ / "fp8_bad").string();
+  opts.out = (dir_ / "fp8_bad_int4").string();
+  try {
+    quantize_model(opts);
+    ADD_FAILURE() << "NaN scale accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(victim), std::string::npos) << e.what();
+  }
   EXPECT_FALSE(fs::exists(opts.out));
   EXPECT_FALSE(fs::exists(opts.out + ".partial"));
 }

@@ -1,6 +1,8 @@
 #include "core/dtype.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace strata {
 
@@ -8,7 +10,7 @@ const DTypeInfo& dtype_info(DType t) {
   static const DTypeInfo table[] = {
       {"F32", 1, 4},   {"F16", 1, 2},  {"BF16", 1, 2}, {"Q8_0", 32, 34},
       {"Q4_0", 32, 18}, {"I8", 1, 1},  {"I16", 1, 2},  {"I32", 1, 4},
-      {"I64", 1, 8},   {"U8", 1, 1},   {"BOOL", 1, 1},
+      {"I64", 1, 8},   {"U8", 1, 1},   {"BOOL", 1, 1}, {"F8_E4M3", 1, 1},
   };
   return table[static_cast<int>(t)];
 }
@@ -58,6 +60,37 @@ uint16_t f32_to_f16(float f) {
   uint32_t r = abs - (112u << 23);
   r += 0xfffu + ((r >> 13) & 1);
   return sign | uint16_t(r >> 13);
+}
+
+float fp8_e4m3_to_f32(uint8_t code) {
+  const float sign = code & 0x80 ? -1.0f : 1.0f;
+  const int exp = (code >> 3) & 0x0f, man = code & 0x07;
+  if (exp == 0x0f && man == 0x07) return std::numeric_limits<float>::quiet_NaN();
+  if (exp == 0) return sign * std::ldexp(float(man), -9);  // subnormal: man/8 * 2^-6
+  return sign * std::ldexp(float(8 + man), exp - 10);      // (1 + man/8) * 2^(exp-7)
+}
+
+uint8_t f32_to_fp8_e4m3(float f) {
+  if (std::isnan(f)) return 0x7f;
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0x00;
+  const float a = std::fabs(f);
+  if (a >= 448.0f) return sign | 0x7e;
+  // The representable values are multiples of a step that depends only on
+  // the binade (2^-9 for subnormals and the first normal binade), so
+  // rounding to the step with nearbyint rounds to nearest even.
+  int e;
+  std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+  const int step_exp = std::max(e - 1, -6) - 3;
+  const float q = std::nearbyint(std::ldexp(a, -step_exp));  // a in steps, at most 16
+  const float v = std::ldexp(q, step_exp);
+  // Re-encode the rounded value (it may have moved up a binade).
+  if (v == 0) return sign;
+  int ve;
+  std::frexp(v, &ve);
+  if (ve - 1 < -6) return sign | uint8_t(std::ldexp(v, 9));  // subnormal: v / 2^-9
+  const int exp = ve - 1 + 7;
+  const int man = int(std::ldexp(v, -(ve - 1)) * 8.0f) - 8;
+  return sign | uint8_t(exp << 3) | uint8_t(man);
 }
 
 }  // namespace strata

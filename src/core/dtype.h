@@ -1,5 +1,5 @@
 #pragma once
-// Element types of stored tensors, and the 16-bit float conversions.
+// Element types of stored tensors, and the 16-bit and 8-bit float conversions.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -7,7 +7,9 @@
 
 namespace strata {
 
-enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, I8, I16, I32, I64, U8, BOOL };
+// F8_E4M3 is float8_e4m3fn: 1 sign, 4 exponent bits (bias 7), 3 mantissa
+// bits, no infinities; 0x7f and 0xff are NaN, the largest value is 448.
+enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, I8, I16, I32, I64, U8, BOOL, F8_E4M3 };
 
 // Block-quantized types store `block_elems` weights in `block_bytes` bytes;
 // plain types have block_elems == 1.
@@ -37,5 +39,10 @@ inline uint16_t f32_to_bf16(float f) {  // round to nearest even, NaN kept NaN
 }
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
+// float8_e4m3fn: decoding is exact; encoding rounds to nearest even and
+// saturates to +-448 (as torch's saturating casts and FP8 quantizers do);
+// NaN stays NaN.
+float fp8_e4m3_to_f32(uint8_t code);
+uint8_t f32_to_fp8_e4m3(float f);
 
 }  // namespace strata

@@ -52,7 +52,8 @@ inline std::optional<uint32_t> ggml_from_dtype(DType t) {
     case DType::I64: return 27;
     case DType::BF16: return 30;
     case DType::U8:
-    case DType::BOOL: return std::nullopt;
+    case DType::BOOL:
+    case DType::F8_E4M3: return std::nullopt;
   }
   return std::nullopt;
 }

@@ -22,7 +22,7 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 // safetensors spells the supported types exactly as dtype_name() does.
 std::optional<DType> dtype_from_name(const std::string& name) {
   for (DType t : {DType::F32, DType::F16, DType::BF16, DType::I8, DType::I16, DType::I32,
-                  DType::I64, DType::U8, DType::BOOL}) {
+                  DType::I64, DType::U8, DType::BOOL, DType::F8_E4M3}) {
     if (dtype_name(t) == name) return t;
   }
   return std::nullopt;

@@ -9,6 +9,8 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "formats/tensor_source.h"
+#include "kernels/fp8_gemm.h"
+#include "kernels/fp8_matrix.h"
 #include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/weight_blocks.h"
@@ -57,7 +59,18 @@ WeightMatrix WeightMatrix::of(const Int4Matrix& m) {
   return w;
 }
 
-size_t WeightMatrix::stored_bytes() const { return int4 ? int4->nbytes() : size_t(rows) * row_bytes; }
+WeightMatrix WeightMatrix::of(const Fp8Matrix& m) {
+  WeightMatrix w;
+  w.dtype = DType::F8_E4M3;
+  w.rows = m.rows();
+  w.cols = m.cols();
+  w.fp8 = &m;
+  return w;
+}
+
+size_t WeightMatrix::stored_bytes() const {
+  return int4 ? int4->nbytes() : fp8 ? fp8->nbytes() : size_t(rows) * row_bytes;
+}
 
 bool matmul_supports(DType dtype, int64_t cols) {
   switch (dtype) {
@@ -189,6 +202,7 @@ void matmul(const float* x, int64_t n, const WeightMatrix& w, float* y) {
   // Whole 16-row blocks per thread keep the SIMD row tiles aligned.
   constexpr int64_t kRowBlock = 16;
   if (w.int4) return int4_gemm(x, n, *w.int4, y);
+  if (w.fp8) return fp8_gemm(x, n, *w.fp8, y);
   const MatmulArgs args{x, n, w, y};
   const MatmulFn fn = best_matmul();
   ThreadPool::global().parallel_for((w.rows + kRowBlock - 1) / kRowBlock, [&](int64_t b0, int64_t b1) {
@@ -202,6 +216,7 @@ void matmul_serial(const float* x, int64_t n, const WeightMatrix& w, float* y) {
 
 void matmul_rows(const float* x, int64_t n, const WeightMatrix& w, float* y, int64_t row_begin, int64_t row_end) {
   if (w.int4) return int4_gemm_rows(x, n, *w.int4, y, row_begin, row_end);
+  if (w.fp8) return fp8_gemm_rows(x, n, *w.fp8, y, row_begin, row_end);
   best_matmul()(MatmulArgs{x, n, w, y}, row_begin, row_end);
 }
 

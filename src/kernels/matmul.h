@@ -1,7 +1,8 @@
 #pragma once
 // y[n, rows] = x[n, cols] · W^T for a weight matrix W[rows, cols] kept in its
-// stored dtype (F32, BF16, F16, Q8_0, Q4_0), or re-laid as INT4 g32 (then the
-// gemm_w4a16_g32 solutions run, see int4_gemm.h). Two numeric paths for
+// stored dtype (F32, BF16, F16, Q8_0, Q4_0), re-laid as INT4 g32 (then the
+// gemm_w4a16_g32 solutions run, see int4_gemm.h), or FP8 with 128 x 128
+// block scales (the gemm_fp8_e4m3_block128 solutions, see fp8_gemm.h). Two numeric paths for
 // BF16 weights (other dtypes always take the exact one):
 //   exact:   activations stay f32; weights are widened to f32 in registers;
 //   bf16dot: activations are rounded to bf16 once per call and multiplied
@@ -17,6 +18,7 @@
 namespace strata {
 
 struct TensorView;
+class Fp8Matrix;
 class Int4Matrix;
 
 // A [rows, cols] weight matrix as stored; row r starts at data + r * row_bytes.
@@ -28,13 +30,17 @@ struct WeightMatrix {
   // Set for INT4 g32 weights re-laid at load (data is then unused); the
   // owner of the Int4Matrix outlives this view.
   const Int4Matrix* int4 = nullptr;
+  // Set for FP8 block-scaled weights (data is then unused); likewise owned elsewhere.
+  const Fp8Matrix* fp8 = nullptr;
 
   // A 2-D tensor (or one [rows, cols] slice of a stacked 3-D tensor).
   static WeightMatrix from(const TensorView& t);
   static WeightMatrix slice(const TensorView& stacked, int64_t index);
   static WeightMatrix of(const Int4Matrix& m);
+  static WeightMatrix of(const Fp8Matrix& m);
   const uint8_t* row(int64_t r) const { return data + size_t(r) * row_bytes; }
-  // Bytes the weights occupy (INT4: the re-laid matrix with its scales).
+  // Bytes the weights occupy (INT4: the re-laid matrix with its scales;
+  // FP8: codes and scales).
   size_t stored_bytes() const;
 };
 

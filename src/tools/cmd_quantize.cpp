@@ -1,4 +1,4 @@
-// `strata quantize`: HF BF16/F32 folder -> compressed-tensors INT4 g32 or Q4_0 GGUF. See tools/quantize.h.
+// `strata quantize`: HF BF16/F32 (or FP8 block-scaled) folder -> compressed-tensors INT4 g32 or Q4_0 GGUF. See tools/quantize.h.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,7 +16,7 @@ void add_quantize_command(CLI::App& app) {
   auto opts = std::make_shared<QuantizeOptions>();
   auto format = std::make_shared<std::string>("ct");
   CLI::App* cmd = app.add_subcommand("quantize", "Quantize a Hugging Face model to INT4 g32 (compressed-tensors)");
-  cmd->add_option("--model", opts->model, "input Hugging Face folder (BF16/F16/F32)")->required();
+  cmd->add_option("--model", opts->model, "input Hugging Face folder (BF16/F16/F32, or FP8 block-scaled)")->required();
   cmd->add_option("--out", opts->out, "output folder (ct) or .gguf file (q4_0-gguf)")->required();
   cmd->add_option("--format", *format,
                   "ct (compressed-tensors pack-quantized) or q4_0-gguf (llama.cpp GGUF, quantized tensors Q4_0)");

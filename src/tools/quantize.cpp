@@ -3,11 +3,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "formats/compressed_tensors.h"
+#include "formats/fp8_block.h"
 #include "formats/gguf.h"
 #include "formats/hf_folder.h"
 #include "kernels/matmul.h"
@@ -22,19 +24,69 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kWeightSuffix = ".weight";
+constexpr std::string_view kScaleInvSuffix = ".weight_scale_inv";
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
 std::string module_of(const std::string& tensor) { return tensor.substr(0, tensor.size() - kWeightSuffix.size()); }
 
-// Whether HF tensor `name` becomes INT4: a 2-D float ".weight" of a targeted,
-// not ignored module whose rows are whole groups (the embedding is a lookup
-// table, not a Linear, and stays as it is).
+// Whether HF tensor `name` becomes INT4: a 2-D float or FP8 ".weight" of a
+// targeted, not ignored module whose rows are whole groups (the embedding is
+// a lookup table, not a Linear, and stays as it is).
 bool quantized(const CompressedTensorsConfig& quant, const std::string& name, const TensorView& t) {
-  return name.size() > kWeightSuffix.size() &&
-         name.compare(name.size() - kWeightSuffix.size(), kWeightSuffix.size(), kWeightSuffix) == 0 &&
-         name != "model.embed_tokens.weight" && t.shape.size() == 2 && t.shape[1] % 32 == 0 &&
-         (t.dtype == DType::F32 || t.dtype == DType::BF16 || t.dtype == DType::F16) &&
+  return ends_with(name, kWeightSuffix) && name != "model.embed_tokens.weight" && t.shape.size() == 2 &&
+         t.shape[1] % 32 == 0 &&
+         (t.dtype == DType::F32 || t.dtype == DType::BF16 || t.dtype == DType::F16 || t.dtype == DType::F8_E4M3) &&
          quant.quantizes(module_of(name));
 }
+
+// How an input tensor goes out.
+enum class Action { Copy, Int4, Fp8ToBf16, Drop };
+
+// The input as an FP8 block-scaled checkpoint or a float one: FP8 weights
+// are dequantized (and become INT4 or BF16), their scales dropped.
+class Input {
+ public:
+  Input(const HFFolder& in, const CompressedTensorsConfig& quant)
+      : in_(in), quant_(quant), fp8_(Fp8BlockConfig::from_hf(in.config(), in.dir() + "/config.json")) {}
+  bool fp8() const { return fp8_.has_value(); }
+
+  Action action(const std::string& name, const TensorView& t) const {
+    if (fp8_ && ends_with(name, kScaleInvSuffix)) {
+      // Validates that the scale belongs to an FP8 weight.
+      fp8_->quantizes(in_, name.substr(0, name.size() - kScaleInvSuffix.size()));
+      return Action::Drop;
+    }
+    if (t.dtype == DType::F8_E4M3) {
+      if (!fp8_ || !ends_with(name, kWeightSuffix) || !fp8_->quantizes(in_, module_of(name))) {
+        fail("{}: tensor '{}' is F8_E4M3 but config.json has no fp8 quantization_config covering it", t.file, name);
+      }
+    }
+    if (quantized(quant_, name, t)) return Action::Int4;
+    return t.dtype == DType::F8_E4M3 ? Action::Fp8ToBf16 : Action::Copy;
+  }
+
+  // A 2-D weight in f32: FP8 dequantized blockwise, others decoded.
+  std::vector<float> weights(const std::string& name, const TensorView& t) const {
+    const int64_t rows = t.shape[0], cols = t.shape[1];
+    std::vector<float> w(size_t(rows * cols));
+    if (t.dtype == DType::F8_E4M3) {
+      const Fp8Matrix m = load_fp8_block(in_, module_of(name), rows, cols);
+      for (int64_t r = 0; r < rows; ++r) m.dequantize_row(r, &w[size_t(r * cols)]);
+    } else {
+      const size_t row_bytes = size_t(dtype_bytes(t.dtype, cols));
+      for (int64_t r = 0; r < rows; ++r) dequantize_row(t.dtype, t.data + size_t(r) * row_bytes, cols, &w[size_t(r * cols)]);
+    }
+    return w;
+  }
+
+ private:
+  const HFFolder& in_;
+  const CompressedTensorsConfig& quant_;
+  std::optional<Fp8BlockConfig> fp8_;
+};
 
 // INT4 g32 of one tensor (compressed-tensors words and bf16 scales) and its
 // relative RMS error.
@@ -44,11 +96,7 @@ struct Int4Tensor {
   double err = 0, norm = 0;
 };
 
-Int4Tensor quantize_tensor(const TensorView& t) {
-  const int64_t rows = t.shape[0], cols = t.shape[1];
-  const size_t row_bytes = size_t(dtype_bytes(t.dtype, cols));
-  std::vector<float> w(size_t(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) dequantize_row(t.dtype, t.data + size_t(r) * row_bytes, cols, &w[size_t(r * cols)]);
+Int4Tensor quantize_tensor(const std::vector<float>& w, int64_t rows, int64_t cols) {
   Int4Tensor q;
   q.packed.resize(size_t(rows * cols / 8));
   q.scales.resize(size_t(rows * cols / 32));
@@ -98,8 +146,8 @@ struct PartialGuard {
   }
 };
 
-void write_compressed_tensors(const HFFolder& in, const QuantizeOptions& opts, const CompressedTensorsConfig& quant,
-                              Reporter& reporter) {
+void write_compressed_tensors(const HFFolder& in, const Input& input, const QuantizeOptions& opts,
+                              const CompressedTensorsConfig& quant, Reporter& reporter) {
   const fs::path out(opts.out), partial(opts.out + ".partial");
   std::error_code ec;
   fs::remove_all(partial, ec);
@@ -108,21 +156,33 @@ void write_compressed_tensors(const HFFolder& in, const QuantizeOptions& opts, c
   {
     SafetensorsWriter writer((partial / "model.safetensors").string());
     for (const auto& [name, t] : in.tensors()) {
-      if (quantized(quant, name, t)) {
-        add_compressed_int4_tensors(writer, module_of(name), t.shape[0], t.shape[1]);
-      } else {
-        writer.add_tensor(name, t.dtype, t.shape);
+      switch (input.action(name, t)) {
+        case Action::Int4: add_compressed_int4_tensors(writer, module_of(name), t.shape[0], t.shape[1]); break;
+        case Action::Fp8ToBf16: writer.add_tensor(name, DType::BF16, t.shape); break;
+        case Action::Copy: writer.add_tensor(name, t.dtype, t.shape); break;
+        case Action::Drop: break;
       }
     }
+    std::vector<uint16_t> bf16;
     for (const auto& [name, t] : in.tensors()) {
-      if (!quantized(quant, name, t)) {
-        writer.write_data(t.data, t.nbytes);
-        reporter.copied(t.nbytes);
-        continue;
+      switch (input.action(name, t)) {
+        case Action::Int4: {
+          const Int4Tensor q = quantize_tensor(input.weights(name, t), t.shape[0], t.shape[1]);
+          write_compressed_int4(writer, q.packed.data(), q.scales.data(), t.shape[0], t.shape[1]);
+          reporter.quantized(module_of(name), q, t.nbytes);
+          break;
+        }
+        case Action::Fp8ToBf16: {
+          const std::vector<float> w = input.weights(name, t);
+          bf16.resize(w.size());
+          for (size_t i = 0; i < w.size(); ++i) bf16[i] = f32_to_bf16(w[i]);
+          writer.write_data(bf16.data(), bf16.size() * 2);
+          reporter.copied(t.nbytes);
+          break;
+        }
+        case Action::Copy: writer.write_data(t.data, t.nbytes); [[fallthrough]];
+        case Action::Drop: reporter.copied(t.nbytes); break;
       }
-      const Int4Tensor q = quantize_tensor(t);
-      write_compressed_int4(writer, q.packed.data(), q.scales.data(), t.shape[0], t.shape[1]);
-      reporter.quantized(module_of(name), q, t.nbytes);
     }
     writer.finish();
   }
@@ -139,8 +199,8 @@ void write_compressed_tensors(const HFFolder& in, const QuantizeOptions& opts, c
 
 // llama.cpp's layout (tools/gguf_layout.h): quantized tensors as Q4_0 (the
 // same INT4 values, scales in f16), 1-D tensors F32, the rest as stored.
-void write_q4_0_gguf(const HFFolder& in, const QuantizeOptions& opts, const CompressedTensorsConfig& quant,
-                     Reporter& reporter) {
+void write_q4_0_gguf(const HFFolder& in, const Input& input, const QuantizeOptions& opts,
+                     const CompressedTensorsConfig& quant, Reporter& reporter) {
   const ModelConfig config = ModelConfig::from_hf(in.config(), opts.model + "/config.json");
   const std::string tokenizer_config = opts.model + "/tokenizer_config.json";
   const auto tokenizer = Tokenizer::from_hf(in.tokenizer_json_path(), fs::exists(tokenizer_config) ? tokenizer_config : "");
@@ -175,7 +235,7 @@ void write_q4_0_gguf(const HFFolder& in, const QuantizeOptions& opts, const Comp
     for (const auto& p : plan[i].parts) {
       const TensorView& v = in.get(p.name);
       if (dtypes[i] == DType::Q4_0) {
-        const Int4Tensor q = quantize_tensor(v);
+        const Int4Tensor q = quantize_tensor(input.weights(p.name, v), p.shape[0], p.shape[1]);
         blocks.resize(size_t(dtype_bytes(DType::Q4_0, p.numel)));
         inexact += !compressed_int4_to_q4_0(q.packed.data(), q.scales.data(), p.shape[0], p.shape[1], blocks.data());
         writer.write_data(blocks.data(), blocks.size());
@@ -201,8 +261,14 @@ void write_q4_0_gguf(const HFFolder& in, const QuantizeOptions& opts, const Comp
 QuantizeReport quantize_model(const QuantizeOptions& opts,
                               const std::function<void(uint64_t, uint64_t, const QuantizedTensor*)>& on_progress) {
   const HFFolder in(opts.model);
-  if (in.config().contains("quantization_config")) fail("{}/config.json: the model is already quantized", opts.model);
   const CompressedTensorsConfig quant{opts.targets, opts.ignore};
+  const Input input(in, quant);
+  if (!input.fp8() && in.config().contains("quantization_config")) {
+    fail("{}/config.json: the model is already quantized", opts.model);
+  }
+  if (input.fp8() && opts.format != QuantizeFormat::CompressedTensors) {
+    fail("{}/config.json: an FP8 checkpoint can only be quantized to compressed-tensors (--format ct)", opts.model);
+  }
   // Parsing what will be written checks the "re:" patterns.
   CompressedTensorsConfig::from_hf({{"quantization_config", quant.to_json()}}, "quantize --targets/--ignore");
   std::error_code ec;
@@ -212,9 +278,9 @@ QuantizeReport quantize_model(const QuantizeOptions& opts,
   for (const auto& [name, t] : in.tensors()) total += t.nbytes;
   Reporter reporter(total, on_progress);
   if (opts.format == QuantizeFormat::Q4_0GGUF) {
-    write_q4_0_gguf(in, opts, quant, reporter);
+    write_q4_0_gguf(in, input, opts, quant, reporter);
   } else {
-    write_compressed_tensors(in, opts, quant, reporter);
+    write_compressed_tensors(in, input, opts, quant, reporter);
   }
   return reporter.finish();
 }

@@ -3,7 +3,10 @@
 // pack-quantized INT4 g32 folder (see formats/compressed_tensors.h), or to a
 // llama.cpp GGUF whose quantized tensors are Q4_0 holding the same INT4
 // values. By default only the routed experts are quantized, as Kimi K2
-// Thinking ships.
+// Thinking ships. An FP8 block-scaled folder (formats/fp8_block.h) is also
+// accepted, for compressed-tensors output only: its FP8 weights are
+// dequantized exactly, the targeted ones quantized to INT4 and the others
+// written as BF16; the scales and the fp8 quantization_config are dropped.
 #include <functional>
 #include <string>
 #include <vector>
@@ -32,7 +35,8 @@ struct QuantizeReport {
 
 // Writes to "<out>.partial" and renames it into place at the end; nothing
 // remains on failure. Throws Error for bad input (not a float HF folder,
-// already quantized, bad patterns, existing output).
+// already quantized other than FP8, bad FP8 scales, bad patterns, existing
+// output).
 // on_tensor(done_bytes, total_bytes, tensor) is called after each quantized tensor.
 QuantizeReport quantize_model(const QuantizeOptions& opts,
                               const std::function<void(uint64_t, uint64_t, const QuantizedTensor*)>& on_progress = {});
