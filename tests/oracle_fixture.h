@@ -14,9 +14,16 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
 #include "engine/sampler.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "tools/synth.h"
 
 namespace oracle_fixture {
 
@@ -151,6 +158,84 @@ inline std::vector<std::vector<Candidate>> llama_teacher_forced(const fs::path& 
   std::vector<std::vector<Candidate>> result;
   for (const auto& position : out["scored"][0]) result.push_back(candidates_of(position));
   return result;
+}
+
+constexpr int kGreedyPredict = 32;
+constexpr int kGreedyTopK = 5;
+constexpr int kGreedyProbSteps = 6;
+constexpr double kProbTolerance = 1e-4;
+constexpr double kLogitGapTolerance = 1e-4;
+
+const std::vector<std::string> kGreedyPrompts = {
+    "The quick brown fox jumps over the lazy dog.",
+    "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n",
+    "Mixture-of-experts models route each token to a few experts; 混合专家模型。",
+    "1, 2, 3, 5, 8, 13,",
+    "x",
+};
+
+
+// Synthesises the model as `gguf`, runs both engines on every prompt and
+// compares: the same 32 greedy tokens, the same top-5 ids with the same logit
+// gaps to the top one (within 1e-4) at every step, the same top-5
+// probabilities (within 1e-4) at the first kGreedyProbSteps steps.
+inline void compare_with_llama(const fs::path& gguf, const strata::SynthOptions& o, const fs::path& work) {
+  strata::synthesize_model(gguf.string(), o);
+  auto model = strata::Model::load(gguf.string());
+
+  std::vector<std::vector<int32_t>> prompts;
+  for (const auto& text : kGreedyPrompts) prompts.push_back(model->tokenizer().encode(text));
+  const auto expected = llama_greedy(gguf, prompts, work, kGreedyPredict, kGreedyTopK, kGreedyProbSteps);
+  ASSERT_EQ(expected.size(), prompts.size());
+  std::set<int32_t> all_distinct;
+
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    SCOPED_TRACE(fmt::format("{}: prompt {} ({} tokens)", gguf.filename().string(), p, prompts[p].size()));
+    const auto got = strata_greedy(*model, prompts[p], kGreedyPredict, kGreedyTopK);
+    ASSERT_EQ(got.size(), expected[p].size());
+    std::set<int32_t> distinct;
+    for (size_t s = 0; s < got.size(); ++s) {
+      SCOPED_TRACE(fmt::format("step {}", s));
+      ASSERT_EQ(got[s].token, expected[p][s].token);
+      distinct.insert(got[s].token);
+      const auto& want = expected[p][s].top;
+      const auto& have = got[s].top;
+      ASSERT_EQ(want.size(), size_t(kGreedyTopK));
+      for (size_t k = 0; k < kGreedyTopK; ++k) {
+        EXPECT_EQ(have[k].id, want[k].id) << "rank " << k;
+        EXPECT_NEAR(have[k].logit - have[0].logit, want[k].logit - want[0].logit,
+                    kLogitGapTolerance)
+            << "rank " << k;
+        if (want[k].p >= 0) EXPECT_NEAR(have[k].p, want[k].p, kProbTolerance) << "rank " << k;
+      }
+      if (s < kGreedyProbSteps) EXPECT_GE(want[0].p, 0);
+    }
+    // A model whose greedy output is one token repeated would test little
+    // (tied-embedding models tend to settle into short cycles on some prompts).
+    EXPECT_GE(distinct.size(), 2u);
+    all_distinct.insert(distinct.begin(), distinct.end());
+  }
+  EXPECT_GE(all_distinct.size(), 12u);
+}
+
+
+// The same synthetic weights written as an HF folder with the GGUF inside
+// (o.format must be Both) give the same first-step logits (within 1e-5) and
+// the same greedy tokens from either file.
+inline void expect_hf_and_gguf_agree(const fs::path& folder, const strata::SynthOptions& o) {
+  strata::synthesize_model(folder.string(), o);
+  auto from_hf = strata::Model::load(folder.string());
+  auto from_gguf = strata::Model::load((folder / strata::kSynthGGUFName).string());
+  const auto prompt = from_hf->tokenizer().encode(kGreedyPrompts[0]);
+  EXPECT_EQ(prompt, from_gguf->tokenizer().encode(kGreedyPrompts[0]));
+  std::vector<float> a, b;
+  const auto steps_hf = strata_greedy(*from_hf, prompt, kGreedyPredict, kGreedyTopK, &a);
+  const auto steps_gguf = strata_greedy(*from_gguf, prompt, kGreedyPredict, kGreedyTopK, &b);
+  ASSERT_EQ(a.size(), b.size());
+  double max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
+  EXPECT_LT(max_diff, 1e-5);
+  for (size_t s = 0; s < steps_hf.size(); ++s) EXPECT_EQ(steps_hf[s].token, steps_gguf[s].token);
 }
 
 }  // namespace oracle_fixture

@@ -1,0 +1,155 @@
+// strata against llama.cpp (node-llama-cpp's prebuilt CPU build, through
+// oracle/llama_oracle.mjs) on small synthetic minimax-m2 models in GGUF F32:
+// partial NeoX RoPE, RMSNorm over the whole q/k projections, sigmoid routing
+// with a selection-only correction bias and renormalised weights. The same
+// checks as for qwen3moe (oracle_fixture.h compare_with_llama): 32 greedy
+// tokens on 5 prompts, top-5 logit gaps and probabilities within 1e-4. Also:
+// the HF folder and the GGUF give the same logits, and the config's MTP
+// modules and bad inputs are handled.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "oracle_fixture.h"
+
+using namespace strata;
+using namespace oracle_fixture;
+
+namespace {
+
+class OracleMiniMaxTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { dir_ = make_temp_dir("test_oracle_minimax"); }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  void SetUp() override { ASSERT_TRUE(oracle_installed()) << "oracle/node_modules is missing: run scripts/install-deps"; }
+
+  static SynthOptions options(uint64_t seed) {
+    SynthOptions o;
+    o.config = synth_preset("tiny", "minimax_m2");
+    o.format = SynthFormat::GGUF;
+    o.dtype = DType::F32;
+    o.seed = seed;
+    o.tokenizer_dir = kTokenizerDir;
+    return o;
+  }
+
+  static fs::path dir_;
+};
+fs::path OracleMiniMaxTest::dir_;
+
+}  // namespace
+
+TEST_F(OracleMiniMaxTest, TinyPresetPartialRope) {
+  auto o = options(21);  // 4 q / 2 kv heads of 16, RoPE on 8 dims, 8 experts top-2, untied
+  ASSERT_LT(o.config.rotary_dim, o.config.head_dim);
+  compare_with_llama(dir_ / "tiny.gguf", o, dir_);
+}
+
+TEST_F(OracleMiniMaxTest, TiedEmbeddingsThreeByOneHeads) {
+  auto o = options(41);
+  o.config.tie_word_embeddings = true;  // GGUF gets output.weight = the embedding, as llama.cpp requires one
+  o.config.num_attention_heads = 3;
+  o.config.num_key_value_heads = 1;
+  o.config.head_dim = 32;
+  o.config.rotary_dim = 12;
+  o.config.num_experts = 6;
+  o.config.num_experts_per_tok = 3;
+  o.config.moe_intermediate_size = 40;
+  compare_with_llama(dir_ / "tied_3q1kv.gguf", o, dir_);
+}
+
+TEST_F(OracleMiniMaxTest, DeeperFullRotarySixByThreeHeads) {
+  auto o = options(23);
+  o.config.hidden_size = 96;
+  o.config.num_hidden_layers = 3;
+  o.config.num_attention_heads = 6;
+  o.config.num_key_value_heads = 3;
+  o.config.head_dim = 16;
+  o.config.rotary_dim = 16;
+  o.config.num_experts = 16;
+  o.config.num_experts_per_tok = 4;
+  o.config.moe_intermediate_size = 24;
+  o.config.rope_theta = 10000;
+  compare_with_llama(dir_ / "h96_6q3kv.gguf", o, dir_);
+}
+
+TEST_F(OracleMiniMaxTest, HFFolderAndGGUFGiveTheSameLogits) {
+  auto o = options(24);
+  o.format = SynthFormat::Both;
+  expect_hf_and_gguf_agree(dir_ / "hf_vs_gguf", o);
+  o.config.tie_word_embeddings = true;
+  expect_hf_and_gguf_agree(dir_ / "hf_vs_gguf_tied", o);
+}
+
+// The HF folder says what the real checkpoint says: MiniMaxM2ForCausalLM,
+// num_local_experts, rotary_dim, sigmoid scoring with a routing bias, and the
+// block_sparse_moe.experts.E.w1/w2/w3 names.
+TEST_F(OracleMiniMaxTest, HFFolderHasTheCheckpointLayout) {
+  auto o = options(25);
+  o.format = SynthFormat::HF;
+  o.dtype = DType::BF16;
+  const fs::path folder = dir_ / "layout";
+  synthesize_model(folder.string(), o);
+  std::ifstream in(folder / "config.json");
+  const auto config = nlohmann::json::parse(in);
+  EXPECT_EQ(config["architectures"][0], "MiniMaxM2ForCausalLM");
+  EXPECT_EQ(config["model_type"], "minimax_m2");
+  EXPECT_EQ(config["num_local_experts"], 8);
+  EXPECT_EQ(config["intermediate_size"], 32);
+  EXPECT_EQ(config["rotary_dim"], 8);
+  EXPECT_EQ(config["scoring_func"], "sigmoid");
+  EXPECT_EQ(config["use_routing_bias"], true);
+  auto model = Model::load(folder.string());
+  EXPECT_EQ(model->config().rope_dims(), 8);
+  EXPECT_EQ(model->config().qk_norm, QkNorm::Full);
+  EXPECT_EQ(model->config().router_scoring, RouterScoring::Sigmoid);
+  std::ifstream st(folder / "model.safetensors", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(st)), {});
+  for (const char* name : {"model.layers.1.block_sparse_moe.experts.7.w2.weight",
+                           "model.layers.0.block_sparse_moe.e_score_correction_bias",
+                           "model.layers.0.self_attn.q_norm.weight", "model.layers.0.block_sparse_moe.gate.weight"}) {
+    EXPECT_NE(bytes.find(name), std::string::npos) << name;
+  }
+}
+
+// MTP modules in the config are recognised and skipped (with a log line); a
+// model_type strata does not know is named with the supported ones; a missing
+// bias tensor is named.
+TEST_F(OracleMiniMaxTest, MtpSkippedAndBadInputNamed) {
+  auto o = options(26);
+  o.format = SynthFormat::HF;
+  const fs::path folder = dir_ / "mtp";
+  synthesize_model(folder.string(), o);
+  auto rewrite_config = [&](const std::function<void(nlohmann::json&)>& edit) {
+    std::ifstream in(folder / "config.json");
+    auto j = nlohmann::json::parse(in);
+    edit(j);
+    std::ofstream(folder / "config.json") << j.dump(2);
+  };
+  rewrite_config([](nlohmann::json& j) {
+    j["use_mtp"] = true;
+    j["num_mtp_modules"] = 3;
+  });
+  testing::internal::CaptureStderr();
+  auto model = Model::load(folder.string());
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("skipping the 3 multi-token-prediction modules"), std::string::npos) << log;
+  EXPECT_EQ(model->config().num_mtp_modules, 3);
+
+  rewrite_config([](nlohmann::json& j) { j["model_type"] = "minimax_m9"; });
+  try {
+    Model::load(folder.string());
+    FAIL() << "an unknown model_type loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unsupported architecture 'minimax_m9' (supported: qwen3_moe, qwen3, minimax_m2)"),
+              std::string::npos)
+        << e.what();
+  }
+  rewrite_config([](nlohmann::json& j) {
+    j["model_type"] = "minimax_m2";
+    j["qk_norm_type"] = "per_head";
+  });
+  EXPECT_THROW(Model::load(folder.string()), Error);
+}
