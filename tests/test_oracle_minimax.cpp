@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "fp8_checkpoint.h"
 #include "oracle_fixture.h"
+#include "tools/quantize.h"
 
 using namespace strata;
 using namespace oracle_fixture;
@@ -152,4 +154,41 @@ TEST_F(OracleMiniMaxTest, MtpSkippedAndBadInputNamed) {
     j["qk_norm_type"] = "per_head";
   });
   EXPECT_THROW(Model::load(folder.string()), Error);
+}
+
+// MiniMax-M2 ships FP8 (e4m3, 128 x 128 block scales; router, correction
+// bias and lm_head kept high precision). Such a folder loads natively (the
+// weights stay FP8) and gives the logits of its exactly dequantized F32 twin
+// within 1e-4 (only the summation order differs); `strata quantize` turns it
+// into INT4 routed experts that still load and decode.
+TEST_F(OracleMiniMaxTest, Fp8FolderMatchesItsDequantizedTwin) {
+  auto o = options(27);
+  o.format = SynthFormat::HF;
+  o.config.moe_intermediate_size = 64;  // INT4 groups of 32 for the quantize step
+  synthesize_model((dir_ / "fp8_src").string(), o);
+  const auto dequantized = fp8_checkpoint::write_fp8_copy(dir_ / "fp8_src", dir_ / "fp8");
+  ASSERT_FALSE(dequantized.empty());
+  ASSERT_EQ(dequantized.count("model.layers.0.block_sparse_moe.gate"), 0u);
+  fp8_checkpoint::write_dequantized_twin(dir_ / "fp8_src", dequantized, dir_ / "fp8_twin");
+  auto fp8 = Model::load((dir_ / "fp8").string());
+  auto twin = Model::load((dir_ / "fp8_twin").string());
+  const auto prompt = fp8->tokenizer().encode(kGreedyPrompts[0]);
+  std::vector<float> a, b;
+  const auto steps_fp8 = strata_greedy(*fp8, prompt, 8, 1, &a);
+  const auto steps_twin = strata_greedy(*twin, prompt, 8, 1, &b);
+  double max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
+  EXPECT_LT(max_diff, 1e-4);
+  for (size_t s = 0; s < steps_fp8.size(); ++s) EXPECT_EQ(steps_fp8[s].token, steps_twin[s].token);
+
+  QuantizeOptions q;  // default targets: minimax_m2's routed experts
+  q.model = (dir_ / "fp8").string();
+  q.out = (dir_ / "fp8_int4").string();
+  const QuantizeReport report = quantize_model(q);
+  EXPECT_EQ(report.tensors.size(), size_t(2 * 8 * 3));  // layers x experts x w1/w2/w3
+  for (const auto& t : report.tensors) EXPECT_NE(t.module.find(".block_sparse_moe.experts."), std::string::npos);
+  auto int4 = Model::load(q.out);
+  std::vector<float> c;
+  strata_greedy(*int4, prompt, 2, 1, &c);
+  for (float v : c) ASSERT_TRUE(std::isfinite(v));
 }

@@ -21,12 +21,14 @@
 #include "formats/hf_folder.h"
 #include "kernels/matmul.h"
 #include "model/model.h"
+#include "fp8_checkpoint.h"
 #include "oracle_fixture.h"
 #include "tools/quantize.h"
 #include "tools/synth.h"
 
 using namespace strata;
 using namespace oracle_fixture;
+using fp8_checkpoint::write_fp8_copy;
 
 namespace {
 
@@ -157,62 +159,6 @@ TEST_F(QuantizeTest, BadInputIsRefused) {
   EXPECT_THROW(quantize_model(opts), Error);
   EXPECT_FALSE(fs::exists(opts.out));
   EXPECT_FALSE(fs::exists(opts.out + ".partial"));
-}
-
-// An FP8 block-scaled copy of `bf16` in `out`, as DeepSeek-V3 and MiniMax-M2
-// publish them: every 2-D Linear weight F8_E4M3 with F32 128 x 128 block
-// scales (tiny's 64-wide matrices are partial blocks), the embedding, the
-// router and lm_head kept. Returns each FP8 weight's exact dequantization;
-// `tamper` may change a tensor's bytes before they are written.
-std::map<std::string, std::vector<float>> write_fp8_copy(
-    const fs::path& bf16_dir, const fs::path& out,
-    const std::function<void(const std::string&, std::vector<uint8_t>&)>& tamper = {}) {
-  const HFFolder bf16(bf16_dir.string());
-  fs::create_directories(out);
-  nlohmann::json config = bf16.config();
-  config["quantization_config"] = {{"quant_method", "fp8"}, {"fmt", "e4m3"}, {"activation_scheme", "dynamic"},
-                                   {"weight_block_size", {128, 128}}, {"modules_to_not_convert", {"gate", "lm_head"}}};
-  std::ofstream(out / "config.json") << config.dump(2);
-  for (const char* file : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
-    if (fs::exists(bf16_dir / file)) fs::copy_file(bf16_dir / file, out / file);
-  }
-  struct Tensor {
-    DType dtype;
-    std::vector<int64_t> shape;
-    std::vector<uint8_t> bytes;
-  };
-  std::map<std::string, Tensor> tensors;
-  std::map<std::string, std::vector<float>> dequantized;
-  const auto fp8_config = Fp8BlockConfig::from_hf(config, "config.json");
-  for (const auto& [name, t] : bf16.tensors()) {
-    const std::string module = name.substr(0, name.size() - 7);
-    const bool fp8 = name.ends_with(".weight") && t.shape.size() == 2 && name != "model.embed_tokens.weight" &&
-                     fp8_config->converts(module);
-    if (!fp8) {
-      tensors[name] = {t.dtype, t.shape, std::vector<uint8_t>(t.data, t.data + t.nbytes)};
-      continue;
-    }
-    const int64_t rows = t.shape[0], cols = t.shape[1], blocks = (rows + 127) / 128 * ((cols + 127) / 128);
-    std::vector<float> w(size_t(rows * cols)), scales(static_cast<size_t>(blocks));
-    dequantize_row(t.dtype, t.data, rows * cols, w.data());
-    std::vector<uint8_t> codes(w.size()), scale_bytes(scales.size() * 4);
-    quantize_fp8_block128(w.data(), rows, cols, codes.data(), scales.data());
-    std::memcpy(scale_bytes.data(), scales.data(), scale_bytes.size());
-    for (int64_t i = 0; i < rows * cols; ++i) {
-      w[size_t(i)] = fp8_e4m3_to_f32(codes[size_t(i)]) * scales[size_t(i / cols / 128 * ((cols + 127) / 128) + i % cols / 128)];
-    }
-    dequantized[module] = std::move(w);
-    tensors[name] = {DType::F8_E4M3, t.shape, std::move(codes)};
-    tensors[module + ".weight_scale_inv"] = {DType::F32, {(rows + 127) / 128, (cols + 127) / 128}, std::move(scale_bytes)};
-  }
-  SafetensorsWriter writer((out / "model.safetensors").string());
-  for (const auto& [name, t] : tensors) writer.add_tensor(name, t.dtype, t.shape);
-  for (auto& [name, t] : tensors) {
-    if (tamper) tamper(name, t.bytes);
-    writer.write_data(t.bytes.data(), t.bytes.size());
-  }
-  writer.finish();
-  return dequantized;
 }
 
 // Experts: INT4 of the exact FP8 dequantization, bit for bit; the other FP8

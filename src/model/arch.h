@@ -40,6 +40,9 @@ struct ArchSpec {
   std::string_view presets;
   // compressed-tensors `ignore` when only the routed experts are INT4.
   std::vector<std::string> int4_ignore;
+  // A compressed-tensors target ("re:" regex) naming the routed experts'
+  // linear modules: what `strata quantize` quantizes by default.
+  std::string_view routed_experts;
 };
 
 // The registered architectures, in the order error messages list them.

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "formats/compressed_tensors.h"
+#include "formats/fp8_block.h"
 #include "formats/tensor_source.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/ops.h"
@@ -38,11 +39,14 @@ WeightMatrix DecoderModel::repacked(const WeightMatrix& w) {
   return WeightMatrix::of(*int4_.back());
 }
 
-WeightMatrix DecoderModel::linear(const std::string& name, int64_t rows, int64_t cols,
-                                  const CompressedTensorsConfig* quant) {
+WeightMatrix DecoderModel::linear(const std::string& name, int64_t rows, int64_t cols) {
   const TensorSource& src = *weights_;
   const std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
-  if (quant && quant->quantizes(module)) {
+  if (fp8_ && fp8_->quantizes(src, module)) {
+    fp8_weights_.push_back(std::make_unique<Fp8Matrix>(load_fp8_block(src, module, rows, cols)));
+    return WeightMatrix::of(*fp8_weights_.back());
+  }
+  if (quant_ && quant_->quantizes(module)) {
     int4_.push_back(std::make_unique<Int4Matrix>(load_compressed_int4(src, module, rows, cols)));
     return WeightMatrix::of(*int4_.back());
   }
@@ -53,7 +57,7 @@ WeightMatrix DecoderModel::linear(const std::string& name, int64_t rows, int64_t
   return repacked(WeightMatrix::from(src.get(name, {rows, cols})));
 }
 
-void DecoderModel::load_tensor(const TensorSpec& t, const CompressedTensorsConfig* quant) {
+void DecoderModel::load_tensor(const TensorSpec& t) {
   const TensorSource& src = *weights_;
   if (t.gguf_only && !gguf_) return;  // the tied embedding, loaded as such
   const std::string& name = gguf_ ? t.gguf_name : t.parts[0].name;
@@ -64,7 +68,7 @@ void DecoderModel::load_tensor(const TensorSpec& t, const CompressedTensorsConfi
     return;
   }
   if (t.role == R::LmHead) {
-    lm_head_ = linear(name, t.shape[0], t.shape[1], quant);
+    lm_head_ = linear(name, t.shape[0], t.shape[1]);
     return;
   }
   if (t.role == R::FinalNorm) {
@@ -79,7 +83,7 @@ void DecoderModel::load_tensor(const TensorSpec& t, const CompressedTensorsConfi
     const TensorView* stacked = gguf_ ? &src.get(name, t.shape) : nullptr;
     for (int64_t e = 0; e < n_exp; ++e) {
       const WeightMatrix m = stacked ? repacked(WeightMatrix::slice(*stacked, e))
-                                     : linear(t.parts[size_t(e)].name, rows, cols, quant);
+                                     : linear(t.parts[size_t(e)].name, rows, cols);
       MlpWeights& x = experts[size_t(e)];
       (t.role == R::ExpertGate ? x.gate : t.role == R::ExpertUp ? x.up : x.down) = m;
     }
@@ -96,7 +100,7 @@ void DecoderModel::load_tensor(const TensorSpec& t, const CompressedTensorsConfi
       default: fail("{}: tensor '{}' ({}) cannot be one-dimensional", src.describe(), name, tensor_role_name(t.role));
     }
   }
-  const WeightMatrix m = linear(name, t.shape[0], t.shape[1], quant);
+  const WeightMatrix m = linear(name, t.shape[0], t.shape[1]);
   switch (t.role) {
     case R::Q: l.attention.q = m; return;
     case R::K: l.attention.k = m; return;
@@ -114,8 +118,9 @@ void DecoderModel::load_tensor(const TensorSpec& t, const CompressedTensorsConfi
 }
 
 DecoderModel::DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSource> weights,
-                           std::unique_ptr<Tokenizer> tokenizer, const CompressedTensorsConfig* quant)
-    : weights_(std::move(weights)) {
+                           std::unique_ptr<Tokenizer> tokenizer, const CompressedTensorsConfig* quant,
+                           const Fp8BlockConfig* fp8)
+    : weights_(std::move(weights)), quant_(quant), fp8_(fp8) {
   config_ = config;
   tokenizer_ = std::move(tokenizer);
   const ModelConfig& c = config_;
@@ -123,7 +128,9 @@ DecoderModel::DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSour
   gguf_ = weights_->find("token_embd.weight") != nullptr;
   layers_.resize(size_t(c.num_hidden_layers));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers_[size_t(i)].spec = layer_spec(c, i);
-  for (const TensorSpec& t : arch_of(c).tensors(c)) load_tensor(t, quant);
+  for (const TensorSpec& t : arch_of(c).tensors(c)) load_tensor(t);
+  quant_ = nullptr;
+  fp8_ = nullptr;
   if (c.num_mtp_modules > 0) {
     fmt::print(stderr, "{}: skipping the {} multi-token-prediction modules (layers {}-{}); they are not run\n",
                weights_->describe(), c.num_mtp_modules, c.num_hidden_layers, c.num_hidden_layers + c.num_mtp_modules - 1);

@@ -4,7 +4,8 @@
 //   h = x + attention(rmsnorm(x));  x' = h + (moe | mlp)(rmsnorm(h))
 // with weights found through the architecture's tensor table, read in place
 // from the TensorSource (HF or GGUF names). GGUF Q4_0 and compressed-tensors
-// INT4 weights are re-laid into Int4Matrix at load (4-bit, never dequantized).
+// INT4 weights are re-laid into Int4Matrix at load (4-bit, never dequantized);
+// FP8 block-scaled weights stay FP8 where they are mapped (Fp8Matrix).
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,17 +18,19 @@ namespace strata {
 
 class TensorSource;
 class Int4Matrix;
+class Fp8Matrix;
 struct CompressedTensorsConfig;
+struct Fp8BlockConfig;
 struct TensorSpec;
 
 class DecoderModel : public Model {
  public:
   // Checks every tensor's presence, shape and dtype; throws Error naming the
   // file and tensor. `tokenizer` may be null for weight-only uses. `quant`
-  // (compressed-tensors INT4, HF names only) says which linear modules are
-  // stored packed.
+  // (compressed-tensors INT4) and `fp8` (block-scaled FP8), HF names only,
+  // say which linear modules are stored quantized.
   DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSource> weights, std::unique_ptr<Tokenizer> tokenizer,
-               const CompressedTensorsConfig* quant = nullptr);
+               const CompressedTensorsConfig* quant = nullptr, const Fp8BlockConfig* fp8 = nullptr);
   ~DecoderModel() override;
 
   void embed(const int32_t* tokens, int64_t n, float* hidden) const override;
@@ -44,15 +47,18 @@ class DecoderModel : public Model {
     MlpWeights mlp;   // dense layers
   };
 
-  void load_tensor(const TensorSpec& t, const CompressedTensorsConfig* quant);
+  void load_tensor(const TensorSpec& t);
   // A linear weight by its HF or GGUF tensor name ("<module>.weight").
-  WeightMatrix linear(const std::string& name, int64_t rows, int64_t cols, const CompressedTensorsConfig* quant);
+  WeightMatrix linear(const std::string& name, int64_t rows, int64_t cols);
   // Q4_0 matrices are re-laid as INT4 g32; other types are used in place.
   WeightMatrix repacked(const WeightMatrix& w);
 
   std::unique_ptr<TensorSource> weights_;
   bool gguf_ = false;
+  const CompressedTensorsConfig* quant_ = nullptr;  // during construction only
+  const Fp8BlockConfig* fp8_ = nullptr;             // during construction only
   std::vector<std::unique_ptr<Int4Matrix>> int4_;  // re-laid weights the matrices below point to
+  std::vector<std::unique_ptr<Fp8Matrix>> fp8_weights_;
   WeightMatrix embed_, lm_head_;
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "formats/compressed_tensors.h"
+#include "formats/fp8_block.h"
 #include "formats/gguf.h"
 #include "formats/hf_folder.h"
 #include "model/decoder_model.h"
@@ -51,8 +52,11 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     auto tokenizer = Tokenizer::from_hf(folder->tokenizer_json_path(),
                                         fs::exists(tokenizer_config, ec) ? tokenizer_config : "");
     const SamplingParams sampling = sampling_defaults(folder->generation_config(), path + "/generation_config.json");
-    const auto quant = CompressedTensorsConfig::from_hf(folder->config(), path + "/config.json");
-    auto model = std::make_unique<DecoderModel>(config, std::move(folder), std::move(tokenizer), quant ? &*quant : nullptr);
+    // An fp8 quantization_config is FP8's; any other is compressed-tensors' to accept or refuse.
+    const auto fp8 = Fp8BlockConfig::from_hf(folder->config(), path + "/config.json");
+    const auto quant = fp8 ? std::nullopt : CompressedTensorsConfig::from_hf(folder->config(), path + "/config.json");
+    auto model = std::make_unique<DecoderModel>(config, std::move(folder), std::move(tokenizer), quant ? &*quant : nullptr,
+                                                fp8 ? &*fp8 : nullptr);
     model->generation_defaults_ = sampling;
     return model;
   }

@@ -153,7 +153,8 @@ const ArchSpec& qwen3_moe_arch() {
       validate_moe, tensors, [](const std::string& name) { return preset(name, "qwen3_moe"); },
       "tiny, qwen3-30b-a3b-layer",
       // As Kimi K2 Thinking: everything but the routed experts stays high precision.
-      {"lm_head", "re:.*self_attn.*", "re:.*mlp\\.gate$", "re:.*mlp\\.(gate|up|down)_proj$"}};
+      {"lm_head", "re:.*self_attn.*", "re:.*mlp\\.gate$", "re:.*mlp\\.(gate|up|down)_proj$"},
+      "re:.*mlp\\.experts\\.\\d+\\.(gate|up|down)_proj$"};
   return spec;
 }
 
@@ -161,7 +162,7 @@ const ArchSpec& qwen3_arch() {
   static const ArchSpec spec{
       "qwen3", "Qwen3ForCausalLM", "qwen3", read_hf_dense, read_gguf_dense, write_hf_dense, write_gguf_dense,
       validate_dense, tensors, [](const std::string& name) { return preset(name, "qwen3"); },
-      "tiny, qwen3-30b-a3b-layer", {}};
+      "tiny, qwen3-30b-a3b-layer", {}, "re:.*mlp\\.experts\\.\\d+\\.(gate|up|down)_proj$"};
   return spec;
 }
 

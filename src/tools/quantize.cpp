@@ -15,6 +15,7 @@
 #include "kernels/matmul.h"
 #include "model/config.h"
 #include "tokenizer/tokenizer.h"
+#include "model/arch.h"
 #include "tools/gguf_layout.h"
 
 namespace strata {
@@ -261,7 +262,12 @@ void write_q4_0_gguf(const HFFolder& in, const Input& input, const QuantizeOptio
 QuantizeReport quantize_model(const QuantizeOptions& opts,
                               const std::function<void(uint64_t, uint64_t, const QuantizedTensor*)>& on_progress) {
   const HFFolder in(opts.model);
-  const CompressedTensorsConfig quant{opts.targets, opts.ignore};
+  std::vector<std::string> targets = opts.targets;
+  if (targets.empty()) {
+    const ModelConfig config = ModelConfig::from_hf(in.config(), opts.model + "/config.json");
+    targets = {std::string(arch_of(config).routed_experts)};
+  }
+  const CompressedTensorsConfig quant{targets, opts.ignore};
   const Input input(in, quant);
   if (!input.fp8() && in.config().contains("quantization_config")) {
     fail("{}/config.json: the model is already quantized", opts.model);

@@ -18,8 +18,9 @@ enum class QuantizeFormat { CompressedTensors, Q4_0GGUF };
 struct QuantizeOptions {
   std::string model, out;  // out: a folder, or a .gguf file
   QuantizeFormat format = QuantizeFormat::CompressedTensors;
-  // compressed-tensors targets / ignore entries (exact names or "re:" regexes).
-  std::vector<std::string> targets = {"re:.*mlp\\.experts\\.\\d+\\.(gate|up|down)_proj$"};
+  // compressed-tensors targets / ignore entries (exact names or "re:" regexes);
+  // no targets: the architecture's routed experts (ArchSpec::routed_experts).
+  std::vector<std::string> targets;
   std::vector<std::string> ignore;
 };
 
