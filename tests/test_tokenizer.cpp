@@ -579,6 +579,7 @@ TEST(Tokenizer, GgufGpt4oVocabularyGivesSameIds) {
   const std::vector<std::string> corpus = Corpus().build(300);
   for (const char* pre : {"gpt-4o", "minimax-m2"}) {
     TempDir dir;
+    EXPECT_EQ(hf.gguf_pre(), "gpt-4o");
     write_vocab_gguf(hf, dir.path / "vocab.gguf", "gpt2", pre, 199999, 199999);
     const auto tok = Tokenizer::from_gguf(GGUFFile((dir.path / "vocab.gguf").string()));
     EXPECT_EQ(tok->vocab_size(), hf.vocab_size());

@@ -40,6 +40,9 @@ class Tokenizer {
   std::vector<int32_t> eos_ids() const;
   bool add_bos() const;
   const std::string& chat_template() const;
+  // GGUF's tokenizer.ggml.pre for this pre-tokenizer ("qwen2" or "gpt-4o"), as
+  // llama.cpp's converter writes it.
+  std::string_view gguf_pre() const;
 
   // The vocabulary as GGUF stores it, for writers: token strings in id order
   // (byte-level encoded as in tokenizer.json), GGUF token types

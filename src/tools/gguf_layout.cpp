@@ -46,7 +46,7 @@ void write_gguf_metadata(GGUFWriter& w, const ModelConfig& c, const Tokenizer& t
     token_types.push_back(kUnusedTokenType);
   }
   w.set_string("tokenizer.ggml.model", "gpt2");
-  w.set_string("tokenizer.ggml.pre", "qwen2");
+  w.set_string("tokenizer.ggml.pre", std::string(tok.gguf_pre()));
   w.set_strings("tokenizer.ggml.tokens", tokens);
   w.set_i32s("tokenizer.ggml.token_type", token_types);
   w.set_strings("tokenizer.ggml.merges", tok.merges());
