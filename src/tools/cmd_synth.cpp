@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <fmt/core.h>
 
 #include "core/error.h"
@@ -20,7 +22,7 @@ namespace {
 struct SynthArgs {
   std::string out, arch = "qwen3_moe", preset = "tiny", format = "hf", dtype = "bf16",
               quant = "none";
-  std::string tokenizer_dir;
+  std::string tokenizer_dir, chat_template;
   uint64_t seed = 0;
   uint64_t shard_bytes = uint64_t(4) << 30;
   bool force = false, progress = false;
@@ -104,6 +106,12 @@ void run_synth(const SynthArgs& a, const CLI::App& cmd) {
   }
   o.seed = a.seed;
   o.tokenizer_dir = a.tokenizer_dir.empty() ? default_synth_tokenizer_dir() : a.tokenizer_dir;
+  if (!a.chat_template.empty()) {
+    std::ifstream in(a.chat_template);
+    if (!in) fail("synth: cannot read --chat-template {}", a.chat_template);
+    o.chat_template.assign(std::istreambuf_iterator<char>(in), {});
+    if (o.chat_template.empty()) fail("synth: --chat-template {} is empty", a.chat_template);
+  }
   if (a.shard_bytes == 0) fail("synth: --shard-size must be positive");
   o.shard_bytes = a.shard_bytes;
   o.force = a.force;
@@ -143,6 +151,7 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--seed", args->seed, "Weights are a function of the seed");
   cmd->add_option("--tokenizer-dir", args->tokenizer_dir,
                   "Folder with tokenizer.json and tokenizer_config.json");
+  cmd->add_option("--chat-template", args->chat_template, "A Jinja file to use as the chat template");
   cmd->add_option("--shard-size", args->shard_bytes, "HF shard size limit (e.g. 4GiB, 100MB)")
       ->transform(CLI::AsSizeValue(false));
   cmd->add_flag("--force", args->force, "Replace an existing output");

@@ -456,6 +456,7 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
     if (!fs::is_regular_file(p, ec)) fail("synth: tokenizer file {} not found", p.string());
   }
   auto tokenizer = Tokenizer::from_hf(tok_json.string(), tok_config.string());
+  if (!options.chat_template.empty()) tokenizer->set_chat_template(options.chat_template);
   if (auto id = tokenizer->token_id("<|endoftext|>")) c.bos_token_id = *id;
   if (!tokenizer->eos_ids().empty()) c.eos_token_id = tokenizer->eos_ids().front();
 
@@ -494,6 +495,12 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
       std::error_code ec;
       fs::copy_file(p, staging->path() / p.filename(), ec);
       if (ec) fail("cannot copy {} into {}: {}", p.string(), staging->path().string(), ec.message());
+    }
+    if (!options.chat_template.empty()) {
+      std::ifstream in(staging->path() / tok_config.filename());
+      nlohmann::json tc = nlohmann::json::parse(in);
+      tc["chat_template"] = options.chat_template;
+      write_json(staging->path() / tok_config.filename(), tc);
     }
   }
 

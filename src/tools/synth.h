@@ -40,6 +40,7 @@ struct SynthOptions {
   SynthQuant quant = SynthQuant::None;
   uint64_t seed = 0;
   std::string tokenizer_dir;  // holds tokenizer.json and tokenizer_config.json
+  std::string chat_template;  // replaces the tokenizer's chat template when not empty
   uint64_t shard_bytes = uint64_t(4) << 30;  // HF: start a new safetensors shard past this
   bool force = false;                        // replace an existing output
   // Called after every chunk with (bytes written, bytes to write); may throw
