@@ -52,6 +52,16 @@ const ArchSpec& arch_for_model_type(std::string_view model_type, const std::stri
 const ArchSpec& arch_for_gguf(std::string_view gguf_arch, const std::string& source);
 const ArchSpec& arch_of(const ModelConfig& c);
 
+// Table pieces the llama-style architectures share (their HF and GGUF names).
+// The token embedding [vocab, hidden].
+void add_token_embedding(TensorTable& t, const ModelConfig& c);
+// A layer's attention: attn_norm, q/k/v/o, the q/k norms c.qk_norm asks for
+// ([head_dim] per head, [heads * head_dim] whole), then ffn_norm.
+void add_gqa_attention(TensorTable::Layer& l, const ModelConfig& c);
+// The final norm and the LM head; a tied head is written to GGUF as
+// output.weight only when `gguf_needs_output` (llama.cpp requires it).
+void add_output(TensorTable& t, const ModelConfig& c, bool gguf_needs_output);
+
 // The blocks of decoder layer `layer`, from the config.
 struct AttentionSpec {
   int64_t n_heads, n_kv_heads, head_dim, rotary_dim;

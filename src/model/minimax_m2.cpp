@@ -99,22 +99,12 @@ void validate(const ModelConfig& c, const std::string& source) {
 
 std::vector<TensorSpec> tensors(const ModelConfig& c) {
   TensorTable t;
-  const int64_t H = c.hidden_size, q_dim = c.num_attention_heads * c.head_dim,
-                kv_dim = c.num_key_value_heads * c.head_dim, E = c.num_experts, F = c.moe_intermediate_size;
+  const int64_t H = c.hidden_size, E = c.num_experts, F = c.moe_intermediate_size;
   using R = TensorRole;
-  t.add(R::Embedding, "token_embd.weight", "model.embed_tokens.weight", {c.vocab_size, H});
+  add_token_embedding(t, c);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     TensorTable::Layer l = t.layer(i);
-    l.add(R::AttnNorm, "attn_norm.weight", "input_layernorm.weight", {H});
-    l.add(R::Q, "attn_q.weight", "self_attn.q_proj.weight", {q_dim, H});
-    l.add(R::K, "attn_k.weight", "self_attn.k_proj.weight", {kv_dim, H});
-    l.add(R::V, "attn_v.weight", "self_attn.v_proj.weight", {kv_dim, H});
-    l.add(R::O, "attn_output.weight", "self_attn.o_proj.weight", {H, q_dim});
-    if (c.qk_norm != QkNorm::None) {
-      l.add(R::QNorm, "attn_q_norm.weight", "self_attn.q_norm.weight", {q_dim});
-      l.add(R::KNorm, "attn_k_norm.weight", "self_attn.k_norm.weight", {kv_dim});
-    }
-    l.add(R::FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", {H});
+    add_gqa_attention(l, c);
     l.add(R::Router, "ffn_gate_inp.weight", "block_sparse_moe.gate.weight", {E, H});
     if (c.router_correction_bias) {
       l.add(R::RouterBias, "exp_probs_b.bias", "block_sparse_moe.e_score_correction_bias", {E});
@@ -123,12 +113,7 @@ std::vector<TensorSpec> tensors(const ModelConfig& c) {
     l.experts(R::ExpertUp, "ffn_up_exps.weight", "block_sparse_moe.experts.", "w3.weight", E, {F, H});
     l.experts(R::ExpertDown, "ffn_down_exps.weight", "block_sparse_moe.experts.", "w2.weight", E, {H, F});
   }
-  t.add(R::FinalNorm, "output_norm.weight", "model.norm.weight", {H});
-  if (c.tie_word_embeddings) {
-    t.add_tied_lm_head({c.vocab_size, H});  // llama.cpp's minimax-m2 requires output.weight
-  } else {
-    t.add(R::LmHead, "output.weight", "lm_head.weight", {c.vocab_size, H});
-  }
+  add_output(t, c, true);  // llama.cpp's minimax-m2 requires output.weight
   return t.take();
 }
 

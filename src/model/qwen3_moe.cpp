@@ -74,20 +74,12 @@ void validate_dense(const ModelConfig& c, const std::string& source) {
 // Per layer: attention, then the routed experts or the dense MLP.
 std::vector<TensorSpec> tensors(const ModelConfig& c) {
   TensorTable t;
-  const int64_t H = c.hidden_size, q_dim = c.num_attention_heads * c.head_dim,
-                kv_dim = c.num_key_value_heads * c.head_dim;
+  const int64_t H = c.hidden_size;
   using R = TensorRole;
-  t.add(R::Embedding, "token_embd.weight", "model.embed_tokens.weight", {c.vocab_size, H});
+  add_token_embedding(t, c);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     TensorTable::Layer l = t.layer(i);
-    l.add(R::AttnNorm, "attn_norm.weight", "input_layernorm.weight", {H});
-    l.add(R::Q, "attn_q.weight", "self_attn.q_proj.weight", {q_dim, H});
-    l.add(R::K, "attn_k.weight", "self_attn.k_proj.weight", {kv_dim, H});
-    l.add(R::V, "attn_v.weight", "self_attn.v_proj.weight", {kv_dim, H});
-    l.add(R::O, "attn_output.weight", "self_attn.o_proj.weight", {H, q_dim});
-    l.add(R::QNorm, "attn_q_norm.weight", "self_attn.q_norm.weight", {c.head_dim});
-    l.add(R::KNorm, "attn_k_norm.weight", "self_attn.k_norm.weight", {c.head_dim});
-    l.add(R::FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", {H});
+    add_gqa_attention(l, c);
     if (c.is_moe_layer(i)) {
       const int64_t E = c.num_experts, F = c.moe_intermediate_size;
       l.add(R::Router, "ffn_gate_inp.weight", "mlp.gate.weight", {E, H});
@@ -101,8 +93,7 @@ std::vector<TensorSpec> tensors(const ModelConfig& c) {
       l.add(R::MlpDown, "ffn_down.weight", "mlp.down_proj.weight", {H, I});
     }
   }
-  t.add(R::FinalNorm, "output_norm.weight", "model.norm.weight", {H});
-  if (!c.tie_word_embeddings) t.add(R::LmHead, "output.weight", "lm_head.weight", {c.vocab_size, H});
+  add_output(t, c, false);  // llama.cpp's qwen3moe falls back to the embedding
   return t.take();
 }
 
