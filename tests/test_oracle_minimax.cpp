@@ -117,8 +117,8 @@ TEST_F(OracleMiniMaxTest, HFFolderHasTheCheckpointLayout) {
 }
 
 // MTP modules in the config are recognised and skipped (with a log line); a
-// model_type strata does not know is named with the supported ones; a missing
-// bias tensor is named.
+// model_type strata does not know is named with the supported ones; an
+// unsupported q/k norm is refused; a tensor of the wrong shape is named.
 TEST_F(OracleMiniMaxTest, MtpSkippedAndBadInputNamed) {
   auto o = options(26);
   o.format = SynthFormat::HF;
@@ -154,6 +154,16 @@ TEST_F(OracleMiniMaxTest, MtpSkippedAndBadInputNamed) {
     j["qk_norm_type"] = "per_head";
   });
   EXPECT_THROW(Model::load(folder.string()), Error);
+  rewrite_config([](nlohmann::json& j) {
+    j.erase("qk_norm_type");
+    j["num_local_experts"] = 9;  // the stored router has 8 rows
+  });
+  try {
+    Model::load(folder.string());
+    FAIL() << "a misshapen router loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers.0.block_sparse_moe.gate.weight"), std::string::npos) << e.what();
+  }
 }
 
 // MiniMax-M2 ships FP8 (e4m3, 128 x 128 block scales; router, correction
