@@ -176,7 +176,7 @@ struct Registry {
   std::vector<std::string_view> names;
   std::unique_ptr<std::atomic<const Solution*>[]> selected;
 
-  Registry() : selected(new std::atomic<const Solution*>[definition_specs().size()]) {
+  Registry() : selected(std::make_unique<std::atomic<const Solution*>[]>(definition_specs().size())) {
     for (size_t i = 0; i < definition_specs().size(); ++i) {
       const DefinitionSpec& spec = definition_specs()[i];
       names.push_back(spec.name);
