@@ -257,7 +257,7 @@ TEST(MatmulDeathTest, SelectionFollowsPathAndIsaCap) {
 // are unique, and the selection is the highest instruction set within the
 // cap on its path. The definitions with a file in kernels/definitions/ carry
 // that file's name.
-TEST(SolutionRegistry, ListsEveryDefinitionsSolutions) {
+TEST(KernelRegistry, ListsEveryDefinitionsSolutions) {
   const auto defs = kernel_definitions();
   std::set<std::string_view> names;
   for (const Solution& s : all_solutions()) {
