@@ -122,10 +122,11 @@ void run_paired(benchmark::State& state, size_t bytes, double flops, int64_t tok
 // sparse MoE, where a layer's experts were last read a whole step ago).
 size_t cold_copies(size_t bytes_each) { return std::max<size_t>(2, (size_t(256) << 20) / bytes_each); }
 
-const Int4GemmSolution* best_solution(NumericPath path) {
-  const Int4GemmSolution* sol = nullptr;
-  for (const auto& s : int4_gemm_solutions())
-    if (s.path == path && int4_solution_supported(s) && (!sol || s.isa > sol->isa)) sol = &s;
+// The highest-ISA gemm_w4a16_g32 solution on `path` that runs here.
+const Solution* best_solution(NumericPath path) {
+  const Solution* sol = nullptr;
+  for (const Solution* s : runnable_solutions(kGemmW4a16G32.name))
+    if (s->path == path && (!sol || s->isa > sol->isa)) sol = s;
   return sol;
 }
 
@@ -145,13 +146,14 @@ std::vector<std::unique_ptr<Int4Matrix>> random_int4(int64_t rows, int64_t cols,
 // One INT4 matrix times n tokens, row tiles split over the pool.
 void BM_Int4(benchmark::State& state, NumericPath path) {
   const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
-  const Int4GemmSolution* sol = best_solution(path);
+  const Solution* sol = best_solution(path);
+  const Int4GemmFn fn = sol->kernel(kGemmW4a16G32);
   const size_t bytes = Int4Matrix(rows, cols, Int4ScaleType::BF16).nbytes();
   const auto ms = random_int4(rows, cols, cold_copies(bytes));
   std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
   run_paired(state, bytes, 2.0 * double(rows * cols * n), n, ms.size(), [&](size_t i) {
     const Int4GemmArgs args{x.data(), n, ms[i].get(), y.data()};
-    ThreadPool::global().parallel_for(ms[i]->tiles(), [&](int64_t t0, int64_t t1) { sol->fn(args, t0, t1); });
+    ThreadPool::global().parallel_for(ms[i]->tiles(), [&](int64_t t0, int64_t t1) { fn(args, t0, t1); });
   });
   state.SetLabel(std::string(sol->name));
 }
@@ -161,7 +163,8 @@ void BM_Int4(benchmark::State& state, NumericPath path) {
 // expert in one parallel_for, as the model's expert FFN does.
 void BM_Int4Experts(benchmark::State& state, NumericPath path) {
   const int64_t rows = state.range(0), cols = state.range(1), experts = state.range(2);
-  const Int4GemmSolution* sol = best_solution(path);
+  const Solution* sol = best_solution(path);
+  const Int4GemmFn fn = sol->kernel(kGemmW4a16G32);
   const size_t one = Int4Matrix(rows, cols, Int4ScaleType::BF16).nbytes();
   const auto ms = random_int4(rows, cols, std::max(size_t(experts), cold_copies(one)));
   std::vector<float> x(size_t(cols), 0.5f), y(size_t(rows * experts));
@@ -173,7 +176,7 @@ void BM_Int4Experts(benchmark::State& state, NumericPath path) {
         for (int64_t i = 0; i < experts; ++i) {
           const Int4Matrix& w = *ms[(first + size_t(i)) % ms.size()];
           const Int4GemmArgs args{x.data(), 1, &w, y.data() + i * rows};
-          sol->fn(args, w.tiles() * th / threads, w.tiles() * (th + 1) / threads);
+          fn(args, w.tiles() * th / threads, w.tiles() * (th + 1) / threads);
         }
       }
     });
@@ -187,10 +190,10 @@ void BM_Int4Experts(benchmark::State& state, NumericPath path) {
 // mostly reads.
 void BM_Bf16(benchmark::State& state, std::string_view solution) {
   const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
-  const KernelImpl<MatmulFn>* impl = nullptr;
-  for (const auto& k : matmul_kernels())
-    if (k.name == solution && isa_supported(k.isa)) impl = &k;
-  if (!impl) return state.SkipWithError("solution not supported on this CPU");
+  MatmulFn fn = nullptr;
+  for (const Solution* s : runnable_solutions(kGemmBf16.name))
+    if (s->name == solution) fn = s->kernel(kGemmBf16);
+  if (!fn) return state.SkipWithError("solution not supported on this CPU");
   const size_t bytes = size_t(rows * cols * 2);
   const size_t copies = n == 1 ? cold_copies(bytes) : 1;
   std::vector<std::vector<uint16_t>> ws(copies, std::vector<uint16_t>(size_t(rows * cols), f32_to_bf16(0.01f)));
@@ -199,7 +202,7 @@ void BM_Bf16(benchmark::State& state, std::string_view solution) {
     const MatmulArgs args{x.data(), n, {DType::BF16, reinterpret_cast<const uint8_t*>(ws[i].data()), rows, cols,
                                         size_t(cols) * 2}, y.data()};
     ThreadPool::global().parallel_for((rows + 15) / 16, [&](int64_t b0, int64_t b1) {
-      impl->fn(args, b0 * 16, std::min(rows, b1 * 16));
+      fn(args, b0 * 16, std::min(rows, b1 * 16));
     });
   });
   state.SetLabel(std::string(solution));
@@ -231,7 +234,7 @@ void BM_Fp8(benchmark::State& state) {
   std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
   run_paired(state, w.ms[0]->nbytes(), 2.0 * double(rows * cols * n), n, w.ms.size(),
              [&](size_t i) { matmul(x.data(), n, WeightMatrix::of(*w.ms[i]), y.data()); });
-  state.SetLabel(std::string(fp8_gemm_selected().name));
+  state.SetLabel(std::string(select(kGemmFp8E4m3Block128.name).name));
 }
 
 // FP8 against BF16 weights of the same shape, both through matmul() as the
@@ -259,7 +262,7 @@ void BM_Fp8VsBf16(benchmark::State& state) {
   state.counters["fp8_us"] = median(fp8_s) * 1e6;
   state.counters["bf16_us"] = median(bf16_s) * 1e6;
   state.counters["fp8/bf16"] = median(fp8_s) / median(bf16_s);
-  state.SetLabel(fmt::format("{} vs matmul {}", fp8_gemm_selected().name, matmul_path_name(matmul_path())));
+  state.SetLabel(fmt::format("{} vs {}", select(kGemmFp8E4m3Block128.name).name, select(kGemmBf16.name).name));
 }
 
 // Expert shapes of Qwen3-30B-A3B (gate/up 768x2048, down 2048x768) and its
@@ -271,8 +274,8 @@ BENCHMARK_CAPTURE(BM_Int4, w4a8, NumericPath::W4A8) SHAPES;
 BENCHMARK_CAPTURE(BM_Int4Experts, exact, NumericPath::Exact) EXPERT_SHAPES;
 BENCHMARK_CAPTURE(BM_Int4Experts, w4a8, NumericPath::W4A8) EXPERT_SHAPES;
 #define BF16_SHAPES ->Args({151936, 2048, 1})->Args({4096, 2048, 1})->Args({768, 2048, 512})->UseManualTime()
-BENCHMARK_CAPTURE(BM_Bf16, exact, "matmul_avx512") BF16_SHAPES;
-BENCHMARK_CAPTURE(BM_Bf16, bf16dot, "matmul_bf16dot") BF16_SHAPES;
+BENCHMARK_CAPTURE(BM_Bf16, exact, "gemm_bf16_avx512") BF16_SHAPES;
+BENCHMARK_CAPTURE(BM_Bf16, bf16dot, "gemm_bf16_avx512_bf16dot") BF16_SHAPES;
 BENCHMARK(BM_Fp8) SHAPES;
 // MiniMax-M2's expert (1536 x 3072) besides the Qwen3 ones.
 BENCHMARK(BM_Fp8VsBf16)->Args({2048, 768, 1})->Args({768, 2048, 1})->Args({1536, 3072, 1})->Args({2048, 768, 512})->UseManualTime();

@@ -100,31 +100,31 @@ void run_attention(benchmark::State& state, AttentionFn fn, bool prefill) {
       benchmark::Counter(4.0 * kHeadDim * pairs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// One benchmark per (shape, n, dtype, kernel) the CPU supports; the scalar
-// reference only at n = 1 (at n = 512 it takes seconds per call).
+// One benchmark per (shape, n, dtype, solution of the dtype's definition) the
+// CPU supports; the scalar reference only at n = 1 (at n = 512 it takes
+// seconds per call).
 int register_all() {
-  for (const auto& kernel : matmul_kernels()) {
-    if (!isa_supported(kernel.isa)) continue;
-    for (int64_t n : {1, 32, 512}) {
-      if (kernel.isa == Isa::Scalar && n > 1) continue;
-      for (const MatmulShape& shape : kShapes) {
-        for (DType dtype : kDtypes) {
+  for (DType dtype : kDtypes) {
+    const KernelDefinition<MatmulFn> def = gemm_definition(dtype);
+    for (const Solution* solution : runnable_solutions(def.name)) {
+      for (int64_t n : {1, 32, 512}) {
+        if (solution->isa == Isa::Scalar && n > 1) continue;
+        for (const MatmulShape& shape : kShapes) {
           const std::string name = std::string("matmul/") + shape.name + "/n" + std::to_string(n) + "/" +
-                                   std::string(dtype_name(dtype)) + "/" + std::string(kernel.name);
-          if (kernel.name == "matmul_bf16dot" && dtype != DType::BF16) continue;  // same code as matmul_avx512
-          benchmark::RegisterBenchmark(name.c_str(), run_matmul, kernel.fn, dtype, shape, n)
+                                   std::string(dtype_name(dtype)) + "/" + std::string(solution->name);
+          benchmark::RegisterBenchmark(name.c_str(), run_matmul, solution->kernel(def), dtype, shape, n)
               ->Unit(benchmark::kMicrosecond)
               ->UseRealTime();
         }
       }
     }
   }
-  for (const auto& kernel : attention_kernels()) {
-    if (!isa_supported(kernel.isa)) continue;
+  for (const Solution* solution : runnable_solutions(kGqaPagedAttention.name)) {
     for (const bool prefill : {true, false}) {
       const std::string name = std::string("attention/") + (prefill ? "prefill_512" : "decode_ctx4096") + "/" +
-                               std::string(kernel.name);
-      benchmark::RegisterBenchmark(name.c_str(), run_attention, kernel.fn, prefill)->Unit(benchmark::kMicrosecond);
+                               std::string(solution->name);
+      benchmark::RegisterBenchmark(name.c_str(), run_attention, solution->kernel(kGqaPagedAttention), prefill)
+          ->Unit(benchmark::kMicrosecond);
     }
   }
   return 0;

@@ -46,10 +46,15 @@ bool same_value(double want, float got) {
   return double(got) == want && std::signbit(got) == std::signbit(want);
 }
 
-std::vector<const KernelImpl<Fp8GemmFn>*> supported_kernels() {
-  std::vector<const KernelImpl<Fp8GemmFn>*> out;
-  for (const auto& k : fp8_gemm_kernels())
-    if (isa_supported(k.isa)) out.push_back(&k);
+// The solutions this CPU runs, each as its name and function.
+struct Fp8Kernel {
+  std::string_view name;
+  Fp8GemmFn fn;
+};
+std::vector<Fp8Kernel> supported_kernels() {
+  std::vector<Fp8Kernel> out;
+  for (const Solution* s : runnable_solutions(kGemmFp8E4m3Block128.name))
+    out.push_back({s->name, s->kernel(kGemmFp8E4m3Block128)});
   return out;
 }
 
@@ -75,14 +80,14 @@ TEST(Fp8Decode, EverySolutionDecodesEveryCode) {
   for (int i = 0; i < 256; ++i) codes[size_t(i)] = uint8_t(i);
   const Fp8Matrix w(codes.data(), 256, 1, {1.0f, 0.5f});
   const float x = 1.0f;
-  for (const auto* k : supported_kernels()) {
+  for (const Fp8Kernel& k : supported_kernels()) {
     std::vector<float> y(256);
-    k->fn(Fp8GemmArgs{&x, 1, &w, y.data()}, 0, 256);
+    k.fn(Fp8GemmArgs{&x, 1, &w, y.data()}, 0, 256);
     for (int code = 0; code < 256; ++code) {
       // A dot product starts from +0, so -0 (0x80) comes out as +0.
       const double want = e4m3_definition(code) * (code < 128 ? 1.0 : 0.5);
       EXPECT_TRUE(std::isnan(want) ? std::isnan(y[size_t(code)]) : double(y[size_t(code)]) == want)
-          << k->name << " code " << code << " gave " << y[size_t(code)];
+          << k.name << " code " << code << " gave " << y[size_t(code)];
     }
   }
 }
@@ -151,11 +156,11 @@ TEST(Fp8Gemm, EverySolutionMatchesADoubleReference) {
           // f32 accumulation over `cols` terms: a few ulps of the absolute sum per term.
           bound[size_t(t * rows + r)] = double(cols) * 1.2e-7 * abs + 1e-30;
         }
-      for (const auto* k : supported_kernels()) {
+      for (const Fp8Kernel& k : supported_kernels()) {
         std::vector<float> y(size_t(n * rows), -1.0f);
-        k->fn(Fp8GemmArgs{x.data(), n, &w.m, y.data()}, 0, rows);
+        k.fn(Fp8GemmArgs{x.data(), n, &w.m, y.data()}, 0, rows);
         for (size_t i = 0; i < y.size(); ++i) {
-          ASSERT_NEAR(y[i], want[i], bound[i]) << k->name << " [" << rows << ", " << cols << "] n " << n << " at " << i;
+          ASSERT_NEAR(y[i], want[i], bound[i]) << k.name << " [" << rows << ", " << cols << "] n " << n << " at " << i;
         }
       }
     }
@@ -180,24 +185,24 @@ TEST(Fp8Gemm, MatmulEntryPointsAndBatchInvariance) {
   EXPECT_EQ(batch, serial);
   EXPECT_EQ(batch, ranged);
   std::vector<float> direct(batch.size());
-  fp8_gemm_selected().fn(Fp8GemmArgs{x.data(), n, &w.m, direct.data()}, 0, rows);
+  select(kGemmFp8E4m3Block128.name).kernel(kGemmFp8E4m3Block128)(Fp8GemmArgs{x.data(), n, &w.m, direct.data()}, 0, rows);
   EXPECT_EQ(batch, direct);
-  for (const auto* k : supported_kernels()) {
+  for (const Fp8Kernel& k : supported_kernels()) {
     std::vector<float> all(size_t(n * rows));
-    k->fn(Fp8GemmArgs{x.data(), n, &w.m, all.data()}, 0, rows);
+    k.fn(Fp8GemmArgs{x.data(), n, &w.m, all.data()}, 0, rows);
     for (int64_t size : {1, 2, 3, 4, 5, 8}) {
       for (int64_t t0 = 0; t0 + size <= n; t0 += size) {
         std::vector<float> part(size_t(size * rows));
-        k->fn(Fp8GemmArgs{x.data() + t0 * cols, size, &w.m, part.data()}, 0, rows);
+        k.fn(Fp8GemmArgs{x.data() + t0 * cols, size, &w.m, part.data()}, 0, rows);
         for (int64_t i = 0; i < size * rows; ++i) {
-          ASSERT_EQ(part[size_t(i)], all[size_t(t0 * rows + i)]) << k->name << " batch of " << size << " at token " << t0;
+          ASSERT_EQ(part[size_t(i)], all[size_t(t0 * rows + i)]) << k.name << " batch of " << size << " at token " << t0;
         }
       }
     }
     std::vector<float> rows_17_to_40(size_t(n * rows), 0.0f);
-    k->fn(Fp8GemmArgs{x.data(), n, &w.m, rows_17_to_40.data()}, 17, 40);
+    k.fn(Fp8GemmArgs{x.data(), n, &w.m, rows_17_to_40.data()}, 17, 40);
     for (int64_t t = 0; t < n; ++t)
-      for (int64_t r = 17; r < 40; ++r) ASSERT_EQ(rows_17_to_40[size_t(t * rows + r)], all[size_t(t * rows + r)]) << k->name;
+      for (int64_t r = 17; r < 40; ++r) ASSERT_EQ(rows_17_to_40[size_t(t * rows + r)], all[size_t(t * rows + r)]) << k.name;
   }
 }
 
@@ -206,25 +211,28 @@ TEST(Fp8Gemm, NanCodesPropagateInEverySolution) {
   RandomFp8 w(20, 200, rng);
   w.codes[3 * 200 + 150] = 0xff;
   const std::vector<float> x = random_x(5, 200, rng);
-  for (const auto* k : supported_kernels()) {
+  for (const Fp8Kernel& k : supported_kernels()) {
     for (int64_t n : {1, 5}) {
       std::vector<float> y(size_t(n * 20));
-      k->fn(Fp8GemmArgs{x.data(), n, &w.m, y.data()}, 0, 20);
+      k.fn(Fp8GemmArgs{x.data(), n, &w.m, y.data()}, 0, 20);
       for (int64_t t = 0; t < n; ++t)
-        for (int64_t r = 0; r < 20; ++r) EXPECT_EQ(std::isnan(y[size_t(t * 20 + r)]), r == 3) << k->name << " n " << n;
+        for (int64_t r = 0; r < 20; ++r) EXPECT_EQ(std::isnan(y[size_t(t * 20 + r)]), r == 3) << k.name << " n " << n;
     }
   }
 }
 
 TEST(Fp8Gemm, DefinitionFileNamesTheSolutions) {
-  std::ifstream in(fs::path(STRATA_SOURCE_DIR) / "kernels" / "definitions" / (std::string(kFp8GemmDefinition) + ".json"));
-  ASSERT_TRUE(in) << kFp8GemmDefinition;
+  const std::string_view def = kGemmFp8E4m3Block128.name;
+  std::ifstream in(fs::path(STRATA_SOURCE_DIR) / "kernels" / "definitions" / (std::string(def) + ".json"));
+  ASSERT_TRUE(in) << def;
   const auto d = nlohmann::json::parse(in);
-  EXPECT_EQ(d["name"], std::string(kFp8GemmDefinition));
+  EXPECT_EQ(d["name"], std::string(def));
   EXPECT_EQ(d["inputs"]["weight"]["dtype"], "float8_e4m3fn");
-  ASSERT_EQ(fp8_gemm_kernels().size(), 2u);
-  EXPECT_EQ(fp8_gemm_kernels()[0].isa, Isa::Scalar);
-  EXPECT_EQ(fp8_gemm_selected().isa, isa_supported(Isa::Avx512) && max_isa() == Isa::Avx512 ? Isa::Avx512 : Isa::Scalar);
+  size_t registered = 0;
+  for (const Solution& s : all_solutions()) registered += s.definition == def;
+  EXPECT_EQ(registered, 2u);
+  EXPECT_EQ(runnable_solutions(def).front()->isa, Isa::Scalar);
+  EXPECT_EQ(select(def).isa, isa_supported(Isa::Avx512) && max_isa() == Isa::Avx512 ? Isa::Avx512 : Isa::Scalar);
 }
 
 nlohmann::json minimax_quant() {

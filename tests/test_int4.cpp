@@ -111,15 +111,15 @@ TEST(Int4Gemm, EverySolutionMatchesReference) {
           EXPECT_NEAR(ref[size_t(t * s.rows + r)], want, 1e-4 * (1 + std::fabs(want)));
         }
       }
-      for (const auto& sol : int4_gemm_solutions()) {
-        if (!int4_solution_supported(sol)) continue;
-        SCOPED_TRACE(sol.name);
+      for (const Solution* sol : runnable_solutions(kGemmW4a16G32.name)) {
+        SCOPED_TRACE(sol->name);
+        const Int4GemmFn fn = sol->kernel(kGemmW4a16G32);
         std::vector<float> y(size_t(s.n * s.rows), NAN);
         // Split the tiles in two calls, as threads do.
         const int64_t mid = w.tiles() / 2;
-        sol.fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, 0, mid);
-        sol.fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, mid, w.tiles());
-        if (sol.path == NumericPath::Exact) {
+        fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, 0, mid);
+        fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, mid, w.tiles());
+        if (sol->path == NumericPath::Exact) {
           for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-4 * (1 + std::fabs(ref[i]))) << i;
         } else {
           // W4A8: int8 activations (per-group absmax / 127) cost about 0.5%
@@ -135,7 +135,7 @@ TEST(Int4Gemm, EverySolutionMatchesReference) {
         // A row's result does not depend on the batch it is in.
         std::vector<float> y1(size_t(s.rows));
         const int64_t last = s.n - 1;
-        sol.fn(Int4GemmArgs{x.data() + last * s.cols, 1, &w, y1.data()}, 0, w.tiles());
+        fn(Int4GemmArgs{x.data() + last * s.cols, 1, &w, y1.data()}, 0, w.tiles());
         for (int64_t r = 0; r < s.rows; ++r) ASSERT_EQ(y1[size_t(r)], y[size_t(last * s.rows + r)]) << r;
       }
     }
@@ -188,13 +188,14 @@ TEST(Int4Gemm, W4A8SolutionsAreBitIdenticalToTheQ8_0Reference) {
       }
       const std::vector<float> ref = w4a8_reference(x, s.n, w);
       int checked = 0;
-      for (const auto& sol : int4_gemm_solutions()) {
-        if (sol.path != NumericPath::W4A8 || !int4_solution_supported(sol)) continue;
-        SCOPED_TRACE(sol.name);
+      for (const Solution* sol : runnable_solutions(kGemmW4a16G32.name)) {
+        if (sol->path != NumericPath::W4A8) continue;
+        SCOPED_TRACE(sol->name);
+        const Int4GemmFn fn = sol->kernel(kGemmW4a16G32);
         std::vector<float> y(size_t(s.n * s.rows), NAN);
         const int64_t mid = w.tiles() / 2;
-        sol.fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, 0, mid);
-        sol.fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, mid, w.tiles());
+        fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, 0, mid);
+        fn(Int4GemmArgs{x.data(), s.n, &w, y.data()}, mid, w.tiles());
         for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], ref[i]) << i;
         ++checked;
       }
@@ -204,14 +205,14 @@ TEST(Int4Gemm, W4A8SolutionsAreBitIdenticalToTheQ8_0Reference) {
   }
 }
 
-// int4_gemm_selected() reads STRATA_KERNEL_ISA and STRATA_INT4_PATH once per
-// process, so each case runs in a child: "threadsafe" death tests re-execute
-// the binary.
+// The registry reads STRATA_KERNEL_ISA and STRATA_INT4_PATH once per process,
+// so each case runs in a child: "threadsafe" death tests re-execute the
+// binary.
 [[noreturn]] void print_selection_and_exit(const char* isa, const char* path) {
   setenv("STRATA_KERNEL_ISA", isa, 1);
   setenv("STRATA_INT4_PATH", path, 1);
   try {
-    std::fprintf(stderr, "selected %s\n", std::string(int4_gemm_selected().name).c_str());
+    std::fprintf(stderr, "selected %s\n", std::string(select(kGemmW4a16G32.name).name).c_str());
   } catch (const Error& e) {
     std::fprintf(stderr, "error %s\n", e.what());
   }
@@ -225,11 +226,33 @@ TEST(Int4GemmDeathTest, SelectionFollowsPathAndIsaCap) {
   EXPECT_EXIT(print_selection_and_exit("avx2", "w4a8"), ExitedWithCode(0), "selected int4_gemm_avx2_w4a8\n");
   EXPECT_EXIT(print_selection_and_exit("avx2", "exact"), ExitedWithCode(0), "selected int4_gemm_avx2\n");
   EXPECT_EXIT(print_selection_and_exit("avx2", ""), ExitedWithCode(0), "selected int4_gemm_avx2_w4a8\n");
-  EXPECT_EXIT(print_selection_and_exit("scalar", "w4a8"), ExitedWithCode(0), "error .*no solution on that path");
-  EXPECT_EXIT(print_selection_and_exit("avx2", "int8"), ExitedWithCode(0), "error .*unknown value 'int8'");
-  if (isa_supported(Isa::Avx512) && __builtin_cpu_supports("avx512vnni")) {
+  EXPECT_EXIT(print_selection_and_exit("scalar", ""), ExitedWithCode(0), "selected int4_gemm_scalar\n");
+  // An asked-for path is required: other numerics are not silently taken.
+  EXPECT_EXIT(print_selection_and_exit("scalar", "w4a8"), ExitedWithCode(0),
+              "error gemm_w4a16_g32: no solution on path w4a8 runs .*STRATA_INT4_PATH");
+  EXPECT_EXIT(print_selection_and_exit("avx2", "int8"), ExitedWithCode(0),
+              "error STRATA_INT4_PATH: unknown value 'int8' \\(expected w4a8 or exact\\)");
+  if (isa_supported(Isa::Avx512)) {
+    EXPECT_EXIT(print_selection_and_exit("avx512", "exact"), ExitedWithCode(0), "selected int4_gemm_avx512\n");
+  }
+  if (isa_supported(Isa::Avx512) && cpu_has({.vnni = true})) {
     EXPECT_EXIT(print_selection_and_exit("avx512", ""), ExitedWithCode(0), "selected int4_gemm_avx512_vnni_w4a8\n");
   }
+}
+
+// select_path switches the model's path in process (what tests and
+// benchmarks comparing the two use) and keeps the requirement rule.
+TEST(Int4Gemm, SelectPathSwitchesAndRestores) {
+  const std::string_view before = select(kGemmW4a16G32.name).name;
+  select_path(kGemmW4a16G32.name, NumericPath::Exact);
+  EXPECT_EQ(select(kGemmW4a16G32.name).path, NumericPath::Exact);
+  EXPECT_THROW(select_path(kGemmW4a16G32.name, NumericPath::Bf16Dot), Error);
+  if (isa_supported(Isa::Avx2) && max_isa() >= Isa::Avx2) {
+    select_path(kGemmW4a16G32.name, NumericPath::W4A8);
+    EXPECT_EQ(select(kGemmW4a16G32.name).path, NumericPath::W4A8);
+  }
+  force_solution(kGemmW4a16G32.name, before);
+  EXPECT_EQ(select(kGemmW4a16G32.name).name, before);
 }
 
 TEST(CompressedTensors, QuantizationRuleIsAbsmaxOver7_5WithRoundToNearest) {
@@ -274,12 +297,12 @@ TEST(CompressedTensors, ConversionToQ4_0IsExactAndComputesIdentically) {
   // Same values, same kernels: bitwise identical outputs on every path.
   std::vector<float> x(size_t(5 * cols));
   for (auto& v : x) v = normal(rng);
-  for (const auto& sol : int4_gemm_solutions()) {
-    if (!int4_solution_supported(sol)) continue;
+  for (const Solution* sol : runnable_solutions(kGemmW4a16G32.name)) {
+    const Int4GemmFn fn = sol->kernel(kGemmW4a16G32);
     std::vector<float> ya(size_t(5 * rows)), yb(size_t(5 * rows));
-    sol.fn(Int4GemmArgs{x.data(), 5, &ct, ya.data()}, 0, ct.tiles());
-    sol.fn(Int4GemmArgs{x.data(), 5, &gg, yb.data()}, 0, gg.tiles());
-    EXPECT_EQ(ya, yb) << sol.name;
+    fn(Int4GemmArgs{x.data(), 5, &ct, ya.data()}, 0, ct.tiles());
+    fn(Int4GemmArgs{x.data(), 5, &gg, yb.data()}, 0, gg.tiles());
+    EXPECT_EQ(ya, yb) << sol->name;
   }
   // A scale below f16's normal range is not exact.
   scales[0] = f32_to_bf16(1e-7f);
@@ -442,7 +465,7 @@ TEST(KernelDefinitions, FilesFollowTheRulesAndSolutionsNameThem) {
     }
     defs[d["name"]] = d;
   }
-  ASSERT_TRUE(defs.count(std::string(kInt4GemmDefinition)));
+  ASSERT_TRUE(defs.count(std::string(kGemmW4a16G32.name)));
   EXPECT_TRUE(defs.count("gemm_bf16"));
 }
 

@@ -37,7 +37,7 @@ SynthOptions int4_options(uint64_t seed) {
 class Int4SynthTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    select_int4_path(NumericPath::Exact);
+    select_path(kGemmW4a16G32.name, NumericPath::Exact);
     dir_ = make_temp_dir("test_int4_synth");
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
@@ -92,7 +92,7 @@ TEST_F(Int4SynthTest, CompressedTensorsFolderHoldsQuantizedExpertsOnly) {
 }
 
 TEST_F(Int4SynthTest, CompressedTensorsAndQ4_0GiveIdenticalLogitsAndTokens) {
-  ASSERT_EQ(int4_gemm_selected().path, NumericPath::Exact);
+  ASSERT_EQ(select(kGemmW4a16G32.name).path, NumericPath::Exact);
   const fs::path folder = dir_ / "both";
   synthesize_model(folder.string(), int4_options(6));
   auto ct = Model::load(folder.string());

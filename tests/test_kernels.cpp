@@ -1,19 +1,28 @@
-// Kernels: every SIMD matmul variant against the scalar reference (and that
-// against a double-precision dot product) on awkward shapes for each weight
-// dtype; every variant of the small ops and of attention against its scalar
-// reference; the references and the sampler against hand-computed values.
+// Kernels: every gemm solution of each dense weight dtype against a
+// double-precision dot product on awkward shapes; every solution of the
+// small ops and of attention against its scalar reference; the references
+// and the sampler against hand-computed values; the solution registry's
+// listing and its selection under STRATA_KERNEL_ISA and STRATA_MATMUL_PATH.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <random>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "engine/sampler.h"
 #include "kernels/attention.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/solution_registry.h"
 #include "kernels/weight_blocks.h"
 
 namespace strata {
@@ -108,26 +117,27 @@ TEST_P(MatmulTest, EveryVariantMatchesReference) {
     std::vector<double> exact_f32, bound_f32, exact_bf16, bound_bf16;
     reference(x, exact_f32, bound_f32);
     reference(x_bf16, exact_bf16, bound_bf16);
-    for (const auto& kernel : matmul_kernels()) {
-      if (!isa_supported(kernel.isa)) continue;
-      SCOPED_TRACE(kernel.name);
-      const bool rounds = kernel.name == "matmul_bf16dot" && dtype == DType::BF16 && __builtin_cpu_supports("avx512bf16");
+    const KernelDefinition<MatmulFn> def = gemm_definition(dtype);
+    for (const Solution* solution : runnable_solutions(def.name)) {
+      SCOPED_TRACE(solution->name);
+      const MatmulFn kernel = solution->kernel(def);
+      const bool rounds = solution->path == NumericPath::Bf16Dot;
       const auto& exact = rounds ? exact_bf16 : exact_f32;
       const auto& bound = rounds ? bound_bf16 : bound_f32;
       std::vector<float> y(size_t(s.n * s.rows), NAN);
-      kernel.fn(MatmulArgs{x.data(), s.n, w, y.data()}, 0, s.rows);
+      kernel(MatmulArgs{x.data(), s.n, w, y.data()}, 0, s.rows);
       for (size_t i = 0; i < y.size(); ++i) {
         ASSERT_NEAR(y[i], exact[i], 1e-5 * bound[i] + 1e-6) << "at " << i;
       }
       // A token's result does not depend on the batch around it.
       std::vector<float> single(size_t(s.rows));
       const int64_t t = s.n - 1;
-      kernel.fn(MatmulArgs{x.data() + t * s.cols, 1, w, single.data()}, 0, s.rows);
+      kernel(MatmulArgs{x.data() + t * s.cols, 1, w, single.data()}, 0, s.rows);
       for (int64_t r = 0; r < s.rows; ++r) ASSERT_EQ(single[size_t(r)], y[size_t(t * s.rows + r)]) << "row " << r;
       // Any row range computes just those outputs.
       std::vector<float> part(size_t(s.n * s.rows), -7.0f);
       const int64_t r0 = s.rows / 3, r1 = s.rows - 1;
-      kernel.fn(MatmulArgs{x.data(), s.n, w, part.data()}, r0, r1);
+      kernel(MatmulArgs{x.data(), s.n, w, part.data()}, r0, r1);
       for (int64_t tt = 0; tt < s.n; ++tt)
         for (int64_t r = 0; r < s.rows; ++r) {
           const float want = (r >= r0 && r < r1) ? y[size_t(tt * s.rows + r)] : -7.0f;
@@ -166,50 +176,117 @@ TEST(Matmul, BlockLayoutsDecodeAsSpecified) {
   for (int j = 0; j < 32; ++j) EXPECT_EQ(w[j], 0.5f * float(j - 16));
 }
 
-// matmul() follows the selected numeric path: bf16dot gives matmul_bf16dot's
-// results for BF16 weights (where the CPU has AVX512-BF16), exact gives the
-// best exact kernel's; other dtypes are the same on both paths.
+// matmul() follows gemm_bf16's selected numeric path: bf16dot gives the
+// bf16dot solution's results for BF16 weights where the CPU has AVX512-BF16
+// (and exact elsewhere), exact gives the best exact solution's; F32 weights
+// (gemm_f32, no such path) are the same on both.
 TEST(Matmul, PathSelectionChoosesTheKernel) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const int64_t n = 3, rows = 40, cols = 96;
   std::vector<float> x(size_t(n * cols));
   for (auto& v : x) v = normal(rng);
-  const MatmulPath before = matmul_path();
+  const std::string_view before = select(kGemmBf16.name).name;
+  const bool usable = max_isa() >= Isa::Avx512 && cpu_has({.bf16 = true});
   for (DType dtype : {DType::BF16, DType::F32}) {
+    SCOPED_TRACE(dtype_name(dtype));
     const auto bytes = random_weights(dtype, rows, cols, rng);
     const WeightMatrix w = matrix_of(dtype, bytes, rows, cols);
-    auto run = [&](MatmulPath path) {
-      select_matmul_path(path);
-      const bool usable = max_isa() >= Isa::Avx512 && __builtin_cpu_supports("avx512bf16");
-      EXPECT_EQ(matmul_path_name(matmul_path()),
-                matmul_path_name(path == MatmulPath::Bf16Dot && !usable ? MatmulPath::Exact : path));
+    auto run = [&](NumericPath path) {
+      select_path(kGemmBf16.name, path);
+      EXPECT_EQ(select(kGemmBf16.name).path, path == NumericPath::Bf16Dot && !usable ? NumericPath::Exact : path);
       std::vector<float> y(size_t(n * rows));
       matmul(x.data(), n, w, y.data());
       return y;
     };
-    auto direct = [&](std::string_view name) {
+    auto direct = [&](const Solution& s) {
       std::vector<float> y(size_t(n * rows));
-      for (const auto& k : matmul_kernels())
-        if (k.name == name) k.fn(MatmulArgs{x.data(), n, w, y.data()}, 0, rows);
+      s.kernel(gemm_definition(dtype))(MatmulArgs{x.data(), n, w, y.data()}, 0, rows);
       return y;
     };
-    const auto exact = run(MatmulPath::Exact), dot = run(MatmulPath::Bf16Dot);
-    EXPECT_EQ(exact, direct(best_kernel(matmul_kernels(), "matmul").name));
-    if (!isa_supported(Isa::Avx512) || max_isa() < Isa::Avx512) continue;
-    EXPECT_EQ(dot, direct("matmul_bf16dot"));
-    if (dtype == DType::F32 || !__builtin_cpu_supports("avx512bf16")) EXPECT_EQ(dot, exact);
-    else EXPECT_NE(dot, exact);
+    const auto dot = run(NumericPath::Bf16Dot), exact = run(NumericPath::Exact);
+    EXPECT_EQ(exact, direct(select(gemm_definition(dtype).name)));
+    if (dtype == DType::F32 || !usable) {
+      EXPECT_EQ(dot, exact);
+      continue;
+    }
+    select_path(kGemmBf16.name, NumericPath::Bf16Dot);
+    EXPECT_EQ(select(kGemmBf16.name).name, "gemm_bf16_avx512_bf16dot");
+    EXPECT_EQ(dot, direct(select(kGemmBf16.name)));
+    EXPECT_NE(dot, exact);
   }
-  select_matmul_path(before);
+  EXPECT_THROW(select_path(kGemmF32.name, NumericPath::Bf16Dot), Error);
+  force_solution(kGemmBf16.name, before);
 }
 
-TEST(Matmul, RegistryPicksBestSupported) {
-  const auto& best = best_kernel(matmul_kernels(), "matmul");
-  EXPECT_TRUE(isa_supported(best.isa));
-  EXPECT_LE(best.isa, max_isa());
-  for (const auto& k : matmul_kernels())
-    if (isa_supported(k.isa) && k.isa <= max_isa()) EXPECT_LE(k.isa, best.isa);
+// STRATA_KERNEL_ISA and STRATA_MATMUL_PATH are read once per process, so
+// each case runs in a child: "threadsafe" death tests re-execute the binary.
+[[noreturn]] void print_selection_and_exit(const char* isa, const char* path, std::string_view definition) {
+  setenv("STRATA_KERNEL_ISA", isa, 1);
+  setenv("STRATA_MATMUL_PATH", path, 1);
+  try {
+    std::fprintf(stderr, "selected %s\n", std::string(select(definition).name).c_str());
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error %s\n", e.what());
+  }
+  std::exit(0);
+}
+
+TEST(MatmulDeathTest, SelectionFollowsPathAndIsaCap) {
+  if (!isa_supported(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  using ::testing::ExitedWithCode;
+  // bf16dot is a preference: without a solution that runs, exact.
+  EXPECT_EXIT(print_selection_and_exit("avx2", "bf16dot", "gemm_bf16"), ExitedWithCode(0), "selected gemm_bf16_avx2\n");
+  EXPECT_EXIT(print_selection_and_exit("scalar", "", "gemm_bf16"), ExitedWithCode(0), "selected gemm_bf16_scalar\n");
+  EXPECT_EXIT(print_selection_and_exit("avx2", "exact", "gemm_q8_0"), ExitedWithCode(0), "selected gemm_q8_0_avx2\n");
+  EXPECT_EXIT(print_selection_and_exit("avx2", "", "rmsnorm"), ExitedWithCode(0), "selected rmsnorm_scalar\n");
+  EXPECT_EXIT(print_selection_and_exit("avx2", "bf16", "gemm_bf16"), ExitedWithCode(0),
+              "error STRATA_MATMUL_PATH: unknown value 'bf16' \\(expected bf16dot or exact\\)");
+  EXPECT_EXIT(print_selection_and_exit("avx3", "", "rmsnorm"), ExitedWithCode(0),
+              "error STRATA_KERNEL_ISA: unknown value 'avx3' \\(expected scalar, avx2 or avx512\\)");
+  if (!isa_supported(Isa::Avx512)) return;
+  const std::string best_bf16 = cpu_has({.bf16 = true}) ? "gemm_bf16_avx512_bf16dot" : "gemm_bf16_avx512";
+  EXPECT_EXIT(print_selection_and_exit("avx512", "", "gemm_bf16"), ExitedWithCode(0), "selected " + best_bf16 + "\n");
+  EXPECT_EXIT(print_selection_and_exit("avx512", "exact", "gemm_bf16"), ExitedWithCode(0), "selected gemm_bf16_avx512\n");
+  EXPECT_EXIT(print_selection_and_exit("", "", "gqa_paged_attention"), ExitedWithCode(0), "selected attention_avx512\n");
+}
+
+// The registry itself: every definition has an exact scalar reference (the
+// fallback on any CPU), every solution belongs to a known definition, names
+// are unique, and the selection is the highest instruction set within the
+// cap on its path. The definitions with a file in kernels/definitions/ carry
+// that file's name.
+TEST(KernelRegistry, ListsEveryDefinitionsSolutions) {
+  const auto defs = kernel_definitions();
+  std::set<std::string_view> names;
+  for (const Solution& s : all_solutions()) {
+    SCOPED_TRACE(s.name);
+    EXPECT_TRUE(names.insert(s.name).second) << "duplicate name";
+    EXPECT_NE(std::find(defs.begin(), defs.end(), s.definition), defs.end()) << s.definition;
+  }
+  for (std::string_view def : defs) {
+    SCOPED_TRACE(def);
+    EXPECT_EQ(std::count(defs.begin(), defs.end(), def), 1);
+    const auto runnable = runnable_solutions(def);
+    EXPECT_TRUE(std::any_of(runnable.begin(), runnable.end(), [](const Solution* s) {
+      return s->isa == Isa::Scalar && s->path == NumericPath::Exact && !s->needs.vnni && !s->needs.bf16;
+    }));
+    const Solution& chosen = select(def);
+    EXPECT_EQ(chosen.definition, def);
+    EXPECT_TRUE(solution_runs_here(chosen));
+    EXPECT_LE(chosen.isa, max_isa());
+    for (const Solution* s : runnable)
+      if (s->path == chosen.path && s->isa <= max_isa()) EXPECT_LE(s->isa, chosen.isa) << s->name;
+  }
+  for (std::string_view def : {"gemm_bf16", "gemm_w4a16_g32", "gemm_fp8_e4m3_block128"}) {
+    EXPECT_NE(std::find(defs.begin(), defs.end(), def), defs.end()) << def;
+    const auto file = std::filesystem::path(STRATA_SOURCE_DIR) / "kernels" / "definitions" / (std::string(def) + ".json");
+    EXPECT_TRUE(std::filesystem::exists(file)) << file;
+  }
+  EXPECT_THROW(select("gemm_int3"), Error);
+  EXPECT_THROW(force_solution(kRmsnorm.name, "softmax_scalar"), Error);
+  EXPECT_THROW(all_solutions()[0].kernel(kRmsnorm), Error);
 }
 
 TEST(Ops, RmsNorm) {
@@ -248,11 +325,10 @@ TEST(Ops, RopeNeox) {
 // the pairs are (0, 2) and (1, 3) at angles pos * 10000^(-2i/4); dims 4, 5 pass.
 TEST(Ops, RopeNeoxPartial) {
   const int32_t pos[] = {3};
-  for (const auto& k : rope_neox_kernels()) {
-    if (!isa_supported(k.isa)) continue;
-    SCOPED_TRACE(k.name);
+  for (const Solution* k : runnable_solutions(kRopeNeox.name)) {
+    SCOPED_TRACE(k->name);
     float x[] = {1, 2, 3, 4, 5, 6};
-    k.fn(x, 1, 1, 6, 4, pos, 10000.0f);
+    k->kernel(kRopeNeox)(x, 1, 1, 6, 4, pos, 10000.0f);
     const double a0 = 3.0, a1 = 0.03;
     EXPECT_NEAR(x[0], 1 * std::cos(a0) - 3 * std::sin(a0), 1e-6);
     EXPECT_NEAR(x[2], 1 * std::sin(a0) + 3 * std::cos(a0), 1e-6);
@@ -287,11 +363,10 @@ TEST(Ops, Attention) {
   const int32_t table[] = {1, 0};
   const float q[] = {2, 0, /* second row */ 2, 0};
   const int32_t n_keys[] = {2, 1};  // the second row is causal: only position 0
-  for (const auto& kernel : attention_kernels()) {
-    if (!isa_supported(kernel.isa)) continue;
-    SCOPED_TRACE(kernel.name);
+  for (const Solution* kernel : runnable_solutions(kGqaPagedAttention.name)) {
+    SCOPED_TRACE(kernel->name);
     float out[4];
-    kernel.fn(AttentionArgs{2, 2, 1, q, out, 2, n_keys, kv + 2, kv + 6, table, 1, 8, 4, 0.5f});  // scores 1, 0
+    kernel->kernel(kGqaPagedAttention)(AttentionArgs{2, 2, 1, q, out, 2, n_keys, kv + 2, kv + 6, table, 1, 8, 4, 0.5f});  // scores 1, 0
     const double p0 = std::exp(1.0) / (1 + std::exp(1.0));
     EXPECT_NEAR(out[0], p0 * 1 + (1 - p0) * 3, 1e-6);
     EXPECT_NEAR(out[1], p0 * 2 + (1 - p0) * 4, 1e-6);
@@ -333,11 +408,10 @@ TEST(Ops, AttentionVariantsMatchReference) {
     std::vector<float> want(q.size(), -1.0f);
     attention_scalar(AttentionArgs{c.head_dim, c.n_rows, c.n_heads, q.data(), want.data(), stride, n_keys.data(),
                                    k_base, v_base, table.data(), kBlock, block_stride, kv_row, scale});
-    for (const auto& kernel : attention_kernels()) {
-      if (!isa_supported(kernel.isa)) continue;
-      SCOPED_TRACE(kernel.name);
+    for (const Solution* kernel : runnable_solutions(kGqaPagedAttention.name)) {
+      SCOPED_TRACE(kernel->name);
       std::vector<float> got(q.size(), -1.0f);
-      kernel.fn(AttentionArgs{c.head_dim, c.n_rows, c.n_heads, q.data(), got.data(), stride, n_keys.data(),
+      kernel->kernel(kGqaPagedAttention)(AttentionArgs{c.head_dim, c.n_rows, c.n_heads, q.data(), got.data(), stride, n_keys.data(),
                               k_base, v_base, table.data(), kBlock, block_stride, kv_row, scale});
       for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << "at " << i;
     }
@@ -355,11 +429,10 @@ TEST(Ops, RopeVariantsMatchReference) {
     for (auto& v : want) v = normal(rng);
     const std::vector<float> input = want;
     rope_neox_scalar(want.data(), 3, 2, head_dim, head_dim, positions, 1e6f);
-    for (const auto& k : rope_neox_kernels()) {
-      if (!isa_supported(k.isa)) continue;
-      SCOPED_TRACE(k.name);
+    for (const Solution* k : runnable_solutions(kRopeNeox.name)) {
+      SCOPED_TRACE(k->name);
       std::vector<float> got = input;
-      k.fn(got.data(), 3, 2, head_dim, head_dim, positions, 1e6f);
+      k->kernel(kRopeNeox)(got.data(), 3, 2, head_dim, head_dim, positions, 1e6f);
       for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6) << "at " << i;
     }
   }
@@ -383,26 +456,23 @@ TEST(Ops, ElementwiseVariantsMatchReference) {
     };
     std::vector<float> want(a.size()), got(a.size());
     rmsnorm_scalar(a.data(), w.data(), want.data(), 3, n, 1e-6f);
-    for (const auto& k : rmsnorm_kernels()) {
-      if (!isa_supported(k.isa)) continue;
-      SCOPED_TRACE(k.name);
-      k.fn(a.data(), w.data(), got.data(), 3, n, 1e-6f);
+    for (const Solution* k : runnable_solutions(kRmsnorm.name)) {
+      SCOPED_TRACE(k->name);
+      k->kernel(kRmsnorm)(a.data(), w.data(), got.data(), 3, n, 1e-6f);
       close(got, want, 1e-6);
     }
     silu_mul_scalar(a.data(), b.data(), want.data(), 3 * n);
-    for (const auto& k : silu_mul_kernels()) {
-      if (!isa_supported(k.isa)) continue;
-      SCOPED_TRACE(k.name);
-      k.fn(a.data(), b.data(), got.data(), 3 * n);
+    for (const Solution* k : runnable_solutions(kSiluMul.name)) {
+      SCOPED_TRACE(k->name);
+      k->kernel(kSiluMul)(a.data(), b.data(), got.data(), 3 * n);
       close(got, want, 1e-6);
     }
     want.assign(a.begin(), a.begin() + n);
     softmax_scalar(want.data(), n);
-    for (const auto& k : softmax_kernels()) {
-      if (!isa_supported(k.isa)) continue;
-      SCOPED_TRACE(k.name);
+    for (const Solution* k : runnable_solutions(kSoftmax.name)) {
+      SCOPED_TRACE(k->name);
       got.assign(a.begin(), a.begin() + n);
-      k.fn(got.data(), n);
+      k->kernel(kSoftmax)(got.data(), n);
       close(got, want, 1e-5);
     }
   }

@@ -226,8 +226,8 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
 
 // numpy keeps activations in f32, so strata runs the exact matmul path here.
 void check_against_numpy(const ModelConfig& c, DType dtype, uint32_t seed) {
-  const MatmulPath before = matmul_path();
-  select_matmul_path(MatmulPath::Exact);
+  const std::string_view before = select(kGemmBf16.name).name;
+  select_path(kGemmBf16.name, NumericPath::Exact);
   TempDir tmp;
   write_hf(tmp.path, c, random_weights(c, seed), dtype);
   auto model = Model::load(tmp.path.string());
@@ -237,7 +237,7 @@ void check_against_numpy(const ModelConfig& c, DType dtype, uint32_t seed) {
   double scale = 0;
   for (float v : want) scale = std::max(scale, double(std::abs(v)));
   expect_close(got, want, 1e-4 * std::max(1.0, scale));
-  select_matmul_path(before);
+  force_solution(kGemmBf16.name, before);
 }
 
 TEST(Qwen3Moe, LogitsMatchNumpy) { check_against_numpy(tiny_moe_config(), DType::F32, 1); }

@@ -91,7 +91,7 @@ class OracleLlamaQ4Test : public ::testing::TestWithParam<NumericPath> {
   }
   void SetUp() override {
     ASSERT_TRUE(oracle_installed()) << "oracle/node_modules is missing: run scripts/install-deps";
-    select_int4_path(GetParam());
+    select_path(kGemmW4a16G32.name, GetParam());
   }
 
   static fs::path dir_, gguf_;

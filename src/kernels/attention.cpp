@@ -32,17 +32,9 @@ void attention_scalar(const AttentionArgs& a) {
   }
 }
 
-const KernelList<AttentionFn>& attention_kernels() {
-  static const KernelList<AttentionFn> list = {
-      {"attention_scalar", Isa::Scalar, attention_scalar},
-      {"attention_avx512", Isa::Avx512, attention_avx512},
-  };
-  return list;
-}
-
 void attention(const AttentionArgs& args) {
-  static const AttentionFn fn = best_kernel(attention_kernels(), "attention").fn;
-  fn(args);
+  static const SelectedKernel kernel(kGqaPagedAttention);
+  kernel()(args);
 }
 
 }  // namespace strata

@@ -3,10 +3,11 @@
 // KV head: every query head of the GQA group, for every row of the block,
 // reads the same cached keys and values, so the SIMD variant loads each
 // cached K/V row once per block rather than once per (row, head).
-// out = softmax(q·K^T * scale) V per query, f32 throughout.
+// out = softmax(q·K^T * scale) V per query, f32 throughout. The kernel
+// definition "gqa_paged_attention" (no file in kernels/definitions/ yet).
 #include <cstdint>
 
-#include "kernels/kernel_registry.h"
+#include "kernels/solution_registry.h"
 
 namespace strata {
 
@@ -39,12 +40,12 @@ struct AttentionArgs {
 };
 
 using AttentionFn = void (*)(const AttentionArgs& args);
-const KernelList<AttentionFn>& attention_kernels();
+inline constexpr KernelDefinition<AttentionFn> kGqaPagedAttention{"gqa_paged_attention"};
 
-// The best kernel, on the calling thread.
+// The definition's dispatch point: the selected solution, on the calling thread.
 void attention(const AttentionArgs& args);
 
-// The reference: per query, scores, a two-pass softmax, then the weighted sum.
+// Solutions. The reference: per query, scores, a two-pass softmax, then the weighted sum.
 void attention_scalar(const AttentionArgs& args);
 // Tiles of 16 positions with an online softmax (attention_avx512.cpp).
 void attention_avx512(const AttentionArgs& args);

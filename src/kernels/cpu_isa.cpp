@@ -1,10 +1,5 @@
 #include "kernels/cpu_isa.h"
 
-#include <cstdlib>
-#include <string>
-
-#include "core/error.h"
-
 namespace strata {
 
 std::string_view isa_name(Isa isa) {
@@ -30,21 +25,8 @@ bool isa_supported(Isa isa) {
   return false;
 }
 
-static Isa detect_max_isa() {
-  Isa best = isa_supported(Isa::Avx512) ? Isa::Avx512
-             : isa_supported(Isa::Avx2) ? Isa::Avx2
-                                        : Isa::Scalar;
-  const char* env = std::getenv("STRATA_KERNEL_ISA");
-  if (!env || !*env) return best;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if (isa_name(isa) == env) return isa < best ? isa : best;
-  }
-  fail("STRATA_KERNEL_ISA: unknown value '{}' (expected scalar, avx2 or avx512)", env);
-}
-
-Isa max_isa() {
-  static const Isa isa = detect_max_isa();
-  return isa;
+bool cpu_has(CpuFeatures needs) {
+  return (!needs.vnni || __builtin_cpu_supports("avx512vnni")) && (!needs.bf16 || __builtin_cpu_supports("avx512bf16"));
 }
 
 }  // namespace strata

@@ -23,31 +23,30 @@ void fp8_gemm_scalar(const Fp8GemmArgs& a, int64_t row_begin, int64_t row_end) {
   }
 }
 
-const KernelList<Fp8GemmFn>& fp8_gemm_kernels() {
-  static const KernelList<Fp8GemmFn> list = {
-      {"fp8_gemm_scalar", Isa::Scalar, fp8_gemm_scalar},
-      {"fp8_gemm_avx512", Isa::Avx512, fp8_gemm_avx512},
-  };
-  return list;
-}
+namespace {
 
-const KernelImpl<Fp8GemmFn>& fp8_gemm_selected() {
-  static const KernelImpl<Fp8GemmFn>& best = best_kernel(fp8_gemm_kernels(), kFp8GemmDefinition);
-  return best;
-}
-
-void fp8_gemm(const float* x, int64_t n, const Fp8Matrix& w, float* y) {
-  // 16-row blocks, as matmul() splits the other weight types.
+// The dispatch point of gemm_fp8_e4m3_block128: the selected solution,
+// looked up on the calling thread, on output rows [row_begin, row_end), in
+// 16-row blocks across the global thread pool when `parallel` (as matmul()
+// splits the other weight types).
+void run_selected(const Fp8GemmArgs& a, int64_t row_begin, int64_t row_end, bool parallel) {
   constexpr int64_t kRowBlock = 16;
-  const Fp8GemmArgs args{x, n, &w, y};
-  const Fp8GemmFn fn = fp8_gemm_selected().fn;
-  ThreadPool::global().parallel_for((w.rows() + kRowBlock - 1) / kRowBlock, [&](int64_t b0, int64_t b1) {
-    fn(args, b0 * kRowBlock, std::min(w.rows(), b1 * kRowBlock));
+  static const SelectedKernel selected(kGemmFp8E4m3Block128);
+  const Fp8GemmFn fn = selected();
+  if (!parallel) return fn(a, row_begin, row_end);
+  ThreadPool::global().parallel_for((row_end - row_begin + kRowBlock - 1) / kRowBlock, [&](int64_t b0, int64_t b1) {
+    fn(a, row_begin + b0 * kRowBlock, std::min(row_end, row_begin + b1 * kRowBlock));
   });
 }
 
+}  // namespace
+
+void fp8_gemm(const float* x, int64_t n, const Fp8Matrix& w, float* y) {
+  run_selected(Fp8GemmArgs{x, n, &w, y}, 0, w.rows(), true);
+}
+
 void fp8_gemm_rows(const float* x, int64_t n, const Fp8Matrix& w, float* y, int64_t row_begin, int64_t row_end) {
-  fp8_gemm_selected().fn(Fp8GemmArgs{x, n, &w, y}, row_begin, row_end);
+  run_selected(Fp8GemmArgs{x, n, &w, y}, row_begin, row_end, false);
 }
 
 }  // namespace strata

@@ -9,13 +9,11 @@
 #include <cstdint>
 #include <string_view>
 
-#include "kernels/kernel_registry.h"
+#include "kernels/solution_registry.h"
 
 namespace strata {
 
 class Fp8Matrix;
-
-inline constexpr std::string_view kFp8GemmDefinition = "gemm_fp8_e4m3_block128";
 
 struct Fp8GemmArgs {
   const float* x;  // [n, w.cols()]
@@ -25,13 +23,12 @@ struct Fp8GemmArgs {
 };
 // Computes output rows [row_begin, row_end) on the calling thread.
 using Fp8GemmFn = void (*)(const Fp8GemmArgs& args, int64_t row_begin, int64_t row_end);
-const KernelList<Fp8GemmFn>& fp8_gemm_kernels();
-// The best kernel within max_isa() (STRATA_KERNEL_ISA).
-const KernelImpl<Fp8GemmFn>& fp8_gemm_selected();
+inline constexpr KernelDefinition<Fp8GemmFn> kGemmFp8E4m3Block128{"gemm_fp8_e4m3_block128"};
 
-// The selected kernel, rows split in 16-row blocks over the global thread pool.
+// The selected solution, rows split in 16-row blocks over the global thread
+// pool; fp8_gemm_rows: output rows [row_begin, row_end) on the calling thread
+// only. Both go through the definition's one dispatch point (fp8_gemm.cpp).
 void fp8_gemm(const float* x, int64_t n, const Fp8Matrix& w, float* y);
-// On the calling thread only, output rows [row_begin, row_end).
 void fp8_gemm_rows(const float* x, int64_t n, const Fp8Matrix& w, float* y, int64_t row_begin, int64_t row_end);
 
 // Solutions: fp8_gemm.cpp (the reference: a row decoded through the e4m3

@@ -1,9 +1,7 @@
 #include "kernels/int4_gemm.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -11,8 +9,6 @@
 #include "kernels/int4_matrix.h"
 
 namespace strata {
-
-std::string_view numeric_path_name(NumericPath path) { return path == NumericPath::Exact ? "exact" : "w4a8"; }
 
 // The reference: per row and group, the dot product of x with the integer
 // quants, then scaled (the order every solution follows).
@@ -64,69 +60,24 @@ QuantizedActivations quantize_tokens_q8(const float* x, int64_t n, int64_t cols,
   return {q.data(), d.data(), qsum.data(), cols, groups};
 }
 
-const std::vector<Int4GemmSolution>& int4_gemm_solutions() {
-  static const std::vector<Int4GemmSolution> list = {
-      {"int4_gemm_scalar", Isa::Scalar, false, NumericPath::Exact, int4_gemm_scalar},
-      {"int4_gemm_avx2", Isa::Avx2, false, NumericPath::Exact, int4_gemm_avx2},
-      {"int4_gemm_avx512", Isa::Avx512, false, NumericPath::Exact, int4_gemm_avx512},
-      {"int4_gemm_avx2_w4a8", Isa::Avx2, false, NumericPath::W4A8, int4_gemm_avx2_w4a8},
-      {"int4_gemm_avx512_vnni_w4a8", Isa::Avx512, true, NumericPath::W4A8, int4_gemm_avx512_vnni_w4a8},
-  };
-  return list;
-}
-
-bool int4_solution_supported(const Int4GemmSolution& s) {
-  return isa_supported(s.isa) && (!s.needs_vnni || __builtin_cpu_supports("avx512vnni"));
-}
-
 namespace {
 
-// The best solution on `path` within max_isa(), or null.
-const Int4GemmSolution* best_on(NumericPath path) {
-  const Int4GemmSolution* best = nullptr;
-  for (const auto& s : int4_gemm_solutions()) {
-    if (s.path == path && s.isa <= max_isa() && int4_solution_supported(s) && (!best || s.isa > best->isa)) best = &s;
-  }
-  return best;
+// The dispatch point of gemm_w4a16_g32: the selected solution, looked up on
+// the calling thread, on row tiles [tile_begin, tile_end), split across the
+// global thread pool when `parallel`.
+void run_selected(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end, bool parallel) {
+  static const SelectedKernel selected(kGemmW4a16G32);
+  const Int4GemmFn fn = selected();
+  if (!parallel) return fn(a, tile_begin, tile_end);
+  ThreadPool::global().parallel_for(tile_end - tile_begin, [&](int64_t t0, int64_t t1) {
+    fn(a, tile_begin + t0, tile_begin + t1);
+  });
 }
-
-const Int4GemmSolution* select_from_env() {
-  const char* env = std::getenv("STRATA_INT4_PATH");
-  const std::string_view wanted = env && *env ? env : "";
-  if (wanted.empty()) {
-    // Default: w4a8 when usable (faster in bench_int4), else exact.
-    const Int4GemmSolution* s = best_on(NumericPath::W4A8);
-    return s ? s : best_on(NumericPath::Exact);
-  }
-  if (wanted != "exact" && wanted != "w4a8") fail("STRATA_INT4_PATH: unknown value '{}' (expected exact or w4a8)", wanted);
-  const Int4GemmSolution* s = best_on(wanted == "exact" ? NumericPath::Exact : NumericPath::W4A8);
-  if (!s) fail("STRATA_INT4_PATH={}: no solution on that path runs on this CPU within STRATA_KERNEL_ISA", wanted);
-  return s;
-}
-
-std::atomic<const Int4GemmSolution*> g_selected{nullptr};
 
 }  // namespace
 
-const Int4GemmSolution& int4_gemm_selected() {
-  const Int4GemmSolution* s = g_selected.load(std::memory_order_acquire);
-  if (!s) {
-    s = select_from_env();
-    g_selected.store(s, std::memory_order_release);
-  }
-  return *s;
-}
-
-void select_int4_path(NumericPath path) {
-  const Int4GemmSolution* s = best_on(path);
-  if (!s) fail("int4: no {} solution runs on this CPU within STRATA_KERNEL_ISA", numeric_path_name(path));
-  g_selected.store(s, std::memory_order_release);
-}
-
 void int4_gemm(const float* x, int64_t n, const Int4Matrix& w, float* y) {
-  const Int4GemmArgs args{x, n, &w, y};
-  const Int4GemmFn fn = int4_gemm_selected().fn;
-  ThreadPool::global().parallel_for(w.tiles(), [&](int64_t t0, int64_t t1) { fn(args, t0, t1); });
+  run_selected(Int4GemmArgs{x, n, &w, y}, 0, w.tiles(), true);
 }
 
 void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
@@ -135,7 +86,7 @@ void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, in
   if (row_begin % kTile != 0 || (row_end % kTile != 0 && row_end != w.rows())) {
     fail("int4_gemm_rows: rows [{}, {}) are not whole 16-row tiles", row_begin, row_end);
   }
-  int4_gemm_selected().fn(Int4GemmArgs{x, n, &w, y}, row_begin / kTile, (row_end + kTile - 1) / kTile);
+  run_selected(Int4GemmArgs{x, n, &w, y}, row_begin / kTile, (row_end + kTile - 1) / kTile, false);
 }
 
 }  // namespace strata

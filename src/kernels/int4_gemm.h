@@ -12,17 +12,12 @@
 // Within a path, every solution computes each group's dot product and then
 // scales it, and a row's result does not depend on the batch it is in.
 #include <cstdint>
-#include <string_view>
-#include <vector>
 
-#include "kernels/cpu_isa.h"
+#include "kernels/solution_registry.h"
 
 namespace strata {
 
 class Int4Matrix;
-
-enum class NumericPath { Exact, W4A8 };
-std::string_view numeric_path_name(NumericPath path);
 
 struct Int4GemmArgs {
   const float* x;  // [n, w.cols()]
@@ -34,29 +29,14 @@ struct Int4GemmArgs {
 // on the calling thread.
 using Int4GemmFn = void (*)(const Int4GemmArgs& args, int64_t tile_begin, int64_t tile_end);
 
-struct Int4GemmSolution {
-  std::string_view name;
-  Isa isa;
-  bool needs_vnni;
-  NumericPath path;
-  Int4GemmFn fn;
-};
-inline constexpr std::string_view kInt4GemmDefinition = "gemm_w4a16_g32";
-const std::vector<Int4GemmSolution>& int4_gemm_solutions();
-bool int4_solution_supported(const Int4GemmSolution& s);
+inline constexpr KernelDefinition<Int4GemmFn> kGemmW4a16G32{"gemm_w4a16_g32"};
 
-// The solution the model uses: the best supported ISA within max_isa()
-// (STRATA_KERNEL_ISA) on the path chosen by STRATA_INT4_PATH=exact|w4a8
-// (default: w4a8, on AVX-512 VNNI or else AVX2; faster than exact on both).
-const Int4GemmSolution& int4_gemm_selected();
-// Switches the model's solution to the best one on `path` (tests and
-// benchmarks compare the two paths in one process); not while kernels run.
-void select_int4_path(NumericPath path);
-
-// The selected solution, row tiles split across the global thread pool.
+// The selected solution (its path: STRATA_INT4_PATH=exact|w4a8, default w4a8
+// where it runs, see solution_registry.cpp), row tiles split across the
+// global thread pool; int4_gemm_rows: output rows [row_begin, row_end)
+// (multiples of 16 except at the matrix end) on the calling thread only.
+// Both go through the definition's one dispatch point (int4_gemm.cpp).
 void int4_gemm(const float* x, int64_t n, const Int4Matrix& w, float* y);
-// On the calling thread only, output rows [row_begin, row_end) (multiples of
-// 16 except at the matrix end).
 void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
                     int64_t row_end);
 

@@ -1,9 +1,6 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
-#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -131,83 +128,51 @@ void matmul_scalar(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
   }
 }
 
-const KernelList<MatmulFn>& matmul_kernels() {
-  static const KernelList<MatmulFn> list = {
-      {"matmul_scalar", Isa::Scalar, matmul_scalar},
-      {"matmul_avx2", Isa::Avx2, matmul_avx2},
-      {"matmul_avx512", Isa::Avx512, matmul_avx512},
-      // After the exact one, so best_kernel never picks it by itself.
-      {"matmul_bf16dot", Isa::Avx512, matmul_bf16dot},
-  };
-  return list;
+KernelDefinition<MatmulFn> gemm_definition(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return kGemmF32;
+    case DType::F16: return kGemmF16;
+    case DType::BF16: return kGemmBf16;
+    case DType::Q8_0: return kGemmQ8_0;
+    case DType::Q4_0: return kGemmQ4_0;
+    default: fail("matmul: no kernel definition for dtype {}", dtype_name(dtype));
+  }
 }
-
-std::string_view matmul_path_name(MatmulPath path) { return path == MatmulPath::Exact ? "exact" : "bf16dot"; }
 
 namespace {
 
-// bf16dot where the CPU has it: measured faster in bench_int4 (BM_Bf16) and
-// `strata generate`, with the numerics of llama.cpp and of GPU engines.
-constexpr MatmulPath kDefaultMatmulPath = MatmulPath::Bf16Dot;
-
-bool bf16dot_usable() { return max_isa() >= Isa::Avx512 && __builtin_cpu_supports("avx512bf16"); }
-
-MatmulPath path_from_env() {
-  const char* env = std::getenv("STRATA_MATMUL_PATH");
-  const std::string_view path = env ? env : "";
-  if (path.empty()) return kDefaultMatmulPath;
-  if (path == "exact") return MatmulPath::Exact;
-  if (path == "bf16dot") return MatmulPath::Bf16Dot;
-  fail("STRATA_MATMUL_PATH: unknown value '{}' (expected exact or bf16dot)", path);
-}
-
-struct Selected {
-  MatmulPath path;
-  MatmulFn fn;
-};
-
-// A path's kernel; bf16dot falls back to exact where the CPU lacks it.
-const Selected& entry(MatmulPath path) {
-  static const Selected exact{MatmulPath::Exact, best_kernel(matmul_kernels(), "matmul").fn};
-  static const Selected bf16dot{MatmulPath::Bf16Dot, [] {
-                                  for (const auto& k : matmul_kernels())
-                                    if (k.name == "matmul_bf16dot") return k.fn;
-                                  fail("matmul: matmul_bf16dot is not registered");
-                                }()};
-  return path == MatmulPath::Bf16Dot && bf16dot_usable() ? bf16dot : exact;
-}
-
-std::atomic<const Selected*> g_selected{nullptr};
-
-const Selected& selected() {
-  const Selected* s = g_selected.load(std::memory_order_acquire);
-  if (!s) {
-    s = &entry(path_from_env());
-    g_selected.store(s, std::memory_order_release);
+// The selected solution of the dense gemm definition of `dtype`.
+MatmulFn selected_gemm(DType dtype) {
+  static const SelectedKernel f32(kGemmF32), f16(kGemmF16), bf16(kGemmBf16), q8_0(kGemmQ8_0), q4_0(kGemmQ4_0);
+  switch (dtype) {
+    case DType::F32: return f32();
+    case DType::F16: return f16();
+    case DType::BF16: return bf16();
+    case DType::Q8_0: return q8_0();
+    case DType::Q4_0: return q4_0();
+    default: fail("matmul: no kernel definition for dtype {}", dtype_name(dtype));
   }
-  return *s;
 }
 
-MatmulFn best_matmul() { return selected().fn; }
+// The dispatch point of the dense gemm definitions: the selected solution,
+// looked up on the calling thread, on output rows [row_begin, row_end), in
+// whole 16-row blocks across the global thread pool when `parallel` (keeping
+// the SIMD row tiles aligned).
+void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, bool parallel) {
+  constexpr int64_t kRowBlock = 16;
+  const MatmulFn fn = selected_gemm(a.w.dtype);
+  if (!parallel) return fn(a, row_begin, row_end);
+  ThreadPool::global().parallel_for((row_end - row_begin + kRowBlock - 1) / kRowBlock, [&](int64_t b0, int64_t b1) {
+    fn(a, row_begin + b0 * kRowBlock, std::min(row_end, row_begin + b1 * kRowBlock));
+  });
+}
 
 }  // namespace
 
-MatmulPath matmul_path() { return selected().path; }
-
-void select_matmul_path(MatmulPath path) {
-  g_selected.store(&entry(path), std::memory_order_release);
-}
-
 void matmul(const float* x, int64_t n, const WeightMatrix& w, float* y) {
-  // Whole 16-row blocks per thread keep the SIMD row tiles aligned.
-  constexpr int64_t kRowBlock = 16;
   if (w.int4) return int4_gemm(x, n, *w.int4, y);
   if (w.fp8) return fp8_gemm(x, n, *w.fp8, y);
-  const MatmulArgs args{x, n, w, y};
-  const MatmulFn fn = best_matmul();
-  ThreadPool::global().parallel_for((w.rows + kRowBlock - 1) / kRowBlock, [&](int64_t b0, int64_t b1) {
-    fn(args, b0 * kRowBlock, std::min(w.rows, b1 * kRowBlock));
-  });
+  run_selected_gemm(MatmulArgs{x, n, w, y}, 0, w.rows, true);
 }
 
 void matmul_serial(const float* x, int64_t n, const WeightMatrix& w, float* y) {
@@ -217,7 +182,7 @@ void matmul_serial(const float* x, int64_t n, const WeightMatrix& w, float* y) {
 void matmul_rows(const float* x, int64_t n, const WeightMatrix& w, float* y, int64_t row_begin, int64_t row_end) {
   if (w.int4) return int4_gemm_rows(x, n, *w.int4, y, row_begin, row_end);
   if (w.fp8) return fp8_gemm_rows(x, n, *w.fp8, y, row_begin, row_end);
-  best_matmul()(MatmulArgs{x, n, w, y}, row_begin, row_end);
+  run_selected_gemm(MatmulArgs{x, n, w, y}, row_begin, row_end, false);
 }
 
 }  // namespace strata

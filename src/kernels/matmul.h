@@ -2,18 +2,21 @@
 // y[n, rows] = x[n, cols] · W^T for a weight matrix W[rows, cols] kept in its
 // stored dtype (F32, BF16, F16, Q8_0, Q4_0), re-laid as INT4 g32 (then the
 // gemm_w4a16_g32 solutions run, see int4_gemm.h), or FP8 with 128 x 128
-// block scales (the gemm_fp8_e4m3_block128 solutions, see fp8_gemm.h). Two numeric paths for
-// BF16 weights (other dtypes always take the exact one):
+// block scales (the gemm_fp8_e4m3_block128 solutions, see fp8_gemm.h).
+// Each stored dtype is its own kernel definition (gemm_f32, gemm_f16,
+// gemm_bf16, gemm_q8_0, gemm_q4_0; only gemm_bf16 has a file in
+// kernels/definitions/), whose solutions are the same per-ISA functions.
+// gemm_bf16 has two numeric paths (STRATA_MATMUL_PATH, see
+// solution_registry.cpp):
 //   exact:   activations stay f32; weights are widened to f32 in registers;
 //   bf16dot: activations are rounded to bf16 once per call and multiplied
 //            with vdpbf16ps (AVX512-BF16), as llama.cpp does for BF16
 //            weights and as GPU engines run BF16 models.
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 
 #include "core/dtype.h"
-#include "kernels/kernel_registry.h"
+#include "kernels/solution_registry.h"
 
 namespace strata {
 
@@ -56,37 +59,36 @@ struct MatmulArgs {
 };
 // Computes output columns [row_begin, row_end) of y on the calling thread.
 using MatmulFn = void (*)(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
-const KernelList<MatmulFn>& matmul_kernels();
+inline constexpr KernelDefinition<MatmulFn> kGemmF32{"gemm_f32"};
+inline constexpr KernelDefinition<MatmulFn> kGemmF16{"gemm_f16"};
+inline constexpr KernelDefinition<MatmulFn> kGemmBf16{"gemm_bf16"};
+inline constexpr KernelDefinition<MatmulFn> kGemmQ8_0{"gemm_q8_0"};
+inline constexpr KernelDefinition<MatmulFn> kGemmQ4_0{"gemm_q4_0"};
+// The definition of weights stored as `dtype` (one matmul_supports accepts).
+KernelDefinition<MatmulFn> gemm_definition(DType dtype);
 
-enum class MatmulPath { Exact, Bf16Dot };
-std::string_view matmul_path_name(MatmulPath path);
-// The path matmul() takes: STRATA_MATMUL_PATH=exact|bf16dot, else the default
-// (see matmul.cpp); bf16dot only where the CPU has AVX512-BF16 within
-// STRATA_KERNEL_ISA, exact otherwise.
-MatmulPath matmul_path();
-// Switches the path for the rest of the process (tests and benchmarks
-// compare the two in one run); not while kernels run.
-void select_matmul_path(MatmulPath path);
-
-// The best kernel, with output rows split across the global thread pool.
+// The selected solution of the weights' definition, with output rows split
+// across the global thread pool.
 void matmul(const float* x, int64_t n, const WeightMatrix& w, float* y);
-// The best kernel on the calling thread only (for callers that already run
-// in parallel, e.g. one expert per thread).
+// The same on the calling thread only (for callers that already run in
+// parallel, e.g. one expert per thread).
 void matmul_serial(const float* x, int64_t n, const WeightMatrix& w, float* y);
 // Output rows [row_begin, row_end) only, on the calling thread; row_begin and
-// row_end must be multiples of kMatmulRowAlign (or row_end == w.rows).
+// row_end must be multiples of kMatmulRowAlign (or row_end == w.rows). All
+// three reach the solution through one dispatch point per definition
+// (matmul.cpp, int4_gemm.cpp, fp8_gemm.cpp).
 constexpr int64_t kMatmulRowAlign = 16;
 void matmul_rows(const float* x, int64_t n, const WeightMatrix& w, float* y, int64_t row_begin, int64_t row_end);
 
 // Decodes one stored row of `cols` weights to f32.
 void dequantize_row(DType dtype, const uint8_t* src, int64_t cols, float* dst);
 
-// Per-ISA entry points, defined in matmul_<isa>.cpp.
+// Solutions: per-ISA entry points, defined in matmul_<isa>.cpp.
 void matmul_scalar(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 void matmul_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 void matmul_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
-// The bf16dot path: BF16 weights with activations rounded to bf16
-// (vdpbf16ps); other dtypes, and CPUs without AVX512-BF16, run matmul_avx512.
+// gemm_bf16 on the bf16dot path: activations rounded to bf16 (vdpbf16ps);
+// other dtypes, and CPUs without AVX512-BF16, run matmul_avx512.
 void matmul_bf16dot(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 
 }  // namespace strata

@@ -4,7 +4,7 @@
 // the multiply rate of the exact path and half the operand bytes, at the
 // cost of ~3 significant digits in the activations. Other weight dtypes (and
 // CPUs without AVX512-BF16) take the exact AVX-512 path. Selected with
-// STRATA_MATMUL_PATH=bf16dot (see matmul.cpp).
+// STRATA_MATMUL_PATH=bf16dot (see solution_registry.cpp).
 //
 // Loop order: a chunk of tokens whose bf16 activations fit in L2, then a
 // 4-row weight tile (which stays in L1), then 4-token tiles against it. One

@@ -110,43 +110,22 @@ void topk_router(const float* logits, int64_t n_experts, int64_t top_k, const Ro
     for (int64_t i = 0; i < top_k; ++i) weights[i] *= p.scale;
 }
 
-const KernelList<RmsNormFn>& rmsnorm_kernels() {
-  static const KernelList<RmsNormFn> list = {{"rmsnorm_scalar", Isa::Scalar, rmsnorm_scalar},
-                                             {"rmsnorm_avx512", Isa::Avx512, rmsnorm_avx512}};
-  return list;
-}
-const KernelList<RopeFn>& rope_neox_kernels() {
-  static const KernelList<RopeFn> list = {{"rope_neox_scalar", Isa::Scalar, rope_neox_scalar},
-                                          {"rope_neox_avx512", Isa::Avx512, rope_neox_avx512}};
-  return list;
-}
-const KernelList<SoftmaxFn>& softmax_kernels() {
-  static const KernelList<SoftmaxFn> list = {{"softmax_scalar", Isa::Scalar, softmax_scalar},
-                                             {"softmax_avx512", Isa::Avx512, softmax_avx512}};
-  return list;
-}
-const KernelList<SiluMulFn>& silu_mul_kernels() {
-  static const KernelList<SiluMulFn> list = {{"silu_mul_scalar", Isa::Scalar, silu_mul_scalar},
-                                             {"silu_mul_avx512", Isa::Avx512, silu_mul_avx512}};
-  return list;
-}
-
 void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps) {
-  static const RmsNormFn fn = best_kernel(rmsnorm_kernels(), "rmsnorm").fn;
-  fn(x, weight, y, n_rows, dim, eps);
+  static const SelectedKernel kernel(kRmsnorm);
+  kernel()(x, weight, y, n_rows, dim, eps);
 }
 void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta) {
-  static const RopeFn fn = best_kernel(rope_neox_kernels(), "rope_neox").fn;
-  fn(x, n_rows, n_heads, head_dim, rotary_dim, positions, theta);
+  static const SelectedKernel kernel(kRopeNeox);
+  kernel()(x, n_rows, n_heads, head_dim, rotary_dim, positions, theta);
 }
 void softmax(float* x, int64_t n) {
-  static const SoftmaxFn fn = best_kernel(softmax_kernels(), "softmax").fn;
-  fn(x, n);
+  static const SelectedKernel kernel(kSoftmax);
+  kernel()(x, n);
 }
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
-  static const SiluMulFn fn = best_kernel(silu_mul_kernels(), "silu_mul").fn;
-  fn(gate, up, out, n);
+  static const SelectedKernel kernel(kSiluMul);
+  kernel()(gate, up, out, n);
 }
 
 }  // namespace strata

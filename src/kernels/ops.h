@@ -1,11 +1,12 @@
 #pragma once
 // The element-wise and small ops of a decoder layer (f32 in, f32 out).
-// rmsnorm, rope_neox, softmax and silu_mul run the best kernel of their lists (a scalar
-// reference and SIMD variants, see kernel_registry.h); attention is in
-// attention.h, matmul in matmul.h.
+// rmsnorm, rope_neox, softmax and silu_mul are kernel definitions: each
+// function below is its definition's dispatch point and runs the selected
+// solution (a scalar reference or a SIMD variant, see solution_registry.h);
+// attention is in attention.h, matmul in matmul.h.
 #include <cstdint>
 
-#include "kernels/kernel_registry.h"
+#include "kernels/solution_registry.h"
 
 namespace strata {
 
@@ -55,12 +56,15 @@ using RopeFn = void (*)(float* x, int64_t n_rows, int64_t n_heads, int64_t head_
                         float theta);
 using SoftmaxFn = void (*)(float* x, int64_t n);
 using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64_t n);
-const KernelList<RmsNormFn>& rmsnorm_kernels();
-const KernelList<RopeFn>& rope_neox_kernels();
-const KernelList<SoftmaxFn>& softmax_kernels();
-const KernelList<SiluMulFn>& silu_mul_kernels();
+// Generic in their sizes; kernels/definitions/rmsnorm_h2048.json and
+// rope_neox_d128.json describe one shape of the first two, softmax and
+// silu_mul have no file yet.
+inline constexpr KernelDefinition<RmsNormFn> kRmsnorm{"rmsnorm"};
+inline constexpr KernelDefinition<RopeFn> kRopeNeox{"rope_neox"};
+inline constexpr KernelDefinition<SoftmaxFn> kSoftmax{"softmax"};
+inline constexpr KernelDefinition<SiluMulFn> kSiluMul{"silu_mul"};
 
-// The references (ops.cpp) and the AVX-512 variants (ops_avx512.cpp).
+// Solutions: the references (ops.cpp) and the AVX-512 variants (ops_avx512.cpp).
 void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
 void rope_neox_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta);
