@@ -418,6 +418,53 @@ TEST(Ops, AttentionVariantsMatchReference) {
   }
 }
 
+// GPT-J pairs (0, 1) and (2, 3) at angles pos * 10000^(-2i/4) with
+// rotary_dim 4 of head_dim 6; dims 4, 5 pass through.
+TEST(Ops, RopeGptjPartial) {
+  const int32_t pos[] = {3};
+  for (const Solution* k : runnable_solutions(kRopeGptj.name)) {
+    SCOPED_TRACE(k->name);
+    float x[] = {1, 2, 3, 4, 5, 6};
+    k->kernel(kRopeGptj)(x, 1, 1, 6, 4, pos, 10000.0f);
+    const double a0 = 3.0, a1 = 0.03;
+    EXPECT_NEAR(x[0], 1 * std::cos(a0) - 2 * std::sin(a0), 1e-6);
+    EXPECT_NEAR(x[1], 1 * std::sin(a0) + 2 * std::cos(a0), 1e-6);
+    EXPECT_NEAR(x[2], 3 * std::cos(a1) - 4 * std::sin(a1), 1e-6);
+    EXPECT_NEAR(x[3], 3 * std::sin(a1) + 4 * std::cos(a1), 1e-6);
+    EXPECT_EQ(x[4], 5.0f);
+    EXPECT_EQ(x[5], 6.0f);
+  }
+}
+
+// Both pairings, every solution against its reference, with rotary dims that
+// leave SIMD tails and partial rotation.
+TEST(Ops, RopeVariantsMatchReferencePartial) {
+  std::mt19937 rng(6);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  struct Shape {
+    int64_t head_dim, rotary_dim;
+  };
+  for (const Shape sh : {Shape{16, 8}, Shape{128, 64}, Shape{192, 64}, Shape{40, 38}}) {
+    for (const auto& [def, reference] : {std::pair{kRopeNeox, &rope_neox_scalar}, std::pair{kRopeGptj, &rope_gptj_scalar}}) {
+      SCOPED_TRACE(::testing::Message() << def.name << " head_dim=" << sh.head_dim << " rotary=" << sh.rotary_dim);
+      const int32_t positions[] = {0, 9, 70000};
+      std::vector<float> want(size_t(3 * 2 * sh.head_dim));
+      for (auto& v : want) v = normal(rng);
+      const std::vector<float> input = want;
+      reference(want.data(), 3, 2, sh.head_dim, sh.rotary_dim, positions, 5e6f);
+      for (size_t i = 0; i < want.size(); ++i) {
+        if (int64_t(i) % sh.head_dim >= sh.rotary_dim) ASSERT_EQ(want[i], input[i]) << "pass-through dim " << i;
+      }
+      for (const Solution* k : runnable_solutions(def.name)) {
+        SCOPED_TRACE(k->name);
+        std::vector<float> got = input;
+        k->kernel(def)(got.data(), 3, 2, sh.head_dim, sh.rotary_dim, positions, 5e6f);
+        for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6) << "at " << i;
+      }
+    }
+  }
+}
+
 // The variants rotate by the same angles; only FMA fusion may differ.
 TEST(Ops, RopeVariantsMatchReference) {
   std::mt19937 rng(5);

@@ -45,6 +45,23 @@ void rope_neox_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_di
   }
 }
 
+void rope_gptj_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
+                      float theta) {
+  const int64_t half = rotary_dim / 2;
+  std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    rope_angles(positions[r], rotary_dim, theta, cos_t.data(), sin_t.data());
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + (r * n_heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[2 * i], b = v[2 * i + 1];
+        v[2 * i] = a * cos_t[size_t(i)] - b * sin_t[size_t(i)];
+        v[2 * i + 1] = a * sin_t[size_t(i)] + b * cos_t[size_t(i)];
+      }
+    }
+  }
+}
+
 void softmax_scalar(float* x, int64_t n) {
   if (n <= 0) return;
   const float max = *std::max_element(x, x + n);
@@ -117,6 +134,11 @@ void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int6
 void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta) {
   static const SelectedKernel kernel(kRopeNeox);
+  kernel()(x, n_rows, n_heads, head_dim, rotary_dim, positions, theta);
+}
+void rope_gptj(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
+               float theta) {
+  static const SelectedKernel kernel(kRopeGptj);
   kernel()(x, n_rows, n_heads, head_dim, rotary_dim, positions, theta);
 }
 void softmax(float* x, int64_t n) {

@@ -24,6 +24,11 @@ void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int6
 void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta);
 
+// GPT-J-style (interleaved) rotary embedding, as rope_neox but rotating the
+// adjacent pairs (2i, 2i + 1) for i < rotary_dim / 2 (DeepSeek-V3's rope dims).
+void rope_gptj(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
+               float theta);
+
 // cos and sin of the rotary_dim / 2 rotation angles of `position`, as
 // rope_neox uses them (shared by its variants).
 void rope_angles(int32_t position, int64_t rotary_dim, float theta, float* cos_t, float* sin_t);
@@ -61,6 +66,7 @@ using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64
 // silu_mul have no file yet.
 inline constexpr KernelDefinition<RmsNormFn> kRmsnorm{"rmsnorm"};
 inline constexpr KernelDefinition<RopeFn> kRopeNeox{"rope_neox"};
+inline constexpr KernelDefinition<RopeFn> kRopeGptj{"rope_gptj"};
 inline constexpr KernelDefinition<SoftmaxFn> kSoftmax{"softmax"};
 inline constexpr KernelDefinition<SiluMulFn> kSiluMul{"silu_mul"};
 
@@ -68,10 +74,14 @@ inline constexpr KernelDefinition<SiluMulFn> kSiluMul{"silu_mul"};
 void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
 void rope_neox_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta);
+void rope_gptj_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
+                      float theta);
 void softmax_scalar(float* x, int64_t n);
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
 void rmsnorm_avx512(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
 void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
+                      float theta);
+void rope_gptj_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta);
 void softmax_avx512(float* x, int64_t n);
 void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n);

@@ -63,6 +63,33 @@ void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_di
   }
 }
 
+// Interleaved pairs: with c and s duplicated per pair and the sine signed
+// (-s, +s), out = x * c + swap_pairs(x) * s gives (a c - b s, b c + a s).
+void rope_gptj_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim,
+                      const int32_t* positions, float theta) {
+  const int64_t half = rotary_dim / 2;
+  std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
+  std::vector<float> cos2(static_cast<size_t>(rotary_dim)), sin2(static_cast<size_t>(rotary_dim));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    rope_angles(positions[r], rotary_dim, theta, cos_t.data(), sin_t.data());
+    for (int64_t i = 0; i < half; ++i) {
+      cos2[size_t(2 * i)] = cos2[size_t(2 * i + 1)] = cos_t[size_t(i)];
+      sin2[size_t(2 * i)] = -sin_t[size_t(i)];
+      sin2[size_t(2 * i + 1)] = sin_t[size_t(i)];
+    }
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + (r * n_heads + h) * head_dim;
+      for (int64_t i = 0; i < rotary_dim; i += 16) {
+        const __mmask16 m = lanes(rotary_dim - i);
+        const __m512 a = _mm512_maskz_loadu_ps(m, v + i);
+        const __m512 swapped = _mm512_permute_ps(a, 0xB1);  // (b, a) in every pair
+        const __m512 c = _mm512_maskz_loadu_ps(m, cos2.data() + i), sn = _mm512_maskz_loadu_ps(m, sin2.data() + i);
+        _mm512_mask_storeu_ps(v + i, m, _mm512_add_ps(_mm512_mul_ps(a, c), _mm512_mul_ps(swapped, sn)));
+      }
+    }
+  }
+}
+
 void softmax_avx512(float* x, int64_t n) {
   if (n <= 0) return;
   __m512 vmax = _mm512_set1_ps(-INFINITY);

@@ -62,6 +62,7 @@ const std::vector<DefinitionSpec>& definition_specs() {
       {kGqaPagedAttention.name},
       {kRmsnorm.name},
       {kRopeNeox.name},
+      {kRopeGptj.name},
       {kSoftmax.name},
       {kSiluMul.name},
   };
@@ -110,6 +111,8 @@ std::vector<Solution> registered_solutions() {
       make_solution(kRmsnorm, "rmsnorm_avx512", Isa::Avx512, rmsnorm_avx512),
       make_solution(kRopeNeox, "rope_neox_scalar", Isa::Scalar, rope_neox_scalar),
       make_solution(kRopeNeox, "rope_neox_avx512", Isa::Avx512, rope_neox_avx512),
+      make_solution(kRopeGptj, "rope_gptj_scalar", Isa::Scalar, rope_gptj_scalar),
+      make_solution(kRopeGptj, "rope_gptj_avx512", Isa::Avx512, rope_gptj_avx512),
       make_solution(kSoftmax, "softmax_scalar", Isa::Scalar, softmax_scalar),
       make_solution(kSoftmax, "softmax_avx512", Isa::Avx512, softmax_avx512),
       make_solution(kSiluMul, "silu_mul_scalar", Isa::Scalar, silu_mul_scalar),

@@ -65,6 +65,7 @@ void add_output(TensorTable& t, const ModelConfig& c, bool gguf_needs_output);
 // The blocks of decoder layer `layer`, from the config.
 struct AttentionSpec {
   int64_t n_heads, n_kv_heads, head_dim, rotary_dim;
+  bool rope_interleaved;  // GPT-J pairing, else NeoX
   QkNorm qk_norm;
   float rope_theta, eps;
 };

@@ -73,8 +73,8 @@ void add_output(TensorTable& t, const ModelConfig& c, bool gguf_needs_output) {
 
 LayerSpec layer_spec(const ModelConfig& c, int64_t layer) {
   LayerSpec s{};
-  s.attention = {c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.rope_dims(), c.qk_norm,
-                 float(c.rope_theta), float(c.rms_norm_eps)};
+  s.attention = {c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.rope_dims(), c.rope_interleaved,
+                 c.qk_norm, float(c.rope_theta), float(c.rms_norm_eps)};
   s.moe = c.is_moe_layer(layer);
   if (s.moe) {
     s.experts.router = {c.router_scoring, c.router_correction_bias, c.norm_topk_prob, float(c.routed_scaling_factor),

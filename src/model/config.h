@@ -44,7 +44,8 @@ struct ModelConfig {
   std::vector<int64_t> mlp_only_layers;
   double rms_norm_eps = 1e-6;
   double rope_theta = 1e6;
-  int64_t rotary_dim = 0;  // leading dims of each head RoPE rotates (NeoX pairs); head_dim when 0
+  int64_t rotary_dim = 0;  // leading dims of each head RoPE rotates; head_dim when 0
+  bool rope_interleaved = false;  // GPT-J pairs (2i, 2i+1) instead of NeoX's (i, i + rotary_dim/2)
   QkNorm qk_norm = QkNorm::PerHead;
   int64_t max_position_embeddings = 40960;
   bool tie_word_embeddings = false;

@@ -37,8 +37,9 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
   matmul(x, n, w.v, v);
   qk_norm(s.qk_norm, q, w.q_norm, n, n_heads, hd, s.eps);
   qk_norm(s.qk_norm, k, w.k_norm, n, n_kv, hd, s.eps);
-  rope_neox(q, n, n_heads, hd, s.rotary_dim, rows.positions, s.rope_theta);
-  rope_neox(k, n, n_kv, hd, s.rotary_dim, rows.positions, s.rope_theta);
+  const auto rope = s.rope_interleaved ? rope_gptj : rope_neox;
+  rope(q, n, n_heads, hd, s.rotary_dim, rows.positions, s.rope_theta);
+  rope(k, n, n_kv, hd, s.rotary_dim, rows.positions, s.rope_theta);
 
   // Each slot's block table, checked once for the furthest position it reaches.
   int32_t n_slots = 0;

@@ -1,7 +1,7 @@
 #pragma once
 // Causal GQA self-attention of one layer over the paged KV cache:
 //   q, k, v = x Wq, x Wk, x Wv;  q/k RMSNorm (none, per head, or over the whole
-//   projection);  NeoX RoPE on the first rotary_dim dims of each head;  rows
+//   projection);  NeoX or GPT-J RoPE on the first rotary_dim dims of each head;  rows
 //   stored in the cache;  softmax(q K^T / sqrt(head_dim)) V;  out = attn Wo.
 // Every row's K/V is stored before any row attends, so a row also sees the
 // earlier rows of its own sequence from the same batch.
