@@ -3,7 +3,7 @@
 // (those are covered end to end by the llama.cpp oracles): a MoE layer with
 // sigmoid scores, a selection bias, expert groups, routed scaling and a
 // shared expert; GQA attention with whole-projection q/k norms, GPT-J RoPE
-// on part of the head, and two sequences batched over the paged KV cache.
+// on part of the head, and two sequences batched over scattered KV blocks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +12,8 @@
 
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
+#include "core/error.h"
+#include "engine/paged_kv_cache.h"
 #include "model/blocks/attention_block.h"
 #include "model/blocks/moe_block.h"
 #include "model/config.h"
@@ -117,7 +119,12 @@ TEST(AttentionBlock, WholeQkNormGptjPartialRopeTwoSequencesPaged) {
   c.num_hidden_layers = 1;
   c.num_key_value_heads = NKV;
   c.head_dim = HD;
-  ContiguousKVCache kv(c, 2, 16);
+  // Blocks of 2 positions in scattered order: sequence 0's positions 0-3 in
+  // blocks 3 then 0, sequence 1's in block 1.
+  PagedKVCache kv(c, 4, 2);
+  const std::vector<int32_t> table0 = {3, 0}, table1 = {1};
+  kv.bind(0, &table0);
+  kv.bind(1, &table1);
   // Sequence 0 has 3 tokens, sequence 1 has 2: rows interleave in one batch
   // after a first step that wrote positions 0-1 of sequence 0.
   const std::vector<std::vector<float>> tokens = [&] {
@@ -189,6 +196,13 @@ TEST(AttentionBlock, WholeQkNormGptjPartialRopeTwoSequencesPaged) {
   }
   const std::vector<double> first = reference({0, 1}, 1);
   for (int64_t c2 = 0; c2 < H; ++c2) ASSERT_NEAR(out_first[size_t(H + c2)], first[size_t(c2)], 2e-4);
+
+  // Rows outside the cache are refused, not written: a negative position, an
+  // unbound or negative slot, a position past the reserved blocks.
+  for (const auto& [p, sl] : std::vector<std::pair<int32_t, int32_t>>{{-1, 0}, {0, 2}, {0, -1}, {4, 0}}) {
+    SCOPED_TRACE(::testing::Message() << "position " << p << " slot " << sl);
+    EXPECT_THROW(attention_block(spec, w, BatchRows{1, &p, &sl}, x.data(), out.data(), kv.layer(0), ws), Error);
+  }
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #pragma once
 // The element-wise and small ops of a decoder layer (f32 in, f32 out).
-// rmsnorm, rope_neox, softmax and silu_mul are kernel definitions: each
+// rmsnorm, rope_neox, rope_gptj, softmax and silu_mul are kernel definitions: each
 // function below is its definition's dispatch point and runs the selected
 // solution (a scalar reference or a SIMD variant, see solution_registry.h);
 // attention is in attention.h, matmul in matmul.h.
@@ -30,7 +30,7 @@ void rope_gptj(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int6
                float theta);
 
 // cos and sin of the rotary_dim / 2 rotation angles of `position`, as
-// rope_neox uses them (shared by its variants).
+// rope_neox and rope_gptj use them (shared by their solutions).
 void rope_angles(int32_t position, int64_t rotary_dim, float theta, float* cos_t, float* sin_t);
 
 // In-place numerically stable softmax over n values.

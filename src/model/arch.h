@@ -35,13 +35,12 @@ struct ArchSpec {
   // Checks beyond the common ones; throws Error naming `source`.
   void (*validate)(const ModelConfig& c, const std::string& source);
   std::vector<TensorSpec> (*tensors)(const ModelConfig& c);
-  // `strata synth` shapes by preset name; throws Error listing `presets`.
+  // `strata synth` shapes by preset name; throws Error listing the known ones.
   ModelConfig (*preset)(const std::string& name);
-  std::string_view presets;
   // compressed-tensors `ignore` when only the routed experts are INT4.
   std::vector<std::string> int4_ignore;
   // A compressed-tensors target ("re:" regex) naming the routed experts'
-  // linear modules: what `strata quantize` quantizes by default.
+  // linear modules: what `strata quantize` quantizes by default (empty: none).
   std::string_view routed_experts;
 };
 
@@ -55,9 +54,10 @@ const ArchSpec& arch_of(const ModelConfig& c);
 // Table pieces the llama-style architectures share (their HF and GGUF names).
 // The token embedding [vocab, hidden].
 void add_token_embedding(TensorTable& t, const ModelConfig& c);
-// A layer's attention: attn_norm, q/k/v/o, the q/k norms c.qk_norm asks for
-// ([head_dim] per head, [heads * head_dim] whole), then ffn_norm.
-void add_gqa_attention(TensorTable::Layer& l, const ModelConfig& c);
+// A layer's attention with the layer's two pre-norms: attn_norm, q/k/v/o, the
+// q/k norms c.qk_norm asks for ([head_dim] per head, [heads * head_dim]
+// whole), then ffn_norm.
+void add_attention_with_norms(TensorTable::Layer& l, const ModelConfig& c);
 // The final norm and the LM head; a tied head is written to GGUF as
 // output.weight only when `gguf_needs_output` (llama.cpp requires it).
 void add_output(TensorTable& t, const ModelConfig& c, bool gguf_needs_output);
@@ -82,8 +82,7 @@ struct MoeSpec {
 struct LayerSpec {
   AttentionSpec attention;
   bool moe;
-  MoeSpec experts;    // when moe
-  int64_t dense_ffn;  // when not
+  MoeSpec experts;  // when moe; else the layer's MLP is dense
 };
 LayerSpec layer_spec(const ModelConfig& c, int64_t layer);
 

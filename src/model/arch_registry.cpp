@@ -45,7 +45,7 @@ void add_token_embedding(TensorTable& t, const ModelConfig& c) {
   t.add(TensorRole::Embedding, "token_embd.weight", "model.embed_tokens.weight", {c.vocab_size, c.hidden_size});
 }
 
-void add_gqa_attention(TensorTable::Layer& l, const ModelConfig& c) {
+void add_attention_with_norms(TensorTable::Layer& l, const ModelConfig& c) {
   const int64_t H = c.hidden_size, q_dim = c.num_attention_heads * c.head_dim,
                 kv_dim = c.num_key_value_heads * c.head_dim;
   using R = TensorRole;
@@ -81,8 +81,6 @@ LayerSpec layer_spec(const ModelConfig& c, int64_t layer) {
                         c.num_experts, c.num_experts_per_tok, c.n_group, c.topk_group};
     s.experts.expert_ffn = c.moe_intermediate_size;
     s.experts.shared_ffn = c.n_shared_experts * c.moe_intermediate_size;
-  } else {
-    s.dense_ffn = c.intermediate_size;
   }
   return s;
 }

@@ -44,8 +44,9 @@ void ModelConfig::validate(const std::string& source) const {
   check_range("num_key_value_heads", num_key_value_heads, 1, num_attention_heads);
   check_range("head_dim", head_dim, 2, 1024);
   check_range("max_position_embeddings", max_position_embeddings, 1, int64_t(1) << 24);
-  check_range("rotary_dim", rope_dims(), 2, head_dim);
-  if (rope_dims() % 2 != 0) fail("{}: rotary_dim = {} must be even for rotary embeddings", source, rope_dims());
+  const char* rope_key = rotary_dim > 0 ? "rotary_dim" : "head_dim";
+  check_range(rope_key, rope_dims(), 2, head_dim);
+  if (rope_dims() % 2 != 0) fail("{}: {} = {} must be even for rotary embeddings", source, rope_key, rope_dims());
   if (num_attention_heads % num_key_value_heads != 0) {
     fail("{}: num_attention_heads = {} is not a multiple of num_key_value_heads = {}", source,
          num_attention_heads, num_key_value_heads);
@@ -61,6 +62,10 @@ void ModelConfig::validate(const std::string& source) const {
     check_range("topk_group", topk_group, 1, n_group);
     check_range("n_shared_experts", n_shared_experts, 0, 64);
     if (num_experts % n_group != 0) fail("{}: num_experts = {} is not a multiple of n_group = {}", source, num_experts, n_group);
+    if (num_experts_per_tok > topk_group * (num_experts / n_group)) {
+      fail("{}: num_experts_per_tok = {} exceeds the {} experts of topk_group = {} groups", source, num_experts_per_tok,
+           topk_group * (num_experts / n_group), topk_group);
+    }
     if (!(routed_scaling_factor > 0 && routed_scaling_factor < 1e6)) {
       fail("{}: routed_scaling_factor = {} must be positive", source, routed_scaling_factor);
     }

@@ -89,7 +89,7 @@ void DecoderModel::load_tensor(const TensorSpec& t) {
     }
     return;
   }
-  if (t.is_norm()) {
+  if (t.is_vector()) {
     std::vector<float> v = small_vector(src, name, t.shape[0]);
     switch (t.role) {
       case R::AttnNorm: l.attn_norm = std::move(v); return;
@@ -129,6 +129,12 @@ DecoderModel::DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSour
   layers_.resize(size_t(c.num_hidden_layers));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers_[size_t(i)].spec = layer_spec(c, i);
   for (const TensorSpec& t : arch_of(c).tensors(c)) load_tensor(t);
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const Layer& l = layers_[size_t(i)];
+    if (l.spec.moe && l.spec.experts.router.correction_bias && l.moe.correction_bias.empty()) {
+      fail("{}: layer {} routes with a correction bias its tensor table does not load", weights_->describe(), i);
+    }
+  }
   quant_ = nullptr;
   fp8_ = nullptr;
   if (c.num_mtp_modules > 0) {

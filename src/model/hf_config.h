@@ -35,7 +35,7 @@ class HFConfigReader {
 
  private:
   const nlohmann::json& j_;
-  const std::string& source_;
+  std::string source_;
 };
 
 }  // namespace strata

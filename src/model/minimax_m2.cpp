@@ -26,13 +26,13 @@ void read_hf(const HFConfigReader& hf, ModelConfig& c) {
   c.num_experts = hf.required<int64_t>("num_local_experts");
   c.num_experts_per_tok = hf.required<int64_t>("num_experts_per_tok");
   c.moe_intermediate_size = hf.required<int64_t>("intermediate_size");  // per expert in this config
-  const double factor = hf.get<double>("partial_rotary_factor", 1.0);
-  c.rotary_dim = hf.get<int64_t>("rotary_dim", int64_t(double(c.head_dim) * factor));
+  // transformers' MiniMaxM2Config defaults to rotary_dim 64; vLLM reads partial_rotary_factor.
+  c.rotary_dim = hf.has("rotary_dim") || !hf.has("partial_rotary_factor")
+                     ? hf.get<int64_t>("rotary_dim", 64)
+                     : int64_t(double(c.head_dim) * hf.get<double>("partial_rotary_factor", 1.0));
   const std::string scoring = hf.get<std::string>("scoring_func", "sigmoid");
-  if (scoring != "sigmoid" && scoring != "softmax") {
-    fail("{}: scoring_func '{}' is not supported (sigmoid or softmax)", hf.source(), scoring);
-  }
-  c.router_scoring = scoring == "sigmoid" ? RouterScoring::Sigmoid : RouterScoring::Softmax;
+  if (scoring != "sigmoid") fail("{}: scoring_func '{}' is not supported (sigmoid)", hf.source(), scoring);
+  c.router_scoring = RouterScoring::Sigmoid;
   c.router_correction_bias = hf.get<bool>("use_routing_bias", true);
   if (!hf.get<bool>("use_qk_norm", true)) c.qk_norm = QkNorm::None;
   const std::string qk_type = hf.get<std::string>("qk_norm_type", "per_layer");
@@ -58,8 +58,8 @@ void read_gguf(const GGUFFile& g, ModelConfig& c) {
          "expert tensors by the former)", g.describe(), c.intermediate_size, c.moe_intermediate_size);
   }
   const int64_t gating = g.get_int(p + "expert_gating_func", 2);
-  if (gating != 1 && gating != 2) fail("{}: expert_gating_func {} is not supported (1 softmax, 2 sigmoid)", g.describe(), gating);
-  c.router_scoring = gating == 2 ? RouterScoring::Sigmoid : RouterScoring::Softmax;
+  if (gating != 2) fail("{}: expert_gating_func {} is not supported (2, sigmoid)", g.describe(), gating);
+  c.router_scoring = RouterScoring::Sigmoid;
   c.router_correction_bias = true;  // exp_probs_b is a required tensor in llama.cpp
 }
 
@@ -69,9 +69,9 @@ void write_hf(const ModelConfig& c, nlohmann::json& j) {
   j["num_experts_per_tok"] = c.num_experts_per_tok;
   j["rotary_dim"] = c.rope_dims();
   j["partial_rotary_factor"] = double(c.rope_dims()) / double(c.head_dim);
-  j["scoring_func"] = c.router_scoring == RouterScoring::Sigmoid ? "sigmoid" : "softmax";
-  j["use_routing_bias"] = c.router_correction_bias;
-  j["use_qk_norm"] = c.qk_norm != QkNorm::None;
+  j["scoring_func"] = "sigmoid";
+  j["use_routing_bias"] = true;
+  j["use_qk_norm"] = true;
   j["qk_norm_type"] = "per_layer";
   j["shared_intermediate_size"] = 0;
   j["attn_type_list"] = std::vector<int64_t>(size_t(c.num_hidden_layers), 1);
@@ -85,15 +85,22 @@ void write_gguf(const ModelConfig& c, GGUFWriter& w) {
   w.set_u32(p + "expert_feed_forward_length", uint32_t(c.moe_intermediate_size));
   w.set_u32(p + "expert_count", uint32_t(c.num_experts));
   w.set_u32(p + "expert_used_count", uint32_t(c.num_experts_per_tok));
-  w.set_u32(p + "expert_gating_func", c.router_scoring == RouterScoring::Sigmoid ? 2 : 1);
-  w.set_u32(p + "rope.dimension_count", uint32_t(c.rope_dims()));
+  w.set_u32(p + "expert_gating_func", 2);  // sigmoid
 }
 
+// What MiniMax-M2's config and llama.cpp's minimax-m2 graph express (the GGUF
+// requires the q/k norms and the bias): no other combination is accepted.
 void validate(const ModelConfig& c, const std::string& source) {
   if (c.num_experts <= 0) fail("{}: minimax_m2 needs num_local_experts > 0", source);
-  if (c.qk_norm == QkNorm::PerHead || c.n_shared_experts != 0 || !c.mlp_only_layers.empty() ||
-      c.decoder_sparse_step != 1) {
-    fail("{}: minimax_m2 has whole-projection q/k norms, no shared experts and MoE in every layer", source);
+  if (c.qk_norm != QkNorm::Full || c.rope_interleaved) {
+    fail("{}: minimax_m2 normalises the whole q/k projections and uses NeoX RoPE", source);
+  }
+  if (c.router_scoring != RouterScoring::Sigmoid || !c.router_correction_bias || !c.norm_topk_prob ||
+      c.n_group != 1 || c.routed_scaling_factor != 1.0) {
+    fail("{}: minimax_m2 routes by sigmoid with a correction bias and renormalised weights", source);
+  }
+  if (c.n_shared_experts != 0 || !c.mlp_only_layers.empty() || c.decoder_sparse_step != 1) {
+    fail("{}: minimax_m2 has no shared experts and MoE in every layer", source);
   }
 }
 
@@ -104,11 +111,9 @@ std::vector<TensorSpec> tensors(const ModelConfig& c) {
   add_token_embedding(t, c);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     TensorTable::Layer l = t.layer(i);
-    add_gqa_attention(l, c);
+    add_attention_with_norms(l, c);
     l.add(R::Router, "ffn_gate_inp.weight", "block_sparse_moe.gate.weight", {E, H});
-    if (c.router_correction_bias) {
-      l.add(R::RouterBias, "exp_probs_b.bias", "block_sparse_moe.e_score_correction_bias", {E});
-    }
+    l.add(R::RouterBias, "exp_probs_b.bias", "block_sparse_moe.e_score_correction_bias", {E});
     l.experts(R::ExpertGate, "ffn_gate_exps.weight", "block_sparse_moe.experts.", "w1.weight", E, {F, H});
     l.experts(R::ExpertUp, "ffn_up_exps.weight", "block_sparse_moe.experts.", "w3.weight", E, {F, H});
     l.experts(R::ExpertDown, "ffn_down_exps.weight", "block_sparse_moe.experts.", "w2.weight", E, {H, F});
@@ -158,7 +163,7 @@ ModelConfig preset(const std::string& name) {
 
 const ArchSpec& minimax_m2_arch() {
   static const ArchSpec spec{"minimax_m2", "MiniMaxM2ForCausalLM", "minimax-m2", read_hf, read_gguf, write_hf,
-                             write_gguf, validate, tensors, preset, "tiny, minimax-m2-layer",
+                             write_gguf, validate, tensors, preset,
                              // MiniMax-M2's own FP8 release keeps the router and the LM head high precision too.
                              {"lm_head", "re:.*self_attn.*", "re:.*block_sparse_moe\\.gate$"},
                              "re:.*block_sparse_moe\\.experts\\.\\d+\\.w[123]$"};

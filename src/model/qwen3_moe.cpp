@@ -60,15 +60,26 @@ void write_gguf_moe(const ModelConfig& c, GGUFWriter& w) {
   w.set_bool(p + "expert_weights_norm", c.norm_topk_prob);
 }
 
+// What the Qwen3 config and GGUF keys can express: full NeoX RoPE, per-head
+// q/k norms, a plain softmax router.
+void validate_qwen3_family(const ModelConfig& c, const std::string& source) {
+  if (c.rope_dims() != c.head_dim || c.rope_interleaved || c.qk_norm != QkNorm::PerHead) {
+    fail("{}: {} rotates whole heads with NeoX RoPE and normalises q/k per head", source, c.architecture);
+  }
+  if (c.router_scoring != RouterScoring::Softmax || c.router_correction_bias || c.n_group != 1 ||
+      c.routed_scaling_factor != 1.0 || c.n_shared_experts != 0) {
+    fail("{}: {} routes with a plain softmax (no bias, groups, scaling or shared experts)", source, c.architecture);
+  }
+}
+
 void validate_moe(const ModelConfig& c, const std::string& source) {
   if (c.num_experts <= 0) fail("{}: qwen3_moe needs num_experts > 0", source);
-  if (c.qk_norm != QkNorm::PerHead || c.router_scoring != RouterScoring::Softmax || c.n_shared_experts != 0) {
-    fail("{}: qwen3_moe has per-head q/k norms, a softmax router and no shared experts", source);
-  }
+  validate_qwen3_family(c, source);
 }
 
 void validate_dense(const ModelConfig& c, const std::string& source) {
   if (c.num_experts != 0) fail("{}: dense qwen3 cannot have num_experts = {}", source, c.num_experts);
+  validate_qwen3_family(c, source);
 }
 
 // Per layer: attention, then the routed experts or the dense MLP.
@@ -79,7 +90,7 @@ std::vector<TensorSpec> tensors(const ModelConfig& c) {
   add_token_embedding(t, c);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     TensorTable::Layer l = t.layer(i);
-    add_gqa_attention(l, c);
+    add_attention_with_norms(l, c);
     if (c.is_moe_layer(i)) {
       const int64_t E = c.num_experts, F = c.moe_intermediate_size;
       l.add(R::Router, "ffn_gate_inp.weight", "mlp.gate.weight", {E, H});
@@ -142,7 +153,6 @@ const ArchSpec& qwen3_moe_arch() {
   static const ArchSpec spec{
       "qwen3_moe", "Qwen3MoeForCausalLM", "qwen3moe", read_hf_moe, read_gguf_moe, write_hf_moe, write_gguf_moe,
       validate_moe, tensors, [](const std::string& name) { return preset(name, "qwen3_moe"); },
-      "tiny, qwen3-30b-a3b-layer",
       // As Kimi K2 Thinking: everything but the routed experts stays high precision.
       {"lm_head", "re:.*self_attn.*", "re:.*mlp\\.gate$", "re:.*mlp\\.(gate|up|down)_proj$"},
       "re:.*mlp\\.experts\\.\\d+\\.(gate|up|down)_proj$"};
@@ -152,8 +162,7 @@ const ArchSpec& qwen3_moe_arch() {
 const ArchSpec& qwen3_arch() {
   static const ArchSpec spec{
       "qwen3", "Qwen3ForCausalLM", "qwen3", read_hf_dense, read_gguf_dense, write_hf_dense, write_gguf_dense,
-      validate_dense, tensors, [](const std::string& name) { return preset(name, "qwen3"); },
-      "tiny, qwen3-30b-a3b-layer", {}, "re:.*mlp\\.experts\\.\\d+\\.(gate|up|down)_proj$"};
+      validate_dense, tensors, [](const std::string& name) { return preset(name, "qwen3"); }, {}, ""};
   return spec;
 }
 

@@ -37,7 +37,7 @@ struct TensorSpec {
   // head for architectures whose llama.cpp graph requires output.weight).
   bool gguf_only = false;
   bool routed_experts() const;
-  bool is_norm() const { return shape.size() == 1; }
+  bool is_vector() const { return shape.size() == 1; }  // norms and biases
 };
 
 int64_t numel_of(const std::vector<int64_t>& shape);

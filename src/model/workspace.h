@@ -1,9 +1,12 @@
 #pragma once
-// Scratch memory of forward passes: named buffers that grow to the largest
-// batch seen and are then reused, so a step allocates nothing once warm. The
-// caller owns one per model runner (the executor keeps its own) and passes it
-// into Model::forward; a buffer is valid until the next request for the same
-// name. Not thread-safe: one forward at a time per workspace.
+// Scratch memory of forward passes: the large per-token buffers (activations,
+// q/k/v, MoE gathers) as named buffers that grow to the largest batch seen
+// and are then reused, so steps stop allocating them once warm; they are kept
+// (never shrunk) for the runner's lifetime, outside the KV budget. Small
+// per-call scheduling lists stay local to the blocks. The caller owns one per
+// model runner (the executor keeps its own) and passes it into
+// Model::forward; a buffer is valid until the next request for the same name.
+// Not thread-safe: one forward at a time per workspace.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -15,10 +18,9 @@ enum class Scratch : uint8_t {
   Q, K, V, Attn,                        // attention
   RouterLogits, RouteWeight, Gathered,  // MoE: router outputs, gathered token rows
   Gate, Up, ExpertOut, SharedOut,       // MoE and MLP intermediates
-  Logits,                               // final norm before the LM head
   kCount,
 };
-enum class IndexScratch : uint8_t { RouteExpert, ExpertFirst, RouteOrder, GatheredAt, kCount };
+enum class IndexScratch : uint8_t { ExpertFirst, ExpertCursor, RouteOrder, GatheredAt, kCount };
 
 class Workspace {
  public:

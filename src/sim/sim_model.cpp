@@ -44,8 +44,7 @@ double stored_bytes(const TensorSource& source, const std::vector<TensorSpec>& t
     if (t.layer != layer || t.gguf_only || std::find(roles.begin(), roles.end(), t.role) == roles.end()) continue;
     for (const HFPart& p : t.parts) {
       // "X.weight" -> every file tensor of module X ("X.weight_packed", ...).
-      const bool weight = p.name.size() > 7 && p.name.compare(p.name.size() - 7, 7, ".weight") == 0;
-      total += bytes_under(source, weight ? p.name.substr(0, p.name.size() - 6) : p.name);
+      total += bytes_under(source, p.name.ends_with(".weight") ? p.name.substr(0, p.name.size() - 6) : p.name);
     }
   }
   return total;

@@ -29,6 +29,7 @@ void write_gguf_metadata(GGUFWriter& w, const ModelConfig& c, const Tokenizer& t
   w.set_u32(key("attention.key_length"), u32(c.head_dim));
   w.set_u32(key("attention.value_length"), u32(c.head_dim));
   w.set_f32(key("rope.freq_base"), float(c.rope_theta));
+  w.set_u32(key("rope.dimension_count"), u32(c.rope_dims()));
   w.set_f32(key("attention.layer_norm_rms_epsilon"), float(c.rms_norm_eps));
   spec.write_gguf(c, w);
 

@@ -265,7 +265,9 @@ QuantizeReport quantize_model(const QuantizeOptions& opts,
   std::vector<std::string> targets = opts.targets;
   if (targets.empty()) {
     const ModelConfig config = ModelConfig::from_hf(in.config(), opts.model + "/config.json");
-    targets = {std::string(arch_of(config).routed_experts)};
+    const std::string_view experts = arch_of(config).routed_experts;
+    if (experts.empty()) fail("{}: {} has no routed experts; pass --targets", opts.model, config.architecture);
+    targets = {std::string(experts)};
   }
   const CompressedTensorsConfig quant{targets, opts.ignore};
   const Input input(in, quant);

@@ -60,10 +60,6 @@ inline float element_value(const Distribution& d, uint64_t key, int64_t index) {
   return d.mean + d.std * unit_normal(key, index);
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // Scales keep activations near unit RMS through the layers while making the
 // output interesting: logits spread over a few units (so greedy decoding
 // follows the context instead of repeating one token), router logits spread
@@ -285,7 +281,6 @@ void validate_synth_config(const ModelConfig& c) {
   positive("KV head count", c.num_key_value_heads);
   positive("head dim", c.head_dim);
   positive("max position", c.max_position_embeddings);
-  if (c.head_dim % 2 != 0) fail("synth: head dim must be even for RoPE (got {})", c.head_dim);
   if (c.num_attention_heads % c.num_key_value_heads != 0) {
     fail("synth: attention heads ({}) must be a multiple of KV heads ({})",
          c.num_attention_heads, c.num_key_value_heads);
@@ -310,10 +305,7 @@ void validate_synth_config(const ModelConfig& c) {
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) any_dense |= !c.is_moe_layer(i);
   }
   if (any_dense) positive("FFN size", c.intermediate_size);
-  if (c.rotary_dim < 0 || c.rotary_dim > c.head_dim || c.rotary_dim % 2 != 0) {
-    fail("synth: rotary dim must be even and at most the head dim {} (got {})", c.head_dim, c.rotary_dim);
-  }
-  c.validate("synth");
+  c.validate("synth");  // what the architecture can express, RoPE dims included
 }
 
 std::string default_synth_tokenizer_dir() {
@@ -347,14 +339,21 @@ std::string default_synth_tokenizer_dir() {
 
 float synth_weight_value(const ModelConfig& config, uint64_t seed, const std::string& hf_name,
                          int64_t index) {
-  for (const TensorSpec& t : arch_of(config).tensors(config)) {
-    for (const HFPart& p : t.parts) {
-      if (p.name == hf_name && !t.gguf_only) {
-        return element_value(distribution_for(config, t.role), tensor_key(seed, hf_name), index);
-      }
-    }
+  // Callers walk one tensor element by element: look its role up once.
+  thread_local std::string last_name, last_arch;
+  thread_local TensorRole last_role;
+  if (hf_name != last_name || config.architecture != last_arch) {
+    const TensorSpec* found = nullptr;
+    const std::vector<TensorSpec> table = arch_of(config).tensors(config);
+    for (const TensorSpec& t : table)
+      for (const HFPart& p : t.parts)
+        if (p.name == hf_name && !t.gguf_only) found = &t;
+    if (!found) fail("synth: {} has no tensor '{}'", config.architecture, hf_name);
+    last_role = found->role;
+    last_name = hf_name;
+    last_arch = config.architecture;
   }
-  fail("synth: {} has no tensor '{}'", config.architecture, hf_name);
+  return element_value(distribution_for(config, last_role), tensor_key(seed, hf_name), index);
 }
 
 // GGUF keeps 1-D tensors (the norms) in F32 whatever the weights' dtype, as

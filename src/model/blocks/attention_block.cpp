@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
@@ -42,14 +43,16 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
   rope(k, n, n_kv, hd, s.rotary_dim, rows.positions, s.rope_theta);
 
   // Each slot's block table, checked once for the furthest position it reaches.
-  int32_t n_slots = 0;
-  for (int64_t t = 0; t < n; ++t) n_slots = std::max(n_slots, rows.seq_slots[t] + 1);
-  std::vector<int32_t> reach(size_t(n_slots), 0);
+  std::vector<int32_t> reach(size_t(kv.n_slots), 0);
   for (int64_t t = 0; t < n; ++t) {
-    reach[size_t(rows.seq_slots[t])] = std::max(reach[size_t(rows.seq_slots[t])], rows.positions[t] + 1);
+    const int32_t slot = rows.seq_slots[t], pos = rows.positions[t];
+    if (slot < 0 || slot >= kv.n_slots || pos < 0) {
+      fail("KV cache: row {} (slot {}, position {}) is outside the {} bound slots", t, slot, pos, kv.n_slots);
+    }
+    reach[size_t(slot)] = std::max(reach[size_t(slot)], pos + 1);
   }
-  std::vector<const std::vector<int32_t>*> tables(size_t(n_slots), nullptr);
-  for (int32_t slot = 0; slot < n_slots; ++slot) {
+  std::vector<const std::vector<int32_t>*> tables(size_t(kv.n_slots), nullptr);
+  for (int32_t slot = 0; slot < kv.n_slots; ++slot) {
     if (reach[size_t(slot)] > 0) tables[size_t(slot)] = &kv.table(slot, reach[size_t(slot)]);
   }
   const size_t kv_row = size_t(n_kv * hd) * sizeof(float);

@@ -1,6 +1,6 @@
 #pragma once
-// A SwiGLU MLP: down(silu(gate x) * up x). Dense layers, shared experts and
-// (one at a time, inside moe_block) each routed expert are one.
+// A SwiGLU MLP: down(silu(gate x) * up x): dense layers and shared experts
+// (routed experts run the same maths piecewise inside moe_block).
 #include <cstdint>
 
 #include "kernels/matmul.h"

@@ -58,7 +58,7 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
   int32_t* route_expert = ws.ids(size_t(n_routes));
   matmul(x, n, w.router, router_logits);
   const RouterParams params{r.scoring == RouterScoring::Sigmoid, r.renormalize, r.routed_scale, r.n_group,
-                            r.topk_group, w.correction_bias.empty() ? nullptr : w.correction_bias.data()};
+                            r.topk_group, r.correction_bias ? w.correction_bias.data() : nullptr};
   for (int64_t t = 0; t < n; ++t) {
     topk_router(&router_logits[t * n_exp], n_exp, top_k, params, &route_expert[t * top_k], &route_weight[t * top_k]);
   }
@@ -67,12 +67,12 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
   // expert's weights are read once for all its rows.
   int64_t* first = ws.indices(IndexScratch::ExpertFirst, size_t(n_exp) + 1);
   int64_t* order = ws.indices(IndexScratch::RouteOrder, size_t(n_routes));
-  int64_t* gathered_at = ws.indices(IndexScratch::GatheredAt, size_t(std::max(n_routes, n_exp)));
+  int64_t* next_row = ws.indices(IndexScratch::ExpertCursor, size_t(n_exp));
   std::fill(first, first + n_exp + 1, 0);
   for (int64_t i = 0; i < n_routes; ++i) ++first[route_expert[i] + 1];
   for (int64_t e = 0; e < n_exp; ++e) first[e + 1] += first[e];
-  std::copy(first, first + n_exp, gathered_at);  // the next free row of each expert
-  for (int64_t i = 0; i < n_routes; ++i) order[gathered_at[route_expert[i]]++] = i;
+  std::copy(first, first + n_exp, next_row);
+  for (int64_t i = 0; i < n_routes; ++i) order[next_row[route_expert[i]]++] = i;
   if (stats) {
     ++stats->moe_calls;
     for (int64_t e = 0; e < n_exp; ++e) {
@@ -101,7 +101,10 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
 
   // Each token sums its routes' weighted outputs in choice order: the result
   // does not depend on the batch or on which thread ran which piece.
-  for (int64_t i = 0; i < n_routes; ++i) gathered_at[order[i]] = i;  // route -> its row of y
+  int64_t* gathered_at = ws.indices(IndexScratch::GatheredAt, size_t(n_routes));  // route -> its row of y
+  for (int64_t i = 0; i < n_routes; ++i) gathered_at[order[i]] = i;
+  // The shared expert's mlp_block takes Gate and Up again: the routed
+  // experts are done with them by now.
   float* shared = nullptr;
   if (spec.shared_ffn > 0) {
     shared = ws.floats(Scratch::SharedOut, size_t(n * h));
