@@ -8,6 +8,7 @@
 #include "formats/tensor_source.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/ops.h"
+#include "model/arch.h"
 #include "model/kv_cache.h"
 #include "model/workspace.h"
 #include "tokenizer/tokenizer.h"

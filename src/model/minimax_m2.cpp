@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "model/arch.h"
+#include "model/llama_tensors.h"
 #include "model/hf_config.h"
 
 namespace strata {

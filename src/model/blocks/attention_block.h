@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
-#include "model/arch.h"
+#include "model/layer_spec.h"
 
 namespace strata {
 

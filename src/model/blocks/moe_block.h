@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/arch.h"
+#include "model/layer_spec.h"
 #include "model/blocks/mlp_block.h"
 
 namespace strata {
