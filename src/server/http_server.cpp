@@ -73,10 +73,9 @@ void serve_tokenize(ServingContext& ctx, const httplib::Request& req, httplib::R
     if (add_special != body.end() && !add_special->is_boolean()) {
       throw ApiError(400, "'add_special_tokens' must be a boolean", "add_special_tokens");
     }
-    const bool add_bos = add_special == body.end() || add_special->get<bool>();
-    if (add_bos && ctx.tokenizer.add_bos() && ctx.tokenizer.bos_id()) tokens.push_back(*ctx.tokenizer.bos_id());
-    const auto ids = ctx.tokenizer.encode(prompt->get<std::string>());
-    tokens.insert(tokens.end(), ids.begin(), ids.end());
+    const bool add_special_tokens = add_special == body.end() || add_special->get<bool>();
+    const std::string text = prompt->get<std::string>();
+    tokens = add_special_tokens ? ctx.tokenizer.encode_prompt(text) : ctx.tokenizer.encode(text);
   }
   json out = {{"count", tokens.size()}, {"max_model_len", ctx.max_model_len}, {"tokens", tokens}, {"token_strs", nullptr}};
   if (body.value("return_token_strs", false)) {

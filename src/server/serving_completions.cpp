@@ -27,14 +27,6 @@ std::vector<int32_t> token_ids(const json& list, int64_t vocab) {
   return ids;
 }
 
-std::vector<int32_t> encode_text(const Tokenizer& tokenizer, const std::string& text) {
-  std::vector<int32_t> ids;
-  if (tokenizer.add_bos() && tokenizer.bos_id()) ids.push_back(*tokenizer.bos_id());
-  const auto encoded = tokenizer.encode(text);
-  ids.insert(ids.end(), encoded.begin(), encoded.end());
-  return ids;
-}
-
 // "prompt": a string, a list of token ids, or a batch (list) of either.
 std::vector<std::vector<int32_t>> read_prompts(const json& body, const Tokenizer& tokenizer, int64_t vocab) {
   auto it = body.find("prompt");
@@ -42,13 +34,13 @@ std::vector<std::vector<int32_t>> read_prompts(const json& body, const Tokenizer
   const json& prompt = *it;
   std::vector<std::vector<int32_t>> prompts;
   if (prompt.is_string()) {
-    prompts.push_back(encode_text(tokenizer, prompt.get<std::string>()));
+    prompts.push_back(tokenizer.encode_prompt(prompt.get<std::string>()));
   } else if (prompt.is_array() && !prompt.empty() && prompt.front().is_number()) {
     prompts.push_back(token_ids(prompt, vocab));
   } else if (prompt.is_array() && !prompt.empty()) {
     for (const json& item : prompt) {
       if (item.is_string()) {
-        prompts.push_back(encode_text(tokenizer, item.get<std::string>()));
+        prompts.push_back(tokenizer.encode_prompt(item.get<std::string>()));
       } else if (item.is_array()) {
         prompts.push_back(token_ids(item, vocab));
       } else {

@@ -91,6 +91,14 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool parse_special
   return impl_->encode(text, parse_special);
 }
 
+std::vector<int32_t> Tokenizer::encode_prompt(std::string_view text) const {
+  std::vector<int32_t> ids;
+  if (add_bos() && bos_id()) ids.push_back(*bos_id());
+  const auto encoded = encode(text);
+  ids.insert(ids.end(), encoded.begin(), encoded.end());
+  return ids;
+}
+
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special) const {
   std::string bytes;
   for (int32_t id : ids) {

@@ -26,6 +26,8 @@ class Tokenizer {
   // (see add_bos()). Invalid UTF-8 is first replaced by U+FFFD per maximal
   // invalid subpart, as a JavaScript/Python string decoded from it would hold.
   std::vector<int32_t> encode(std::string_view text, bool parse_special = true) const;
+  // A prompt's ids: BOS first when the tokenizer asks for it (add_bos()), then encode(text).
+  std::vector<int32_t> encode_prompt(std::string_view text) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special = false) const;
   // The raw bytes a token stands for (may be an incomplete UTF-8 sequence).
   std::string token_bytes(int32_t id) const;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "tools/commands.h"
+#include "tools/engine_options.h"
 
 namespace strata {
 
@@ -19,16 +20,12 @@ struct BenchEngineArgs {
   std::string model;
   std::vector<std::string> policies{"layered", "chunked", "whole"};
   std::vector<double> rates{1.0};
-  std::string stage_rule = "paper";
-  bool no_prefix_caching = false;
   bench::EngineBenchOptions options;
 };
 
 void run_bench_engine(BenchEngineArgs& a) {
   a.options.policies = a.policies;
   a.options.request_rates = a.rates;
-  a.options.engine.stage_rule = parse_stage_rule(a.stage_rule);
-  a.options.engine.prefix_caching = !a.no_prefix_caching;
   a.options.model_dir = a.model;
   const auto start = std::chrono::steady_clock::now();
   auto model = Model::load(a.model);
@@ -63,17 +60,8 @@ void add_bench_engine_command(CLI::App& bench) {
   cmd->add_option("--layered-max-num-batched-tokens", o.layered_max_num_batched_tokens,
                   "Token budget of a layered cohort (0: 8192)")
       ->capture_default_str();
-  cmd->add_option("--num-stages", o.engine.num_stages, "Layered: most layer groups G")->capture_default_str();
-  cmd->add_option("--stage-rule", a->stage_rule, "Layered stage count rule: paper or pow2")->capture_default_str();
-  cmd->add_option("--tokens-per-stage", o.engine.tokens_per_stage, "Layered: cohort tokens per stage")
-      ->capture_default_str();
-  cmd->add_option("--max-num-seqs", o.engine.max_num_seqs, "Sequences in a step at most")->capture_default_str();
-  cmd->add_option("--kv-budget", o.engine.kv_budget, "KV cache memory: e.g. 4GiB, 512MiB or 30%")
-      ->capture_default_str();
-  cmd->add_option("--block-size", o.engine.block_size, "KV block size in tokens")->capture_default_str();
-  cmd->add_option("--max-model-len", o.engine.max_model_len, "Longest prompt + output (0: the model's)")
-      ->capture_default_str();
-  cmd->add_flag("--no-prefix-caching", a->no_prefix_caching, "Turn automatic prefix caching off");
+  add_layered_options(*cmd, o.engine);
+  add_capacity_options(*cmd, o.engine);
   cmd->add_option("--slo", o.slo, "ttft:MS,tbt:MS - a request attains it if TTFT and every gap are within")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed for lengths, prompts and arrivals")->capture_default_str();

@@ -1,5 +1,8 @@
 // `strata generate`: one prompt in, text out, with prompt and decode speeds.
-// It drives the model directly (no scheduler), one sequence in one KV slot.
+// It is a client of the serving Engine (scheduler, paged KV, executor,
+// sampling, stop handling, detokenizer), so the path it times is the one
+// `strata serve` runs. As llama-bench does, it warms up, then times
+// --repeats runs of the same request and reports their median and spread.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -7,14 +10,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <optional>
 
 #include "core/error.h"
-#include "engine/sampler.h"
-#include "model/kv_cache.h"
+#include "engine/engine.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
+#include "tools/engine_options.h"
 
 namespace strata {
 namespace {
@@ -28,13 +32,14 @@ struct GenerateOptions {
   std::optional<int64_t> top_k;
   uint64_t seed = 0;
   bool ignore_eos = false;
+  std::vector<std::string> stop;
+  int repeats = 1;
   bool json = false;
+  EngineConfig engine;
 };
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 // Sampling defaults: the model's generation_config.json where it has one,
 // overridden by flags; greedy when neither says otherwise.
@@ -44,99 +49,166 @@ SamplingParams sampling_params(const Model& model, const GenerateOptions& o) {
   if (o.top_p) p.top_p = *o.top_p;
   if (o.top_k) p.top_k = *o.top_k;
   if (o.min_p) p.min_p = *o.min_p;
-  p.seed = o.seed;
   p.validate();
   return p;
 }
 
-void run_generate(const GenerateOptions& o) {
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const GenerateOptions& o) {
+  if (o.prompt_tokens == 0) return tok.encode_prompt(o.prompt);
+  // Ordinary ids spread over the vocabulary, the same rule as oracle/llama_bench.mjs.
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < o.prompt_tokens; ++i) ids.push_back(int32_t(1000 + (i * 7919) % 50000));
+  return ids;
+}
+
+// One request run to its end.
+struct Generation {
+  std::vector<int32_t> tokens;
+  std::string text;
+  FinishReason finish = FinishReason::Length;
+  double prompt_seconds = 0;  // submit to first token
+  double decode_seconds = 0;  // first token to last
+};
+
+// Submits `request` and steps the engine on this thread until it finishes
+// (no engine thread: a lone request should not pay for wake-ups).
+Generation generate(Engine& engine, Request request, const std::function<void(const std::string&)>& on_text) {
+  Generation g;
+  Clock::time_point first_token, last_token;
+  std::string error;
+  request.on_event = [&](const StreamEvent& event) {
+    const auto now = Clock::now();
+    if (!event.token_ids.empty()) {
+      if (g.tokens.empty()) first_token = now;
+      last_token = now;
+      g.tokens.insert(g.tokens.end(), event.token_ids.begin(), event.token_ids.end());
+    }
+    g.text += event.text;
+    if (on_text && !event.text.empty()) on_text(event.text);
+    if (event.finish) g.finish = *event.finish;
+    if (!event.error.empty()) error = event.error;
+  };
+  const auto submitted = Clock::now();
+  engine.submit(std::move(request));
+  while (engine.has_unfinished()) engine.step();
+  if (!error.empty()) fail("generation failed: {}", error);
+  g.prompt_seconds = seconds_between(submitted, first_token);
+  g.decode_seconds = seconds_between(first_token, last_token);
+  return g;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Tokens per second over a run's median, fastest and slowest time.
+struct Rate {
+  int64_t tokens = 0;
+  double seconds = 0, per_second = 0, min_per_second = 0, max_per_second = 0;
+};
+
+Rate rate(int64_t tokens, const std::vector<double>& seconds) {
+  auto per_second = [&](double s) { return tokens > 0 && s > 0 ? double(tokens) / s : 0.0; };
+  Rate r;
+  r.tokens = tokens;
+  r.seconds = median(seconds);
+  r.per_second = per_second(r.seconds);
+  r.min_per_second = per_second(*std::max_element(seconds.begin(), seconds.end()));
+  r.max_per_second = per_second(*std::min_element(seconds.begin(), seconds.end()));
+  return r;
+}
+
+void run_generate(GenerateOptions o) {
   if (o.prompt.empty() == (o.prompt_tokens == 0))
     fail("give exactly one of --prompt TEXT or --prompt-tokens N");
   if (o.max_tokens < 1) fail("--max-tokens must be at least 1");
+  if (o.repeats < 1) fail("--repeats must be at least 1");
 
   const auto load_start = Clock::now();
   auto model = Model::load(o.model);
-  const double load_seconds = seconds_since(load_start);
-  const ModelConfig& cfg = model->config();
+  const double load_seconds = seconds_between(load_start, Clock::now());
   const Tokenizer& tok = model->tokenizer();
-
-  std::vector<int32_t> prompt;
-  if (o.prompt_tokens > 0) {
-    // Ordinary ids spread over the vocabulary, the same rule as oracle/llama_bench.mjs.
-    for (int64_t i = 0; i < o.prompt_tokens; ++i) prompt.push_back(int32_t(1000 + (i * 7919) % 50000));
-  } else {
-    if (tok.add_bos() && tok.bos_id()) prompt.push_back(*tok.bos_id());
-    const auto ids = tok.encode(o.prompt);
-    prompt.insert(prompt.end(), ids.begin(), ids.end());
-  }
+  const std::vector<int32_t> prompt = prompt_ids(tok, o);
   if (prompt.empty()) fail("the prompt encodes to no tokens");
   const int64_t context = int64_t(prompt.size()) + o.max_tokens;
-  if (context > cfg.max_position_embeddings)
+  if (context > model->config().max_position_embeddings)
     fail("prompt ({} tokens) plus --max-tokens ({}) exceeds the maximum context length of {} tokens",
-         prompt.size(), o.max_tokens, cfg.max_position_embeddings);
+         prompt.size(), o.max_tokens, model->config().max_position_embeddings);
 
-  ContiguousKVCache kv(cfg, 1, int32_t(context));
-  Sampler sampler(sampling_params(*model, o));
-  const auto eos = tok.eos_ids();
-  std::vector<float> hidden, logits(size_t(cfg.vocab_size));
-  std::vector<int32_t> positions, slots;
+  // KV for this one sequence, not a server's budget. Prefix caching is off
+  // so that every repetition recomputes the whole prompt.
+  o.engine.num_kv_blocks = int32_t((context + o.engine.block_size - 1) / o.engine.block_size);
+  o.engine.prefix_caching = false;
+  Engine engine(*model, o.engine);
 
-  // Runs `tokens` (at positions start..) through every layer and returns the
-  // logits of the last one.
-  auto step = [&](const std::vector<int32_t>& tokens, int32_t start) {
-    const int64_t n = int64_t(tokens.size());
-    hidden.resize(size_t(n * cfg.hidden_size));
-    positions.resize(size_t(n));
-    slots.assign(size_t(n), 0);
-    for (int64_t i = 0; i < n; ++i) positions[size_t(i)] = start + int32_t(i);
-    model->embed(tokens.data(), n, hidden.data());
-    model->forward(BatchRows{n, positions.data(), slots.data()}, 0, cfg.num_hidden_layers, hidden.data(), kv);
-    model->logits(hidden.data() + (n - 1) * cfg.hidden_size, 1, logits.data());
+  Request request;
+  request.prompt = prompt;
+  request.params.sampling = sampling_params(*model, o);
+  request.params.seed = o.seed;
+  request.params.max_tokens = int32_t(o.max_tokens);
+  request.params.ignore_eos = o.ignore_eos;
+  request.params.stop = o.stop;
+
+  // Warm-up, as llama-bench's: the prompt and one decode step. Its time to
+  // first token is the cold first forward after start-up.
+  Request warm_up = request;
+  warm_up.params.max_tokens = std::min<int32_t>(2, request.params.max_tokens);
+  warm_up.params.ignore_eos = true;
+  warm_up.params.stop.clear();
+  const double first_forward_seconds = generate(engine, warm_up, nullptr).prompt_seconds;
+
+  // The text is shown as the first timed run produces it; the same seed
+  // makes every run produce the same tokens.
+  const std::function<void(const std::string&)> print_text = [](const std::string& text) {
+    fmt::print("{}", text);
+    std::fflush(stdout);
   };
-
-  const auto prompt_start = Clock::now();
-  step(prompt, 0);
-  const double prompt_seconds = seconds_since(prompt_start);
-
-  StreamDecoder text(tok);
-  std::vector<int32_t> output;
-  std::string finish_reason = "length";
-  const auto decode_start = Clock::now();
-  for (;;) {
-    const int32_t next = sampler.sample(logits.data(), cfg.vocab_size);
-    output.push_back(next);
-    const bool is_eos = std::find(eos.begin(), eos.end(), next) != eos.end();
-    if (is_eos && !o.ignore_eos) {
-      finish_reason = "stop";
-      break;
-    }
-    if (!o.json) {
-      fmt::print("{}", text.push(next));
-      std::fflush(stdout);
-    }
-    if (int64_t(output.size()) >= o.max_tokens) break;
-    step({next}, int32_t(prompt.size() + output.size() - 1));
+  std::vector<double> prompt_seconds, decode_seconds;
+  Generation first;
+  for (int i = 0; i < o.repeats; ++i) {
+    Generation g = generate(engine, request, i == 0 && !o.json ? print_text : nullptr);
+    prompt_seconds.push_back(g.prompt_seconds);
+    decode_seconds.push_back(g.decode_seconds);
+    if (i == 0) first = std::move(g);
   }
-  const double decode_seconds = seconds_since(decode_start);
   // The first token comes from the prompt pass; the decode rate counts the
   // forward passes made after it.
-  const int64_t decode_passes = int64_t(output.size()) - 1;
-  const double prompt_tps = double(prompt.size()) / prompt_seconds;
-  const double decode_tps = decode_passes > 0 ? double(decode_passes) / decode_seconds : 0.0;
+  const Rate prompt_rate = rate(int64_t(prompt.size()), prompt_seconds);
+  const Rate decode_rate = rate(int64_t(first.tokens.size()) - 1, decode_seconds);
+  const char* finish_reason = to_string(first.finish);
 
   if (o.json) {
-    nlohmann::json out = {{"text", tok.decode(output)},     {"tokens", output},
-                          {"finish_reason", finish_reason}, {"load_seconds", load_seconds},
-                          {"prompt_tokens", prompt.size()}, {"prompt_seconds", prompt_seconds},
-                          {"prompt_tokens_per_second", prompt_tps},
-                          {"decode_tokens", decode_passes}, {"decode_seconds", decode_seconds},
-                          {"decode_tokens_per_second", decode_tps}};
+    nlohmann::json out = {{"text", first.text},
+                          {"tokens", first.tokens},
+                          {"finish_reason", finish_reason},
+                          {"load_seconds", load_seconds},
+                          {"first_forward_seconds", first_forward_seconds},
+                          {"repeats", o.repeats},
+                          {"prompt_tokens", prompt_rate.tokens},
+                          {"prompt_seconds", prompt_rate.seconds},
+                          {"prompt_tokens_per_second", prompt_rate.per_second},
+                          {"prompt_tokens_per_second_min", prompt_rate.min_per_second},
+                          {"prompt_tokens_per_second_max", prompt_rate.max_per_second},
+                          {"decode_tokens", decode_rate.tokens},
+                          {"decode_seconds", decode_rate.seconds},
+                          {"decode_tokens_per_second", decode_rate.per_second},
+                          {"decode_tokens_per_second_min", decode_rate.min_per_second},
+                          {"decode_tokens_per_second_max", decode_rate.max_per_second}};
     fmt::print("{}\n", out.dump());
     return;
   }
-  fmt::print("{}\n", text.flush());
-  fmt::print(stderr, "\nload {:.2f} s | prompt: {} tokens, {:.1f} tokens/s | decode: {} tokens, {:.1f} tokens/s ({})\n",
-             load_seconds, prompt.size(), prompt_tps, output.size(), decode_tps, finish_reason);
+  fmt::print("\n");
+  auto spread = [&](const Rate& r) {
+    return o.repeats > 1 ? fmt::format(" ({:.1f}-{:.1f})", r.min_per_second, r.max_per_second) : std::string();
+  };
+  fmt::print(stderr,
+             "\nload {:.2f} s | first forward {:.2f} s | prompt: {} tokens, {:.1f}{} tokens/s | decode: {} tokens, "
+             "{:.1f}{} tokens/s ({}){}\n",
+             load_seconds, first_forward_seconds, prompt_rate.tokens, prompt_rate.per_second, spread(prompt_rate),
+             first.tokens.size(), decode_rate.per_second, spread(decode_rate), finish_reason,
+             o.repeats > 1 ? fmt::format(" | median of {} runs", o.repeats) : std::string());
 }
 
 }  // namespace
@@ -155,7 +227,12 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--min-p", o->min_p, "Drop tokens below min-p times the top probability");
   cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Keep generating past end-of-sequence tokens");
+  cmd->add_option("--stop", o->stop, "Stop at this string (repeatable; not included in the text)")
+      ->allow_extra_args(false);
+  cmd->add_option("--repeats", o->repeats, "Timed runs after one warm-up (the median and spread are reported)")
+      ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object with the text and the timings");
+  add_schedule_options(*cmd, o->engine);
   cmd->callback([o] { run_generate(*o); });
 }
 

@@ -17,6 +17,7 @@
 #include "server/http_server.h"
 #include "server/request_runner.h"
 #include "tools/commands.h"
+#include "tools/engine_options.h"
 
 namespace strata {
 namespace {
@@ -26,8 +27,6 @@ struct ServeOptions {
   HttpServerOptions http;
   ServingOptions serving;
   EngineConfig engine;
-  std::string stage_rule = "paper";
-  bool no_prefix_caching = false;
   double shutdown_timeout = 30;
 };
 
@@ -47,8 +46,6 @@ void run_serve(ServeOptions o) {
   // A client that disconnects mid-write must not kill the server.
   signal(SIGPIPE, SIG_IGN);
 
-  o.engine.stage_rule = parse_stage_rule(o.stage_rule);
-  o.engine.prefix_caching = !o.no_prefix_caching;
   if (o.serving.served_model_name.empty()) o.serving.served_model_name = o.model;
   o.serving.model_root = o.model;
   if (o.shutdown_timeout < 0) fail("--shutdown-timeout must be >= 0");
@@ -95,25 +92,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--api-key", o->http.api_key, "Require 'Authorization: Bearer KEY' on every route but /health")
       ->envname("STRATA_API_KEY");
   cmd->add_option("--served-model-name", o->serving.served_model_name, "Model name clients use (default: --model)");
-  cmd->add_option("--max-model-len", o->engine.max_model_len, "Context length (default: the model's)");
-  cmd->add_option("--schedule", o->engine.schedule, "Prefill scheduling policy")
-      ->check(CLI::IsMember({"layered", "chunked", "whole"}))
-      ->capture_default_str();
-  cmd->add_option("--max-num-seqs", o->engine.max_num_seqs, "Most sequences in one batch")->capture_default_str();
-  cmd->add_option("--max-num-batched-tokens", o->engine.max_num_batched_tokens,
-                  "Token budget per step (0: the policy's default)")
-      ->capture_default_str();
-  cmd->add_option("--num-stages", o->engine.num_stages, "Layered prefill: most layer groups per prefill")
-      ->capture_default_str();
-  cmd->add_option("--stage-rule", o->stage_rule, "Layered prefill: stages per cohort (paper or pow2)")
-      ->capture_default_str();
-  cmd->add_option("--tokens-per-stage", o->engine.tokens_per_stage, "Layered prefill: prompt tokens per stage")
-      ->capture_default_str();
-  cmd->add_option("--kv-budget", o->engine.kv_budget, "KV cache size: <x>GiB, <x>MiB or <x>% of RAM")
-      ->capture_default_str();
-  cmd->add_option("--num-kv-blocks", o->engine.num_kv_blocks, "KV cache blocks (overrides --kv-budget)");
-  cmd->add_option("--block-size", o->engine.block_size, "Tokens per KV block")->capture_default_str();
-  cmd->add_flag("--no-prefix-caching", o->no_prefix_caching, "Do not reuse KV blocks of shared prompt prefixes");
+  add_schedule_options(*cmd, o->engine);
+  add_capacity_options(*cmd, o->engine);
   cmd->add_option("--seed", o->engine.seed, "Seed for requests that give none")->capture_default_str();
   cmd->add_option("--max-queued-requests", o->serving.max_queued_requests,
                   "Requests waiting for their first token before new ones get 429")

@@ -1,0 +1,46 @@
+#include "tools/engine_options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "engine/engine.h"
+
+namespace strata {
+
+void add_layered_options(CLI::App& cmd, EngineConfig& config) {
+  cmd.add_option("--num-stages", config.num_stages, "Layered prefill: most layer groups per prefill")
+      ->capture_default_str();
+  cmd.add_option_function<std::string>(
+         "--stage-rule", [&config](const std::string& name) { config.stage_rule = parse_stage_rule(name); },
+         "Layered prefill: stages per cohort")
+      ->check(CLI::IsMember({"paper", "pow2"}))
+      ->default_str("paper");
+  cmd.add_option("--tokens-per-stage", config.tokens_per_stage, "Layered prefill: prompt tokens per stage")
+      ->capture_default_str();
+}
+
+void add_schedule_options(CLI::App& cmd, EngineConfig& config) {
+  cmd.add_option("--schedule", config.schedule, "Prefill scheduling policy")
+      ->check(CLI::IsMember({"layered", "chunked", "whole"}))
+      ->capture_default_str();
+  cmd.add_option("--max-num-batched-tokens", config.max_num_batched_tokens,
+                 "Token budget per step (0: the policy's default, 512 chunked, 8192 otherwise)")
+      ->capture_default_str();
+  add_layered_options(cmd, config);
+}
+
+void add_capacity_options(CLI::App& cmd, EngineConfig& config) {
+  cmd.add_option("--max-num-seqs", config.max_num_seqs, "Most sequences in one step")->capture_default_str();
+  cmd.add_option("--max-model-len", config.max_model_len, "Longest prompt + output (0: the model's context)")
+      ->capture_default_str();
+  cmd.add_option("--kv-budget", config.kv_budget, "KV cache size: <x>GiB, <x>MiB or <x>% of RAM")
+      ->capture_default_str();
+  cmd.add_option("--num-kv-blocks", config.num_kv_blocks, "KV cache blocks (overrides --kv-budget)");
+  cmd.add_option("--block-size", config.block_size, "Tokens per KV block")->capture_default_str();
+  cmd.add_flag_callback(
+      "--no-prefix-caching", [&config] { config.prefix_caching = false; },
+      "Do not reuse the KV blocks of shared prompt prefixes");
+}
+
+}  // namespace strata

@@ -1,0 +1,21 @@
+#pragma once
+// The engine flags that `strata serve`, `strata bench engine` and
+// `strata generate` share, declared once so that their names, defaults and
+// help text cannot drift apart. Each writes straight into an EngineConfig.
+namespace CLI {
+class App;
+}
+
+namespace strata {
+
+struct EngineConfig;
+
+// Layered prefill: --num-stages, --stage-rule, --tokens-per-stage.
+void add_layered_options(CLI::App& cmd, EngineConfig& config);
+// --schedule and --max-num-batched-tokens, plus the layered options.
+void add_schedule_options(CLI::App& cmd, EngineConfig& config);
+// What the engine holds: --max-num-seqs, --max-model-len, --kv-budget,
+// --num-kv-blocks, --block-size, --no-prefix-caching.
+void add_capacity_options(CLI::App& cmd, EngineConfig& config);
+
+}  // namespace strata

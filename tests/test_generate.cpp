@@ -1,0 +1,175 @@
+// `strata generate` as a subprocess on a tiny synthetic model: it runs the
+// serving Engine (its greedy tokens are the engine's, stop strings end it as
+// they end a served request), its --repeats JSON carries the medians, the
+// spread and the cold first forward, and bad flags give one-line errors.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+
+#include "engine/engine.h"
+#include "model/model.h"
+#include "tools/synth.h"
+
+using namespace strata;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct CliRun {
+  int status;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Single-quoted for the shell, so any text (a stop string) passes unchanged.
+std::string quoted(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+CliRun run_strata(const std::string& args) {
+  const fs::path err_file = fs::temp_directory_path() / ("strata_test_generate_err_" + std::to_string(::getpid()));
+  const std::string cmd = std::string(STRATA_BINARY) + " " + args + " 2>" + err_file.string();
+  FILE* p = popen(cmd.c_str(), "r");
+  CliRun run;
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) run.out.append(buf.data(), n);
+  run.status = pclose(p);
+  FILE* e = fopen(err_file.c_str(), "r");
+  while (size_t n = fread(buf.data(), 1, buf.size(), e)) run.err.append(buf.data(), n);
+  fclose(e);
+  fs::remove(err_file);
+  return run;
+}
+
+class GenerateTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(fs::temp_directory_path() / ("strata_test_generate_" + std::to_string(::getpid()) + "_" +
+                                                     std::to_string(std::random_device{}())));
+    SynthOptions options;
+    options.config = synth_preset("tiny", "qwen3_moe");
+    options.tokenizer_dir = default_synth_tokenizer_dir();
+    options.seed = 5;
+    synthesize_model(dir_->string(), options);
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*dir_);
+    delete dir_;
+  }
+
+  static json generate_json(const std::string& args) {
+    const CliRun run = run_strata("generate --model " + dir_->string() + " --json " + args);
+    EXPECT_EQ(run.status, 0) << run.err;
+    return json::parse(run.out);
+  }
+
+  static fs::path* dir_;
+};
+fs::path* GenerateTest::dir_ = nullptr;
+
+TEST_F(GenerateTest, GreedyTokensAreTheServingEngines) {
+  const json out = generate_json("--prompt-tokens 20 --max-tokens 12 --temperature 0 --ignore-eos");
+
+  // The same request, served by an Engine in this process.
+  auto model = Model::load(dir_->string());
+  EngineConfig config;
+  config.num_kv_blocks = 64;
+  Engine engine(*model, config);
+  Request request;
+  for (int64_t i = 0; i < 20; ++i) request.prompt.push_back(int32_t(1000 + (i * 7919) % 50000));
+  request.params.max_tokens = 12;
+  request.params.ignore_eos = true;
+  auto stream = engine.submit(std::move(request));
+  while (engine.has_unfinished()) engine.step();
+  std::vector<int32_t> tokens;
+  std::string text;
+  while (auto event = stream->try_next()) {
+    tokens.insert(tokens.end(), event->token_ids.begin(), event->token_ids.end());
+    text += event->text;
+  }
+  EXPECT_EQ(out["tokens"].get<std::vector<int32_t>>(), tokens);
+  EXPECT_EQ(out["text"].get<std::string>(), text);
+  EXPECT_EQ(out["finish_reason"], "length");
+}
+
+TEST_F(GenerateTest, RepeatsReportMedianSpreadAndFirstForward) {
+  const json out = generate_json("--prompt-tokens 24 --max-tokens 6 --temperature 0 --ignore-eos --repeats 3");
+  EXPECT_EQ(out["repeats"], 3);
+  EXPECT_EQ(out["prompt_tokens"], 24);
+  EXPECT_EQ(out["decode_tokens"], 5);  // the first token comes from the prompt pass
+  EXPECT_EQ(out["tokens"].size(), 6u);
+  EXPECT_GT(out["load_seconds"].get<double>(), 0);
+  EXPECT_GT(out["first_forward_seconds"].get<double>(), 0);
+  for (const std::string phase : {"prompt", "decode"}) {
+    const double median = out[phase + "_tokens_per_second"].get<double>();
+    EXPECT_GT(median, 0) << phase;
+    EXPECT_LE(out[phase + "_tokens_per_second_min"].get<double>(), median) << phase;
+    EXPECT_GE(out[phase + "_tokens_per_second_max"].get<double>(), median) << phase;
+    // Scripts divide the token count by the seconds: that is the median rate.
+    EXPECT_NEAR(out[phase + "_tokens"].get<double>() / out[phase + "_seconds"].get<double>(), median, median * 1e-9)
+        << phase;
+  }
+}
+
+TEST_F(GenerateTest, SeededSamplingRepeatsItself) {
+  const std::string args = "--prompt-tokens 8 --max-tokens 10 --temperature 1.5 --ignore-eos --seed 3";
+  const json a = generate_json(args), b = generate_json(args + " --repeats 2");
+  EXPECT_EQ(a["tokens"], b["tokens"]);
+  const json other = generate_json("--prompt-tokens 8 --max-tokens 10 --temperature 1.5 --ignore-eos --seed 4");
+  EXPECT_NE(a["tokens"], other["tokens"]);
+}
+
+TEST_F(GenerateTest, StopStringEndsTheTextAsTheEngineDoes) {
+  const json full = generate_json("--prompt 'Once upon a time' --max-tokens 16 --temperature 0 --ignore-eos");
+  const std::string text = full["text"];
+  // A stop string of one whole character from the middle of the text.
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) starts.push_back(i);
+  }
+  ASSERT_GE(starts.size(), 6u) << text;
+  const size_t at = starts[starts.size() / 2];
+  const std::string stop = text.substr(at, starts[starts.size() / 2 + 1] - at);
+
+  const json out = generate_json("--prompt 'Once upon a time' --max-tokens 16 --temperature 0 --ignore-eos --stop " +
+                                 quoted(stop));
+  EXPECT_EQ(out["finish_reason"], "stop");
+  EXPECT_EQ(out["text"].get<std::string>(), text.substr(0, text.find(stop)));
+  EXPECT_LT(out["tokens"].size(), full["tokens"].size());
+}
+
+TEST_F(GenerateTest, TextModeStreamsTheTextAndReportsSpeeds) {
+  const json reference = generate_json("--prompt 'Hello' --max-tokens 8 --temperature 0 --ignore-eos");
+  const CliRun run = run_strata("generate --model " + dir_->string() +
+                                " --prompt 'Hello' --max-tokens 8 --temperature 0 --ignore-eos --repeats 2");
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out, reference["text"].get<std::string>() + "\n");
+  EXPECT_NE(run.err.find("first forward"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("median of 2 runs"), std::string::npos) << run.err;
+}
+
+TEST_F(GenerateTest, BadFlagsGiveOneLineErrors) {
+  const std::string model = " --model " + dir_->string();
+  for (const std::string args :
+       {"--prompt-tokens 8 --repeats 0", "--prompt-tokens 8 --max-tokens 0", "--prompt hi --prompt-tokens 8", "",
+        "--prompt-tokens 8 --stage-rule sometimes", "--prompt-tokens 8 --schedule fifo", "--prompt-tokens 8 --repeats x",
+        "--prompt-tokens 8 --max-tokens 100000000"}) {
+    const CliRun run = run_strata("generate" + model + " " + args);
+    EXPECT_NE(run.status, 0) << args;
+    EXPECT_TRUE(run.out.empty()) << args << ": " << run.out;
+    EXPECT_EQ(run.err.rfind("strata: error: ", 0), 0u) << args << ": " << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << args << ": " << run.err;
+  }
+}
+
+}  // namespace
