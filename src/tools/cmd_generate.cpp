@@ -55,7 +55,7 @@ SamplingParams sampling_params(const Model& model, const GenerateOptions& o) {
 
 std::vector<int32_t> prompt_ids(const Tokenizer& tok, const GenerateOptions& o) {
   if (o.prompt_tokens == 0) return tok.encode_prompt(o.prompt);
-  // Ordinary ids spread over the vocabulary, the same rule as oracle/llama_bench.mjs.
+  // Ordinary ids spread over the vocabulary, none of them special.
   std::vector<int32_t> ids;
   for (int64_t i = 0; i < o.prompt_tokens; ++i) ids.push_back(int32_t(1000 + (i * 7919) % 50000));
   return ids;
