@@ -5,6 +5,8 @@
 #include <numeric>
 #include <vector>
 
+#include "kernels/rope_rows.h"
+
 namespace strata {
 
 void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps) {
@@ -31,35 +33,31 @@ void rope_angles(int32_t position, int64_t rotary_dim, float theta, float* cos_t
 void rope_neox_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta) {
   const int64_t half = rotary_dim / 2;
-  std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
-  for (int64_t r = 0; r < n_rows; ++r) {
-    rope_angles(positions[r], rotary_dim, theta, cos_t.data(), sin_t.data());
+  for_each_rope_row(n_rows, rotary_dim, positions, theta, [&](int64_t r, const float* cos_t, const float* sin_t) {
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (r * n_heads + h) * head_dim;
       for (int64_t i = 0; i < half; ++i) {
         const float a = v[i], b = v[i + half];
-        v[i] = a * cos_t[size_t(i)] - b * sin_t[size_t(i)];
-        v[i + half] = a * sin_t[size_t(i)] + b * cos_t[size_t(i)];
+        v[i] = a * cos_t[i] - b * sin_t[i];
+        v[i + half] = a * sin_t[i] + b * cos_t[i];
       }
     }
-  }
+  });
 }
 
 void rope_gptj_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta) {
   const int64_t half = rotary_dim / 2;
-  std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
-  for (int64_t r = 0; r < n_rows; ++r) {
-    rope_angles(positions[r], rotary_dim, theta, cos_t.data(), sin_t.data());
+  for_each_rope_row(n_rows, rotary_dim, positions, theta, [&](int64_t r, const float* cos_t, const float* sin_t) {
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (r * n_heads + h) * head_dim;
       for (int64_t i = 0; i < half; ++i) {
         const float a = v[2 * i], b = v[2 * i + 1];
-        v[2 * i] = a * cos_t[size_t(i)] - b * sin_t[size_t(i)];
-        v[2 * i + 1] = a * sin_t[size_t(i)] + b * cos_t[size_t(i)];
+        v[2 * i] = a * cos_t[i] - b * sin_t[i];
+        v[2 * i + 1] = a * sin_t[i] + b * cos_t[i];
       }
     }
-  }
+  });
 }
 
 void softmax_scalar(float* x, int64_t n) {

@@ -12,6 +12,7 @@
 
 #include "kernels/exp_avx512.h"
 #include "kernels/ops.h"
+#include "kernels/rope_rows.h"
 
 namespace strata {
 
@@ -47,35 +48,30 @@ void rmsnorm_avx512(const float* x, const float* weight, float* y, int64_t n_row
 void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta) {
   const int64_t half = rotary_dim / 2;
-  std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
-  for (int64_t r = 0; r < n_rows; ++r) {
-    rope_angles(positions[r], rotary_dim, theta, cos_t.data(), sin_t.data());
+  for_each_rope_row(n_rows, rotary_dim, positions, theta, [&](int64_t r, const float* cos_t, const float* sin_t) {
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (r * n_heads + h) * head_dim;
       for (int64_t i = 0; i < half; i += 16) {
         const __mmask16 m = lanes(half - i);
         const __m512 a = _mm512_maskz_loadu_ps(m, v + i), b = _mm512_maskz_loadu_ps(m, v + half + i);
-        const __m512 c = _mm512_maskz_loadu_ps(m, cos_t.data() + i), s = _mm512_maskz_loadu_ps(m, sin_t.data() + i);
+        const __m512 c = _mm512_maskz_loadu_ps(m, cos_t + i), s = _mm512_maskz_loadu_ps(m, sin_t + i);
         _mm512_mask_storeu_ps(v + i, m, _mm512_sub_ps(_mm512_mul_ps(a, c), _mm512_mul_ps(b, s)));
         _mm512_mask_storeu_ps(v + half + i, m, _mm512_add_ps(_mm512_mul_ps(a, s), _mm512_mul_ps(b, c)));
       }
     }
-  }
+  });
 }
 
 // Interleaved pairs: with c and s duplicated per pair and the sine signed
 // (-s, +s), out = x * c + swap_pairs(x) * s gives (a c - b s, b c + a s).
 void rope_gptj_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim,
                       const int32_t* positions, float theta) {
-  const int64_t half = rotary_dim / 2;
-  std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
   std::vector<float> cos2(static_cast<size_t>(rotary_dim)), sin2(static_cast<size_t>(rotary_dim));
-  for (int64_t r = 0; r < n_rows; ++r) {
-    rope_angles(positions[r], rotary_dim, theta, cos_t.data(), sin_t.data());
-    for (int64_t i = 0; i < half; ++i) {
-      cos2[size_t(2 * i)] = cos2[size_t(2 * i + 1)] = cos_t[size_t(i)];
-      sin2[size_t(2 * i)] = -sin_t[size_t(i)];
-      sin2[size_t(2 * i + 1)] = sin_t[size_t(i)];
+  for_each_rope_row(n_rows, rotary_dim, positions, theta, [&](int64_t r, const float* cos_t, const float* sin_t) {
+    for (int64_t i = 0; i < rotary_dim / 2; ++i) {
+      cos2[size_t(2 * i)] = cos2[size_t(2 * i + 1)] = cos_t[i];
+      sin2[size_t(2 * i)] = -sin_t[i];
+      sin2[size_t(2 * i + 1)] = sin_t[i];
     }
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + (r * n_heads + h) * head_dim;
@@ -87,7 +83,7 @@ void rope_gptj_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_di
         _mm512_mask_storeu_ps(v + i, m, _mm512_add_ps(_mm512_mul_ps(a, c), _mm512_mul_ps(swapped, sn)));
       }
     }
-  }
+  });
 }
 
 void softmax_avx512(float* x, int64_t n) {
