@@ -11,13 +11,6 @@
 // times FP8 and BF16 weights of one shape in the same iterations and reports
 // the ratio of their medians.
 #include <benchmark/benchmark.h>
-#include <immintrin.h>
-
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its
-// own flow analysis then reports as uninitialised: a known false positive.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -34,6 +27,7 @@
 #include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/matmul.h"
+#include "kernels/read_bandwidth.h"
 
 namespace strata {
 namespace {
@@ -47,46 +41,12 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-__attribute__((target("avx512f"))) float sum_floats(const float* p, int64_t n) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  for (int64_t i = 0; i + 64 <= n; i += 64) {
-    a0 = _mm512_add_ps(a0, _mm512_loadu_ps(p + i));
-    a1 = _mm512_add_ps(a1, _mm512_loadu_ps(p + i + 16));
-    a2 = _mm512_add_ps(a2, _mm512_loadu_ps(p + i + 32));
-    a3 = _mm512_add_ps(a3, _mm512_loadu_ps(p + i + 48));
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+// A 1 GiB ring, far beyond the last-level cache, so every read comes from
+// DRAM: the baseline a weight-streaming kernel is held to.
+ColdReader& cold_reader() {
+  static ColdReader r;
+  return r;
 }
-
-// Reads from a ring over 1 GiB, far beyond the 32 MiB L3, so every read
-// comes from DRAM: the baseline a weight-streaming kernel is held to.
-class ColdReader {
- public:
-  ColdReader() : buf_(kFloats, 1.0f) {}
-  static ColdReader& get() {
-    static ColdReader r;
-    return r;
-  }
-  // Seconds to read `bytes`, split over the pool's threads.
-  double read(size_t bytes) {
-    const int64_t n = std::min<int64_t>(int64_t(bytes / 4) / 64 * 64, kFloats);
-    if (pos_ + n > kFloats) pos_ = 0;
-    const float* base = buf_.data() + pos_;
-    const int64_t blocks = n / 64;
-    const auto t0 = Clock::now();
-    ThreadPool::global().parallel_for(blocks, [&](int64_t b, int64_t e) {
-      benchmark::DoNotOptimize(sum_floats(base + b * 64, (e - b) * 64));
-    });
-    const double s = seconds_since(t0);
-    pos_ += n;
-    return s;
-  }
-
- private:
-  static constexpr int64_t kFloats = int64_t(1) << 28;
-  std::vector<float> buf_;
-  int64_t pos_ = 0;
-};
 
 // Runs `kernel(i)` on the i-th weight copy per iteration and sets the
 // counters: for a GEMV (tokens == 1) the bandwidth ones described at the
@@ -103,7 +63,7 @@ void run_paired(benchmark::State& state, size_t bytes, double flops, int64_t tok
     const double s = seconds_since(t0);
     state.SetIterationTime(s);
     kernel_s.push_back(s);
-    if (tokens == 1) read_s.push_back(ColdReader::get().read(bytes));
+    if (tokens == 1) read_s.push_back(cold_reader().read_seconds(bytes));
     i = (i + 1) % copies;
   }
   const double k = median(kernel_s);

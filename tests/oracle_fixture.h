@@ -20,6 +20,7 @@
 #include <set>
 
 #include "engine/sampler.h"
+#include "kernels/ops.h"
 #include "model/kv_cache.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -87,7 +88,7 @@ inline std::vector<Step> strata_greedy(const strata::Model& model, const std::ve
     model.logits(hidden.data() + (n - 1) * H, 1, logits.data());
     if (step == 0 && first_logits) *first_logits = logits;
     pos += int32_t(n);
-    const int32_t next = strata::argmax(logits.data(), V);
+    const int32_t next = int32_t(strata::argmax(logits.data(), V));
     steps.push_back({next, top_candidates(logits, top_k)});
     batch = {next};
   }

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -521,6 +522,44 @@ TEST(Ops, ElementwiseVariantsMatchReference) {
       got.assign(a.begin(), a.begin() + n);
       k->kernel(kSoftmax)(got.data(), n);
       close(got, want, 1e-5);
+    }
+  }
+}
+
+// Greedy sampling: every argmax solution picks the first largest value, on
+// lengths with and without SIMD tails, with ties across and within lanes,
+// NaNs (which never win), all -inf, and a maximum in the tail.
+TEST(Ops, ArgmaxVariantsPickTheFirstLargest) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  std::vector<std::pair<std::vector<float>, int64_t>> cases;
+  for (int64_t n : {1, 15, 16, 17, 100, 151936}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (auto& v : x) v = normal(rng);
+    int64_t at = int64_t(std::max_element(x.begin(), x.end()) - x.begin());
+    cases.push_back({x, at});
+    if (n < 17) continue;
+    x[size_t(n / 3)] = 50.0f;  // a tie: the lower index wins, whichever lanes hold them
+    x[size_t(n / 2)] = 50.0f;
+    x[size_t(n / 2 + 16)] = 50.0f;
+    cases.push_back({x, n / 3});
+    x[0] = nan;
+    x[size_t(n / 3)] = nan;
+    cases.push_back({x, n / 2});
+    x[size_t(n - 1)] = 60.0f;  // in the tail for every n that is not a multiple of 16
+    cases.push_back({x, n - 1});
+  }
+  cases.push_back({std::vector<float>(40, -inf), 0});
+  cases.push_back({std::vector<float>(40, nan), 0});
+  std::vector<float> late(40, -inf);
+  late[33] = -1e30f;
+  cases.push_back({late, 33});
+  for (const Solution* k : runnable_solutions(kArgmax.name)) {
+    SCOPED_TRACE(k->name);
+    for (size_t c = 0; c < cases.size(); ++c) {
+      const auto& [x, want] = cases[c];
+      EXPECT_EQ(k->kernel(kArgmax)(x.data(), int64_t(x.size())), want) << "case " << c << ", n=" << x.size();
     }
   }
 }

@@ -9,6 +9,7 @@
 #include "engine/request.h"
 #include "engine/sampler.h"
 #include "engine/stop_checker.h"
+#include "kernels/ops.h"
 
 using namespace strata;
 

@@ -22,7 +22,11 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   }
   size_ = size_t(st.st_size);
   if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    // Populated up front: weights read in place (BF16 matrices, embedding
+    // rows) would otherwise fault in page by page during the first forward
+    // passes, and an embedding row evicted from the page cache costs a disk
+    // read in the middle of a decode step.
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "core/op_profile.h"
+
 namespace strata {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
@@ -50,6 +52,7 @@ void ThreadPool::run_on_all(const std::function<void(int)>& fn) {
   }
   wake_.notify_all();
   fn(0);
+  ScopedOp wait(Op::JoinWait);
   std::unique_lock lock(mu_);
   done_.wait(lock, [&] { return pending_ == 0; });
 }

@@ -1,10 +1,12 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <optional>
 
 #include <fmt/core.h>
 
 #include "core/error.h"
+#include "core/op_profile.h"
 #include "engine/block_manager.h"
 #include "engine/executor.h"
 #include "engine/logits_processors.h"
@@ -203,6 +205,7 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
 }
 
 StreamEvent Engine::advance(Live& live, float* logits, double time) {
+  std::optional<ScopedOp> op(std::in_place, Op::Sampling);
   Sequence& seq = live.seq;
   const GenerationParams& p = live.params;
   const int64_t vocab = model_.config().vocab_size;
@@ -245,6 +248,7 @@ StreamEvent Engine::advance(Live& live, float* logits, double time) {
     finish(live, FinishReason::Stop, event);
     return event;
   }
+  op.emplace(Op::Detokenize);
   // The embedding may be padded past the tokenizer's ids; such a token has no text.
   const std::string piece = token < tokenizer_vocab_ ? live.decoder.push(token) : std::string();
   if (may_stop) {

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "kernels/ops.h"
 
 namespace strata {
 
@@ -13,10 +14,6 @@ void SamplingParams::validate() const {
   if (top_k < 0) fail("sampling: top_k {} must be >= 0", top_k);
   if (!(top_p > 0 && top_p <= 1)) fail("sampling: top_p {} must be in (0, 1]", top_p);
   if (!(min_p >= 0 && min_p <= 1)) fail("sampling: min_p {} must be in [0, 1]", min_p);
-}
-
-int32_t argmax(const float* logits, int64_t n) {
-  return int32_t(std::max_element(logits, logits + n) - logits);
 }
 
 std::vector<float> softmax_probs(const float* logits, int64_t n, float temperature) {
@@ -36,7 +33,7 @@ Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.se
 
 int32_t Sampler::sample(const float* logits, int64_t vocab) {
   if (vocab <= 0) fail("sampling: empty logits");
-  if (params_.temperature == 0) return argmax(logits, vocab);
+  if (params_.temperature == 0) return int32_t(argmax(logits, vocab));
   probs_ = softmax_probs(logits, vocab, params_.temperature);
   auto by_prob = [&](int32_t a, int32_t b) {
     return probs_[size_t(a)] > probs_[size_t(b)] || (probs_[size_t(a)] == probs_[size_t(b)] && a < b);

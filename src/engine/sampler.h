@@ -23,8 +23,6 @@ class Sampler {
   std::vector<float> probs_;
 };
 
-// The index of the largest logit (the lowest index on ties).
-int32_t argmax(const float* logits, int64_t n);
 // softmax(logits / temperature) (summed in double); temperature > 0.
 std::vector<float> softmax_probs(const float* logits, int64_t n, float temperature = 1.0f);
 

@@ -72,6 +72,18 @@ void softmax_scalar(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+int64_t argmax_scalar(const float* x, int64_t n) {
+  int64_t best = 0;
+  float best_value = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    if (x[i] > best_value) {
+      best_value = x[i];
+      best = i;
+    }
+  }
+  return best;
+}
+
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
@@ -146,6 +158,10 @@ void softmax(float* x, int64_t n) {
 void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
   static const SelectedKernel kernel(kSiluMul);
   kernel()(gate, up, out, n);
+}
+int64_t argmax(const float* x, int64_t n) {
+  static const SelectedKernel kernel(kArgmax);
+  return kernel()(x, n);
 }
 
 }  // namespace strata

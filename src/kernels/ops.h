@@ -1,6 +1,6 @@
 #pragma once
 // The element-wise and small ops of a decoder layer (f32 in, f32 out).
-// rmsnorm, rope_neox, rope_gptj, softmax and silu_mul are kernel definitions: each
+// rmsnorm, rope_neox, rope_gptj, softmax, silu_mul and argmax are kernel definitions: each
 // function below is its definition's dispatch point and runs the selected
 // solution (a scalar reference or a SIMD variant, see solution_registry.h);
 // attention is in attention.h, matmul in matmul.h.
@@ -39,6 +39,10 @@ void softmax(float* x, int64_t n);
 // out[i] = silu(gate[i]) * up[i]; out may alias gate or up.
 void silu_mul(const float* gate, const float* up, float* out, int64_t n);
 
+// Greedy sampling: the index of the first largest of n values (NaNs never
+// win; 0 when no value exceeds -inf).
+int64_t argmax(const float* x, int64_t n);
+
 // Mixture-of-experts router for one token, as vLLM's FusedMoE and llama.cpp's
 // build_moe_ffn compute it: scores are softmax(logits) over all experts or
 // sigmoid(logits) per expert; experts are selected by score + bias (bias only
@@ -61,6 +65,7 @@ using RopeFn = void (*)(float* x, int64_t n_rows, int64_t n_heads, int64_t head_
                         float theta);
 using SoftmaxFn = void (*)(float* x, int64_t n);
 using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64_t n);
+using ArgmaxFn = int64_t (*)(const float* x, int64_t n);
 // Generic in their sizes; kernels/definitions/rmsnorm_h2048.json and
 // rope_neox_d128.json describe one shape of the first two, softmax and
 // silu_mul have no file yet.
@@ -69,6 +74,7 @@ inline constexpr KernelDefinition<RopeFn> kRopeNeox{"rope_neox"};
 inline constexpr KernelDefinition<RopeFn> kRopeGptj{"rope_gptj"};
 inline constexpr KernelDefinition<SoftmaxFn> kSoftmax{"softmax"};
 inline constexpr KernelDefinition<SiluMulFn> kSiluMul{"silu_mul"};
+inline constexpr KernelDefinition<ArgmaxFn> kArgmax{"argmax"};
 
 // Solutions: the references (ops.cpp) and the AVX-512 variants (ops_avx512.cpp).
 void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
@@ -78,6 +84,7 @@ void rope_gptj_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_di
                       float theta);
 void softmax_scalar(float* x, int64_t n);
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
+int64_t argmax_scalar(const float* x, int64_t n);
 void rmsnorm_avx512(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
 void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta);
@@ -85,5 +92,6 @@ void rope_gptj_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_di
                       float theta);
 void softmax_avx512(float* x, int64_t n);
 void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n);
+int64_t argmax_avx512(const float* x, int64_t n);
 
 }  // namespace strata

@@ -115,4 +115,32 @@ void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n) 
   }
 }
 
+// Per lane, the first largest value and its index (strictly greater wins,
+// so NaNs never do); then the largest over lanes, the lowest index among
+// lanes holding it, and the tail in order.
+int64_t argmax_avx512(const float* x, int64_t n) {
+  __m512 best = _mm512_set1_ps(-INFINITY);
+  __m512i best_at = _mm512_setzero_si512(), at = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i step = _mm512_set1_epi32(16);
+  int64_t i = 0;
+  for (; i + 16 <= n && i + 16 <= INT32_MAX; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    const __mmask16 greater = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, greater, v);
+    best_at = _mm512_mask_mov_epi32(best_at, greater, at);
+    at = _mm512_add_epi32(at, step);
+  }
+  const float top = _mm512_reduce_max_ps(best);
+  const __mmask16 holders = _mm512_cmp_ps_mask(best, _mm512_set1_ps(top), _CMP_EQ_OQ);
+  int64_t result = top > -INFINITY ? _mm512_mask_reduce_min_epi32(holders, best_at) : 0;
+  float result_value = top;
+  for (; i < n; ++i) {
+    if (x[i] > result_value) {
+      result_value = x[i];
+      result = i;
+    }
+  }
+  return result;
+}
+
 }  // namespace strata

@@ -65,6 +65,7 @@ const std::vector<DefinitionSpec>& definition_specs() {
       {kRopeGptj.name},
       {kSoftmax.name},
       {kSiluMul.name},
+      {kArgmax.name},
   };
   return specs;
 }
@@ -117,6 +118,8 @@ std::vector<Solution> registered_solutions() {
       make_solution(kSoftmax, "softmax_avx512", Isa::Avx512, softmax_avx512),
       make_solution(kSiluMul, "silu_mul_scalar", Isa::Scalar, silu_mul_scalar),
       make_solution(kSiluMul, "silu_mul_avx512", Isa::Avx512, silu_mul_avx512),
+      make_solution(kArgmax, "argmax_scalar", Isa::Scalar, argmax_scalar),
+      make_solution(kArgmax, "argmax_avx512", Isa::Avx512, argmax_avx512),
   };
 }
 

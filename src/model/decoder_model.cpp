@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/op_profile.h"
 #include "formats/compressed_tensors.h"
 #include "formats/fp8_block.h"
 #include "formats/tensor_source.h"
@@ -147,6 +148,7 @@ DecoderModel::DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSour
 DecoderModel::~DecoderModel() = default;
 
 void DecoderModel::embed(const int32_t* tokens, int64_t n, float* hidden) const {
+  ScopedOp op(Op::Embed);
   for (int64_t t = 0; t < n; ++t) {
     if (tokens[t] < 0 || tokens[t] >= embed_.rows) {
       fail("token id {} is outside the vocabulary of {} tokens", tokens[t], embed_.rows);
@@ -169,20 +171,33 @@ void DecoderModel::forward(const BatchRows& rows, int64_t layer_begin, int64_t l
   float* delta = ws.floats(Scratch::Delta, size_t(n * h));
   for (int64_t i = layer_begin; i < layer_end; ++i) {
     const Layer& layer = layers_[size_t(i)];
-    rmsnorm(hidden, layer.attn_norm.data(), x, n, h, eps);
+    {
+      ScopedOp op(Op::Norm);
+      rmsnorm(hidden, layer.attn_norm.data(), x, n, h, eps);
+    }
     attention_block(layer.spec.attention, layer.attention, rows, x, delta, kv.layer(i), ws);
-    add_into(hidden, delta, n * h);
-    rmsnorm(hidden, layer.ffn_norm.data(), x, n, h, eps);
+    {
+      ScopedOp op(Op::Residual);
+      add_into(hidden, delta, n * h);
+    }
+    {
+      ScopedOp op(Op::Norm);
+      rmsnorm(hidden, layer.ffn_norm.data(), x, n, h, eps);
+    }
     if (layer.spec.moe) {
       moe_block(layer.spec.experts, layer.moe, x, n, h, delta, ws, rows.stats);
     } else {
+      ScopedOp op(Op::DenseMlp, double(layer.mlp.gate.stored_bytes() + layer.mlp.up.stored_bytes() +
+                                       layer.mlp.down.stored_bytes()));
       mlp_block(layer.mlp, x, n, delta, ws);
     }
+    ScopedOp op(Op::Residual);
     add_into(hidden, delta, n * h);
   }
 }
 
 void DecoderModel::logits(const float* hidden, int64_t n, float* logits) const {
+  ScopedOp op(Op::LmHead, double(lm_head_.stored_bytes()));
   std::vector<float> x(size_t(n * config_.hidden_size));
   rmsnorm(hidden, final_norm_.data(), x.data(), n, config_.hidden_size, float(config_.rms_norm_eps));
   matmul(x.data(), n, lm_head_, logits);

@@ -3,6 +3,12 @@
 // sampling, stop handling, detokenizer), so the path it times is the one
 // `strata serve` runs. As llama-bench does, it warms up, then times
 // --repeats runs of the same request and reports their median and spread.
+// --batch B runs B copies of the request at once (batched decode, as
+// llama-batched-bench measures it): decode is timed from the moment every
+// copy has its first token, over the tokens all of them make after it.
+// Decode is held to the machine's limit: the bytes it reads per token (the
+// op profile counts them) over the read bandwidth measured right after each
+// run. --profile shows where a decode step's time goes, op by op.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -14,7 +20,9 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/op_profile.h"
 #include "engine/engine.h"
+#include "kernels/read_bandwidth.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
@@ -34,7 +42,9 @@ struct GenerateOptions {
   bool ignore_eos = false;
   std::vector<std::string> stop;
   int repeats = 1;
+  int batch = 1;
   bool json = false;
+  bool profile = false;
   EngineConfig engine;
 };
 
@@ -53,47 +63,69 @@ SamplingParams sampling_params(const Model& model, const GenerateOptions& o) {
   return p;
 }
 
-std::vector<int32_t> prompt_ids(const Tokenizer& tok, const GenerateOptions& o) {
+// A synthetic prompt differs per copy, so that batched copies route to
+// different experts, as distinct users' requests do.
+std::vector<int32_t> prompt_ids(const Tokenizer& tok, const GenerateOptions& o, int copy) {
   if (o.prompt_tokens == 0) return tok.encode_prompt(o.prompt);
   // Ordinary ids spread over the vocabulary, none of them special.
   std::vector<int32_t> ids;
-  for (int64_t i = 0; i < o.prompt_tokens; ++i) ids.push_back(int32_t(1000 + (i * 7919) % 50000));
+  for (int64_t i = 0; i < o.prompt_tokens; ++i) ids.push_back(int32_t(1000 + (i * 7919 + copy * 104729) % 50000));
   return ids;
 }
 
-// One request run to its end.
+// One run of `batch` copies of a request to their end.
 struct Generation {
-  std::vector<int32_t> tokens;
+  std::vector<int32_t> tokens;  // the first copy's
   std::string text;
   FinishReason finish = FinishReason::Length;
-  double prompt_seconds = 0;  // submit to first token
-  double decode_seconds = 0;  // first token to last
+  double prompt_seconds = 0;  // submit to the last copy's first token
+  double decode_seconds = 0;  // from then to the last token
+  int64_t decode_tokens = 0;  // tokens of all copies made in decode_seconds
 };
 
-// Submits `request` and steps the engine on this thread until it finishes
-// (no engine thread: a lone request should not pay for wake-ups).
-Generation generate(Engine& engine, Request request, const std::function<void(const std::string&)>& on_text) {
+// Submits the copies and steps the engine on this thread until they finish
+// (no engine thread: a lone request should not pay for wake-ups). The op
+// profile records the decode steps, from the moment all copies have their
+// first token.
+Generation generate(Engine& engine, const Request& request, int batch,
+                    const std::function<std::vector<int32_t>(int)>& prompt_of,
+                    const std::function<void(const std::string&)>& on_text) {
   Generation g;
-  Clock::time_point first_token, last_token;
+  Clock::time_point decode_start, last_token;
+  int started = 0;
   std::string error;
-  request.on_event = [&](const StreamEvent& event) {
-    const auto now = Clock::now();
-    if (!event.token_ids.empty()) {
-      if (g.tokens.empty()) first_token = now;
-      last_token = now;
-      g.tokens.insert(g.tokens.end(), event.token_ids.begin(), event.token_ids.end());
-    }
-    g.text += event.text;
-    if (on_text && !event.text.empty()) on_text(event.text);
-    if (event.finish) g.finish = *event.finish;
-    if (!event.error.empty()) error = event.error;
-  };
+  std::vector<int64_t> made(size_t(batch), 0);
   const auto submitted = Clock::now();
-  engine.submit(std::move(request));
+  for (int copy = 0; copy < batch; ++copy) {
+    Request r = request;
+    if (copy > 0) r.prompt = prompt_of(copy);
+    r.on_event = [&, copy](const StreamEvent& event) {
+      const auto now = Clock::now();
+      if (!event.token_ids.empty()) {
+        if (made[size_t(copy)] == 0 && ++started == batch) {
+          decode_start = now;
+          op_profile::enable(true);
+        } else if (started == batch) {
+          g.decode_tokens += int64_t(event.token_ids.size());
+        }
+        made[size_t(copy)] += int64_t(event.token_ids.size());
+        last_token = now;
+        if (copy == 0) g.tokens.insert(g.tokens.end(), event.token_ids.begin(), event.token_ids.end());
+      }
+      if (copy == 0) {
+        g.text += event.text;
+        if (on_text && !event.text.empty()) on_text(event.text);
+        if (event.finish) g.finish = *event.finish;
+      }
+      if (!event.error.empty()) error = event.error;
+    };
+    engine.submit(std::move(r));
+  }
   while (engine.has_unfinished()) engine.step();
+  op_profile::enable(false);
   if (!error.empty()) fail("generation failed: {}", error);
-  g.prompt_seconds = seconds_between(submitted, first_token);
-  g.decode_seconds = seconds_between(first_token, last_token);
+  g.prompt_seconds = seconds_between(submitted, decode_start);
+  g.decode_seconds = seconds_between(decode_start, last_token);
   return g;
 }
 
@@ -120,26 +152,80 @@ Rate rate(int64_t tokens, const std::vector<double>& seconds) {
   return r;
 }
 
+double sum(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s;
+}
+
+double total_bytes(const OpTotals& t) {
+  double b = 0;
+  for (const OpTotal& op : t) b += op.bytes;
+  return b;
+}
+
+// Ops in profile order, the nested join waits last, per decode step; `other`
+// is the decode time no op accounts for (scheduling, stream events, the step
+// loop).
+nlohmann::json profile_json(const OpTotals& t, int64_t steps, double decode_seconds) {
+  const double tokens = double(steps);
+  nlohmann::json ops = nlohmann::json::array();
+  double covered = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    const OpTotal& op = t[i];
+    if (op.calls == 0) continue;
+    if (Op(i) != Op::JoinWait) covered += op.seconds;
+    ops.push_back({{"op", op_name(Op(i))},
+                   {"calls_per_step", double(op.calls) / tokens},
+                   {"ms_per_step", op.seconds * 1e3 / tokens},
+                   {"share", op.seconds / decode_seconds},
+                   {"mb_per_step", op.bytes / 1e6 / tokens},
+                   {"gb_per_s", op.seconds > 0 ? op.bytes / op.seconds / 1e9 : 0.0}});
+  }
+  ops.push_back({{"op", "other"},
+                 {"ms_per_step", (decode_seconds - covered) * 1e3 / tokens},
+                 {"share", (decode_seconds - covered) / decode_seconds}});
+  return ops;
+}
+
+void print_profile(const OpTotals& t, int64_t steps, double decode_seconds, double read_gb_per_s) {
+  if (steps <= 0) return;
+  fmt::print(stderr, "\ndecode, per step over {} steps ({:.3f} ms each):\n", steps,
+             decode_seconds * 1e3 / double(steps));
+  fmt::print(stderr, "{:<30} {:>8} {:>9} {:>7} {:>9} {:>8} {:>9}\n", "op", "calls", "ms", "share", "MB read", "GB/s",
+             "of read");
+  for (const nlohmann::json& op : profile_json(t, steps, decode_seconds)) {
+    const double gbs = op.value("gb_per_s", 0.0);
+    fmt::print(stderr, "{:<30} {:>8.1f} {:>9.3f} {:>6.1f}% {:>9.2f} {:>8.1f} {:>9}\n", op["op"].get<std::string>(),
+               op.value("calls_per_step", 0.0), op["ms_per_step"].get<double>(), 100 * op["share"].get<double>(),
+               op.value("mb_per_step", 0.0), gbs,
+               gbs > 0 && read_gb_per_s > 0 ? fmt::format("{:.2f}", gbs / read_gb_per_s) : std::string("-"));
+  }
+}
+
 void run_generate(GenerateOptions o) {
   if (o.prompt.empty() == (o.prompt_tokens == 0))
     fail("give exactly one of --prompt TEXT or --prompt-tokens N");
   if (o.max_tokens < 1) fail("--max-tokens must be at least 1");
   if (o.repeats < 1) fail("--repeats must be at least 1");
+  if (o.batch < 1) fail("--batch must be at least 1");
 
   const auto load_start = Clock::now();
   auto model = Model::load(o.model);
   const double load_seconds = seconds_between(load_start, Clock::now());
   const Tokenizer& tok = model->tokenizer();
-  const std::vector<int32_t> prompt = prompt_ids(tok, o);
+  const std::function<std::vector<int32_t>(int)> prompt_of = [&](int copy) { return prompt_ids(tok, o, copy); };
+  const std::vector<int32_t> prompt = prompt_of(0);
   if (prompt.empty()) fail("the prompt encodes to no tokens");
   const int64_t context = int64_t(prompt.size()) + o.max_tokens;
   if (context > model->config().max_position_embeddings)
     fail("prompt ({} tokens) plus --max-tokens ({}) exceeds the maximum context length of {} tokens",
          prompt.size(), o.max_tokens, model->config().max_position_embeddings);
 
-  // KV for this one sequence, not a server's budget. Prefix caching is off
-  // so that every repetition recomputes the whole prompt.
-  o.engine.num_kv_blocks = int32_t((context + o.engine.block_size - 1) / o.engine.block_size);
+  // KV for these sequences, not a server's budget. Prefix caching is off so
+  // that every repetition and copy computes the whole prompt.
+  o.engine.num_kv_blocks = o.batch * int32_t((context + o.engine.block_size - 1) / o.engine.block_size);
+  o.engine.max_num_seqs = std::max(o.engine.max_num_seqs, o.batch);
   o.engine.prefix_caching = false;
   Engine engine(*model, o.engine);
 
@@ -157,7 +243,7 @@ void run_generate(GenerateOptions o) {
   warm_up.params.max_tokens = std::min<int32_t>(2, request.params.max_tokens);
   warm_up.params.ignore_eos = true;
   warm_up.params.stop.clear();
-  const double first_forward_seconds = generate(engine, warm_up, nullptr).prompt_seconds;
+  const double first_forward_seconds = generate(engine, warm_up, 1, prompt_of, nullptr).prompt_seconds;
 
   // The text is shown as the first timed run produces it; the same seed
   // makes every run produce the same tokens.
@@ -165,18 +251,35 @@ void run_generate(GenerateOptions o) {
     fmt::print("{}", text);
     std::fflush(stdout);
   };
-  std::vector<double> prompt_seconds, decode_seconds;
+  // Each run's decode is paired with a read of the bytes it read per token.
+  std::vector<double> prompt_seconds, decode_seconds, read_gb_per_s, fractions;
   Generation first;
+  ColdReader reader;
+  op_profile::reset();
+  double bytes_per_token = 0;
+  int64_t profiled_tokens = 0, decode_tokens = 0;
   for (int i = 0; i < o.repeats; ++i) {
-    Generation g = generate(engine, request, i == 0 && !o.json ? print_text : nullptr);
+    const double bytes_before = total_bytes(op_profile::totals());
+    Generation g = generate(engine, request, o.batch, prompt_of, i == 0 && !o.json ? print_text : nullptr);
     prompt_seconds.push_back(g.prompt_seconds);
     decode_seconds.push_back(g.decode_seconds);
+    const int64_t decoded = g.decode_tokens;
+    decode_tokens = decoded;
+    profiled_tokens += decoded;
+    if (decoded > 0 && g.decode_seconds > 0) {
+      // A step reads its weights once for all the sequences in it.
+      const double bytes_per_step = (total_bytes(op_profile::totals()) - bytes_before) * o.batch / double(decoded);
+      bytes_per_token = bytes_per_step / o.batch;
+      read_gb_per_s.push_back(reader.gb_per_s(size_t(bytes_per_step), 3));
+      fractions.push_back(bytes_per_token * double(decoded) / g.decode_seconds / 1e9 / read_gb_per_s.back());
+    }
     if (i == 0) first = std::move(g);
   }
+  const OpTotals profile = op_profile::totals();
   // The first token comes from the prompt pass; the decode rate counts the
   // forward passes made after it.
-  const Rate prompt_rate = rate(int64_t(prompt.size()), prompt_seconds);
-  const Rate decode_rate = rate(int64_t(first.tokens.size()) - 1, decode_seconds);
+  const Rate prompt_rate = rate(int64_t(prompt.size()) * o.batch, prompt_seconds);
+  const Rate decode_rate = rate(decode_tokens, decode_seconds);
   const char* finish_reason = to_string(first.finish);
 
   if (o.json) {
@@ -186,6 +289,7 @@ void run_generate(GenerateOptions o) {
                           {"load_seconds", load_seconds},
                           {"first_forward_seconds", first_forward_seconds},
                           {"repeats", o.repeats},
+                          {"batch", o.batch},
                           {"prompt_tokens", prompt_rate.tokens},
                           {"prompt_seconds", prompt_rate.seconds},
                           {"prompt_tokens_per_second", prompt_rate.per_second},
@@ -196,6 +300,12 @@ void run_generate(GenerateOptions o) {
                           {"decode_tokens_per_second", decode_rate.per_second},
                           {"decode_tokens_per_second_min", decode_rate.min_per_second},
                           {"decode_tokens_per_second_max", decode_rate.max_per_second}};
+    if (!fractions.empty()) {
+      out["decode_bytes_per_token"] = bytes_per_token;
+      out["read_bandwidth_gb_per_s"] = median(read_gb_per_s);
+      out["decode_bandwidth_fraction"] = median(fractions);
+    }
+    if (o.profile) out["decode_profile"] = profile_json(profile, profiled_tokens / o.batch, sum(decode_seconds));
     fmt::print("{}\n", out.dump());
     return;
   }
@@ -209,6 +319,12 @@ void run_generate(GenerateOptions o) {
              load_seconds, first_forward_seconds, prompt_rate.tokens, prompt_rate.per_second, spread(prompt_rate),
              first.tokens.size(), decode_rate.per_second, spread(decode_rate), finish_reason,
              o.repeats > 1 ? fmt::format(" | median of {} runs", o.repeats) : std::string());
+  if (!fractions.empty()) {
+    fmt::print(stderr, "decode reads {:.0f} MB per token: {:.2f} of the limit that sets at the {:.1f} GB/s read "
+               "bandwidth measured after each run\n",
+               bytes_per_token / 1e6, median(fractions), median(read_gb_per_s));
+  }
+  if (o.profile) print_profile(profile, profiled_tokens / o.batch, sum(decode_seconds), median(read_gb_per_s));
 }
 
 }  // namespace
@@ -231,7 +347,12 @@ void add_generate_command(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_option("--repeats", o->repeats, "Timed runs after one warm-up (the median and spread are reported)")
       ->capture_default_str();
+  cmd->add_option("--batch", o->batch,
+                  "Run this many copies of the request at once (batched decode; with --prompt-tokens each copy has "
+                  "its own prompt)")
+      ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object with the text and the timings");
+  cmd->add_flag("--profile", o->profile, "Show the decode time and bytes read per op");
   add_schedule_options(*cmd, o->engine);
   cmd->callback([o] { run_generate(*o); });
 }

@@ -4,8 +4,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "core/error.h"
+#include "core/op_profile.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
@@ -33,16 +35,23 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
   float* k = ws.floats(Scratch::K, size_t(n * n_kv * hd));
   float* v = ws.floats(Scratch::V, size_t(n * n_kv * hd));
   float* att = ws.floats(Scratch::Attn, size_t(n * n_heads * hd));
-  matmul(x, n, w.q, q);
-  matmul(x, n, w.k, k);
-  matmul(x, n, w.v, v);
-  qk_norm(s.qk_norm, q, w.q_norm, n, n_heads, hd, s.eps);
-  qk_norm(s.qk_norm, k, w.k_norm, n, n_kv, hd, s.eps);
-  const auto rope = s.rope_interleaved ? rope_gptj : rope_neox;
-  rope(q, n, n_heads, hd, s.rotary_dim, rows.positions, s.rope_theta);
-  rope(k, n, n_kv, hd, s.rotary_dim, rows.positions, s.rope_theta);
+  {
+    ScopedOp op(Op::QkvProj, double(w.q.stored_bytes() + w.k.stored_bytes() + w.v.stored_bytes()));
+    matmul(x, n, w.q, q);
+    matmul(x, n, w.k, k);
+    matmul(x, n, w.v, v);
+  }
+  {
+    ScopedOp op(Op::QkNormRope);
+    qk_norm(s.qk_norm, q, w.q_norm, n, n_heads, hd, s.eps);
+    qk_norm(s.qk_norm, k, w.k_norm, n, n_kv, hd, s.eps);
+    const auto rope = s.rope_interleaved ? rope_gptj : rope_neox;
+    rope(q, n, n_heads, hd, s.rotary_dim, rows.positions, s.rope_theta);
+    rope(k, n, n_kv, hd, s.rotary_dim, rows.positions, s.rope_theta);
+  }
 
   // Each slot's block table, checked once for the furthest position it reaches.
+  std::optional<ScopedOp> op(std::in_place, Op::KvWrite);
   std::vector<int32_t> reach(size_t(kv.n_slots), 0);
   for (int64_t t = 0; t < n; ++t) {
     const int32_t slot = rows.seq_slots[t], pos = rows.positions[t];
@@ -61,6 +70,11 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
     std::memcpy(row, &k[size_t(t * n_kv * hd)], kv_row);
     std::memcpy(row + kv.value_offset, &v[size_t(t * n_kv * hd)], kv_row);
   }
+  // Attention reads each sequence's cached K and V rows once per layer (the
+  // query heads of a KV head share them through the cache).
+  double kv_bytes = 0;
+  for (int32_t slot = 0; slot < kv.n_slots; ++slot) kv_bytes += 2.0 * double(reach[size_t(slot)]) * double(kv_row);
+  op.emplace(Op::Attention, kv_bytes);
 
   // Work items are (block of up to kBlockRows consecutive rows of one
   // sequence, KV head, query heads): a block's queries share each cached K/V
@@ -105,6 +119,7 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
                                       kv.block_size, kv.block_stride, kv.row_floats, scale});
     }
   });
+  op.emplace(Op::OProj, double(w.o.stored_bytes()));
   matmul(att, n, w.o, out);
 }
 

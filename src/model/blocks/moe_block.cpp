@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <optional>
 
+#include "core/op_profile.h"
 #include "core/thread_pool.h"
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
@@ -56,6 +58,7 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
   float* router_logits = ws.floats(Scratch::RouterLogits, size_t(n * n_exp));
   float* route_weight = ws.floats(Scratch::RouteWeight, size_t(n_routes));
   int32_t* route_expert = ws.ids(size_t(n_routes));
+  std::optional<ScopedOp> op(std::in_place, Op::Router, double(w.router.stored_bytes()));
   matmul(x, n, w.router, router_logits);
   const RouterParams params{r.scoring == RouterScoring::Sigmoid, r.renormalize, r.routed_scale, r.n_group,
                             r.topk_group, r.correction_bias ? w.correction_bias.data() : nullptr};
@@ -73,15 +76,19 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
   for (int64_t e = 0; e < n_exp; ++e) first[e + 1] += first[e];
   std::copy(first, first + n_exp, next_row);
   for (int64_t i = 0; i < n_routes; ++i) order[next_row[route_expert[i]]++] = i;
+  int64_t touched = 0, touched_bytes = 0;
+  for (int64_t e = 0; e < n_exp; ++e) {
+    if (first[e + 1] == first[e]) continue;
+    const MlpWeights& mlp = w.experts[size_t(e)];
+    ++touched;
+    for (const WeightMatrix* m : {&mlp.gate, &mlp.up, &mlp.down}) touched_bytes += int64_t(m->stored_bytes());
+  }
   if (stats) {
     ++stats->moe_calls;
-    for (int64_t e = 0; e < n_exp; ++e) {
-      if (first[e + 1] == first[e]) continue;
-      const MlpWeights& mlp = w.experts[size_t(e)];
-      ++stats->experts_touched;
-      for (const WeightMatrix* m : {&mlp.gate, &mlp.up, &mlp.down}) stats->expert_bytes += int64_t(m->stored_bytes());
-    }
+    stats->experts_touched += touched;
+    stats->expert_bytes += touched_bytes;
   }
+  op.emplace(Op::Experts, double(touched_bytes));
   float* xin = ws.floats(Scratch::Gathered, size_t(n_routes * h));
   float* gate = ws.floats(Scratch::Gate, size_t(n_routes * ffn));
   float* up = ws.floats(Scratch::Up, size_t(n_routes * ffn));
@@ -107,9 +114,12 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
   // experts are done with them by now.
   float* shared = nullptr;
   if (spec.shared_ffn > 0) {
+    op.emplace(Op::SharedExperts,
+               double(w.shared.gate.stored_bytes() + w.shared.up.stored_bytes() + w.shared.down.stored_bytes()));
     shared = ws.floats(Scratch::SharedOut, size_t(n * h));
     mlp_block(w.shared, x, n, shared, ws);
   }
+  op.emplace(Op::ExpertCombine);
   ThreadPool::global().parallel_for(n, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float* dst = out + t * h;

@@ -1,0 +1,71 @@
+#pragma once
+// Where a forward pass spends its time: wall seconds and weight/KV bytes read
+// per op, summed over calls, for `strata generate --profile`. Off by default;
+// a ScopedOp then costs one relaxed atomic load. Ops are recorded by the
+// thread that drives the forward pass (workers only compute inside them), so
+// the figures of one op are its wall time, threads included. JoinWait is
+// nested inside the others: the driving thread waiting for the workers at
+// the end of a parallel loop (load imbalance plus wake-up latency).
+#include <array>
+#include <chrono>
+#include <cstdint>
+
+namespace strata {
+
+enum class Op : int {
+  Embed,
+  Norm,
+  QkvProj,
+  QkNormRope,
+  KvWrite,
+  Attention,
+  OProj,
+  Router,
+  Experts,
+  SharedExperts,
+  ExpertCombine,
+  DenseMlp,
+  Residual,
+  LmHead,
+  Sampling,
+  Detokenize,
+  JoinWait,
+  kCount
+};
+
+const char* op_name(Op op);
+
+struct OpTotal {
+  int64_t calls = 0;
+  double seconds = 0;
+  double bytes = 0;
+};
+using OpTotals = std::array<OpTotal, size_t(Op::kCount)>;
+
+namespace op_profile {
+void enable(bool on);
+bool enabled();
+void reset();
+OpTotals totals();
+void add(Op op, double seconds, double bytes);
+}  // namespace op_profile
+
+class ScopedOp {
+ public:
+  explicit ScopedOp(Op op, double bytes = 0) : op_(op), bytes_(bytes), on_(op_profile::enabled()) {
+    if (on_) start_ = std::chrono::steady_clock::now();
+  }
+  ~ScopedOp() {
+    if (on_) op_profile::add(op_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), bytes_);
+  }
+  ScopedOp(const ScopedOp&) = delete;
+  ScopedOp& operator=(const ScopedOp&) = delete;
+
+ private:
+  Op op_;
+  double bytes_;
+  bool on_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace strata
