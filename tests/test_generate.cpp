@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <map>
 #include <string>
 
 #include "engine/engine.h"
@@ -121,6 +122,38 @@ TEST_F(GenerateTest, RepeatsReportMedianSpreadAndFirstForward) {
   }
 }
 
+// --batch runs copies with their own prompts at once; copy 0's prompt and
+// tokens are the lone request's. --profile accounts for the decode steps op
+// by op, and its bytes are the ones the bandwidth fraction uses.
+TEST_F(GenerateTest, BatchDecodesEveryCopyAndProfilesTheSteps) {
+  const std::string args = "--prompt-tokens 16 --max-tokens 6 --temperature 0 --ignore-eos";
+  const json single = generate_json(args);
+  const json out = generate_json(args + " --batch 3 --profile");
+  EXPECT_EQ(out["batch"], 3);
+  EXPECT_EQ(out["prompt_tokens"], 48);
+  EXPECT_EQ(out["decode_tokens"], 15);  // each copy's first token comes from its prompt pass
+  EXPECT_EQ(out["tokens"], single["tokens"]);
+  EXPECT_GT(out["read_bandwidth_gb_per_s"].get<double>(), 0);
+  EXPECT_GT(out["decode_bandwidth_fraction"].get<double>(), 0);
+
+  const int64_t layers = synth_preset("tiny", "qwen3_moe").num_hidden_layers;
+  double bytes_per_step = 0, share = 0;
+  std::map<std::string, json> ops;
+  for (const json& op : out["decode_profile"]) {
+    ops[op["op"]] = op;
+    bytes_per_step += op.value("mb_per_step", 0.0) * 1e6;
+    if (op["op"] != "join waits (within the above)") share += op["share"].get<double>();
+  }
+  ASSERT_TRUE(ops.count("final norm and LM head")) << out["decode_profile"];
+  EXPECT_EQ(ops["final norm and LM head"]["calls_per_step"], 1);
+  EXPECT_GT(ops["final norm and LM head"]["mb_per_step"].get<double>(), 0);
+  EXPECT_EQ(ops["routed experts"]["calls_per_step"], layers);
+  EXPECT_EQ(ops["attention"]["calls_per_step"], layers);
+  EXPECT_EQ(ops["logits processing and sampling"]["calls_per_step"], 3);  // one per sequence
+  EXPECT_NEAR(share, 1.0, 1e-9);  // "other" closes the sum
+  EXPECT_NEAR(bytes_per_step, out["decode_bytes_per_token"].get<double>() * 3, bytes_per_step * 1e-9);
+}
+
 TEST_F(GenerateTest, SeededSamplingRepeatsItself) {
   const std::string args = "--prompt-tokens 8 --max-tokens 10 --temperature 1.5 --ignore-eos --seed 3";
   const json a = generate_json(args), b = generate_json(args + " --repeats 2");
@@ -163,7 +196,7 @@ TEST_F(GenerateTest, BadFlagsGiveOneLineErrors) {
   for (const std::string args :
        {"--prompt-tokens 8 --repeats 0", "--prompt-tokens 8 --max-tokens 0", "--prompt hi --prompt-tokens 8", "",
         "--prompt-tokens 8 --stage-rule sometimes", "--prompt-tokens 8 --schedule fifo", "--prompt-tokens 8 --repeats x",
-        "--prompt-tokens 8 --max-tokens 100000000"}) {
+        "--prompt-tokens 8 --max-tokens 100000000", "--prompt-tokens 8 --batch 0"}) {
     const CliRun run = run_strata("generate" + model + " " + args);
     EXPECT_NE(run.status, 0) << args;
     EXPECT_TRUE(run.out.empty()) << args << ": " << run.out;

@@ -254,7 +254,7 @@ void run_generate(GenerateOptions o) {
   // Each run's decode is paired with a read of the bytes it read per token.
   std::vector<double> prompt_seconds, decode_seconds, read_gb_per_s, fractions;
   Generation first;
-  ColdReader reader;
+  std::optional<ColdReader> reader;  // made at the first measurement, sized to the reads
   op_profile::reset();
   double bytes_per_token = 0;
   int64_t profiled_tokens = 0, decode_tokens = 0;
@@ -270,7 +270,9 @@ void run_generate(GenerateOptions o) {
       // A step reads its weights once for all the sequences in it.
       const double bytes_per_step = (total_bytes(op_profile::totals()) - bytes_before) * o.batch / double(decoded);
       bytes_per_token = bytes_per_step / o.batch;
-      read_gb_per_s.push_back(reader.gb_per_s(size_t(bytes_per_step), 3));
+      // A ring far beyond the last-level cache; 4 steps' bytes suffice for big models.
+      if (!reader) reader.emplace(std::clamp(size_t(4 * bytes_per_step), size_t(256) << 20, size_t(1) << 30));
+      read_gb_per_s.push_back(reader->gb_per_s(size_t(bytes_per_step), 3));
       fractions.push_back(bytes_per_token * double(decoded) / g.decode_seconds / 1e9 / read_gb_per_s.back());
     }
     if (i == 0) first = std::move(g);
