@@ -227,7 +227,7 @@ void BM_Fp8VsBf16(benchmark::State& state) {
 
 // Expert shapes of Qwen3-30B-A3B (gate/up 768x2048, down 2048x768) and its
 // q_proj (4096x2048); GEMV (n = 1) and a 512-token GEMM.
-#define SHAPES ->Args({768, 2048, 1})->Args({2048, 768, 1})->Args({4096, 2048, 1})->Args({768, 2048, 512})->UseManualTime()
+#define SHAPES ->Args({768, 2048, 1})->Args({2048, 768, 1})->Args({4096, 2048, 1})->Args({151936, 2048, 1})->Args({768, 2048, 512})->UseManualTime()
 BENCHMARK_CAPTURE(BM_Int4, exact, NumericPath::Exact) SHAPES;
 BENCHMARK_CAPTURE(BM_Int4, w4a8, NumericPath::W4A8) SHAPES;
 #define EXPERT_SHAPES ->Args({768, 2048, 16})->Args({2048, 768, 8})->UseManualTime()

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/gemv_prefetch.h"
 #include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
 
@@ -109,7 +110,9 @@ void w4a8_kernel(const Int4Matrix& w, int64_t tile, const QuantizedActivations& 
     for (int k = 0; k < Int4Matrix::kChunks; ++k) {
       #pragma GCC unroll 8
       for (int i = 0; i < NT; ++i) {
-        const __m512i v = _mm512_loadu_si512(w.block(tile + i, g) + Int4Matrix::kScaleBytes + 64 * k);
+        const uint8_t* chunk = w.block(tile + i, g) + Int4Matrix::kScaleBytes + 64 * k;
+        if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(chunk) + kGemvPrefetchBytes, _MM_HINT_T0);
+        const __m512i v = _mm512_loadu_si512(chunk);
         const __m512i lo = _mm512_and_si512(v, low4);
         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         #pragma GCC unroll 8

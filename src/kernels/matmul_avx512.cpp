@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/gemv_prefetch.h"
 #include "kernels/matmul.h"
 #include "kernels/weight_blocks.h"
 
@@ -39,6 +40,7 @@ inline float load_scale(const uint8_t* block) {
 // Each loader decodes the 32 weights of columns [c, c + 32) of one row; the
 // masks cover a partial last step (plain types only; block types never have one).
 struct LoadF32 {
+  static constexpr int64_t kBytesPer32 = 128;  // stored bytes of 32 columns
   static void load(const uint8_t* row, int64_t c, __mmask16 mlo, __mmask16 mhi, __m512& lo, __m512& hi) {
     const float* p = reinterpret_cast<const float*>(row) + c;
     lo = _mm512_maskz_loadu_ps(mlo, p);
@@ -46,6 +48,7 @@ struct LoadF32 {
   }
 };
 struct LoadBF16 {
+  static constexpr int64_t kBytesPer32 = 64;
   static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
   static void load(const uint8_t* row, int64_t c, __mmask16 mlo, __mmask16 mhi, __m512& lo, __m512& hi) {
     const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c;
@@ -54,6 +57,7 @@ struct LoadBF16 {
   }
 };
 struct LoadF16 {
+  static constexpr int64_t kBytesPer32 = 64;
   static void load(const uint8_t* row, int64_t c, __mmask16 mlo, __mmask16 mhi, __m512& lo, __m512& hi) {
     const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c;
     lo = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mlo, p));
@@ -61,6 +65,7 @@ struct LoadF16 {
   }
 };
 struct LoadQ8_0 {
+  static constexpr int64_t kBytesPer32 = kQ8_0BlockBytes;
   static void load(const uint8_t* row, int64_t c, __mmask16, __mmask16, __m512& lo, __m512& hi) {
     const uint8_t* block = row + (c / kQuantBlock) * kQ8_0BlockBytes;
     const __m512 d = _mm512_set1_ps(load_scale(block));
@@ -70,6 +75,7 @@ struct LoadQ8_0 {
   }
 };
 struct LoadQ4_0 {
+  static constexpr int64_t kBytesPer32 = kQ4_0BlockBytes;
   static void load(const uint8_t* row, int64_t c, __mmask16, __mmask16, __m512& lo, __m512& hi) {
     const uint8_t* block = row + (c / kQuantBlock) * kQ4_0BlockBytes;
     const __m512 d = _mm512_set1_ps(load_scale(block));
@@ -104,6 +110,10 @@ void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t col
     }
     #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
+      if constexpr (T == 1) {
+        const uint8_t* ahead = w + r * ldw + c / 32 * L::kBytesPer32 + kGemvPrefetchBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+      }
       __m512 wlo, whi;
       L::load(w + r * ldw, c, mlo, mhi, wlo, whi);
       #pragma GCC unroll 4
