@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "engine/sampler.h"
 #include "kernels/attention.h"
+#include "kernels/int4_matrix.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "kernels/solution_registry.h"
@@ -156,6 +157,35 @@ TEST_P(MatmulTest, EveryVariantMatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Dtypes, MatmulTest,
                          ::testing::Values(DType::F32, DType::BF16, DType::F16, DType::Q8_0, DType::Q4_0),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
+
+// matmul_shared_input gives matmul's results row for row, for decode-sized
+// batches (one pass over all matrices) and larger ones (per matrix), with
+// row counts that are not multiples of the 16-row blocks, INT4 included.
+TEST(Matmul, SharedInputPassEqualsOneMatmulPerMatrix) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t cols = 96;
+  const auto q_bytes = random_weights(DType::BF16, 70, cols, rng), k_bytes = random_weights(DType::Q4_0, 19, cols, rng),
+             v_bytes = random_weights(DType::F32, 33, cols, rng);
+  const WeightMatrix q = matrix_of(DType::BF16, q_bytes, 70, cols), k4 = matrix_of(DType::Q4_0, k_bytes, 19, cols),
+                     v = matrix_of(DType::F32, v_bytes, 33, cols);
+  const Int4Matrix k_int4 = Int4Matrix::from_q4_0(k4.data, k4.rows, k4.cols);
+  const WeightMatrix k = WeightMatrix::of(k_int4);
+  for (int64_t n : {int64_t(1), int64_t(3), kSharedInputMaxTokens, kSharedInputMaxTokens + 1}) {
+    SCOPED_TRACE(::testing::Message() << "n=" << n);
+    std::vector<float> x(size_t(n * cols));
+    for (auto& e : x) e = normal(rng);
+    std::vector<float> want_q(size_t(n * 70)), want_k(size_t(n * 19)), want_v(size_t(n * 33));
+    matmul(x.data(), n, q, want_q.data());
+    matmul(x.data(), n, k, want_k.data());
+    matmul(x.data(), n, v, want_v.data());
+    std::vector<float> got_q(want_q.size(), NAN), got_k(want_k.size(), NAN), got_v(want_v.size(), NAN);
+    matmul_shared_input(x.data(), n, {{&q, got_q.data()}, {&k, got_k.data()}, {&v, got_v.data()}});
+    EXPECT_EQ(got_q, want_q);
+    EXPECT_EQ(got_k, want_k);
+    EXPECT_EQ(got_v, want_v);
+  }
+}
 
 TEST(Matmul, BlockLayoutsDecodeAsSpecified) {
   // Q4_0: byte j holds weight j (low nibble) and weight j + 16 (high nibble).

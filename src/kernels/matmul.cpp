@@ -175,6 +175,27 @@ void matmul(const float* x, int64_t n, const WeightMatrix& w, float* y) {
   run_selected_gemm(MatmulArgs{x, n, w, y}, 0, w.rows, true);
 }
 
+void matmul_shared_input(const float* x, int64_t n, std::initializer_list<MatmulOutput> outputs) {
+  if (n > kSharedInputMaxTokens) {
+    for (const MatmulOutput& o : outputs) matmul(x, n, *o.w, o.y);
+    return;
+  }
+  // Row blocks of all matrices, end to end: matrix i owns [first[i], first[i + 1]).
+  std::vector<int64_t> first{0};
+  for (const MatmulOutput& o : outputs) first.push_back(first.back() + (o.w->rows + kMatmulRowAlign - 1) / kMatmulRowAlign);
+  ThreadPool::global().parallel_for(first.back(), [&](int64_t b0, int64_t b1) {
+    size_t i = 0;
+    for (const MatmulOutput& o : outputs) {
+      const int64_t lo = std::max(b0, first[i]), hi = std::min(b1, first[i + 1]);
+      if (lo < hi) {
+        matmul_rows(x, n, *o.w, o.y, (lo - first[i]) * kMatmulRowAlign,
+                    std::min(o.w->rows, (hi - first[i]) * kMatmulRowAlign));
+      }
+      ++i;
+    }
+  });
+}
+
 void matmul_serial(const float* x, int64_t n, const WeightMatrix& w, float* y) {
   matmul_rows(x, n, w, y, 0, w.rows);
 }

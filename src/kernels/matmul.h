@@ -14,6 +14,7 @@
 //            weights and as GPU engines run BF16 models.
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/dtype.h"
 #include "kernels/solution_registry.h"
@@ -79,6 +80,18 @@ void matmul_serial(const float* x, int64_t n, const WeightMatrix& w, float* y);
 // (matmul.cpp, int4_gemm.cpp, fp8_gemm.cpp).
 constexpr int64_t kMatmulRowAlign = 16;
 void matmul_rows(const float* x, int64_t n, const WeightMatrix& w, float* y, int64_t row_begin, int64_t row_end);
+
+// Several weight matrices applied to the same input (a layer's q, k and v
+// projections): for decode-sized n (up to kSharedInputMaxTokens) one
+// parallel pass over all their rows, so one fork-join instead of one per
+// matrix and each thread's share one stream; per matrix otherwise. Results
+// are matmul's, row for row.
+struct MatmulOutput {
+  const WeightMatrix* w;
+  float* y;  // [n, w->rows]
+};
+constexpr int64_t kSharedInputMaxTokens = 8;
+void matmul_shared_input(const float* x, int64_t n, std::initializer_list<MatmulOutput> outputs);
 
 // Decodes one stored row of `cols` weights to f32.
 void dequantize_row(DType dtype, const uint8_t* src, int64_t cols, float* dst);

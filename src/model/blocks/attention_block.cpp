@@ -37,9 +37,7 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
   float* att = ws.floats(Scratch::Attn, size_t(n * n_heads * hd));
   {
     ScopedOp op(Op::QkvProj, double(w.q.stored_bytes() + w.k.stored_bytes() + w.v.stored_bytes()));
-    matmul(x, n, w.q, q);
-    matmul(x, n, w.k, k);
-    matmul(x, n, w.v, v);
+    matmul_shared_input(x, n, {{&w.q, q}, {&w.k, k}, {&w.v, v}});
   }
   {
     ScopedOp op(Op::QkNormRope);
