@@ -64,8 +64,9 @@ void write_gguf_moe(const ModelConfig& c, GGUFWriter& w) {
 // What the Qwen3 config and GGUF keys can express: full NeoX RoPE, per-head
 // q/k norms, a plain softmax router.
 void validate_qwen3_family(const ModelConfig& c, const std::string& source) {
-  if (c.rope_dims() != c.head_dim || c.rope_interleaved || c.qk_norm != QkNorm::PerHead) {
-    fail("{}: {} rotates whole heads with NeoX RoPE and normalises q/k per head", source, c.architecture);
+  if (c.rope_dims() != c.head_dim || c.rope_interleaved || c.qk_norm != QkNorm::PerHead || c.rope_scaling.enabled) {
+    fail("{}: {} rotates whole heads with unscaled NeoX RoPE (no rope_scaling) and normalises q/k per head", source,
+         c.architecture);
   }
   if (c.router_scoring != RouterScoring::Softmax || c.router_correction_bias || c.n_group != 1 ||
       c.routed_scaling_factor != 1.0 || c.n_shared_experts != 0) {

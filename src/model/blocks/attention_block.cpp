@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
@@ -42,19 +41,7 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
   rope(q, n, n_heads, hd, s.rotary_dim, rows.positions, s.rope_theta);
   rope(k, n, n_kv, hd, s.rotary_dim, rows.positions, s.rope_theta);
 
-  // Each slot's block table, checked once for the furthest position it reaches.
-  std::vector<int32_t> reach(size_t(kv.n_slots), 0);
-  for (int64_t t = 0; t < n; ++t) {
-    const int32_t slot = rows.seq_slots[t], pos = rows.positions[t];
-    if (slot < 0 || slot >= kv.n_slots || pos < 0) {
-      fail("KV cache: row {} (slot {}, position {}) is outside the {} bound slots", t, slot, pos, kv.n_slots);
-    }
-    reach[size_t(slot)] = std::max(reach[size_t(slot)], pos + 1);
-  }
-  std::vector<const std::vector<int32_t>*> tables(size_t(kv.n_slots), nullptr);
-  for (int32_t slot = 0; slot < kv.n_slots; ++slot) {
-    if (reach[size_t(slot)] > 0) tables[size_t(slot)] = &kv.table(slot, reach[size_t(slot)]);
-  }
+  const std::vector<const std::vector<int32_t>*> tables = kv.tables_for(n, rows.seq_slots, rows.positions);
   const size_t kv_row = size_t(n_kv * hd) * sizeof(float);
   for (int64_t t = 0; t < n; ++t) {
     float* row = kv.row(*tables[size_t(rows.seq_slots[t])], rows.positions[t]);
