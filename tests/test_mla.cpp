@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "engine/paged_kv_cache.h"
+#include "kernels/mla_attention.h"
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
 #include "model/blocks/mla_block.h"
@@ -25,6 +26,7 @@
 #include "model/workspace.h"
 #include "model/yarn_rope.h"
 #include "oracle_fixture.h"
+#include "random_matrix.h"
 #include "tools/synth.h"
 
 namespace strata {
@@ -75,6 +77,18 @@ TEST(Yarn, KimiK2Constants) {
   EXPECT_NEAR(yarn_softmax_scale_factor(factor32) / std::sqrt(192.0), 0.1308608, 1e-6);
 }
 
+// The kimi-k2-layer preset is K2's config but for the depth.
+TEST(Yarn, KimiK2LayerPresetIsTheRealShape) {
+  const ModelConfig real = ModelConfig::from_hf(kimi_k2_config(), "kimi_k2 config.json");
+  ModelConfig preset = synth_preset("kimi-k2-layer", "kimi_k2");
+  validate_synth_config(preset);
+  preset.num_hidden_layers = real.num_hidden_layers;
+  preset.vocab_size = real.vocab_size;
+  preset.bos_token_id = real.bos_token_id;
+  preset.eos_token_id = real.eos_token_id;
+  EXPECT_EQ(preset.to_hf().dump(), real.to_hf().dump());
+}
+
 TEST(MlaCache, KimiK2KvBytesPerToken) {
   const ModelConfig c = ModelConfig::from_hf(kimi_k2_config(), "kimi_k2 config.json");
   EXPECT_EQ(c.kv_key_floats(), 576);
@@ -84,17 +98,6 @@ TEST(MlaCache, KimiK2KvBytesPerToken) {
   EXPECT_EQ(kv_bytes_per_block(c, 16), 140544 * 16);
   EXPECT_EQ(num_kv_blocks_for_budget(int64_t(1) << 30, c, 16), (int64_t(1) << 30) / (140544 * 16));
 }
-
-// A random F32 [rows, cols] matrix that keeps its storage.
-struct Matrix {
-  std::vector<float> w;
-  WeightMatrix view;
-  Matrix(int64_t rows, int64_t cols, std::mt19937& rng, float std) : w(size_t(rows * cols)) {
-    std::normal_distribution<float> normal(0.0f, std);
-    for (float& v : w) v = normal(rng);
-    view = {DType::F32, reinterpret_cast<const uint8_t*>(w.data()), rows, cols, size_t(cols) * 4};
-  }
-};
 
 // Both forms over the same weights and inputs: two sequences prefilled in
 // one batch over scattered blocks, then three decode steps of both.
@@ -159,6 +162,97 @@ TEST(MlaBlock, NaiveAndAbsorbedFormsAgree) {
   no_q_lora.q_lora_rank = 0;
   no_q_lora.rope_scaling.enabled = false;
   expect_forms_agree(no_q_lora);
+}
+
+// Every solution of mla_paged_attention that runs here gives the scalar
+// reference's outputs, for K2's row (512 + 64) and an odd small one (32 + 8),
+// over positions scattered in blocks.
+TEST(MlaAttentionKernel, SolutionsMatchTheReference) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const auto [lora, rope] : {std::pair<int64_t, int64_t>{512, 64}, {32, 8}}) {
+    const int64_t width = lora + rope, heads = 5;
+    constexpr int32_t kBlock = 8, kKeys = 37;
+    const std::vector<int32_t> table = {4, 0, 3, 1, 2};
+    std::vector<float> cache(size_t(5 * kBlock * width)), q(size_t(heads * width));
+    for (float& v : cache) v = normal(rng);
+    for (float& v : q) v = normal(rng) * 0.2f;
+    auto run = [&](const Solution& s) {
+      std::vector<float> out(size_t(heads * lora));
+      s.kernel(kMlaPagedAttention)(MlaAttentionArgs{lora, rope, heads, q.data(), out.data(), kKeys, cache.data(),
+                                                    table.data(), kBlock, kBlock * width, width, 0.1f});
+      return out;
+    };
+    const auto solutions = runnable_solutions(kMlaPagedAttention.name);
+    ASSERT_FALSE(solutions.empty());
+    const std::vector<float> want = run(*solutions[0]);
+    for (const Solution* s : solutions) {
+      const std::vector<float> got = run(*s);
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << s->name << " " << i;
+    }
+  }
+}
+
+// strata's logits for every position of one sequence, the whole sequence as one batch.
+std::vector<float> strata_logits(const Model& m, const std::vector<int32_t>& tokens) {
+  const ModelConfig& c = m.config();
+  const int64_t n = int64_t(tokens.size());
+  ContiguousKVCache kv(c, 1, int32_t(n));
+  std::vector<int32_t> pos(static_cast<size_t>(n)), slots(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) pos[size_t(i)] = int32_t(i);
+  std::vector<float> hidden(size_t(n * c.hidden_size)), logits(size_t(n * c.vocab_size));
+  m.embed(tokens.data(), n, hidden.data());
+  m.forward(BatchRows{n, pos.data(), slots.data()}, 0, c.num_hidden_layers, hidden.data(), kv);
+  m.logits(hidden.data(), n, logits.data());
+  return logits;
+}
+
+// The numpy reference (tests/reference/deepseek_v3_ref.py: naive MLA, HF's
+// de-interleave-then-rotate-halves RoPE, YaRN with the config's betas and an
+// mscale unequal to mscale_all_dim, which llama.cpp cannot express) gives
+// strata's logits within 1e-4 of their scale.
+void expect_matches_numpy(const ModelConfig& config, const fs::path& folder) {
+  SynthOptions o;
+  o.config = config;
+  o.format = SynthFormat::HF;
+  o.dtype = DType::F32;
+  o.seed = 9;
+  o.tokenizer_dir = oracle_fixture::kTokenizerDir;
+  synthesize_model(folder.string(), o);
+  const std::vector<int32_t> tokens = {9707, 11, 1879, 0, 42, 1000, 77, 5, 151643, 3};
+  std::string list;
+  for (int32_t t : tokens) list += (list.empty() ? "" : ",") + std::to_string(t);
+  const fs::path out = folder / "ref_logits.bin";
+  const std::string cmd = "/usr/bin/python3 " + std::string(STRATA_SOURCE_DIR) + "/tests/reference/deepseek_v3_ref.py " +
+                          folder.string() + " " + list + " " + out.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(out, std::ios::binary);
+  std::vector<float> want(fs::file_size(out) / 4);
+  in.read(reinterpret_cast<char*>(want.data()), std::streamsize(want.size() * 4));
+  const std::vector<float> got = strata_logits(*Model::load(folder.string()), tokens);
+  ASSERT_EQ(got.size(), want.size());
+  double scale = 0, worst = 0;
+  for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+  EXPECT_LE(worst, 1e-4 * std::max(1.0, scale));
+}
+
+TEST(DeepseekNumpy, YarnWithHfBetasAndMscaleMatches) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0) GTEST_SKIP() << "no numpy";
+  const fs::path dir = oracle_fixture::make_temp_dir("test_mla_numpy");
+  ModelConfig c = synth_preset("tiny", "deepseek_v3");
+  c.rope_scaling.beta_fast = 1.0;  // K2's betas: ramp over pairs 2-3 here, not llama.cpp's 0-3
+  c.rope_scaling.beta_slow = 1.0;
+  c.rope_scaling.mscale = 0.7;  // cos/sin scaled by g(4, 0.7) / g(4, 1)
+  expect_matches_numpy(c, dir / "yarn");
+  c.q_lora_rank = 0;
+  c.num_hidden_layers = 4;
+  c.mlp_only_layers = {0, 1};
+  c.n_group = 1;
+  c.topk_group = 1;
+  c.n_shared_experts = 2;
+  expect_matches_numpy(c, dir / "no_q_lora");
+  fs::remove_all(dir);
 }
 
 class DeepseekModelTest : public ::testing::Test {

@@ -44,5 +44,8 @@ void mla_attention(const MlaAttentionArgs& args);
 // The reference: each cached row is read once for all heads (scores), then a
 // two-pass softmax per head, then the weighted sum of the latents.
 void mla_attention_scalar(const MlaAttentionArgs& args);
+// The tiled online-softmax loop of attention_avx512, keys the whole row wide
+// and values its latent part (attention_avx512.cpp).
+void mla_attention_avx512(const MlaAttentionArgs& args);
 
 }  // namespace strata

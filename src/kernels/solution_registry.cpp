@@ -110,6 +110,7 @@ std::vector<Solution> registered_solutions() {
       make_solution(kGqaPagedAttention, "attention_scalar", Isa::Scalar, attention_scalar),
       make_solution(kGqaPagedAttention, "attention_avx512", Isa::Avx512, attention_avx512),
       make_solution(kMlaPagedAttention, "mla_attention_scalar", Isa::Scalar, mla_attention_scalar),
+      make_solution(kMlaPagedAttention, "mla_attention_avx512", Isa::Avx512, mla_attention_avx512),
       make_solution(kRmsnorm, "rmsnorm_scalar", Isa::Scalar, rmsnorm_scalar),
       make_solution(kRmsnorm, "rmsnorm_avx512", Isa::Avx512, rmsnorm_avx512),
       make_solution(kRopeNeox, "rope_neox_scalar", Isa::Scalar, rope_neox_scalar),

@@ -143,7 +143,7 @@ void DecoderModel::load_tensor(const TensorSpec& t) {
   // A router stored whole is used as such whatever quantization_config's
   // ignore list says: DeepSeek's (MoEGate) is no nn.Linear, so
   // compressed-tensors never quantizes it and Kimi K2's list omits it.
-  const bool whole_router = t.role == R::Router && src.find(name);
+  const bool whole_router = t.role == R::Router && quant_ && src.find(name);
   const WeightMatrix m = whole_router ? repacked(WeightMatrix::from(src.get(name, {t.shape[0], t.shape[1]})))
                                       : linear(name, t.shape[0], t.shape[1]);
   switch (t.role) {

@@ -236,24 +236,19 @@ std::vector<TensorSpec> tensors(const ModelConfig& c) {
     l.add(R::O, "attn_output.weight", "self_attn.o_proj.weight", {H, heads * c.v_head_dim});
     l.add(R::FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", {H});
     if (c.is_moe_layer(i)) {
-      const int64_t E = c.num_experts, F = c.moe_intermediate_size, S = c.n_shared_experts * F;
+      const int64_t E = c.num_experts, S = c.n_shared_experts * c.moe_intermediate_size;
       l.add(R::Router, "ffn_gate_inp.weight", "mlp.gate.weight", {E, H});
       if (c.router_correction_bias) {
         l.add(R::RouterBias, "exp_probs_b.bias", "mlp.gate.e_score_correction_bias", {E});
       }
-      l.experts(R::ExpertGate, "ffn_gate_exps.weight", "mlp.experts.", "gate_proj.weight", E, {F, H});
-      l.experts(R::ExpertUp, "ffn_up_exps.weight", "mlp.experts.", "up_proj.weight", E, {F, H});
-      l.experts(R::ExpertDown, "ffn_down_exps.weight", "mlp.experts.", "down_proj.weight", E, {H, F});
+      add_routed_experts(l, c);
       if (S > 0) {
         l.add(R::SharedGate, "ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight", {S, H});
         l.add(R::SharedUp, "ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight", {S, H});
         l.add(R::SharedDown, "ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight", {H, S});
       }
     } else {
-      const int64_t I = c.intermediate_size;
-      l.add(R::MlpGate, "ffn_gate.weight", "mlp.gate_proj.weight", {I, H});
-      l.add(R::MlpUp, "ffn_up.weight", "mlp.up_proj.weight", {I, H});
-      l.add(R::MlpDown, "ffn_down.weight", "mlp.down_proj.weight", {H, I});
+      add_dense_mlp(l, c);
     }
   }
   add_output(t, c, false);  // llama.cpp's deepseek2 falls back to the embedding
@@ -325,22 +320,21 @@ const std::vector<std::string> kInt4Ignore = {"lm_head", "re:.*self_attn.*", "re
                                               "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"};
 constexpr std::string_view kRoutedExperts = "re:.*mlp\\.experts\\.\\d+\\.(gate|up|down)_proj$";
 
+ArchSpec arch_spec(std::string_view model_type, ModelConfig (*preset_of)(const std::string&)) {
+  return {model_type, "DeepseekV3ForCausalLM", "deepseek2", read_hf, read_gguf, write_hf, write_gguf, validate, tensors,
+          preset_of, kInt4Ignore, kRoutedExperts, true};
+}
+
 }  // namespace
 
 const ArchSpec& deepseek_v3_arch() {
-  static const ArchSpec spec{"deepseek_v3", "DeepseekV3ForCausalLM", "deepseek2", read_hf, read_gguf, write_hf,
-                             write_gguf, validate, tensors,
-                             [](const std::string& name) { return preset(name, "deepseek_v3"); }, kInt4Ignore,
-                             kRoutedExperts, true};
+  static const ArchSpec spec = arch_spec("deepseek_v3", [](const std::string& name) { return preset(name, "deepseek_v3"); });
   return spec;
 }
 
 // The same architecture under Kimi's model_type; a deepseek2 GGUF loads as deepseek_v3.
 const ArchSpec& kimi_k2_arch() {
-  static const ArchSpec spec{"kimi_k2", "DeepseekV3ForCausalLM", "deepseek2", read_hf, read_gguf, write_hf,
-                             write_gguf, validate, tensors,
-                             [](const std::string& name) { return preset(name, "kimi_k2"); }, kInt4Ignore,
-                             kRoutedExperts, true};
+  static const ArchSpec spec = arch_spec("kimi_k2", [](const std::string& name) { return preset(name, "kimi_k2"); });
   return spec;
 }
 

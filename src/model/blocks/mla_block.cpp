@@ -94,15 +94,16 @@ void absorbed_attention(const MlaSpec& s, const MlaWeights& w, const BatchRows& 
       std::memcpy(&q_abs[(t * H + h) * width + lora], &q[(t * H + h) * q_head + nope], size_t(rope) * sizeof(float));
     }
   // Work items are (row, run of heads): all heads of a row when there are
-  // enough rows to keep every thread busy, else one head each (decoding).
+  // enough rows to keep every thread busy, else the heads split evenly
+  // (decoding). A run's heads share each latent row the kernel reads.
   ThreadPool& pool = ThreadPool::global();
-  const int64_t heads_per_item = n >= 2 * pool.size() ? H : 1;
+  const int64_t heads_per_item = n >= 2 * pool.size() ? H : (H + pool.size() - 1) / pool.size();
   struct Item {
-    int64_t row, head;
+    int64_t row, head, n_heads;
   };
   std::vector<Item> items;
   for (int64_t t = 0; t < n; ++t)
-    for (int64_t h = 0; h < H; h += heads_per_item) items.push_back({t, h});
+    for (int64_t h = 0; h < H; h += heads_per_item) items.push_back({t, h, std::min(heads_per_item, H - h)});
   // Longest rows first, so a causal prompt's late rows do not all land on one thread.
   std::stable_sort(items.begin(), items.end(),
                    [&](const Item& a, const Item& b) { return rows.positions[a.row] > rows.positions[b.row]; });
@@ -111,7 +112,7 @@ void absorbed_attention(const MlaSpec& s, const MlaWeights& w, const BatchRows& 
     for (size_t i; (i = next.fetch_add(1)) < items.size();) {
       const Item& it = items[i];
       const std::vector<int32_t>& table = *tables[size_t(rows.seq_slots[it.row])];
-      mla_attention(MlaAttentionArgs{lora, rope, heads_per_item, &q_abs[(it.row * H + it.head) * width],
+      mla_attention(MlaAttentionArgs{lora, rope, it.n_heads, &q_abs[(it.row * H + it.head) * width],
                                      &o_lat[(it.row * H + it.head) * lora], rows.positions[it.row] + 1, kv.base,
                                      table.data(), kv.block_size, kv.block_stride, kv.row_floats, s.softmax_scale});
     }
