@@ -19,21 +19,10 @@
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/workspace.h"
+#include "random_matrix.h"
 
 namespace strata {
 namespace {
-
-// A random F32 [rows, cols] matrix that keeps its storage.
-struct Matrix {
-  std::vector<float> w;
-  WeightMatrix view;
-  Matrix(int64_t rows, int64_t cols, std::mt19937& rng, float std) : w(size_t(rows * cols)) {
-    std::normal_distribution<float> normal(0.0f, std);
-    for (float& v : w) v = normal(rng);
-    view = {DType::F32, reinterpret_cast<const uint8_t*>(w.data()), rows, cols, size_t(cols) * 4};
-  }
-  double at(int64_t r, int64_t c) const { return w[size_t(r * view.cols + c)]; }
-};
 
 std::vector<double> times(const Matrix& m, const std::vector<double>& x) {
   std::vector<double> y(size_t(m.view.rows), 0.0);

@@ -20,6 +20,7 @@ enum class Op : int {
   KvWrite,
   Attention,
   OProj,
+  MlaBlock,
   Router,
   Experts,
   SharedExperts,

@@ -57,6 +57,9 @@ Engine::Engine(const Model& model, const EngineConfig& config) : model_(model), 
   const int32_t num_blocks = config_.num_kv_blocks > 0
                                  ? config_.num_kv_blocks
                                  : num_kv_blocks_for_budget(parse_kv_budget(config_.kv_budget), mc, config_.block_size);
+  fmt::print(stderr, "strata: KV cache: {} bytes per token ({} layers x {} floats, f32), {} blocks of {} tokens\n",
+             kv_bytes_per_token(mc), mc.num_hidden_layers, mc.kv_key_floats() + mc.kv_value_floats(), num_blocks,
+             config_.block_size);
   SchedulerConfig sc;
   sc.num_layers = int32_t(mc.num_hidden_layers);
   sc.max_model_len = config_.max_model_len;

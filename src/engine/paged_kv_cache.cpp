@@ -12,13 +12,15 @@
 namespace strata {
 
 PagedKVCache::PagedKVCache(const ModelConfig& config, int32_t num_blocks, int32_t block_size)
-    : row_floats_(config.num_key_value_heads * config.head_dim),
+    : key_floats_(config.kv_key_floats()),
+      value_floats_(config.kv_value_floats()),
       layers_(config.num_hidden_layers),
       num_blocks_(num_blocks),
       block_size_(block_size) {
   if (num_blocks <= 0 || block_size <= 0) fail("KV cache: need a positive number of blocks and block size");
   // new float[] leaves the memory untouched (no zeroing), so the OS maps pages lazily.
-  storage_.reset(new float[size_t(num_blocks) * size_t(layers_) * 2 * size_t(block_size) * size_t(row_floats_)]);
+  storage_.reset(new float[size_t(num_blocks) * size_t(layers_) * size_t(block_size) *
+                           size_t(key_floats_ + value_floats_)]);
 }
 
 void PagedKVCache::bind(int32_t slot, const std::vector<int32_t>* block_table) {
@@ -29,14 +31,18 @@ void PagedKVCache::bind(int32_t slot, const std::vector<int32_t>* block_table) {
 
 KVLayerView PagedKVCache::layer(int64_t layer) {
   if (layer < 0 || layer >= layers_) fail("KV cache: layer {} is outside {} layers", layer, layers_);
-  const int64_t per_layer = 2 * int64_t(block_size_) * row_floats_;
-  return {storage_.get() + layer * per_layer, layers_ * per_layer, row_floats_, int64_t(block_size_) * row_floats_,
+  const int64_t per_layer = int64_t(block_size_) * (key_floats_ + value_floats_);
+  const int64_t value_offset = value_floats_ > 0 ? int64_t(block_size_) * key_floats_ : 0;
+  return {storage_.get() + layer * per_layer, layers_ * per_layer, key_floats_, value_offset,
           block_size_, num_blocks_, layer, slots_.data(), int32_t(slots_.size())};
 }
 
+int64_t kv_bytes_per_token(const ModelConfig& config, int64_t bytes_per_value) {
+  return bytes_per_value * config.num_hidden_layers * (config.kv_key_floats() + config.kv_value_floats());
+}
+
 int64_t kv_bytes_per_block(const ModelConfig& config, int32_t block_size) {
-  return int64_t(sizeof(float)) * 2 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim *
-         block_size;
+  return kv_bytes_per_token(config) * block_size;
 }
 
 int32_t num_kv_blocks_for_budget(int64_t budget_bytes, const ModelConfig& config, int32_t block_size) {

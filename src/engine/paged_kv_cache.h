@@ -1,6 +1,7 @@
 #pragma once
 // The KV numbers of the paged cache: float32 storage of num_blocks blocks,
-// each [layers][key, value][block_size][n_kv_heads * head_dim]. The executor
+// each [layers][keys, values][block_size][row] with the model's row widths
+// (GQA: n_kv_heads * head_dim each; MLA: one latent row, no separate values). The executor
 // binds each batch slot to its sequence's block table for the step, and the
 // model reaches the rows through per-layer views (model/kv_cache.h). Pages
 // are touched only when first written, so a large budget costs no memory
@@ -30,12 +31,15 @@ class PagedKVCache : public KVCache {
   int32_t block_size() const { return block_size_; }
 
  private:
-  int64_t row_floats_, layers_;
+  int64_t key_floats_, value_floats_, layers_;
   int32_t num_blocks_, block_size_;
   std::unique_ptr<float[]> storage_;
   std::vector<const std::vector<int32_t>*> slots_;
 };
 
+// Bytes of KV one token takes over all layers, at `bytes_per_value` per
+// stored number (this cache stores f32: 4; a BF16 cache would take 2).
+int64_t kv_bytes_per_token(const ModelConfig& config, int64_t bytes_per_value = sizeof(float));
 // Bytes of KV one block holds for `config`.
 int64_t kv_bytes_per_block(const ModelConfig& config, int32_t block_size);
 // How many blocks fit in `budget_bytes`; throws Error when not even one does.

@@ -1,4 +1,4 @@
-// AVX-512 attention. Positions go in tiles of 16: the tile's keys are
+// AVX-512 attention (GQA, and MLA's latent rows). Positions go in tiles of 16: the tile's keys are
 // transposed once into kt[head_dim][16] so that a query's 16 scores are one
 // vector of broadcast-FMAs (no horizontal sums), then every query of the
 // block (rows x GQA heads) uses the tile. Softmax is online: each query keeps
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/mla_attention.h"
 #include "kernels/exp_avx512.h"
 
 namespace strata {
@@ -67,40 +68,37 @@ void accumulate_values(float* out, float corr, const float* w, int count, const 
   }
 }
 
-}  // namespace
-
-void attention_avx512(const AttentionArgs& a) {
-  const int64_t hd = a.head_dim, n_q = a.n_rows * a.n_heads;
+// The tiled online-softmax loop over n_q queries, each scoring key_dim
+// floats and summing the first value_dim floats of its value rows:
+// query(i), output(i), keys_of(i) (visible positions), key(p), value(p).
+template <typename Query, typename Output, typename KeysOf, typename Key, typename Value>
+void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scale, int32_t max_keys,
+                     const Query& query, const Output& output, const KeysOf& keys_of, const Key& key,
+                     const Value& value) {
   thread_local std::vector<float> kt_buf;
   thread_local std::vector<float> max_buf, sum_buf;
-  kt_buf.resize(size_t(hd * kTile) + 16);
+  kt_buf.resize(size_t(key_dim * kTile) + 16);
   max_buf.assign(size_t(n_q), -INFINITY);
   sum_buf.assign(size_t(n_q), 0.0f);
   float* kt = kt_buf.data() + (16 - (reinterpret_cast<uintptr_t>(kt_buf.data()) / 4) % 16) % 16;  // 64-byte aligned
-  int32_t max_keys = 0;
-  for (int64_t r = 0; r < a.n_rows; ++r) {
-    max_keys = std::max(max_keys, a.n_keys[r]);
-    for (int64_t j = 0; j < a.n_heads; ++j) std::fill_n(a.out + r * a.row_stride + j * hd, hd, 0.0f);
-  }
-  auto query = [&](int64_t i) { return a.q + (i / a.n_heads) * a.row_stride + (i % a.n_heads) * hd; };
-  auto output = [&](int64_t i) { return a.out + (i / a.n_heads) * a.row_stride + (i % a.n_heads) * hd; };
+  for (int64_t i = 0; i < n_q; ++i) std::fill_n(output(i), value_dim, 0.0f);
 
   for (int32_t p0 = 0; p0 < max_keys; p0 += kTile) {
     const int tile = std::min<int32_t>(kTile, max_keys - p0);
     const float* values[kTile];  // the tile's value rows, addressed once per tile
     for (int p = 0; p < kTile; ++p) {
-      const float* k = p < tile ? a.key(p0 + p) : nullptr;
-      values[p] = p < tile ? a.value(p0 + p) : nullptr;
-      for (int64_t d = 0; d < hd; ++d) kt[d * kTile + p] = k ? k[d] : 0.0f;
+      const float* k = p < tile ? key(p0 + p) : nullptr;
+      values[p] = p < tile ? value(p0 + p) : nullptr;
+      for (int64_t d = 0; d < key_dim; ++d) kt[d * kTile + p] = k ? k[d] : 0.0f;
     }
     for (int64_t i0 = 0; i0 < n_q; i0 += kQueries) {
       const float* q[kQueries];
       for (int i = 0; i < kQueries; ++i) q[i] = query(std::min(i0 + i, n_q - 1));
       __m512 scores[kQueries];
-      score_tile(q, kt, hd, a.scale, scores);
+      score_tile(q, kt, key_dim, scale, scores);
       for (int i = 0; i < kQueries && i0 + i < n_q; ++i) {
         const int64_t qi = i0 + i;
-        const int visible = int(std::clamp<int64_t>(a.n_keys[qi / a.n_heads] - p0, 0, tile));
+        const int visible = int(std::clamp<int64_t>(keys_of(qi) - p0, 0, tile));
         if (visible == 0) continue;
         const __mmask16 m = lanes(visible);
         const float tile_max = _mm512_mask_reduce_max_ps(m, scores[i]);
@@ -111,18 +109,41 @@ void attention_avx512(const AttentionArgs& a) {
         sum_buf[size_t(qi)] = sum_buf[size_t(qi)] * corr + _mm512_reduce_add_ps(w);
         alignas(64) float wv[kTile];
         _mm512_store_ps(wv, w);
-        accumulate_values(output(qi), corr, wv, visible, values, hd);
+        accumulate_values(output(qi), corr, wv, visible, values, value_dim);
       }
     }
   }
   for (int64_t i = 0; i < n_q; ++i) {
     const __m512 inv = _mm512_set1_ps(1.0f / sum_buf[size_t(i)]);
     float* o = output(i);
-    for (int64_t d = 0; d < hd; d += 16) {
-      const __mmask16 m = lanes(hd - d);
+    for (int64_t d = 0; d < value_dim; d += 16) {
+      const __mmask16 m = lanes(value_dim - d);
       _mm512_mask_storeu_ps(o + d, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, o + d), inv));
     }
   }
+}
+
+}  // namespace
+
+void attention_avx512(const AttentionArgs& a) {
+  const int64_t hd = a.head_dim;
+  int32_t max_keys = 0;
+  for (int64_t r = 0; r < a.n_rows; ++r) max_keys = std::max(max_keys, a.n_keys[r]);
+  tiled_attention(
+      a.n_rows * a.n_heads, hd, hd, a.scale, max_keys,
+      [&](int64_t i) { return a.q + (i / a.n_heads) * a.row_stride + (i % a.n_heads) * hd; },
+      [&](int64_t i) { return a.out + (i / a.n_heads) * a.row_stride + (i % a.n_heads) * hd; },
+      [&](int64_t i) { return a.n_keys[i / a.n_heads]; }, [&](int64_t p) { return a.key(p); },
+      [&](int64_t p) { return a.value(p); });
+}
+
+// MLA: every head scores the whole latent row and sums its latent part.
+void mla_attention_avx512(const MlaAttentionArgs& a) {
+  const int64_t width = a.kv_lora_rank + a.rope_dim;
+  tiled_attention(
+      a.n_heads, width, a.kv_lora_rank, a.scale, a.n_keys, [&](int64_t i) { return a.q + i * width; },
+      [&](int64_t i) { return a.out + i * a.kv_lora_rank; }, [&](int64_t) { return a.n_keys; },
+      [&](int64_t p) { return a.row(p); }, [&](int64_t p) { return a.row(p); });
 }
 
 }  // namespace strata

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "kernels/attention.h"
+#include "kernels/mla_attention.h"
 #include "kernels/fp8_gemm.h"
 #include "kernels/int4_gemm.h"
 #include "kernels/matmul.h"
@@ -60,6 +61,7 @@ const std::vector<DefinitionSpec>& definition_specs() {
       {kGemmW4a16G32.name, {P::W4A8, P::Exact}, "STRATA_INT4_PATH", true},
       {kGemmFp8E4m3Block128.name},
       {kGqaPagedAttention.name},
+      {kMlaPagedAttention.name},
       {kRmsnorm.name},
       {kRopeNeox.name},
       {kRopeGptj.name},
@@ -108,6 +110,8 @@ std::vector<Solution> registered_solutions() {
       make_solution(kGemmFp8E4m3Block128, "fp8_gemm_avx512", Isa::Avx512, fp8_gemm_avx512),
       make_solution(kGqaPagedAttention, "attention_scalar", Isa::Scalar, attention_scalar),
       make_solution(kGqaPagedAttention, "attention_avx512", Isa::Avx512, attention_avx512),
+      make_solution(kMlaPagedAttention, "mla_attention_scalar", Isa::Scalar, mla_attention_scalar),
+      make_solution(kMlaPagedAttention, "mla_attention_avx512", Isa::Avx512, mla_attention_avx512),
       make_solution(kRmsnorm, "rmsnorm_scalar", Isa::Scalar, rmsnorm_scalar),
       make_solution(kRmsnorm, "rmsnorm_avx512", Isa::Avx512, rmsnorm_avx512),
       make_solution(kRopeNeox, "rope_neox_scalar", Isa::Scalar, rope_neox_scalar),

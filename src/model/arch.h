@@ -42,6 +42,8 @@ struct ArchSpec {
   // A compressed-tensors target ("re:" regex) naming the routed experts'
   // linear modules: what `strata quantize` quantizes by default (empty: none).
   std::string_view routed_experts;
+  // Whether GGUF (llama.cpp) can hold dense layers before the MoE ones.
+  bool gguf_leading_dense_layers = false;
 };
 
 // The registered architectures, in the order error messages list them.

@@ -10,9 +10,12 @@ namespace strata {
 const ArchSpec& qwen3_moe_arch();
 const ArchSpec& qwen3_arch();
 const ArchSpec& minimax_m2_arch();
+const ArchSpec& deepseek_v3_arch();
+const ArchSpec& kimi_k2_arch();
 
 const std::vector<const ArchSpec*>& registered_archs() {
-  static const std::vector<const ArchSpec*> archs = {&qwen3_moe_arch(), &qwen3_arch(), &minimax_m2_arch()};
+  static const std::vector<const ArchSpec*> archs = {&qwen3_moe_arch(), &qwen3_arch(), &minimax_m2_arch(),
+                                                       &deepseek_v3_arch(), &kimi_k2_arch()};
   return archs;
 }
 

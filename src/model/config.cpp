@@ -24,7 +24,33 @@ int64_t first_id(const json& j, const char* key, const std::string& source) {
   return id.get<int64_t>();
 }
 
+// rope_scaling (transformers' "type", or its newer "rope_type"): yarn, or none.
+void read_rope_scaling(const HFConfigReader& hf, ModelConfig& c) {
+  if (!hf.has("rope_scaling")) return;
+  const json& j = hf.json()["rope_scaling"];
+  const std::string source = hf.source() + " rope_scaling";
+  if (!j.is_object()) fail("{}: not an object ({})", source, j.dump());
+  const HFConfigReader r(j, source);
+  const std::string type = r.get<std::string>("type", r.get<std::string>("rope_type", ""));
+  if (type == "default") return;
+  if (type != "yarn") fail("{}: rope_scaling type '{}' is not supported (yarn)", hf.source(), type);
+  YarnScaling& y = c.rope_scaling;
+  y.enabled = true;
+  y.factor = r.required<double>("factor");
+  y.original_max_position = r.required<int64_t>("original_max_position_embeddings");
+  y.beta_fast = r.get<double>("beta_fast", 32.0);
+  y.beta_slow = r.get<double>("beta_slow", 1.0);
+  y.mscale = r.get<double>("mscale", 1.0);
+  y.mscale_all_dim = r.get<double>("mscale_all_dim", 0.0);
+}
+
 }  // namespace
+
+int64_t ModelConfig::kv_key_floats() const {
+  return is_mla() ? kv_lora_rank + rope_dims() : num_key_value_heads * head_dim;
+}
+
+int64_t ModelConfig::kv_value_floats() const { return is_mla() ? 0 : num_key_value_heads * head_dim; }
 
 bool ModelConfig::is_moe_layer(int64_t layer) const {
   if (num_experts <= 0 || decoder_sparse_step <= 0) return false;
@@ -70,6 +96,14 @@ void ModelConfig::validate(const std::string& source) const {
       fail("{}: routed_scaling_factor = {} must be positive", source, routed_scaling_factor);
     }
   }
+  if (rope_scaling.enabled) {
+    const YarnScaling& y = rope_scaling;
+    if (!(y.factor >= 1.0 && y.factor < 1e6)) fail("{}: rope_scaling factor = {} must be >= 1", source, y.factor);
+    check_range("rope_scaling original_max_position_embeddings", y.original_max_position, 1, max_position_embeddings);
+    if (!(y.beta_fast > 0 && y.beta_slow > 0)) {
+      fail("{}: rope_scaling beta_fast = {} and beta_slow = {} must be positive", source, y.beta_fast, y.beta_slow);
+    }
+  }
   for (int64_t layer : mlp_only_layers) check_range("mlp_only_layers entry", layer, 0, num_hidden_layers - 1);
   for (int64_t layer = 0; layer < num_hidden_layers; ++layer) {
     if (!is_moe_layer(layer)) {
@@ -99,7 +133,7 @@ ModelConfig ModelConfig::from_hf(const json& j, const std::string& source) {
   c.tie_word_embeddings = hf.get<bool>("tie_word_embeddings", false);
   c.bos_token_id = first_id(j, "bos_token_id", source);
   c.eos_token_id = first_id(j, "eos_token_id", source);
-  if (hf.has("rope_scaling")) fail("{}: rope_scaling is not supported ({})", source, j["rope_scaling"].dump());
+  read_rope_scaling(hf, c);
   arch.read_hf(hf, c);
   c.validate(source);
   return c;
@@ -154,6 +188,13 @@ json ModelConfig::to_hf() const {
       {"hidden_act", "silu"},
       {"attention_bias", false},
   };
+  if (rope_scaling.enabled) {
+    const YarnScaling& y = rope_scaling;
+    j["rope_scaling"] = {{"type", "yarn"},          {"factor", y.factor},
+                         {"original_max_position_embeddings", y.original_max_position},
+                         {"beta_fast", y.beta_fast}, {"beta_slow", y.beta_slow},
+                         {"mscale", y.mscale},       {"mscale_all_dim", y.mscale_all_dim}};
+  }
   arch.write_hf(*this, j);
   if (bos_token_id >= 0) j["bos_token_id"] = bos_token_id;
   if (eos_token_id >= 0) j["eos_token_id"] = eos_token_id;

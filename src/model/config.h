@@ -9,6 +9,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "model/yarn_rope.h"
+
 namespace strata {
 
 class GGUFFile;
@@ -47,6 +49,13 @@ struct ModelConfig {
   int64_t rotary_dim = 0;  // leading dims of each head RoPE rotates; head_dim when 0
   bool rope_interleaved = false;  // GPT-J pairs (2i, 2i+1) instead of NeoX's (i, i + rotary_dim/2)
   QkNorm qk_norm = QkNorm::PerHead;
+  YarnScaling rope_scaling;  // HF rope_scaling of type yarn (DeepSeek's variant); off by default
+  // Multi-head latent attention (DeepSeek-V2/V3) when kv_lora_rank > 0: q and
+  // k heads are qk_nope_head_dim + rotary_dim (= head_dim) wide, values
+  // v_head_dim, and the cache keeps one latent row per token (model/blocks/mla_block.h).
+  int64_t q_lora_rank = 0;  // 0: q is one projection of the hidden state (V2-Lite)
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0, v_head_dim = 0;
   int64_t max_position_embeddings = 40960;
   bool tie_word_embeddings = false;
   int64_t bos_token_id = -1, eos_token_id = -1;
@@ -54,6 +63,12 @@ struct ModelConfig {
   // Whether decoder layer `layer` uses routed experts (else the dense MLP).
   bool is_moe_layer(int64_t layer) const;
   int64_t rope_dims() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
+  bool is_mla() const { return kv_lora_rank > 0; }
+  // Floats the KV cache keeps per token per layer: GQA keys then as many
+  // values; MLA one latent row (kv_lora_rank + rotary dims) whose first
+  // kv_lora_rank floats double as the value (kv_value_floats() is then 0).
+  int64_t kv_key_floats() const;
+  int64_t kv_value_floats() const;
   // Throws Error naming `source` for missing, non-positive or absurd values
   // and unknown architectures (the message lists the supported ones).
   void validate(const std::string& source) const;

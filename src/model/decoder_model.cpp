@@ -59,9 +59,42 @@ WeightMatrix DecoderModel::linear(const std::string& name, int64_t rows, int64_t
   return repacked(WeightMatrix::from(src.get(name, {rows, cols})));
 }
 
+void DecoderModel::load_latent_up_projection(const TensorSpec& t, const std::string& name, MlaWeights& w) {
+  const TensorSource& src = *weights_;
+  if (t.role != TensorRole::KvB) {  // GGUF: [heads, rows, cols] stacked per head
+    const TensorView& stacked = src.get(name, t.shape);
+    std::vector<WeightMatrix>& heads = t.role == TensorRole::KB ? w.k_b : w.v_b;
+    for (int64_t h = 0; h < t.shape[0]; ++h) heads.push_back(repacked(WeightMatrix::slice(stacked, h)));
+    return;
+  }
+  // HF kv_b_proj: per head nope k rows, then v rows. The v rows are W_UV as
+  // stored; the k rows are transposed once into W_UK^T for the absorbed query.
+  const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim, vd = config_.v_head_dim,
+                lora = config_.kv_lora_rank;
+  const WeightMatrix kv_b = linear(name, t.shape[0], t.shape[1]);
+  if (kv_b.int4 || kv_b.fp8 || kv_b.data == nullptr) {
+    fail("{}: '{}' must be stored unquantized (F32, F16 or BF16)", src.describe(), name);
+  }
+  std::vector<float> row(static_cast<size_t>(lora));
+  for (int64_t h = 0; h < heads; ++h) {
+    std::vector<float>& uk_t = transposed_.emplace_back(size_t(lora * nope));
+    for (int64_t d = 0; d < nope; ++d) {
+      dequantize_row(kv_b.dtype, kv_b.row(h * (nope + vd) + d), lora, row.data());
+      for (int64_t i = 0; i < lora; ++i) uk_t[size_t(i * nope + d)] = row[size_t(i)];
+    }
+    WeightMatrix k{DType::F32, reinterpret_cast<const uint8_t*>(uk_t.data()), lora, nope, size_t(nope) * sizeof(float)};
+    w.k_b.push_back(k);
+    WeightMatrix v = kv_b;
+    v.data = kv_b.row(h * (nope + vd) + nope);
+    v.rows = vd;
+    w.v_b.push_back(v);
+  }
+}
+
 void DecoderModel::load_tensor(const TensorSpec& t) {
   const TensorSource& src = *weights_;
-  if (t.gguf_only && !gguf_) return;  // the tied embedding, loaded as such
+  if (t.gguf_only && !gguf_) return;  // the tied embedding or kv_b's split, loaded as such
+  if (t.hf_only && gguf_) return;
   const std::string& name = gguf_ ? t.gguf_name : t.parts[0].name;
   using R = TensorRole;
   if (t.role == R::Embedding) {
@@ -78,6 +111,10 @@ void DecoderModel::load_tensor(const TensorSpec& t) {
     return;
   }
   Layer& l = layers_[size_t(t.layer)];
+  if (t.role == R::KvB || t.role == R::KB || t.role == R::VB) {
+    load_latent_up_projection(t, name, l.mla);
+    return;
+  }
   if (t.routed_experts()) {
     const int64_t n_exp = t.shape[0], rows = t.shape[1], cols = t.shape[2];
     std::vector<MlpWeights>& experts = l.moe.experts;
@@ -99,15 +136,25 @@ void DecoderModel::load_tensor(const TensorSpec& t) {
       case R::QNorm: l.attention.q_norm = std::move(v); return;
       case R::KNorm: l.attention.k_norm = std::move(v); return;
       case R::RouterBias: l.moe.correction_bias = std::move(v); return;
+      case R::QANorm: l.mla.q_a_norm = std::move(v); return;
+      case R::KvANorm: l.mla.kv_a_norm = std::move(v); return;
       default: fail("{}: tensor '{}' ({}) cannot be one-dimensional", src.describe(), name, tensor_role_name(t.role));
     }
   }
-  const WeightMatrix m = linear(name, t.shape[0], t.shape[1]);
+  // A router stored whole is used as such whatever quantization_config's
+  // ignore list says: DeepSeek's (MoEGate) is no nn.Linear, so
+  // compressed-tensors never quantizes it and Kimi K2's list omits it.
+  const bool whole_router = t.role == R::Router && quant_ && src.find(name);
+  const WeightMatrix m = whole_router ? repacked(WeightMatrix::from(src.get(name, {t.shape[0], t.shape[1]})))
+                                      : linear(name, t.shape[0], t.shape[1]);
   switch (t.role) {
-    case R::Q: l.attention.q = m; return;
+    case R::Q: (l.spec.mla ? l.mla.q : l.attention.q) = m; return;
+    case R::QA: l.mla.q_a = m; return;
+    case R::QB: l.mla.q_b = m; return;
+    case R::KvA: l.mla.kv_a = m; return;
     case R::K: l.attention.k = m; return;
     case R::V: l.attention.v = m; return;
-    case R::O: l.attention.o = m; return;
+    case R::O: (l.spec.mla ? l.mla.o : l.attention.o) = m; return;
     case R::Router: l.moe.router = m; return;
     case R::MlpGate: l.mlp.gate = m; return;
     case R::MlpUp: l.mlp.up = m; return;
@@ -175,7 +222,12 @@ void DecoderModel::forward(const BatchRows& rows, int64_t layer_begin, int64_t l
       ScopedOp op(Op::Norm);
       rmsnorm(hidden, layer.attn_norm.data(), x, n, h, eps);
     }
-    attention_block(layer.spec.attention, layer.attention, rows, x, delta, kv.layer(i), ws);
+    if (layer.spec.mla) {
+      ScopedOp op(Op::MlaBlock);
+      mla_block(layer.spec.latent, layer.mla, rows, x, delta, kv.layer(i), ws);
+    } else {
+      attention_block(layer.spec.attention, layer.attention, rows, x, delta, kv.layer(i), ws);
+    }
     {
       ScopedOp op(Op::Residual);
       add_into(hidden, delta, n * h);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/blocks/attention_block.h"
+#include "model/blocks/mla_block.h"
 #include "model/blocks/moe_block.h"
 #include "model/model.h"
 
@@ -42,7 +43,8 @@ class DecoderModel : public Model {
   struct Layer {
     LayerSpec spec;
     std::vector<float> attn_norm, ffn_norm;
-    AttentionWeights attention;
+    AttentionWeights attention;  // GQA layers
+    MlaWeights mla;              // latent-attention layers
     MoeWeights moe;   // MoE layers
     MlpWeights mlp;   // dense layers
   };
@@ -52,6 +54,8 @@ class DecoderModel : public Model {
   WeightMatrix linear(const std::string& name, int64_t rows, int64_t cols);
   // Q4_0 matrices are re-laid as INT4 g32; other types are used in place.
   WeightMatrix repacked(const WeightMatrix& w);
+  // MLA's per-head up-projections, from GGUF's k_b / v_b or HF's kv_b_proj.
+  void load_latent_up_projection(const TensorSpec& t, const std::string& name, MlaWeights& w);
 
   std::unique_ptr<TensorSource> weights_;
   bool gguf_ = false;
@@ -59,6 +63,7 @@ class DecoderModel : public Model {
   const Fp8BlockConfig* fp8_ = nullptr;             // during construction only
   std::vector<std::unique_ptr<Int4Matrix>> int4_;  // re-laid weights the matrices below point to
   std::vector<std::unique_ptr<Fp8Matrix>> fp8_weights_;
+  std::vector<std::vector<float>> transposed_;  // HF kv_b_proj's k rows as W_UK^T per head, f32
   WeightMatrix embed_, lm_head_;
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;

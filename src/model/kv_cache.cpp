@@ -1,5 +1,7 @@
 #include "model/kv_cache.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "model/config.h"
 
@@ -18,6 +20,23 @@ const std::vector<int32_t>& KVLayerView::table(int32_t slot, int32_t n_positions
   return t;
 }
 
+std::vector<const std::vector<int32_t>*> KVLayerView::tables_for(int64_t n_rows, const int32_t* slots,
+                                                                  const int32_t* positions) const {
+  std::vector<int32_t> reach(size_t(n_slots), 0);
+  for (int64_t t = 0; t < n_rows; ++t) {
+    const int32_t slot = slots[t], pos = positions[t];
+    if (slot < 0 || slot >= n_slots || pos < 0) {
+      fail("KV cache: row {} (slot {}, position {}) is outside the {} bound slots", t, slot, pos, n_slots);
+    }
+    reach[size_t(slot)] = std::max(reach[size_t(slot)], pos + 1);
+  }
+  std::vector<const std::vector<int32_t>*> out(size_t(n_slots), nullptr);
+  for (int32_t slot = 0; slot < n_slots; ++slot) {
+    if (reach[size_t(slot)] > 0) out[size_t(slot)] = &table(slot, reach[size_t(slot)]);
+  }
+  return out;
+}
+
 float* KVLayerView::key(int32_t slot, int32_t pos) const {
   if (pos < 0) fail("KV cache: negative position {}", pos);
   return row(table(slot, pos + 1), pos);
@@ -31,20 +50,22 @@ float* KVCache::value(int64_t layer_index, int32_t slot, int32_t pos) {
 }
 
 ContiguousKVCache::ContiguousKVCache(const ModelConfig& config, int32_t n_slots, int32_t max_len)
-    : row_(config.num_key_value_heads * config.head_dim),
+    : key_floats_(config.kv_key_floats()),
+      value_floats_(config.kv_value_floats()),
       layers_(config.num_hidden_layers),
       n_slots_(n_slots),
       max_len_(max_len) {
   if (n_slots <= 0 || max_len <= 0) fail("KV cache: need at least one slot and one position");
-  storage_.assign(size_t(n_slots) * size_t(layers_) * 2 * size_t(max_len) * size_t(row_), 0.0f);
+  storage_.assign(size_t(n_slots) * size_t(layers_) * size_t(max_len) * size_t(key_floats_ + value_floats_), 0.0f);
   for (int32_t s = 0; s < n_slots; ++s) tables_.push_back({s});
   for (const auto& t : tables_) table_ptrs_.push_back(&t);
 }
 
 KVLayerView ContiguousKVCache::layer(int64_t layer) {
   if (layer < 0 || layer >= layers_) fail("KV cache: layer {} is outside {} layers", layer, layers_);
-  const int64_t per_layer = 2 * int64_t(max_len_) * row_;
-  return {storage_.data() + layer * per_layer, layers_ * per_layer, row_, int64_t(max_len_) * row_, max_len_, n_slots_, layer,
+  const int64_t per_layer = int64_t(max_len_) * (key_floats_ + value_floats_);
+  const int64_t value_offset = value_floats_ > 0 ? int64_t(max_len_) * key_floats_ : 0;
+  return {storage_.data() + layer * per_layer, layers_ * per_layer, key_floats_, value_offset, max_len_, n_slots_, layer,
           table_ptrs_.data(), n_slots_};
 }
 

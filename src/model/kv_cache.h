@@ -5,7 +5,10 @@
 // per-row calls sit on the hot path. Position p of batch slot s lives in
 // block tables[s][p / block_size], row p % block_size; the row holds
 // row_floats values in the layout of the model's attention (GQA: the
-// n_kv_heads * head_dim keys, and as many values value_offset floats further).
+// n_kv_heads * head_dim keys, and as many values value_offset floats further;
+// MLA: the latent row, its first kv_lora_rank floats the value, value_offset 0).
+// How wide a row is comes from the model (ModelConfig::kv_key_floats,
+// kv_value_floats), so the bytes a token costs are per architecture.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -26,6 +29,11 @@ struct KVLayerView {
   // Slot's block table, checked to cover positions [0, n_positions) with
   // valid blocks; throws Error when the slot is unbound or its blocks end earlier.
   const std::vector<int32_t>& table(int32_t slot, int32_t n_positions) const;
+  // Per slot, its block table checked once for the furthest of the rows'
+  // positions (null for slots no row uses); throws Error for a row outside
+  // the bound slots or a negative position.
+  std::vector<const std::vector<int32_t>*> tables_for(int64_t n_rows, const int32_t* slots,
+                                                      const int32_t* positions) const;
   // The key row of (slot, pos), checked as table(); its value row is value_offset further.
   float* key(int32_t slot, int32_t pos) const;
   // Unchecked: the key row of pos in a table that table() accepted.
@@ -51,9 +59,9 @@ class ContiguousKVCache : public KVCache {
   int32_t max_len() const { return max_len_; }
 
  private:
-  int64_t row_ = 0, layers_ = 0;
+  int64_t key_floats_ = 0, value_floats_ = 0, layers_ = 0;
   int32_t n_slots_, max_len_;
-  std::vector<float> storage_;  // [slot][layer][key, value][max_len][row]
+  std::vector<float> storage_;  // [slot][layer][keys [max_len][key row], values [max_len][value row]]
   std::vector<std::vector<int32_t>> tables_;  // slot s -> {s}
   std::vector<const std::vector<int32_t>*> table_ptrs_;
 };

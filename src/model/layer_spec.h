@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "model/config.h"
+#include "model/yarn_rope.h"
 
 namespace strata {
 
@@ -13,6 +14,12 @@ struct AttentionSpec {
   bool rope_interleaved;  // GPT-J pairing, else NeoX
   QkNorm qk_norm;
   float rope_theta, eps;
+};
+// Multi-head latent attention (model/blocks/mla_block.h).
+struct MlaSpec {
+  int64_t n_heads, q_lora_rank, kv_lora_rank, nope_dim, rope_dim, v_dim;
+  float eps, softmax_scale;
+  RopeTable rope;
 };
 struct RouterSpec {
   RouterScoring scoring;
@@ -26,7 +33,9 @@ struct MoeSpec {
 };
 
 struct LayerSpec {
-  AttentionSpec attention;
+  bool mla;
+  AttentionSpec attention;  // when !mla
+  MlaSpec latent;           // when mla
   bool moe;
   MoeSpec experts;  // when moe; else the layer's MLP is dense
 };

@@ -23,6 +23,22 @@ void add_attention_with_norms(TensorTable::Layer& l, const ModelConfig& c) {
   l.add(R::FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", {H});
 }
 
+void add_dense_mlp(TensorTable::Layer& l, const ModelConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  using R = TensorRole;
+  l.add(R::MlpGate, "ffn_gate.weight", "mlp.gate_proj.weight", {I, H});
+  l.add(R::MlpUp, "ffn_up.weight", "mlp.up_proj.weight", {I, H});
+  l.add(R::MlpDown, "ffn_down.weight", "mlp.down_proj.weight", {H, I});
+}
+
+void add_routed_experts(TensorTable::Layer& l, const ModelConfig& c) {
+  const int64_t H = c.hidden_size, E = c.num_experts, F = c.moe_intermediate_size;
+  using R = TensorRole;
+  l.experts(R::ExpertGate, "ffn_gate_exps.weight", "mlp.experts.", "gate_proj.weight", E, {F, H});
+  l.experts(R::ExpertUp, "ffn_up_exps.weight", "mlp.experts.", "up_proj.weight", E, {F, H});
+  l.experts(R::ExpertDown, "ffn_down_exps.weight", "mlp.experts.", "down_proj.weight", E, {H, F});
+}
+
 void add_output(TensorTable& t, const ModelConfig& c, bool gguf_needs_output) {
   t.add(TensorRole::FinalNorm, "output_norm.weight", "model.norm.weight", {c.hidden_size});
   if (!c.tie_word_embeddings) {

@@ -93,8 +93,8 @@ void write_gguf(const ModelConfig& c, GGUFWriter& w) {
 // requires the q/k norms and the bias): no other combination is accepted.
 void validate(const ModelConfig& c, const std::string& source) {
   if (c.num_experts <= 0) fail("{}: minimax_m2 needs num_local_experts > 0", source);
-  if (c.qk_norm != QkNorm::Full || c.rope_interleaved) {
-    fail("{}: minimax_m2 normalises the whole q/k projections and uses NeoX RoPE", source);
+  if (c.qk_norm != QkNorm::Full || c.rope_interleaved || c.rope_scaling.enabled) {
+    fail("{}: minimax_m2 normalises the whole q/k projections and uses unscaled NeoX RoPE (no rope_scaling)", source);
   }
   if (c.router_scoring != RouterScoring::Sigmoid || !c.router_correction_bias || !c.norm_topk_prob ||
       c.n_group != 1 || c.routed_scaling_factor != 1.0) {

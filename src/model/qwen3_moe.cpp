@@ -64,8 +64,9 @@ void write_gguf_moe(const ModelConfig& c, GGUFWriter& w) {
 // What the Qwen3 config and GGUF keys can express: full NeoX RoPE, per-head
 // q/k norms, a plain softmax router.
 void validate_qwen3_family(const ModelConfig& c, const std::string& source) {
-  if (c.rope_dims() != c.head_dim || c.rope_interleaved || c.qk_norm != QkNorm::PerHead) {
-    fail("{}: {} rotates whole heads with NeoX RoPE and normalises q/k per head", source, c.architecture);
+  if (c.rope_dims() != c.head_dim || c.rope_interleaved || c.qk_norm != QkNorm::PerHead || c.rope_scaling.enabled) {
+    fail("{}: {} rotates whole heads with unscaled NeoX RoPE (no rope_scaling) and normalises q/k per head", source,
+         c.architecture);
   }
   if (c.router_scoring != RouterScoring::Softmax || c.router_correction_bias || c.n_group != 1 ||
       c.routed_scaling_factor != 1.0 || c.n_shared_experts != 0) {
@@ -93,16 +94,10 @@ std::vector<TensorSpec> tensors(const ModelConfig& c) {
     TensorTable::Layer l = t.layer(i);
     add_attention_with_norms(l, c);
     if (c.is_moe_layer(i)) {
-      const int64_t E = c.num_experts, F = c.moe_intermediate_size;
-      l.add(R::Router, "ffn_gate_inp.weight", "mlp.gate.weight", {E, H});
-      l.experts(R::ExpertGate, "ffn_gate_exps.weight", "mlp.experts.", "gate_proj.weight", E, {F, H});
-      l.experts(R::ExpertUp, "ffn_up_exps.weight", "mlp.experts.", "up_proj.weight", E, {F, H});
-      l.experts(R::ExpertDown, "ffn_down_exps.weight", "mlp.experts.", "down_proj.weight", E, {H, F});
+      l.add(R::Router, "ffn_gate_inp.weight", "mlp.gate.weight", {c.num_experts, H});
+      add_routed_experts(l, c);
     } else {
-      const int64_t I = c.intermediate_size;
-      l.add(R::MlpGate, "ffn_gate.weight", "mlp.gate_proj.weight", {I, H});
-      l.add(R::MlpUp, "ffn_up.weight", "mlp.up_proj.weight", {I, H});
-      l.add(R::MlpDown, "ffn_down.weight", "mlp.down_proj.weight", {H, I});
+      add_dense_mlp(l, c);
     }
   }
   add_output(t, c, false);  // llama.cpp's qwen3moe falls back to the embedding

@@ -28,12 +28,31 @@ std::string_view tensor_role_name(TensorRole role) {
     case TensorRole::SharedGate: return "shared expert gate";
     case TensorRole::SharedUp: return "shared expert up";
     case TensorRole::SharedDown: return "shared expert down";
+    case TensorRole::QA: return "q down projection";
+    case TensorRole::QANorm: return "q latent norm";
+    case TensorRole::QB: return "q up projection";
+    case TensorRole::KvA: return "kv latent projection";
+    case TensorRole::KvANorm: return "kv latent norm";
+    case TensorRole::KvB: return "kv up projection";
+    case TensorRole::KB: return "k up projection (per head, transposed)";
+    case TensorRole::VB: return "v up projection (per head)";
   }
   return "?";
 }
 
 bool TensorSpec::routed_experts() const {
   return role == TensorRole::ExpertGate || role == TensorRole::ExpertUp || role == TensorRole::ExpertDown;
+}
+
+int64_t TensorSpec::hf_index(int64_t index) const {
+  if (split == Split::None) return index;
+  // GGUF [heads, a, b] from HF rows of heads * (nope + v) by kv_lora columns.
+  const int64_t a = shape[1], b = shape[2];
+  const int64_t head = index / (a * b), i = (index / b) % a, j = index % b;
+  const int64_t per_head = parts[0].shape[0] / shape[0], kv_lora = parts[0].shape[1];
+  if (split == Split::KvBToKB) return (head * per_head + j) * kv_lora + i;  // [h, c, d] = kv_b[h, d, c]
+  const int64_t nope = per_head - a;
+  return (head * per_head + nope + i) * kv_lora + j;  // [h, d, c] = kv_b[h, nope + d, c]
 }
 
 int64_t numel_of(const std::vector<int64_t>& shape) {
@@ -68,6 +87,21 @@ void TensorTable::Layer::experts(TensorRole role, std::string_view gguf, std::st
                        numel_of(expert_shape)});
   }
   table_.tensors_.push_back(std::move(t));
+}
+
+void TensorTable::Layer::split_kv_b(std::string_view hf, std::string_view gguf_k, std::string_view gguf_v,
+                                    int64_t heads, int64_t nope, int64_t v, int64_t kv_lora) {
+  add(TensorRole::KvB, "attn_kv_b.weight", hf, {heads * (nope + v), kv_lora});
+  table_.mark_hf_only();
+  const HFPart whole = table_.tensors_.back().parts[0];
+  auto derived = [&](TensorRole role, std::string_view gguf, std::vector<int64_t> shape, TensorSpec::Split split) {
+    TensorSpec t{fmt::format("blk.{}.{}", index_, gguf), std::move(shape), {whole}, role, index_};
+    t.gguf_only = true;
+    t.split = split;
+    table_.tensors_.push_back(std::move(t));
+  };
+  derived(TensorRole::KB, gguf_k, {heads, kv_lora, nope}, TensorSpec::Split::KvBToKB);
+  derived(TensorRole::VB, gguf_v, {heads, v, kv_lora}, TensorSpec::Split::KvBToVB);
 }
 
 }  // namespace strata

@@ -16,6 +16,7 @@ namespace strata {
 enum class Scratch : uint8_t {
   Normed, Delta,                        // decoder layer
   Q, K, V, Attn,                        // attention
+  QLatent, KvLatent, QAbsorbed, AttnLatent, HeadIn, HeadOut,  // latent attention (MLA)
   RouterLogits, RouteWeight, Gathered,  // MoE: router outputs, gathered token rows
   Gate, Up, ExpertOut, SharedOut,       // MoE and MLP intermediates
   kCount,

@@ -60,7 +60,8 @@ void set_stored_bytes(SimModel& m, const ModelConfig& c, const HFFolder& folder)
   const std::vector<TensorSpec> table = arch_of(c).tensors(c);
   using R = TensorRole;
   const int64_t any_layer = moe_layer >= 0 ? moe_layer : dense_layer;
-  m.attn_bytes = stored_bytes(folder, table, any_layer, {R::Q, R::K, R::V, R::O, R::QNorm, R::KNorm});
+  m.attn_bytes = stored_bytes(folder, table, any_layer, {R::Q, R::K, R::V, R::O, R::QNorm, R::KNorm, R::QA, R::QANorm,
+                                                               R::QB, R::KvA, R::KvANorm, R::KvB});
   if (moe_layer >= 0) {
     m.router_bytes = stored_bytes(folder, table, moe_layer, {R::Router, R::RouterBias});
     m.expert_bytes = stored_bytes(folder, table, moe_layer, {R::ExpertGate, R::ExpertUp, R::ExpertDown}) /

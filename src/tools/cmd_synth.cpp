@@ -32,6 +32,10 @@ struct SynthArgs {
   bool norm_topk_prob = true, tie_embeddings = false;
   std::vector<int64_t> mlp_only_layers;
   double rope_theta = 0;
+  // Latent attention and DeepSeek routing (deepseek_v3, kimi_k2).
+  int64_t q_lora_rank = 0, kv_lora_rank = 0, qk_nope_head_dim = 0, qk_rope_head_dim = 0, v_head_dim = 0,
+          shared_experts = 0, first_dense_layers = 0, n_group = 0, topk_group = 0;
+  double routed_scaling_factor = 0;
 };
 
 // Set by SIGINT/SIGTERM; the writer polls it between chunks and rolls back.
@@ -94,6 +98,31 @@ void run_synth(const SynthArgs& a, const CLI::App& cmd) {
   if (given("--mlp-only-layers")) c.mlp_only_layers = a.mlp_only_layers;
   if (given("--rope-theta")) c.rope_theta = a.rope_theta;
   if (given("--max-position")) c.max_position_embeddings = a.max_position;
+  for (const char* flag : {"--q-lora-rank", "--kv-lora-rank", "--qk-nope-head-dim", "--qk-rope-head-dim",
+                           "--v-head-dim", "--first-dense-layers"}) {
+    if (!c.is_mla() && given(flag)) fail("synth: {} needs a latent-attention architecture (not {})", flag, a.arch);
+  }
+  for (const char* flag : {"--shared-experts", "--n-group", "--topk-group", "--routed-scaling-factor"}) {
+    if (!moe && given(flag)) fail("synth: {} needs an MoE architecture (not {})", flag, a.arch);
+  }
+  if (given("--head-dim") && c.is_mla()) fail("synth: {} sets --qk-nope-head-dim and --qk-rope-head-dim, not --head-dim", a.arch);
+  if (given("--q-lora-rank")) c.q_lora_rank = a.q_lora_rank;
+  if (given("--kv-lora-rank")) c.kv_lora_rank = a.kv_lora_rank;
+  if (given("--qk-nope-head-dim")) c.qk_nope_head_dim = a.qk_nope_head_dim;
+  if (given("--qk-rope-head-dim")) c.rotary_dim = a.qk_rope_head_dim;
+  if (given("--v-head-dim")) c.v_head_dim = a.v_head_dim;
+  if (given("--shared-experts")) c.n_shared_experts = a.shared_experts;
+  if (given("--n-group")) c.n_group = a.n_group;
+  if (given("--topk-group")) c.topk_group = a.topk_group;
+  if (given("--routed-scaling-factor")) c.routed_scaling_factor = a.routed_scaling_factor;
+  if (given("--first-dense-layers")) {
+    c.mlp_only_layers.clear();
+    for (int64_t i = 0; i < a.first_dense_layers; ++i) c.mlp_only_layers.push_back(i);
+  }
+  if (c.is_mla()) {  // MLA heads: q/k = nope + rope; one latent, so KV heads = heads
+    c.head_dim = c.qk_nope_head_dim + c.rotary_dim;
+    c.num_key_value_heads = c.num_attention_heads;
+  }
 
   SynthOptions o;
   o.config = c;
@@ -142,8 +171,9 @@ void add_synth_command(CLI::App& app) {
   auto args = std::make_shared<SynthArgs>();
   CLI::App* cmd = app.add_subcommand("synth", "Write a synthetic model (random weights) for tests");
   cmd->add_option("--out", args->out, "Output: a folder (hf, both) or a .gguf file")->required();
-  cmd->add_option("--arch", args->arch, "qwen3_moe, qwen3 or minimax_m2");
-  cmd->add_option("--preset", args->preset, "tiny, qwen3-30b-a3b-layer (qwen3*) or minimax-m2-layer");
+  cmd->add_option("--arch", args->arch, "qwen3_moe, qwen3, minimax_m2, deepseek_v3 or kimi_k2");
+  cmd->add_option("--preset", args->preset,
+                  "tiny, qwen3-30b-a3b-layer (qwen3*), minimax-m2-layer or kimi-k2-layer (deepseek_v3, kimi_k2)");
   cmd->add_option("--format", args->format, "hf, gguf or both (GGUF inside the folder)");
   cmd->add_option("--dtype", args->dtype, "f32, f16 or bf16");
   cmd->add_option("--quant", args->quant,
@@ -164,7 +194,7 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--experts", args->experts);
   cmd->add_option("--top-k", args->top_k);
   cmd->add_option("--moe-ffn", args->moe_ffn);
-  cmd->add_option("--ffn", args->ffn, "Dense MLP size (qwen3, mlp-only layers)");
+  cmd->add_option("--ffn", args->ffn, "Dense MLP size (qwen3, mlp-only layers, DeepSeek's first dense layers)");
   cmd->add_option("--norm-topk-prob", args->norm_topk_prob);
   cmd->add_option("--tie-embeddings", args->tie_embeddings);
   cmd->add_option("--decoder-sparse-step", args->sparse_step);
@@ -172,6 +202,16 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--rope-theta", args->rope_theta);
   cmd->add_option("--rotary-dim", args->rotary_dim, "Head dims RoPE rotates (partial RoPE; default: all)");
   cmd->add_option("--max-position", args->max_position);
+  cmd->add_option("--q-lora-rank", args->q_lora_rank, "MLA q down-projection rank (0: one q projection, as V2-Lite)");
+  cmd->add_option("--kv-lora-rank", args->kv_lora_rank, "MLA latent size (the cache keeps it plus the rope dims)");
+  cmd->add_option("--qk-nope-head-dim", args->qk_nope_head_dim);
+  cmd->add_option("--qk-rope-head-dim", args->qk_rope_head_dim);
+  cmd->add_option("--v-head-dim", args->v_head_dim);
+  cmd->add_option("--shared-experts", args->shared_experts, "Always-on shared experts (each --moe-ffn wide)");
+  cmd->add_option("--first-dense-layers", args->first_dense_layers, "Leading dense layers (first_k_dense_replace)");
+  cmd->add_option("--n-group", args->n_group, "Expert groups for group-limited routing");
+  cmd->add_option("--topk-group", args->topk_group, "Groups a token's experts may come from");
+  cmd->add_option("--routed-scaling-factor", args->routed_scaling_factor, "Multiplies the routed experts' weights");
   cmd->callback([args, cmd] { run_synth(*args, *cmd); });
 }
 

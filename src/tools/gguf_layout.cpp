@@ -25,9 +25,15 @@ void write_gguf_metadata(GGUFWriter& w, const ModelConfig& c, const Tokenizer& t
   w.set_u32(key("embedding_length"), u32(c.hidden_size));
   w.set_u32(key("block_count"), u32(c.num_hidden_layers));
   w.set_u32(key("attention.head_count"), u32(c.num_attention_heads));
-  w.set_u32(key("attention.head_count_kv"), u32(c.num_key_value_heads));
-  w.set_u32(key("attention.key_length"), u32(c.head_dim));
-  w.set_u32(key("attention.value_length"), u32(c.head_dim));
+  if (c.is_mla()) {  // llama.cpp caches MLA as one KV head: the latent row, its first kv_lora_rank the value
+    w.set_u32(key("attention.head_count_kv"), 1);
+    w.set_u32(key("attention.key_length"), u32(c.kv_key_floats()));
+    w.set_u32(key("attention.value_length"), u32(c.kv_lora_rank));
+  } else {
+    w.set_u32(key("attention.head_count_kv"), u32(c.num_key_value_heads));
+    w.set_u32(key("attention.key_length"), u32(c.head_dim));
+    w.set_u32(key("attention.value_length"), u32(c.head_dim));
+  }
   w.set_f32(key("rope.freq_base"), float(c.rope_theta));
   w.set_u32(key("rope.dimension_count"), u32(c.rope_dims()));
   w.set_f32(key("attention.layer_norm_rms_epsilon"), float(c.rms_norm_eps));

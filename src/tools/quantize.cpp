@@ -206,6 +206,12 @@ void write_q4_0_gguf(const HFFolder& in, const Input& input, const QuantizeOptio
   const std::string tokenizer_config = opts.model + "/tokenizer_config.json";
   const auto tokenizer = Tokenizer::from_hf(in.tokenizer_json_path(), fs::exists(tokenizer_config) ? tokenizer_config : "");
   const std::vector<TensorSpec> plan = plan_tensors(config);
+  for (const auto& t : plan) {
+    if (t.split != TensorSpec::Split::None) {
+      fail("{}: GGUF output of {} (its per-head split of '{}') is not supported; write the HF output", opts.model,
+           config.architecture, t.parts[0].name);
+    }
+  }
 
   // Each GGUF tensor's dtype, from its HF parts (which must agree).
   std::vector<DType> dtypes;

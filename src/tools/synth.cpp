@@ -76,14 +76,18 @@ Distribution distribution_for(const ModelConfig& c, TensorRole role) {
   const float inv_sqrt_hidden = 1.0f / std::sqrt(float(c.hidden_size));
   using R = TensorRole;
   switch (role) {
-    case R::AttnNorm: case R::FfnNorm: case R::QNorm: case R::KNorm: case R::FinalNorm:
+    case R::AttnNorm: case R::FfnNorm: case R::QNorm: case R::KNorm: case R::FinalNorm: case R::QANorm:
+    case R::KvANorm:
       return {1.0f, kNormNoise};
     case R::Embedding:  // tied: the embedding is also the LM head, so it takes the head's scale
       return {0.0f, c.tie_word_embeddings ? kLogitStd * inv_sqrt_hidden : 1.0f};
     case R::LmHead: return {0.0f, kLogitStd * inv_sqrt_hidden};
     case R::Router: return {0.0f, kRouterLogitStd * inv_sqrt_hidden};
     case R::RouterBias: return {0.0f, kBiasStd};
-    case R::O: return {0.0f, kBranchGain / std::sqrt(float(c.num_attention_heads * c.head_dim))};
+    case R::O:
+      return {0.0f, kBranchGain / std::sqrt(float(c.num_attention_heads * (c.is_mla() ? c.v_head_dim : c.head_dim)))};
+    case R::QB: return {0.0f, 1.0f / std::sqrt(float(c.q_lora_rank))};  // from the normalised latent
+    case R::KvB: return {0.0f, 1.0f / std::sqrt(float(c.kv_lora_rank))};
     case R::ExpertDown: case R::SharedDown: return {0.0f, kBranchGain / std::sqrt(float(c.moe_intermediate_size))};
     case R::MlpDown: return {0.0f, kBranchGain / std::sqrt(float(c.intermediate_size))};
     default: return {0.0f, inv_sqrt_hidden};  // q/k/v and gate/up projections
@@ -433,7 +437,9 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
   const bool write_gguf = options.format != SynthFormat::HF;
   if (write_gguf && c.num_experts > 0) {
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-      if (!c.is_moe_layer(i)) {
+      // deepseek2 expresses leading dense layers (leading_dense_block_count).
+      const bool leading = arch_of(c).gguf_leading_dense_layers && (i == 0 || !c.is_moe_layer(i - 1));
+      if (!c.is_moe_layer(i) && !leading) {
         fail("synth: layer {} would be a dense MLP, which GGUF {} cannot express "
              "(use --format hf, or no --mlp-only-layers / --decoder-sparse-step)",
              i, arch_of(c).gguf_arch);
@@ -462,7 +468,7 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
   const std::vector<TensorSpec> plan = plan_tensors(c);
   uint64_t hf_bytes = 0, gguf_bytes = 0;
   for (const auto& t : plan) {
-    gguf_bytes += uint64_t(dtype_bytes(gguf_dtype(t, dtype, quant), numel_of(t.shape)));
+    if (!t.hf_only) gguf_bytes += uint64_t(dtype_bytes(gguf_dtype(t, dtype, quant), numel_of(t.shape)));
     for (const auto& p : t.parts) hf_bytes += t.gguf_only ? 0 : hf_part_bytes(p, int4_tensor(t, quant), dtype);
   }
   const uint64_t total_bytes = hf_bytes * write_hf + gguf_bytes * write_gguf;
@@ -481,7 +487,9 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
     write_gguf_metadata(*gguf, c, *tokenizer,
                         fmt::format("strata synthetic {} (seed {})", c.architecture, options.seed),
                         gguf_file_type(dtype, quant));
-    for (const auto& t : plan) gguf->add_tensor(t.gguf_name, gguf_dtype(t, dtype, quant), t.shape);
+    for (const auto& t : plan) {
+      if (!t.hf_only) gguf->add_tensor(t.gguf_name, gguf_dtype(t, dtype, quant), t.shape);
+    }
   }
 
   ShardPlan shards;
@@ -516,6 +524,29 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
   uint64_t done = 0;
   for (const auto& t : plan) {
     if (t.gguf_only && !gguf) continue;
+    if (t.split != TensorSpec::Split::None) {
+      // A per-head split of an HF matrix: its elements generated in GGUF order.
+      const HFPart& part = t.parts[0];
+      const Distribution dist = distribution_for(c, TensorRole::KvB);
+      const uint64_t key = tensor_key(options.seed, part.name);
+      const DType out = gguf_dtype(t, dtype, quant);
+      const int64_t n = numel_of(t.shape);
+      chunk.resize(size_t(dtype_bytes(out, n)));
+      for (int64_t i = 0; i < n; ++i) {
+        const float v = element_value(dist, key, t.hf_index(i));
+        if (out == DType::F32) {
+          std::memcpy(&chunk[size_t(4 * i)], &v, 4);
+        } else {
+          const uint16_t h = out == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+          std::memcpy(&chunk[size_t(2 * i)], &h, 2);
+        }
+      }
+      gguf->write_data(chunk.data(), chunk.size());
+      done += chunk.size();
+      if (options.on_progress) options.on_progress(done, total_bytes);
+      continue;
+    }
+    const bool to_gguf = gguf && !t.hf_only;
     for (const auto& part : t.parts) {
       const bool to_hf = write_hf && !t.gguf_only;
       if (to_hf && shards.shard_of_part[part_index] != open_shard) {
@@ -551,13 +582,13 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
         if (options.cancel && options.cancel->load()) {
           fail("synth: interrupted; removed the partial output of {}", out);
         }
-        make_int4_part(dist, key, part, gguf != nullptr, int4_part);
+        make_int4_part(dist, key, part, to_gguf, int4_part);
         if (hf_out) {
           write_compressed_int4(*hf_out, int4_part.packed.data(), int4_part.scales.data(),
                                 part.shape[0], part.shape[1]);
           done += hf_part_bytes(part, true, dtype);
         }
-        if (gguf) {
+        if (to_gguf) {
           gguf->write_data(int4_part.q4_0.data(), int4_part.q4_0.size());
           done += int4_part.q4_0.size();
         }
@@ -575,11 +606,11 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
           hf_out->write_data(chunk.data(), chunk.size());
           done += chunk.size();
         }
-        if (gguf && gguf_dtype(t, dtype, quant) != dtype) {
+        if (to_gguf && gguf_dtype(t, dtype, quant) != dtype) {
           widen_to_f32(chunk, dtype, chunk_f32);
           gguf->write_data(chunk_f32.data(), chunk_f32.size() * sizeof(float));
           done += chunk_f32.size() * sizeof(float);
-        } else if (gguf) {
+        } else if (to_gguf) {
           gguf->write_data(chunk.data(), chunk.size());
           done += chunk.size();
         }

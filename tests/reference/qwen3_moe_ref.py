@@ -118,14 +118,15 @@ def forward(cfg, w, tokens):
     return h @ head.T
 
 
-def main():
+def run_reference(forward_pass):
+    """The command line shared by the references: MODEL_DIR TOKENS OUT."""
     model_dir, tokens, out = sys.argv[1], sys.argv[2], sys.argv[3]
     with open(f"{model_dir}/config.json") as f:
         cfg = json.load(f)
     weights = read_safetensors(f"{model_dir}/model.safetensors")
-    logits = forward(cfg, weights, [int(t) for t in tokens.split(",")])
+    logits = forward_pass(cfg, weights, [int(t) for t in tokens.split(",")])
     logits.astype("<f4").tofile(out)
 
 
 if __name__ == "__main__":
-    main()
+    run_reference(forward)

@@ -6,7 +6,6 @@
 #include <cstring>
 #include <optional>
 
-#include "core/error.h"
 #include "core/op_profile.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
@@ -23,6 +22,18 @@ void qk_norm(QkNorm kind, float* v, const std::vector<float>& w, int64_t n, int6
              float eps) {
   if (kind == QkNorm::PerHead) rmsnorm(v, w.data(), v, n * heads, head_dim, eps);
   if (kind == QkNorm::Full) rmsnorm(v, w.data(), v, n, heads * head_dim, eps);
+}
+
+// The cached positions attention reads: per sequence, up to its furthest row.
+int64_t cached_rows(const BatchRows& rows, int32_t n_slots) {
+  std::vector<int64_t> reach(size_t(n_slots), 0);
+  for (int64_t t = 0; t < rows.n_tokens; ++t) {
+    int64_t& r = reach[size_t(rows.seq_slots[t])];
+    r = std::max<int64_t>(r, rows.positions[t] + 1);
+  }
+  int64_t total = 0;
+  for (int64_t r : reach) total += r;
+  return total;
 }
 
 }  // namespace
@@ -48,20 +59,8 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
     rope(k, n, n_kv, hd, s.rotary_dim, rows.positions, s.rope_theta);
   }
 
-  // Each slot's block table, checked once for the furthest position it reaches.
   std::optional<ScopedOp> op(std::in_place, Op::KvWrite);
-  std::vector<int32_t> reach(size_t(kv.n_slots), 0);
-  for (int64_t t = 0; t < n; ++t) {
-    const int32_t slot = rows.seq_slots[t], pos = rows.positions[t];
-    if (slot < 0 || slot >= kv.n_slots || pos < 0) {
-      fail("KV cache: row {} (slot {}, position {}) is outside the {} bound slots", t, slot, pos, kv.n_slots);
-    }
-    reach[size_t(slot)] = std::max(reach[size_t(slot)], pos + 1);
-  }
-  std::vector<const std::vector<int32_t>*> tables(size_t(kv.n_slots), nullptr);
-  for (int32_t slot = 0; slot < kv.n_slots; ++slot) {
-    if (reach[size_t(slot)] > 0) tables[size_t(slot)] = &kv.table(slot, reach[size_t(slot)]);
-  }
+  const std::vector<const std::vector<int32_t>*> tables = kv.tables_for(n, rows.seq_slots, rows.positions);
   const size_t kv_row = size_t(n_kv * hd) * sizeof(float);
   for (int64_t t = 0; t < n; ++t) {
     float* row = kv.row(*tables[size_t(rows.seq_slots[t])], rows.positions[t]);
@@ -70,9 +69,7 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
   }
   // Attention reads each sequence's cached K and V rows once per layer (the
   // query heads of a KV head share them through the cache).
-  double kv_bytes = 0;
-  for (int32_t slot = 0; slot < kv.n_slots; ++slot) kv_bytes += 2.0 * double(reach[size_t(slot)]) * double(kv_row);
-  op.emplace(Op::Attention, kv_bytes);
+  op.emplace(Op::Attention, op_profile::enabled() ? 2.0 * double(cached_rows(rows, kv.n_slots)) * double(kv_row) : 0.0);
 
   // Work items are (block of up to kBlockRows consecutive rows of one
   // sequence, KV head, query heads): a block's queries share each cached K/V

@@ -1,0 +1,357 @@
+// DeepSeek-V3 / Kimi K2 pieces that the llama.cpp oracle does not pin down:
+// the YaRN constants of architectures.md §5.1 (HF betas and llama.cpp's
+// 32/1), the latent cache's bytes per token for K2's real config, the naive
+// and absorbed MLA forms agreeing over a paged cache (prefill of two
+// sequences over scattered blocks, then decode), the K2 Thinking INT4 HF
+// layout, MTP layers skipped, and bad input refused with the key or tensor named.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "engine/paged_kv_cache.h"
+#include "kernels/mla_attention.h"
+#include "kernels/ops.h"
+#include "model/batch_rows.h"
+#include "model/blocks/mla_block.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/layer_spec.h"
+#include "model/model.h"
+#include "model/workspace.h"
+#include "model/yarn_rope.h"
+#include "oracle_fixture.h"
+#include "random_matrix.h"
+#include "tools/synth.h"
+
+namespace strata {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// Kimi K2 Thinking's config.json, as architectures.md §2.1 lists it.
+json kimi_k2_config() {
+  return json::parse(R"({
+    "architectures": ["DeepseekV3ForCausalLM"], "model_type": "kimi_k2",
+    "vocab_size": 163840, "hidden_size": 7168, "intermediate_size": 18432, "moe_intermediate_size": 2048,
+    "num_hidden_layers": 61, "num_attention_heads": 64, "num_key_value_heads": 64,
+    "n_shared_experts": 1, "n_routed_experts": 384, "num_experts_per_tok": 8, "routed_scaling_factor": 2.827,
+    "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64, "v_head_dim": 128, "qk_nope_head_dim": 128,
+    "topk_method": "noaux_tc", "n_group": 1, "topk_group": 1, "first_k_dense_replace": 1, "moe_layer_freq": 1,
+    "norm_topk_prob": true, "scoring_func": "sigmoid", "num_nextn_predict_layers": 0,
+    "max_position_embeddings": 262144, "rms_norm_eps": 1e-5, "rope_theta": 50000.0,
+    "rope_scaling": {"type": "yarn", "factor": 64.0, "original_max_position_embeddings": 4096,
+                     "beta_fast": 1.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0},
+    "tie_word_embeddings": false, "bos_token_id": 163584, "eos_token_id": 163585})");
+}
+
+TEST(Yarn, KimiK2Constants) {
+  const ModelConfig c = ModelConfig::from_hf(kimi_k2_config(), "kimi_k2 config.json");
+  EXPECT_EQ(c.architecture, "kimi_k2");
+  EXPECT_EQ(c.head_dim, 192);
+  const LayerSpec layer = layer_spec(c, 1);
+  ASSERT_TRUE(layer.mla);
+  EXPECT_NEAR(layer.latent.softmax_scale, 0.1446796, 1e-6);
+  EXPECT_FLOAT_EQ(layer.latent.rope.cos_sin_scale, 1.0f);
+  const YarnRange hf = yarn_correction_range(64, 50000, c.rope_scaling);
+  EXPECT_EQ(hf.low, 19);
+  EXPECT_EQ(hf.high, 20);
+  // Pairs 0..19 keep their frequency, pairs from 20 on are divided by 64.
+  for (int64_t i = 0; i < 32; ++i) {
+    const double original = std::pow(50000.0, -2.0 * double(i) / 64.0);
+    EXPECT_NEAR(layer.latent.rope.inv_freq[size_t(i)], i < 20 ? original : original / 64, 1e-6 * original) << i;
+  }
+  YarnScaling llama = c.rope_scaling;  // llama.cpp's deepseek2 always uses betas 32/1
+  llama.beta_fast = 32;
+  const YarnRange l = yarn_correction_range(64, 50000, llama);
+  EXPECT_EQ(l.low, 8);
+  EXPECT_EQ(l.high, 20);
+  YarnScaling factor32 = c.rope_scaling;  // a 128K-context K2 config
+  factor32.factor = 32;
+  EXPECT_NEAR(yarn_softmax_scale_factor(factor32) / std::sqrt(192.0), 0.1308608, 1e-6);
+}
+
+// The kimi-k2-layer preset is K2's config but for the depth.
+TEST(Yarn, KimiK2LayerPresetIsTheRealShape) {
+  const ModelConfig real = ModelConfig::from_hf(kimi_k2_config(), "kimi_k2 config.json");
+  ModelConfig preset = synth_preset("kimi-k2-layer", "kimi_k2");
+  validate_synth_config(preset);
+  preset.num_hidden_layers = real.num_hidden_layers;
+  preset.vocab_size = real.vocab_size;
+  preset.bos_token_id = real.bos_token_id;
+  preset.eos_token_id = real.eos_token_id;
+  EXPECT_EQ(preset.to_hf().dump(), real.to_hf().dump());
+}
+
+TEST(MlaCache, KimiK2KvBytesPerToken) {
+  const ModelConfig c = ModelConfig::from_hf(kimi_k2_config(), "kimi_k2 config.json");
+  EXPECT_EQ(c.kv_key_floats(), 576);
+  EXPECT_EQ(c.kv_value_floats(), 0);
+  EXPECT_EQ(kv_bytes_per_token(c, 2), 70272);  // BF16: 61 x 576 x 2
+  EXPECT_EQ(kv_bytes_per_token(c), 140544);    // strata's f32 cache
+  EXPECT_EQ(kv_bytes_per_block(c, 16), 140544 * 16);
+  EXPECT_EQ(num_kv_blocks_for_budget(int64_t(1) << 30, c, 16), (int64_t(1) << 30) / (140544 * 16));
+}
+
+// Both forms over the same weights and inputs: two sequences prefilled in
+// one batch over scattered blocks, then three decode steps of both.
+void expect_forms_agree(ModelConfig c) {
+  std::mt19937 rng(7);
+  const int64_t H = c.hidden_size, heads = c.num_attention_heads, lora = c.kv_lora_rank, rope = c.rope_dims(),
+                nope = c.qk_nope_head_dim, vd = c.v_head_dim;
+  const MlaSpec spec = layer_spec(c, 0).latent;
+  std::vector<Matrix> keep;
+  keep.reserve(8 + 2 * size_t(heads));
+  auto matrix = [&](int64_t rows, int64_t cols) { return keep.emplace_back(rows, cols, rng, 1.0f / std::sqrt(float(cols))).view; };
+  MlaWeights w;
+  if (c.q_lora_rank > 0) {
+    w.q_a = matrix(c.q_lora_rank, H);
+    w.q_b = matrix(heads * (nope + rope), c.q_lora_rank);
+    w.q_a_norm.assign(size_t(c.q_lora_rank), 1.1f);
+  } else {
+    w.q = matrix(heads * (nope + rope), H);
+  }
+  w.kv_a = matrix(lora + rope, H);
+  w.kv_a_norm.assign(size_t(lora), 0.9f);
+  for (int64_t h = 0; h < heads; ++h) {
+    w.k_b.push_back(matrix(lora, nope));
+    w.v_b.push_back(matrix(vd, lora));
+  }
+  w.o = matrix(H, heads * vd);
+
+  constexpr int32_t kBlock = 4;
+  PagedKVCache naive_kv(c, 16, kBlock), absorbed_kv(c, 16, kBlock);
+  const std::vector<int32_t> table0 = {7, 2, 11}, table1 = {5, 0, 9};
+  for (PagedKVCache* kv : {&naive_kv, &absorbed_kv}) {
+    kv->bind(0, &table0);
+    kv->bind(1, &table1);
+  }
+  Workspace ws;
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto run = [&](std::vector<int32_t> pos, std::vector<int32_t> slots) {
+    const int64_t n = int64_t(pos.size());
+    std::vector<float> x(size_t(n * H)), a(size_t(n * H)), b(size_t(n * H));
+    for (float& v : x) v = normal(rng);
+    const BatchRows rows{n, pos.data(), slots.data()};
+    mla_block(spec, w, rows, x.data(), a.data(), naive_kv.layer(0), ws, MlaForm::Naive);
+    mla_block(spec, w, rows, x.data(), b.data(), absorbed_kv.layer(0), ws, MlaForm::Absorbed);
+    double scale = 0;
+    for (float v : a) scale = std::max(scale, double(std::fabs(v)));
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * scale + 1e-6) << i;
+  };
+  run({0, 1, 2, 3, 4, 0, 1, 2}, {0, 0, 0, 0, 0, 1, 1, 1});  // prefill: 5 + 3 rows
+  for (int32_t step = 0; step < 3; ++step) run({5 + step, 3 + step}, {0, 1});
+}
+
+ModelConfig small_mla_config() {
+  ModelConfig c = synth_preset("tiny", "deepseek_v3");
+  c.num_hidden_layers = 1;
+  c.mlp_only_layers = {};
+  return c;
+}
+
+TEST(MlaBlock, NaiveAndAbsorbedFormsAgree) {
+  expect_forms_agree(small_mla_config());
+  ModelConfig no_q_lora = small_mla_config();
+  no_q_lora.q_lora_rank = 0;
+  no_q_lora.rope_scaling.enabled = false;
+  expect_forms_agree(no_q_lora);
+}
+
+// Every solution of mla_paged_attention that runs here gives the scalar
+// reference's outputs, for K2's row (512 + 64) and an odd small one (32 + 8),
+// over positions scattered in blocks.
+TEST(MlaAttentionKernel, SolutionsMatchTheReference) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const auto [lora, rope] : {std::pair<int64_t, int64_t>{512, 64}, {32, 8}}) {
+    const int64_t width = lora + rope, heads = 5;
+    constexpr int32_t kBlock = 8, kKeys = 37;
+    const std::vector<int32_t> table = {4, 0, 3, 1, 2};
+    std::vector<float> cache(size_t(5 * kBlock * width)), q(size_t(heads * width));
+    for (float& v : cache) v = normal(rng);
+    for (float& v : q) v = normal(rng) * 0.2f;
+    auto run = [&](const Solution& s) {
+      std::vector<float> out(size_t(heads * lora));
+      s.kernel(kMlaPagedAttention)(MlaAttentionArgs{lora, rope, heads, q.data(), out.data(), kKeys, cache.data(),
+                                                    table.data(), kBlock, kBlock * width, width, 0.1f});
+      return out;
+    };
+    const auto solutions = runnable_solutions(kMlaPagedAttention.name);
+    ASSERT_FALSE(solutions.empty());
+    const std::vector<float> want = run(*solutions[0]);
+    for (const Solution* s : solutions) {
+      const std::vector<float> got = run(*s);
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << s->name << " " << i;
+    }
+  }
+}
+
+// strata's logits for every position of one sequence, the whole sequence as one batch.
+std::vector<float> strata_logits(const Model& m, const std::vector<int32_t>& tokens) {
+  const ModelConfig& c = m.config();
+  const int64_t n = int64_t(tokens.size());
+  ContiguousKVCache kv(c, 1, int32_t(n));
+  std::vector<int32_t> pos(static_cast<size_t>(n)), slots(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) pos[size_t(i)] = int32_t(i);
+  std::vector<float> hidden(size_t(n * c.hidden_size)), logits(size_t(n * c.vocab_size));
+  m.embed(tokens.data(), n, hidden.data());
+  m.forward(BatchRows{n, pos.data(), slots.data()}, 0, c.num_hidden_layers, hidden.data(), kv);
+  m.logits(hidden.data(), n, logits.data());
+  return logits;
+}
+
+// The numpy reference (tests/reference/deepseek_v3_ref.py: naive MLA, HF's
+// de-interleave-then-rotate-halves RoPE, YaRN with the config's betas and an
+// mscale unequal to mscale_all_dim, which llama.cpp cannot express) gives
+// strata's logits within 1e-4 of their scale.
+void expect_matches_numpy(const ModelConfig& config, const fs::path& folder) {
+  SynthOptions o;
+  o.config = config;
+  o.format = SynthFormat::HF;
+  o.dtype = DType::F32;
+  o.seed = 9;
+  o.tokenizer_dir = oracle_fixture::kTokenizerDir;
+  synthesize_model(folder.string(), o);
+  const std::vector<int32_t> tokens = {9707, 11, 1879, 0, 42, 1000, 77, 5, 151643, 3};
+  std::string list;
+  for (int32_t t : tokens) list += (list.empty() ? "" : ",") + std::to_string(t);
+  const fs::path out = folder / "ref_logits.bin";
+  const std::string cmd = "/usr/bin/python3 " + std::string(STRATA_SOURCE_DIR) + "/tests/reference/deepseek_v3_ref.py " +
+                          folder.string() + " " + list + " " + out.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream in(out, std::ios::binary);
+  std::vector<float> want(fs::file_size(out) / 4);
+  in.read(reinterpret_cast<char*>(want.data()), std::streamsize(want.size() * 4));
+  const std::vector<float> got = strata_logits(*Model::load(folder.string()), tokens);
+  ASSERT_EQ(got.size(), want.size());
+  double scale = 0, worst = 0;
+  for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+  for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+  EXPECT_LE(worst, 1e-4 * std::max(1.0, scale));
+}
+
+TEST(DeepseekNumpy, YarnWithHfBetasAndMscaleMatches) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0) GTEST_SKIP() << "no numpy";
+  const fs::path dir = oracle_fixture::make_temp_dir("test_mla_numpy");
+  ModelConfig c = synth_preset("tiny", "deepseek_v3");
+  c.rope_scaling.beta_fast = 1.0;  // K2's betas: ramp over pairs 2-3 here, not llama.cpp's 0-3
+  c.rope_scaling.beta_slow = 1.0;
+  c.rope_scaling.mscale = 0.7;  // cos/sin scaled by g(4, 0.7) / g(4, 1)
+  expect_matches_numpy(c, dir / "yarn");
+  c.q_lora_rank = 0;
+  c.num_hidden_layers = 4;
+  c.mlp_only_layers = {0, 1};
+  c.n_group = 1;
+  c.topk_group = 1;
+  c.n_shared_experts = 2;
+  expect_matches_numpy(c, dir / "no_q_lora");
+  fs::remove_all(dir);
+}
+
+class DeepseekModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { dir_ = oracle_fixture::make_temp_dir("test_mla"); }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  void SetUp() override { ASSERT_TRUE(oracle_fixture::oracle_installed()); }
+
+  static SynthOptions options(const char* arch) {
+    SynthOptions o;
+    o.config = synth_preset("tiny", arch);
+    o.format = SynthFormat::HF;
+    o.dtype = DType::BF16;
+    o.seed = 5;
+    o.tokenizer_dir = oracle_fixture::kTokenizerDir;
+    return o;
+  }
+  static void rewrite_config(const fs::path& folder, const std::function<void(json&)>& edit) {
+    std::ifstream in(folder / "config.json");
+    json j = json::parse(in);
+    edit(j);
+    std::ofstream(folder / "config.json") << j.dump(2);
+  }
+  static std::string load_error(const fs::path& folder) {
+    try {
+      Model::load(folder.string());
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(loaded)";
+  }
+
+  static fs::path dir_;
+};
+fs::path DeepseekModelTest::dir_;
+
+// `synth --arch kimi_k2 --quant int4 --format hf`: routed experts as
+// compressed-tensors INT4 g32, everything in K2 Thinking's ignore list BF16,
+// sharded safetensors with an index; it loads and decodes.
+TEST_F(DeepseekModelTest, KimiK2ThinkingInt4Layout) {
+  SynthOptions o = options("kimi_k2");
+  o.quant = SynthQuant::Int4;
+  o.shard_bytes = 4 << 20;
+  const fs::path folder = dir_ / "k2_int4";
+  synthesize_model(folder.string(), o);
+  std::ifstream in(folder / "config.json");
+  const json config = json::parse(in);
+  EXPECT_EQ(config["architectures"][0], "DeepseekV3ForCausalLM");
+  EXPECT_EQ(config["model_type"], "kimi_k2");
+  const json q = config["quantization_config"];
+  EXPECT_EQ(q["format"], "pack-quantized");
+  EXPECT_EQ(q["config_groups"]["group_0"]["weights"]["group_size"], 32);
+  EXPECT_EQ(q["ignore"], json({"lm_head", "re:.*self_attn.*", "re:.*shared_experts.*",
+                               "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"}));
+  std::ifstream index_in(folder / "model.safetensors.index.json");
+  ASSERT_TRUE(index_in) << "no index";
+  const json map = json::parse(index_in)["weight_map"];
+  EXPECT_TRUE(map.contains("model.layers.1.mlp.experts.7.down_proj.weight_packed"));
+  EXPECT_TRUE(map.contains("model.layers.1.mlp.shared_experts.down_proj.weight"));
+  EXPECT_TRUE(map.contains("model.layers.0.mlp.gate_proj.weight"));
+  EXPECT_TRUE(map.contains("model.layers.0.self_attn.kv_b_proj.weight"));
+  EXPECT_TRUE(map.contains("model.layers.2.mlp.gate.e_score_correction_bias"));
+  auto model = Model::load(folder.string());
+  std::vector<float> logits;
+  oracle_fixture::strata_greedy(*model, model->tokenizer().encode("Hello"), 3, 1, &logits);
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+}
+
+TEST_F(DeepseekModelTest, MtpLayersSkippedAndBadInputNamed) {
+  const fs::path folder = dir_ / "bad";
+  synthesize_model(folder.string(), options("deepseek_v3"));
+  rewrite_config(folder, [](json& j) { j["num_nextn_predict_layers"] = 1; });
+  testing::internal::CaptureStderr();
+  auto model = Model::load(folder.string());
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("skipping the 1 multi-token-prediction modules"), std::string::npos) << log;
+
+  rewrite_config(folder, [](json& j) { j["rope_scaling"]["type"] = "linear"; });
+  EXPECT_NE(load_error(folder).find("rope_scaling type 'linear' is not supported"), std::string::npos)
+      << load_error(folder);
+  rewrite_config(folder, [](json& j) { j["rope_scaling"]["type"] = "yarn"; j["kv_lora_rank"] = 0; });
+  EXPECT_NE(load_error(folder).find("kv_lora_rank = 0"), std::string::npos) << load_error(folder);
+  rewrite_config(folder, [](json& j) { j["kv_lora_rank"] = 32; j["qk_rope_head_dim"] = 6; });
+  EXPECT_NE(load_error(folder).find("self_attn.q_b_proj.weight"), std::string::npos) << load_error(folder);
+  rewrite_config(folder, [](json& j) { j["qk_rope_head_dim"] = 8; j["v_head_dim"] = 12; });
+  EXPECT_NE(load_error(folder).find("self_attn.kv_b_proj.weight"), std::string::npos) << load_error(folder);
+  rewrite_config(folder, [](json& j) { j["v_head_dim"] = 16; });
+  ASSERT_EQ(load_error(folder), "(loaded)");
+
+  // A checkpoint routed without the bias, declared noaux_tc: the missing tensor is named.
+  SynthOptions o = options("deepseek_v3");
+  o.config.router_correction_bias = false;
+  const fs::path no_bias = dir_ / "no_bias";
+  synthesize_model(no_bias.string(), o);
+  ASSERT_EQ(load_error(no_bias), "(loaded)");
+  rewrite_config(no_bias, [](json& j) { j["topk_method"] = "noaux_tc"; });
+  EXPECT_NE(load_error(no_bias).find("model.layers.1.mlp.gate.e_score_correction_bias"), std::string::npos)
+      << load_error(no_bias);
+}
+
+}  // namespace
+}  // namespace strata
