@@ -14,13 +14,17 @@ using unicode::CharClass;
 // predicate is false past the end, so matchers can look ahead freely.
 class CodePoints {
  public:
-  explicit CodePoints(std::string_view text) {
+  // With han_apart, Han code points are taken out of the word classes
+  // (upper_like, lower_like), as Kimi K2's regex does.
+  CodePoints(std::string_view text, bool han_apart) {
     unicode::decode_utf8(text, cp_, offsets_);
     cls_.resize(cp_.size());
     space_.resize(cp_.size());
+    han_.resize(cp_.size());
     for (size_t i = 0; i < cp_.size(); ++i) {
       cls_[i] = unicode::char_class(cp_[i]);
       space_[i] = unicode::is_whitespace(cp_[i]);
+      han_[i] = han_apart && unicode::is_han(cp_[i]);
     }
   }
 
@@ -32,17 +36,20 @@ class CodePoints {
   bool number(size_t i) const { return i < size() && cls_[i] == CharClass::kNumber; }
   bool space(size_t i) const { return i < size() && space_[i]; }
   bool newline(size_t i) const { return is(i, '\r') || is(i, '\n'); }
+  bool han(size_t i) const { return i < size() && han_[i]; }
   // [^\s\p{L}\p{N}]
   bool other(size_t i) const { return i < size() && !space_[i] && !letter(i) && !number(i); }
   // [^\r\n\p{L}\p{N}]: the optional character before a word
   bool word_prefix(size_t i) const { return i < size() && !newline(i) && !letter(i) && !number(i); }
-  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] (less Han when han_apart)
   bool upper_like(size_t i) const {
-    return i < size() && (cls_[i] == CharClass::kUpper || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
+    return i < size() && !han_[i] &&
+           (cls_[i] == CharClass::kUpper || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
   }
-  // [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+  // [\p{Ll}\p{Lm}\p{Lo}\p{M}] (less Han when han_apart)
   bool lower_like(size_t i) const {
-    return i < size() && (cls_[i] == CharClass::kLower || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
+    return i < size() && !han_[i] &&
+           (cls_[i] == CharClass::kLower || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
   }
 
   // The end of the run of code points from k that satisfy `pred`.
@@ -57,6 +64,7 @@ class CodePoints {
   std::vector<size_t> offsets_;
   std::vector<CharClass> cls_;
   std::vector<bool> space_;
+  std::vector<bool> han_;
 };
 
 constexpr size_t kNoMatch = static_cast<size_t>(-1);
@@ -139,9 +147,12 @@ size_t match_upper_plus_lower_star(const CodePoints& t, size_t s) {
   return t.run(upper_end, [&](size_t k) { return t.lower_like(k); });
 }
 
-// The end of the match of kGpt4oSplitRegex at i; each step below is one
+// The end of the match of kGpt4oSplitRegex at i or, with kimi (and the code
+// points built with han_apart), of kKimiK2SplitRegex; each step below is one
 // alternative, tried in order.
-size_t match_gpt4o(const CodePoints& t, size_t i) {
+size_t match_gpt4o(const CodePoints& t, size_t i, bool kimi) {
+  // [\p{Han}]+ (Kimi only)
+  if (t.han(i)) return t.run(i, [&](size_t k) { return t.han(k); });
   // [^\r\n\p{L}\p{N}]?WORD(?i:'s|'t|'re|'ve|'m|'ll|'d)? for the two WORD
   // shapes; the optional prefix is tried with, then without (a mark can be
   // either the prefix or part of the word).
@@ -154,8 +165,8 @@ size_t match_gpt4o(const CodePoints& t, size_t i) {
   }
   // \p{N}{1,3}
   if (t.number(i)) return std::min(t.run(i, [&](size_t k) { return t.number(k); }), i + 3);
-  // ' ?[^\s\p{L}\p{N}]+[\r\n/]*'
-  const size_t end = match_punctuation(t, i, [&](size_t k) { return t.newline(k) || t.is(k, '/'); });
+  // ' ?[^\s\p{L}\p{N}]+[\r\n/]*' (Kimi: [\r\n]*)
+  const size_t end = match_punctuation(t, i, [&](size_t k) { return t.newline(k) || (!kimi && t.is(k, '/')); });
   if (end != kNoMatch) return end;
   // What is left starts with whitespace.
   return match_spaces(t, i);
@@ -166,13 +177,15 @@ size_t match_gpt4o(const CodePoints& t, size_t i) {
 std::optional<PreTokenizer> pre_tokenizer_for_regex(std::string_view regex) {
   if (regex == kQwen2SplitRegex) return PreTokenizer::kQwen2;
   if (regex == kGpt4oSplitRegex) return PreTokenizer::kGpt4o;
+  if (regex == kKimiK2SplitRegex) return PreTokenizer::kKimiK2;
   return std::nullopt;
 }
 
 void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::string_view>& pieces) {
-  const CodePoints t(text);
+  const bool kimi = kind == PreTokenizer::kKimiK2;
+  const CodePoints t(text, kimi);
   for (size_t i = 0; i < t.size();) {
-    const size_t end = kind == PreTokenizer::kQwen2 ? match_qwen2(t, i) : match_gpt4o(t, i);
+    const size_t end = kind == PreTokenizer::kQwen2 ? match_qwen2(t, i) : match_gpt4o(t, i, kimi);
     pieces.push_back(text.substr(t.offset(i), t.offset(end) - t.offset(i)));
     i = end;
   }

@@ -13,6 +13,7 @@ namespace strata {
 enum class PreTokenizer : uint8_t {
   kQwen2,  // Qwen2/Qwen3 (tokenizer.ggml.pre "qwen2")
   kGpt4o,  // GPT-4o / o200k, gpt-oss, MiniMax-M2 ("gpt-4o", "minimax-m2")
+  kKimiK2,  // Kimi K2's tiktoken regex ("kimi-k2")
 };
 
 // The regexes as tokenizer.json writes them.
@@ -23,6 +24,16 @@ inline constexpr std::string_view kGpt4oSplitRegex =
     R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|)"
     R"(\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
+// Kimi K2's (tokenization_kimi.py; tiktoken, no tokenizer.json). `&&[^\p{Han}]`
+// is set intersection: the GPT-4o letter classes without Han, which gets
+// an alternative of its own ahead of them. Unlike GPT-4o's, no '/' follows
+// punctuation.
+inline constexpr std::string_view kKimiK2SplitRegex =
+    R"([\p{Han}]+|)"
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|)"
+    R"([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]+[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|)"
+    R"(\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
 // The pre-tokenizer whose regex is exactly `regex`, if there is one.
 std::optional<PreTokenizer> pre_tokenizer_for_regex(std::string_view regex);
 
@@ -31,7 +42,7 @@ std::optional<PreTokenizer> pre_tokenizer_for_regex(std::string_view regex);
 // and Oniguruma engines behind Hugging Face tokenizers and tiktoken, and in
 // llama.cpp (so U+0085 is whitespace and U+FEFF is not; JavaScript's \s
 // differs on both). Categories come from the Unicode version of
-// unicode_tables.cpp. (?i:'s|...) folds ASCII case only, as llama.cpp and
+// unicode_tables.cpp, and \p{Han} is the Han script. (?i:'s|...) folds ASCII case only, as llama.cpp and
 // transformers.js do; Rust's and Oniguruma's Unicode case folding would also
 // take "'\u017F" (long s) as "'s".
 void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::string_view>& pieces);

@@ -191,6 +191,8 @@ bool is_whitespace(char32_t cp) {
   }
 }
 
+bool is_han(char32_t cp) { return cp >= 0x2E80 && find_range(kHanRanges, kHanRangeCount, cp) >= 0; }
+
 std::string nfc(std::string_view valid) {
   if (std::all_of(valid.begin(), valid.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
     return std::string(valid);

@@ -46,5 +46,7 @@ extern const Decomposition kDecompositions[];  // sorted by cp
 extern const size_t kDecompositionCount;
 extern const Composition kCompositions[];  // sorted by (first, second)
 extern const size_t kCompositionCount;
+extern const CodePointRange kHanRanges[];  // Script=Han
+extern const size_t kHanRangeCount;
 
 }  // namespace strata::unicode_tables
