@@ -38,10 +38,13 @@ def ranges(predicate_value):
 
 # General category -> CharClass. Lt goes with Lu and Lm with Lo because the
 # GPT-4o regex only ever uses them in those groups ([\p{Lu}\p{Lt}...] and
-# [\p{Lm}\p{Lo}\p{M}] on both sides).
+# [\p{Lm}\p{Lo}\p{M}] on both sides). Punctuation and symbols are told
+# apart for DeepSeek-V3's regex (\p{P}, \p{S}).
 CLASS_OF_CATEGORY = {
     "Lu": "kUpper", "Lt": "kUpper", "Ll": "kLower", "Lm": "kCaseless", "Lo": "kCaseless",
     "Mn": "kMark", "Mc": "kMark", "Me": "kMark", "Nd": "kNumber", "Nl": "kNumber", "No": "kNumber",
+    "Pc": "kPunctuation", "Pd": "kPunctuation", "Ps": "kPunctuation", "Pe": "kPunctuation", "Pi": "kPunctuation",
+    "Pf": "kPunctuation", "Po": "kPunctuation", "Sm": "kSymbol", "Sc": "kSymbol", "Sk": "kSymbol", "So": "kSymbol",
 }
 
 

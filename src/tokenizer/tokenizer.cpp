@@ -135,6 +135,7 @@ std::string_view Tokenizer::gguf_pre() const {
     case PreTokenizer::kQwen2: return "qwen2";
     case PreTokenizer::kGpt4o: return "gpt-4o";
     case PreTokenizer::kKimiK2: return "kimi-k2";
+    case PreTokenizer::kDeepSeekV3: return "deepseek-v3";
   }
   return "";
 }

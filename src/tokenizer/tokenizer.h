@@ -54,8 +54,8 @@ class Tokenizer {
   const std::string& chat_template() const;
   // Replaces the template (synth writes a model with another one).
   void set_chat_template(std::string source);
-  // GGUF's tokenizer.ggml.pre for this pre-tokenizer ("qwen2", "gpt-4o" or
-  // "kimi-k2"), as llama.cpp's converter writes it.
+  // GGUF's tokenizer.ggml.pre for this pre-tokenizer ("qwen2", "gpt-4o",
+  // "kimi-k2" or "deepseek-v3"), as llama.cpp's converter writes it.
   std::string_view gguf_pre() const;
 
   // The vocabulary as GGUF stores it, for writers: token strings in id order

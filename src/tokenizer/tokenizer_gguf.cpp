@@ -32,8 +32,12 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GGUFFile& gguf) {
   } else if (pre == "kimi-k2") {
     impl->pre_tokenizer = PreTokenizer::kKimiK2;
     impl->nfc = false;
+  } else if (pre == "deepseek-v3") {
+    impl->pre_tokenizer = PreTokenizer::kDeepSeekV3;
+    impl->nfc = false;
   } else {
-    fail("{}: unsupported tokenizer.ggml.pre '{}' (supported: qwen2, gpt-4o, minimax-m2, kimi-k2)", path, pre);
+    fail("{}: unsupported tokenizer.ggml.pre '{}' (supported: qwen2, gpt-4o, minimax-m2, kimi-k2, deepseek-v3)", path,
+         pre);
   }
 
   impl->vocab = gguf.get_strings("tokenizer.ggml.tokens");

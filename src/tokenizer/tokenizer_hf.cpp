@@ -1,5 +1,6 @@
 // Tokenizer::from_hf: a Hugging Face tokenizer.json (byte-level BPE with the
-// Qwen2 or GPT-4o pre-tokenizer) and, optionally, its tokenizer_config.json.
+// Qwen2, GPT-4o or DeepSeek-V3 pre-tokenizer) and, optionally, its
+// tokenizer_config.json.
 // Tokenizer::from_tiktoken: Kimi K2's tiktoken.model and tokenizer_config.json.
 #include <filesystem>
 #include <fstream>
@@ -50,6 +51,8 @@ std::string type_of(const json& obj) {
 void check_normalizer(const json& normalizer, const std::string& path, bool& nfc) {
   nfc = false;
   if (normalizer.is_null()) return;
+  // An empty Sequence (DeepSeek-V3) normalizes nothing.
+  if (type_of(normalizer) == "Sequence" && normalizer.value("normalizers", json::array()).empty()) return;
   if (type_of(normalizer) == "NFC") {
     nfc = true;
     return;
@@ -57,34 +60,39 @@ void check_normalizer(const json& normalizer, const std::string& path, bool& nfc
   fail("{}: unsupported normalizer {} (supported: NFC or none)", path, brief(normalizer));
 }
 
-// Supported: Split on one of the known regexes (pretokenizer.h), then
-// ByteLevel without a regex of its own. The Split keeps every match as a
-// piece: "Isolated", or "Removed" with "invert" (which removes what lies
-// between matches: nothing, since these regexes match everywhere).
+// Supported: Splits on one of the known regexes (or DeepSeek-V3's chain of
+// three, pretokenizer.h), then ByteLevel without a regex of its own. Each
+// Split keeps every match as a piece: "Isolated" (the text between matches
+// too), or "Removed" with "invert" (which removes what lies between matches:
+// nothing, since the single known regexes match everywhere).
 PreTokenizer check_pre_tokenizer(const json& pre, const std::string& path) {
   bool ok = type_of(pre) == "Sequence" && pre.contains("pretokenizers") && pre["pretokenizers"].is_array() &&
-            pre["pretokenizers"].size() == 2;
-  std::string regex;
+            pre["pretokenizers"].size() >= 2;
+  std::vector<std::string> regexes;
   if (ok) {
-    const json& split = pre["pretokenizers"][0];
-    const json& byte_level = pre["pretokenizers"][1];
-    const std::string behavior = split.value("behavior", "");
-    const bool invert = flag(split, "invert", false);
-    ok = type_of(split) == "Split" && split.contains("pattern") && split["pattern"].is_object() &&
-         split["pattern"].contains("Regex") && split["pattern"]["Regex"].is_string() &&
-         ((behavior == "Isolated" && !invert) || (behavior == "Removed" && invert)) &&
-         type_of(byte_level) == "ByteLevel" && !flag(byte_level, "add_prefix_space", false) &&
+    const json& steps = pre["pretokenizers"];
+    const json& byte_level = steps.back();
+    ok = type_of(byte_level) == "ByteLevel" && !flag(byte_level, "add_prefix_space", false) &&
          !flag(byte_level, "use_regex", true);
-    if (ok) regex = split["pattern"]["Regex"].get<std::string>();
+    for (size_t i = 0; ok && i + 1 < steps.size(); ++i) {
+      const json& split = steps[i];
+      const std::string behavior = split.value("behavior", "");
+      const bool invert = flag(split, "invert", false);
+      ok = type_of(split) == "Split" && split.contains("pattern") && split["pattern"].is_object() &&
+           split["pattern"].contains("Regex") && split["pattern"]["Regex"].is_string() &&
+           ((behavior == "Isolated" && !invert) || (behavior == "Removed" && invert && steps.size() == 2));
+      if (ok) regexes.push_back(split["pattern"]["Regex"].get<std::string>());
+    }
   }
   if (!ok) {
-    fail("{}: unsupported pre_tokenizer {} (supported: a Split regex that keeps every match, followed by ByteLevel "
+    fail("{}: unsupported pre_tokenizer {} (supported: Split regexes that keep every match, followed by ByteLevel "
          "without a regex)", path, brief(pre));
   }
-  const std::optional<PreTokenizer> kind = pre_tokenizer_for_regex(regex);
+  const std::optional<PreTokenizer> kind = pre_tokenizer_for_regexes(regexes);
   if (!kind) {
-    fail("{}: unsupported pre_tokenizer Split regex {} (supported: the Qwen2 and GPT-4o regexes, character for "
-         "character as their tokenizer.json files write them)", path, json(regex).dump());
+    fail("{}: unsupported pre_tokenizer Split regex {} (supported: the Qwen2, GPT-4o and Kimi K2 regexes and "
+         "DeepSeek-V3's three, character for character as their tokenizer files write them)", path,
+         regexes.size() == 1 ? json(regexes[0]).dump() : json(regexes).dump());
   }
   return *kind;
 }

@@ -175,7 +175,9 @@ CharClass char_class(char32_t cp) {
     if (cp >= 'A' && cp <= 'Z') return CharClass::kUpper;
     if (cp >= 'a' && cp <= 'z') return CharClass::kLower;
     if (cp >= '0' && cp <= '9') return CharClass::kNumber;
-    return CharClass::kOther;
+    if (cp < 0x21 || cp == 0x7F) return CharClass::kOther;
+    return std::string_view("$+<=>^`|~").find(char(cp)) != std::string_view::npos ? CharClass::kSymbol
+                                                                                 : CharClass::kPunctuation;
   }
   const ptrdiff_t i = find_range(kCharClassRanges, kCharClassRangeCount, cp);
   return i < 0 ? CharClass::kOther : kCharClassRanges[i].cls;

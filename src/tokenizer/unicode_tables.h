@@ -14,6 +14,8 @@ enum class CharClass : uint8_t {
   kCaseless,  // Lm, Lo
   kMark,      // Mn, Mc, Me
   kNumber,    // Nd, Nl, No
+  kPunctuation,  // Pc, Pd, Ps, Pe, Pi, Pf, Po
+  kSymbol,       // Sm, Sc, Sk, So
 };
 
 struct CharClassRange {
