@@ -164,21 +164,26 @@ ToolCallParser::ToolCallParser(ToolCallFormat format, std::function<std::string(
     : ToolCallParser(format, json(), std::move(make_id)) {}
 
 ToolCallParser::ToolCallParser(ToolCallFormat format, const json& tools, std::function<std::string()> make_id)
-    : format_(format), make_id_(make_id ? std::move(make_id) : random_tool_call_id) {
+    : format_(format), markers_(markers_of(format)), make_id_(make_id ? std::move(make_id) : random_tool_call_id) {
   if (tools.is_array()) tools_ = std::make_shared<const json>(tools);
+}
+
+ToolCallParser::Markers ToolCallParser::markers_of(ToolCallFormat format) {
+  Markers m;
   switch (format) {
-    case ToolCallFormat::Hermes: markers_ = {"<tool_call>", "</tool_call>", {}, {}}; break;
+    case ToolCallFormat::Hermes: m = {"<tool_call>", "</tool_call>", {}, {}}; break;
     case ToolCallFormat::KimiK2:
       // The model sometimes writes the section markers singular, as vLLM's parser accepts.
-      markers_ = {"<|tool_call_begin|>", "<|tool_call_end|>", "<|tool_calls_section_begin|>", "<|tool_calls_section_end|>",
-                  "<|tool_call_section_begin|>", "<|tool_call_section_end|>", "<|tool_call_argument_begin|>"};
-      markers_.call_ends_early = true;
+      m = {"<|tool_call_begin|>", "<|tool_call_end|>", "<|tool_calls_section_begin|>", "<|tool_calls_section_end|>",
+           "<|tool_call_section_begin|>", "<|tool_call_section_end|>", "<|tool_call_argument_begin|>"};
+      m.call_ends_early = true;
       break;
     case ToolCallFormat::MiniMaxM2:
-      markers_ = {"<invoke name=", "</invoke>", "<minimax:tool_call>", "</minimax:tool_call>"};
-      markers_.calls_need_section = true;
+      m = {"<invoke name=", "</invoke>", "<minimax:tool_call>", "</minimax:tool_call>"};
+      m.calls_need_section = true;
       break;
   }
+  return m;
 }
 
 std::optional<ToolCallFormat> ToolCallParser::format_named(std::string_view name) {
@@ -196,7 +201,7 @@ std::optional<ToolCallFormat> ToolCallParser::format_in_template(std::string_vie
 }
 
 std::vector<std::string_view> ToolCallParser::section_openers(ToolCallFormat format) {
-  const Markers m = ToolCallParser(format).markers_;
+  const Markers m = markers_of(format);
   std::vector<std::string_view> out;
   for (std::string_view s : {m.section_open, m.section_open_alt})
     if (!s.empty()) out.push_back(s);
@@ -204,7 +209,7 @@ std::vector<std::string_view> ToolCallParser::section_openers(ToolCallFormat for
 }
 
 std::vector<std::string_view> ToolCallParser::marker_strings(ToolCallFormat format) {
-  const Markers m = ToolCallParser(format).markers_;
+  const Markers m = markers_of(format);
   std::vector<std::string_view> out;
   for (std::string_view s : {m.call_open, m.call_close, m.section_open, m.section_close, m.section_open_alt,
                              m.section_close_alt, m.argument_begin})

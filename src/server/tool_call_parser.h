@@ -100,6 +100,7 @@ class ToolCallParser {
     bool calls_need_section = false;  // MiniMax-M2: an invoke outside <minimax:tool_call> is text
     bool call_ends_early = false;     // Kimi-K2: a call also ends where the section closes or the next call begins
   };
+  static Markers markers_of(ToolCallFormat format);
   void process(ToolCallStreamDelta& out);
   std::optional<ToolCall> parse_call_body(std::string_view body) const;
   std::optional<ToolCall> parse_minimax_invoke(std::string_view body) const;

@@ -161,6 +161,12 @@ size_t match_upper_plus_lower_star(const CodePoints& t, size_t s) {
   return t.run(upper_end, [&](size_t k) { return t.lower_like(k); });
 }
 
+// \p{N}{1,3} at i: its end, or kNoMatch.
+size_t match_digits(const CodePoints& t, size_t i) {
+  if (!t.number(i)) return kNoMatch;
+  return std::min(t.run(i, [&](size_t k) { return t.number(k); }), i + 3);
+}
+
 // The end of the match of kGpt4oSplitRegex at i or, with kimi (and the code
 // points built with han_apart), of kKimiK2SplitRegex; each step below is one
 // alternative, tried in order.
@@ -178,7 +184,7 @@ size_t match_gpt4o(const CodePoints& t, size_t i, bool kimi) {
     }
   }
   // \p{N}{1,3}
-  if (t.number(i)) return std::min(t.run(i, [&](size_t k) { return t.number(k); }), i + 3);
+  if (const size_t end = match_digits(t, i); end != kNoMatch) return end;
   // ' ?[^\s\p{L}\p{N}]+[\r\n/]*' (Kimi: [\r\n]*)
   const size_t end = match_punctuation(t, i, [&](size_t k) { return t.newline(k) || (!kimi && t.is(k, '/')); });
   if (end != kNoMatch) return end;
@@ -186,13 +192,8 @@ size_t match_gpt4o(const CodePoints& t, size_t i, bool kimi) {
   return match_spaces(t, i);
 }
 
-// The matchers of DeepSeek-V3's three regexes at i: the end of the match,
-// or kNoMatch.
-size_t match_deepseek_digits(const CodePoints& t, size_t i) {  // \p{N}{1,3}
-  if (!t.number(i)) return kNoMatch;
-  return std::min(t.run(i, [&](size_t k) { return t.number(k); }), i + 3);
-}
-
+// The matchers of DeepSeek-V3's second and third regexes at i (the first is
+// match_digits): the end of the match, or kNoMatch.
 size_t match_deepseek_cjk(const CodePoints& t, size_t i) {  // [一-龥぀-ゟ゠-ヿ]+
   auto cjk = [&](size_t k) { return t.in_ranges(k, {{0x4E00, 0x9FA5}, {0x3040, 0x309F}, {0x30A0, 0x30FF}}); };
   return cjk(i) ? t.run(i, cjk) : kNoMatch;
@@ -255,7 +256,7 @@ std::optional<PreTokenizer> pre_tokenizer_for_regex(std::string_view regex) {
 void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::string_view>& pieces) {
   if (kind == PreTokenizer::kDeepSeekV3) {
     std::vector<std::string_view> digits, cjk;
-    isolate(text, match_deepseek_digits, digits);
+    isolate(text, match_digits, digits);
     for (std::string_view piece : digits) isolate(piece, match_deepseek_cjk, cjk);
     for (std::string_view piece : cjk) isolate(piece, match_deepseek_words, pieces);
     return;
