@@ -440,7 +440,7 @@ TEST(PreTokenizer, DeepSeekV3SplitsByHand) {
   // A control character matches none of the third regex's alternatives
   // unless it leads a word: what lies between matches is a piece.
   EXPECT_EQ(deepseek("a\x01\x02" "b\x03\x04"), (V{"a", "\x01", "\x02" "b", "\x03\x04"}));
-  EXPECT_EQ(deepseek("\x01ab"), (V{"\x01ab"}));
+  EXPECT_EQ(deepseek("\x01" "ab"), (V{"\x01" "ab"}));
 }
 
 TEST(PreTokenizer, KnownRegexesOnly) {

@@ -171,15 +171,26 @@ ToolCallParser::ToolCallParser(ToolCallFormat format, const json& tools, std::fu
 ToolCallParser::Markers ToolCallParser::markers_of(ToolCallFormat format) {
   Markers m;
   switch (format) {
-    case ToolCallFormat::Hermes: m = {"<tool_call>", "</tool_call>", {}, {}}; break;
+    case ToolCallFormat::Hermes:
+      m.call_open = "<tool_call>";
+      m.call_close = "</tool_call>";
+      break;
     case ToolCallFormat::KimiK2:
+      m.call_open = "<|tool_call_begin|>";
+      m.call_close = "<|tool_call_end|>";
+      m.section_open = "<|tool_calls_section_begin|>";
+      m.section_close = "<|tool_calls_section_end|>";
       // The model sometimes writes the section markers singular, as vLLM's parser accepts.
-      m = {"<|tool_call_begin|>", "<|tool_call_end|>", "<|tool_calls_section_begin|>", "<|tool_calls_section_end|>",
-           "<|tool_call_section_begin|>", "<|tool_call_section_end|>", "<|tool_call_argument_begin|>"};
+      m.section_open_alt = "<|tool_call_section_begin|>";
+      m.section_close_alt = "<|tool_call_section_end|>";
+      m.argument_begin = "<|tool_call_argument_begin|>";
       m.call_ends_early = true;
       break;
     case ToolCallFormat::MiniMaxM2:
-      m = {"<invoke name=", "</invoke>", "<minimax:tool_call>", "</minimax:tool_call>"};
+      m.call_open = "<invoke name=";
+      m.call_close = "</invoke>";
+      m.section_open = "<minimax:tool_call>";
+      m.section_close = "</minimax:tool_call>";
       m.calls_need_section = true;
       break;
   }
