@@ -1,7 +1,7 @@
 // Reference encoder for the tokenizer tests: real tokenizer files run
 // through @lenml/tokenizers (a port of transformers.js).
 //
-//   node tokenize_reference.mjs qwen3|gpt4o|gptoss strings.json [--hex]
+//   node tokenize_reference.mjs qwen3|gpt4o|gptoss|deepseek_v3 strings.json [--hex]
 //
 // The files are read from the package @lenml/tokenizer-NAME (models/), the
 // same files strata's tests load. strings.json holds a JSON list of strings;
@@ -16,8 +16,8 @@ import { createRequire } from "node:module";
 import { TokenizerLoader } from "@lenml/tokenizers";
 
 const [name, path, mode] = process.argv.slice(2);
-if (!["qwen3", "gpt4o", "gptoss"].includes(name) || !path) {
-  console.error("usage: node tokenize_reference.mjs qwen3|gpt4o|gptoss strings.json [--hex]");
+if (!["qwen3", "gpt4o", "gptoss", "deepseek_v3"].includes(name) || !path) {
+  console.error("usage: node tokenize_reference.mjs qwen3|gpt4o|gptoss|deepseek_v3 strings.json [--hex]");
   process.exit(2);
 }
 const require = createRequire(import.meta.url);

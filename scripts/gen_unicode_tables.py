@@ -5,12 +5,16 @@ The tokenizer needs, per code point: its general category class for the
 pre-tokenizer regexes (letters split by case as the GPT-4o regex uses them,
 marks, numbers), and the canonical data behind NFC: combining classes,
 canonical decompositions, primary compositions and the set of code points
-for which NFC can change anything (quick check).
+for which NFC can change anything (quick check); and the Han script, for
+Kimi K2's pre-tokenizer (\p{Han}). unicodedata has no script property, so
+that one comes from Perl's Unicode::UCD, checked to be the same Unicode
+version.
 All tables are sorted ranges or sorted entries searched by binary search.
 
 Run with Debian's python (its unicodedata version is written into the file):
     /usr/bin/python3 scripts/gen_unicode_tables.py > src/tokenizer/unicode_tables.cpp
 """
+import subprocess
 import sys
 import unicodedata
 
@@ -34,10 +38,13 @@ def ranges(predicate_value):
 
 # General category -> CharClass. Lt goes with Lu and Lm with Lo because the
 # GPT-4o regex only ever uses them in those groups ([\p{Lu}\p{Lt}...] and
-# [\p{Lm}\p{Lo}\p{M}] on both sides).
+# [\p{Lm}\p{Lo}\p{M}] on both sides). Punctuation and symbols are told
+# apart for DeepSeek-V3's regex (\p{P}, \p{S}).
 CLASS_OF_CATEGORY = {
     "Lu": "kUpper", "Lt": "kUpper", "Ll": "kLower", "Lm": "kCaseless", "Lo": "kCaseless",
     "Mn": "kMark", "Mc": "kMark", "Me": "kMark", "Nd": "kNumber", "Nl": "kNumber", "No": "kNumber",
+    "Pc": "kPunctuation", "Pd": "kPunctuation", "Ps": "kPunctuation", "Pe": "kPunctuation", "Pi": "kPunctuation",
+    "Pf": "kPunctuation", "Po": "kPunctuation", "Sm": "kSymbol", "Sc": "kSymbol", "Sk": "kSymbol", "So": "kSymbol",
 }
 
 
@@ -51,6 +58,19 @@ def canonical_decomposition(cp):
     if not d or d.startswith("<"):
         return None
     return [int(x, 16) for x in d.split()]
+
+
+def han_ranges():
+    """Script=Han (not Script_Extensions: \\p{Han} means the script in the Rust
+    regex engine behind tiktoken) as (first, last) ranges, from Perl."""
+    out = subprocess.run(
+        ["perl", "-MUnicode::UCD=prop_invlist", "-e",
+         'print Unicode::UCD::UnicodeVersion(), "\\n", join(" ", prop_invlist("Script=Han")), "\\n"'],
+        check=True, capture_output=True, text=True).stdout.split("\n")
+    assert out[0] == unicodedata.unidata_version, (out[0], unicodedata.unidata_version)
+    bounds = [int(x) for x in out[1].split()]
+    assert len(bounds) % 2 == 0  # an inversion list: starts of in-ranges, then of out-ranges
+    return [(bounds[i], bounds[i + 1] - 1) for i in range(0, len(bounds), 2)]
 
 
 def main():
@@ -116,6 +136,10 @@ def main():
     for a, b, cp in compositions:
         w(f"    {{0x{a:X}, 0x{b:X}, 0x{cp:X}}},\n")
     w("};\nconst size_t kCompositionCount = sizeof(kCompositions) / sizeof(kCompositions[0]);\n\n")
+    w("const CodePointRange kHanRanges[] = {\n")
+    for a, b in han_ranges():
+        w(f"    {{0x{a:X}, 0x{b:X}}},\n")
+    w("};\nconst size_t kHanRangeCount = sizeof(kHanRanges) / sizeof(kHanRanges[0]);\n\n")
     w("}  // namespace strata::unicode_tables\n")
 
 

@@ -2,8 +2,8 @@
 // models/templates over tests/jinja/conversations.json with strata's Jinja
 // engine and with Python's jinja2 (configured like Hugging Face
 // transformers, tests/jinja/render_reference.py); outputs must be identical.
-// MiniMax-M2's is also checked for interleaved thinking and against the
-// server's reasoning and tool-call parsers.
+// MiniMax-M2's and Kimi-K2-Thinking's are also checked for interleaved
+// thinking and against the server's reasoning and tool-call parsers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -21,6 +21,7 @@
 #include "server/chat_template.h"
 #include "server/reasoning_parser.h"
 #include "server/tool_call_parser.h"
+#include "tools/kimi_tokenizer.h"
 
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
@@ -86,9 +87,13 @@ class ChatTemplateReference : public ::testing::Test {
     }
 
     ordered_json spec = read_json(kSourceDir / "tests/jinja/conversations.json");
-    ordered_json request = {{"templates", ordered_json::object()}, {"cases", ordered_json::array()}};
+    ordered_json request = {{"templates", ordered_json::object()}, {"mutable", ordered_json::array()},
+                            {"cases", ordered_json::array()}};
     for (const TemplateUnderTest& t : templates_) {
       request["templates"][t.name] = t.source;
+      // llama.cpp's templates are written for its engine, whose lists allow
+      // append and pop, as strata's do (the Kimi K2 templates use them).
+      if (t.name.ends_with(".jinja")) request["mutable"].push_back(t.name);
       for (const ordered_json& conv : spec["conversations"]) {
         Case c{t.name,
                conv["name"].get<std::string>(),
@@ -206,8 +211,9 @@ TEST_F(ChatTemplateReference, Qwen3TemplateMatchesJinja2) {
   Outcome o = compare([](const std::string& name) { return name == "Qwen3 tokenizer_config.json"; });
   report("Qwen3", o);
   EXPECT_TRUE(o.mismatches.empty());
-  // Only the assistant message with content null is rejected (by both
-  // engines: the template tests `'</think>' in content`).
+  // Only the assistant message with content null and the user message whose
+  // content is a list of parts are rejected (by both engines: the template
+  // tests `'</think>' in content` and calls content.startswith).
   EXPECT_GE(o.identical, 12);
   EXPECT_EQ(o.reference_failed_only, 0);
 }
@@ -231,12 +237,13 @@ TEST_F(ChatTemplateReference, MiniMaxM2TemplateMatchesJinja2) {
   Outcome o = compare([](const std::string& name) { return name == "MiniMax-M2.jinja"; });
   report("MiniMax-M2", o);
   EXPECT_TRUE(o.mismatches.empty());
-  // Only tool-call arguments sent as JSON text are rejected, by both engines:
-  // the template iterates arguments.items() (the server hands it objects).
+  // Only the two conversations with tool-call arguments sent as JSON text are
+  // rejected, by both engines: the template iterates arguments.items() (the
+  // server hands it objects).
   const int conversations = int(std::count_if(cases_.begin(), cases_.end(), [&](const Case& c) { return c.template_name == t->name; }));
-  EXPECT_EQ(o.both_failed, 1);
+  EXPECT_EQ(o.both_failed, 2);
   EXPECT_EQ(o.reference_failed_only, 0);
-  EXPECT_EQ(o.identical, conversations - 1);
+  EXPECT_EQ(o.identical, conversations - 2);
 
   // The conversations exercise what interleaved thinking needs.
   const std::string loop = render(*t, "interleaved_thinking_tool_loop");
@@ -270,6 +277,71 @@ TEST_F(ChatTemplateReference, MiniMaxM2TemplateMatchesJinja2) {
   EXPECT_EQ(calls.tool_calls[0].arguments,
             R"({"location": "Oslo", "days": 2, "unit": "celsius", "options": {"hourly": true, "fields": ["temp", "wind"]}, )"
             R"("alerts": null, "ratio": 0.5})");
+}
+
+// Kimi-K2-Thinking: thinking is kept only after the last assistant message
+// without tool calls (earlier turns get an empty <think></think>), tool calls
+// get ids functions.NAME:N from a conversation-wide counter, and tool results
+// take them in order. The server's parsers read back what it writes.
+TEST_F(ChatTemplateReference, KimiK2ThinkingTemplateMatchesJinja2) {
+  ASSERT_TRUE(reference_ok_) << "reference renderer failed (needs /usr/bin/python3 with jinja2)";
+  const TemplateUnderTest* t = find_template("Kimi-K2-Thinking.jinja");
+  if (!t) GTEST_SKIP() << "llama.cpp source bundle not available";
+  // The copy strata embeds for synthetic Kimi folders is the same text.
+  EXPECT_EQ(strata::kimi_k2_thinking_chat_template(), t->source);
+  Outcome o = compare([](const std::string& name) { return name == "Kimi-K2-Thinking.jinja"; });
+  report("Kimi-K2-Thinking", o);
+  EXPECT_TRUE(o.mismatches.empty());
+  const int conversations = int(std::count_if(cases_.begin(), cases_.end(), [&](const Case& c) { return c.template_name == t->name; }));
+  EXPECT_EQ(o.identical, conversations);
+
+  const std::string loop = render(*t, "agent_history_then_tool_loop");
+  EXPECT_TRUE(loop.starts_with("<|im_system|>tool_declare<|im_middle|>[{\"type\": \"function\", \"function\": {\"name\": \"get_weather\""))
+      << loop;
+  EXPECT_NE(loop.find("<|im_end|><|im_system|>system<|im_middle|>You are a careful agent.<|im_end|><|im_user|>user<|im_middle|>Hi!<|im_end|>"
+                      "<|im_assistant|>assistant<|im_middle|><think></think>Hello. What can I do?<|im_end|>"),
+            std::string::npos)
+      << loop;
+  const std::string calls =
+      "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>"
+      "{\"location\": \"Kyoto\", \"days\": 1}<|tool_call_end|><|tool_call_begin|>functions.search:1"
+      "<|tool_call_argument_begin|>{\"query\": \"Kyoto temples 寺\", \"limit\": 3}<|tool_call_end|><|tool_calls_section_end|>";
+  EXPECT_NE(loop.find("<|im_assistant|>assistant<|im_middle|><think>Two lookups at once.</think>" + calls + "<|im_end|>"
+                      "<|im_system|>get_weather<|im_middle|>## Return of functions.get_weather:0\nKyoto: 18 °C, clear<|im_end|>"
+                      "<|im_system|>search<|im_middle|>## Return of functions.search:1\n1. Kinkaku-ji\n2. Kiyomizu-dera<|im_end|>"),
+            std::string::npos)
+      << loop;
+  EXPECT_NE(loop.find("<think>Kinkaku-ji first.</think>Checking opening hours.<|tool_calls_section_begin|><|tool_call_begin|>"
+                      "functions.search:2<|tool_call_argument_begin|>{\"query\": \"Kinkaku-ji hours\"}<|tool_call_end|>"),
+            std::string::npos)
+      << loop;
+  EXPECT_TRUE(loop.ends_with("## Return of functions.search:2\n9:00-17:00<|im_end|><|im_assistant|>assistant<|im_middle|>")) << loop;
+  EXPECT_EQ(loop.find("A greeting"), std::string::npos);  // history loses its thinking
+  // Without a system message the template writes Kimi's.
+  EXPECT_TRUE(render(*t, "single_user").starts_with("<|im_system|>system<|im_middle|>You are Kimi, an AI assistant created by Moonshot AI.<|im_end|>"));
+  // List content is joined text.
+  EXPECT_NE(render(*t, "user_content_parts").find("<|im_user|>user<|im_middle|>Describe this: 寺.<|im_end|>"), std::string::npos);
+
+  // The server picks the Kimi-K2 parser and reasoning split for it; the
+  // generation prompt leaves <think> to the model.
+  EXPECT_EQ(strata::ToolCallParser::format_in_template(t->source), strata::ToolCallFormat::KimiK2);
+  EXPECT_NE(t->source.find("</think>"), std::string::npos);
+  EXPECT_FALSE(strata::ReasoningParser::prompt_opens_reasoning(loop));
+
+  // A reply written the way the template writes an assistant turn splits back
+  // into its reasoning, content and calls, with the same ids.
+  const std::string reply = "<think>Two lookups at once.</think>Sure." + calls;
+  const strata::ReasoningDelta split =
+      strata::ReasoningParser(false, strata::ToolCallParser::section_openers(strata::ToolCallFormat::KimiK2)).parse(reply);
+  EXPECT_EQ(split.reasoning, "Two lookups at once.");
+  const strata::ParsedToolCalls parsed = strata::ToolCallParser(strata::ToolCallFormat::KimiK2).parse(split.content);
+  EXPECT_EQ(parsed.content, "Sure.");
+  ASSERT_EQ(parsed.tool_calls.size(), 2u);
+  EXPECT_EQ(parsed.tool_calls[0].id, "functions.get_weather:0");
+  EXPECT_EQ(parsed.tool_calls[0].name, "get_weather");
+  EXPECT_EQ(parsed.tool_calls[0].arguments, "{\"location\": \"Kyoto\", \"days\": 1}");
+  EXPECT_EQ(parsed.tool_calls[1].id, "functions.search:1");
+  EXPECT_EQ(parsed.tool_calls[1].arguments, "{\"query\": \"Kyoto temples 寺\", \"limit\": 3}");
 }
 
 TEST(ChatTemplate, UnparsableTemplateFailsAtConstruction) {

@@ -14,8 +14,9 @@ namespace strata {
 namespace {
 
 // Streams `text` in chunks cut at the given positions and concatenates.
-ReasoningDelta stream_reasoning(bool starts_in_reasoning, std::string_view text, const std::vector<size_t>& cuts) {
-  ReasoningParser parser(starts_in_reasoning);
+ReasoningDelta stream_reasoning(bool starts_in_reasoning, std::string_view text, const std::vector<size_t>& cuts,
+                                const std::vector<std::string_view>& implicit_ends = {}) {
+  ReasoningParser parser(starts_in_reasoning, implicit_ends);
   ReasoningDelta total;
   size_t from = 0;
   auto add = [&](const ReasoningDelta& d) {
@@ -31,18 +32,19 @@ ReasoningDelta stream_reasoning(bool starts_in_reasoning, std::string_view text,
   return total;
 }
 
-void expect_streaming_matches(bool starts_in_reasoning, std::string_view text) {
-  ReasoningDelta whole = ReasoningParser(starts_in_reasoning).parse(text);
+void expect_streaming_matches(bool starts_in_reasoning, std::string_view text,
+                              const std::vector<std::string_view>& implicit_ends = {}) {
+  ReasoningDelta whole = ReasoningParser(starts_in_reasoning, implicit_ends).parse(text);
   for (size_t a = 0; a <= text.size(); ++a) {
     for (size_t b = a; b <= text.size(); ++b) {
-      ReasoningDelta streamed = stream_reasoning(starts_in_reasoning, text, {a, b});
+      ReasoningDelta streamed = stream_reasoning(starts_in_reasoning, text, {a, b}, implicit_ends);
       ASSERT_EQ(streamed.reasoning, whole.reasoning) << "cuts " << a << "," << b << " in " << text;
       ASSERT_EQ(streamed.content, whole.content) << "cuts " << a << "," << b << " in " << text;
     }
   }
   std::vector<size_t> every;
   for (size_t i = 1; i < text.size(); ++i) every.push_back(i);
-  ReasoningDelta by_char = stream_reasoning(starts_in_reasoning, text, every);
+  ReasoningDelta by_char = stream_reasoning(starts_in_reasoning, text, every, implicit_ends);
   EXPECT_EQ(by_char.reasoning, whole.reasoning);
   EXPECT_EQ(by_char.content, whole.content);
 }
@@ -72,6 +74,24 @@ TEST(ReasoningParser, PromptOpenedReasoning) {
   ReasoningDelta d = ReasoningParser(true).parse("step 1, step 2</think>\n\nDone.");
   EXPECT_EQ(d.reasoning, "step 1, step 2");
   EXPECT_EQ(d.content, "\n\nDone.");
+}
+
+// Kimi K2: the tool-call section also ends the reasoning (vLLM's kimi_k2
+// reasoning parser); the marker itself starts the content.
+TEST(ReasoningParser, KimiToolSectionEndsReasoning) {
+  const std::vector<std::string_view> ends = ToolCallParser::section_openers(ToolCallFormat::KimiK2);
+  ASSERT_EQ(ends.size(), 2u);
+  const std::string text = "<think>I need the weather<|tool_calls_section_begin|><|tool_call_begin|>functions.w:0";
+  ReasoningDelta d = ReasoningParser(false, ends).parse(text);
+  EXPECT_EQ(d.reasoning, "I need the weather");
+  EXPECT_EQ(d.content, "<|tool_calls_section_begin|><|tool_call_begin|>functions.w:0");
+  EXPECT_EQ(ReasoningParser(false, ends).parse("<think>a<|tool_call_section_begin|>x").content, "<|tool_call_section_begin|>x");
+  // </think> first: the usual split; without the option the marker is reasoning.
+  EXPECT_EQ(ReasoningParser(false, ends).parse("<think>a</think>b<|tool_calls_section_begin|>").content,
+            "b<|tool_calls_section_begin|>");
+  EXPECT_EQ(ReasoningParser().parse(text).content, "");
+  expect_streaming_matches(false, text, ends);
+  expect_streaming_matches(false, "<think>x<|tool_calls_sec", ends);  // cut off inside the marker: reasoning
 }
 
 TEST(ReasoningParser, TruncatedReasoningStaysReasoning) {
@@ -231,6 +251,66 @@ TEST(ToolCallParser, KimiK2MalformedArgumentsStayContent) {
   ParsedToolCalls r = ToolCallParser(ToolCallFormat::KimiK2).parse(text);
   EXPECT_TRUE(r.tool_calls.empty());
   EXPECT_EQ(r.content, "<|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>{bad<|tool_call_end|>");
+}
+
+// Kimi K2's ids are functions.NAME:IDX: "functions." is added when the model
+// leaves it out, names keep their dots, and an id without a numeric index is
+// not a call.
+TEST(ToolCallParser, KimiK2Ids) {
+  auto call = [](std::string_view id) {
+    return "<|tool_calls_section_begin|><|tool_call_begin|>" + std::string(id) +
+           "<|tool_call_argument_begin|>{}<|tool_call_end|><|tool_calls_section_end|>";
+  };
+  ParsedToolCalls r = ToolCallParser(ToolCallFormat::KimiK2).parse(call("get_weather:3"));
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].id, "functions.get_weather:3");
+  EXPECT_EQ(r.tool_calls[0].name, "get_weather");
+  r = ToolCallParser(ToolCallFormat::KimiK2).parse(call(" functions.db.query:12\n"));
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.tool_calls[0].id, "functions.db.query:12");
+  EXPECT_EQ(r.tool_calls[0].name, "db.query");
+  for (const char* bad : {"functions.f", "functions.f:", "functions.f:x1", ":0", "functions.a b:0"}) {
+    r = ToolCallParser(ToolCallFormat::KimiK2).parse(call(bad));
+    EXPECT_TRUE(r.tool_calls.empty()) << bad;
+    EXPECT_EQ(r.content, "<|tool_call_begin|>" + std::string(bad) + "<|tool_call_argument_begin|>{}<|tool_call_end|>") << bad;
+  }
+}
+
+// What the model gets wrong, read as vLLM and llama.cpp read it: the singular
+// section spelling, calls outside a section, a call whose <|tool_call_end|> is
+// missing before the next call or the section's end. An unterminated call at
+// the end of the output, or one without <|tool_call_argument_begin|>, is text.
+TEST(ToolCallParser, KimiK2LenientMarkup) {
+  ParsedToolCalls r = ToolCallParser(ToolCallFormat::KimiK2).parse(
+      "a<|tool_call_section_begin|><|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>{\"x\": 1}"
+      "<|tool_call_begin|>functions.g:1<|tool_call_argument_begin|>{}<|tool_call_section_end|>b");
+  EXPECT_EQ(r.content, "ab");
+  ASSERT_EQ(r.tool_calls.size(), 2u);
+  EXPECT_EQ(r.tool_calls[0].id, "functions.f:0");
+  EXPECT_EQ(r.tool_calls[0].arguments, "{\"x\": 1}");
+  EXPECT_EQ(r.tool_calls[1].id, "functions.g:1");
+  EXPECT_EQ(r.tool_calls[1].arguments, "{}");
+
+  r = ToolCallParser(ToolCallFormat::KimiK2).parse("<|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>[1]<|tool_call_end|>");
+  ASSERT_EQ(r.tool_calls.size(), 1u);
+  EXPECT_EQ(r.content, "");
+
+  const std::string cut = "ok<|tool_calls_section_begin|><|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>{\"x\": ";
+  r = ToolCallParser(ToolCallFormat::KimiK2).parse(cut);
+  EXPECT_TRUE(r.tool_calls.empty());
+  EXPECT_EQ(r.content, "ok<|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>{\"x\": ");
+  r = ToolCallParser(ToolCallFormat::KimiK2).parse("<|tool_call_begin|>functions.f:0 {}<|tool_call_end|>");
+  EXPECT_TRUE(r.tool_calls.empty());
+  EXPECT_EQ(r.content, "<|tool_call_begin|>functions.f:0 {}<|tool_call_end|>");
+  // Text inside a section that is not whitespace between calls is content.
+  r = ToolCallParser(ToolCallFormat::KimiK2).parse("<|tool_calls_section_begin|> note <|tool_calls_section_end|>");
+  EXPECT_EQ(r.content, " note ");
+
+  expect_tool_streaming_matches(ToolCallFormat::KimiK2,
+                                "a<|tool_call_section_begin|><|tool_call_begin|>functions.f:0<|tool_call_argument_begin|>"
+                                "{\"x\": 1}<|tool_call_begin|>g:1<|tool_call_argument_begin|>{}<|tool_call_section_end|>b");
+  expect_tool_streaming_matches(ToolCallFormat::KimiK2, cut);
+  expect_tool_streaming_matches(ToolCallFormat::KimiK2, "<|tool_calls_section_begin|>\n<|tool_call_begin|>bad<|tool_call_end|>\n");
 }
 
 TEST(ToolCallParser, StreamingAtEveryBoundaryMatchesWholeText) {

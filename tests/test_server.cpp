@@ -26,6 +26,7 @@
 #include "server/openai_protocol.h"
 #include "tokenizer/tokenizer.h"
 #include "server/request_runner.h"
+#include "tools/kimi_tokenizer.h"
 #include "tools/synth.h"
 
 namespace strata {
@@ -818,6 +819,75 @@ TEST(ServeMiniMax, TemplateReasoningAndTools) {
 
   EXPECT_EQ(kill(server.pid, SIGTERM), 0);
   EXPECT_EQ(server.wait_exit_code(), 0);
+  fs::remove_all(dir);
+}
+
+// A tiny qwen3_moe model with Kimi K2's tokenizer files in place of Qwen3's
+// (tiktoken.model and tokenizer_config.json with Kimi's special tokens and the
+// Kimi-K2-Thinking template; no tokenizer.json): the server loads it, picks
+// the kimi_k2 parser and the reasoning split, keeps the special-token markers
+// when decoding, and renders tool loops with functions.NAME:N ids.
+TEST(ServeKimi, TiktokenFolderTemplateAndParsers) {
+  signal(SIGPIPE, SIG_IGN);
+  const fs::path dir = make_model_dir();
+  fs::remove(dir / "tokenizer.json");
+  const std::string qwen3 = default_synth_tokenizer_dir();
+  write_kimi_tokenizer(*Tokenizer::from_hf(qwen3 + "/tokenizer.json", qwen3 + "/tokenizer_config.json"), dir.string());
+  const auto model = Model::load(dir.string());
+  EXPECT_EQ(model->tokenizer().chat_template(), kimi_k2_thinking_chat_template());
+  {
+    Served served(*model, engine_config(), serving_options(), http_options());
+    EXPECT_EQ(served.ctx.tool_call_format, ToolCallFormat::KimiK2);
+    EXPECT_TRUE(served.ctx.parse_reasoning);
+    EXPECT_TRUE(served.ctx.markers_are_special);
+    EXPECT_EQ(served.ctx.reasoning_implicit_ends.size(), 2u);
+    httplib::Client c = served.client();
+
+    const json tools = json::array({{{"type", "function"},
+                                     {"function",
+                                      {{"name", "get_weather"},
+                                       {"parameters", {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}}}}}}});
+    const json messages = json::array(
+        {{{"role", "user"}, {"content", "Weather in Paris?"}},
+         {{"role", "assistant"},
+          {"content", ""},
+          {"reasoning_content", "Look it up."},
+          {"tool_calls", json::array({{{"id", "call_1"},
+                                       {"type", "function"},
+                                       {"function", {{"name", "get_weather"}, {"arguments", "{\"city\": \"Paris\"}"}}}}})}},
+         {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "Sunny"}}});
+    const json ids = post_json(c, "/tokenize", {{"messages", messages}, {"tools", tools}}, 200)["tokens"];
+    const std::string prompt = post_json(c, "/detokenize", {{"tokens", ids}}, 200)["prompt"];
+    EXPECT_TRUE(prompt.starts_with("<|im_system|>tool_declare<|im_middle|>[{\"function\": {\"name\": \"get_weather\"")) << prompt;
+    EXPECT_NE(prompt.find("<|im_assistant|>assistant<|im_middle|><think>Look it up.</think><|tool_calls_section_begin|>"
+                          "<|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{\"city\": \"Paris\"}"
+                          "<|tool_call_end|><|tool_calls_section_end|><|im_end|>"
+                          "<|im_system|>tool<|im_middle|>## Return of functions.get_weather:0\nSunny<|im_end|>"),
+              std::string::npos)
+        << prompt;
+    EXPECT_TRUE(prompt.ends_with("<|im_assistant|>assistant<|im_middle|>")) << prompt;
+    // The markers are single special tokens: five turns end with <|im_end|>.
+    const int32_t im_end = *model->tokenizer().token_id("<|im_end|>");
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), json(im_end)), 5);
+
+    // A reply, whole and streamed, splits the same way.
+    json body = {{"model", "tiny"}, {"messages", messages}, {"tools", tools}, {"max_tokens", 12}, {"temperature", 0},
+                 {"ignore_eos", true}};
+    const json whole = post_json(c, "/v1/chat/completions", body, 200);
+    const json& message = whole["choices"][0]["message"];
+    EXPECT_EQ(whole["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(whole["usage"]["completion_tokens"], 12);
+    body["stream"] = true;
+    const Sse sse = post_stream(served.port, "/v1/chat/completions", body);
+    std::string reasoning;
+    for (const std::string& d : sse.data) {
+      if (d == "[DONE]") continue;
+      const json delta = json::parse(d)["choices"][0]["delta"];
+      if (delta.contains("reasoning_content")) reasoning += delta["reasoning_content"].get<std::string>();
+    }
+    EXPECT_EQ(reasoning, message["reasoning_content"].is_null() ? "" : message["reasoning_content"].get<std::string>());
+    EXPECT_EQ(stream_text(sse), message["content"].is_null() ? "" : message["content"].get<std::string>());
+  }
   fs::remove_all(dir);
 }
 

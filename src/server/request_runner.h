@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/request.h"
@@ -87,6 +88,12 @@ struct ServingContext {
   std::unique_ptr<ChatTemplate> chat_template;     // null: the model ships none
   std::optional<ToolCallFormat> tool_call_format;  // null: tool calls are not parsed
   bool parse_reasoning = false;  // the template knows <think>: split reasoning from content
+  // Markers that end reasoning without </think>: the tool-call section's opening (Kimi-K2).
+  std::vector<std::string_view> reasoning_implicit_ends;
+  // The parsers' markers are special tokens of this vocabulary (Kimi K2), so
+  // chat replies are decoded with them unless the request sets
+  // skip_special_tokens, as vLLM's kimi_k2 parser arranges.
+  bool markers_are_special = false;
   ServerMetrics metrics;
   AdmissionControl admission;
 };

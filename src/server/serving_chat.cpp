@@ -225,13 +225,16 @@ void serve_chat(ServingContext& ctx, const httplib::Request& req, httplib::Respo
   params.max_tokens = resolve_max_tokens(settings, int32_t(prompt.size()), ctx.max_model_len, "messages");
   const bool parse_reasoning = ctx.parse_reasoning;
   const bool starts_in_reasoning = parse_reasoning && ReasoningParser::prompt_opens_reasoning(prompt_text);
+  // read_tools refuses parsing when the model has no tool-call format.
+  const bool parse_tools = tools.parse && ctx.tool_call_format.has_value();
+  if (ctx.markers_are_special && (parse_reasoning || parse_tools) && !body.contains("skip_special_tokens")) {
+    params.skip_special_tokens = false;
+  }
 
   auto run = std::make_shared<ChoiceRun>(ctx, std::vector<std::vector<int32_t>>{prompt},
                                          std::vector<GenerationParams>{params}, settings.n);
   const bool want_logprobs = params.logprobs.has_value();
   const Tokenizer& tokenizer = ctx.tokenizer;
-  // read_tools refuses parsing when the model has no tool-call format.
-  const bool parse_tools = tools.parse && ctx.tool_call_format.has_value();
   const ToolCallFormat tool_format = ctx.tool_call_format.value_or(ToolCallFormat::Hermes);
   json head = {{"id", random_id("chatcmpl")}, {"object", settings.stream ? "chat.completion.chunk" : "chat.completion"},
                {"created", unix_time()}, {"model", ctx.served_model_name}};
@@ -257,7 +260,7 @@ void serve_chat(ServingContext& ctx, const httplib::Request& req, httplib::Respo
       if (!last.error.empty()) throw ApiError(500, "generation failed: " + last.error);
       usage.add(last);
       ReasoningDelta split{"", texts[i]};
-      if (parse_reasoning) split = ReasoningParser(starts_in_reasoning).parse(texts[i]);
+      if (parse_reasoning) split = ReasoningParser(starts_in_reasoning, ctx.reasoning_implicit_ends).parse(texts[i]);
       ParsedToolCalls calls{split.content, {}};
       if (parse_tools) calls = ToolCallParser(tool_format, tools.declared).parse(split.content);
       json message = {{"role", "assistant"}};
@@ -285,7 +288,8 @@ void serve_chat(ServingContext& ctx, const httplib::Request& req, httplib::Respo
   };
   auto state = std::make_shared<StreamState>();
   for (int32_t i = 0; i < run->num_choices(); ++i) {
-    StreamingChoice choice{ReasoningParser(starts_in_reasoning), std::nullopt, false, parse_reasoning};
+    StreamingChoice choice{ReasoningParser(starts_in_reasoning, ctx.reasoning_implicit_ends), std::nullopt, false,
+                           parse_reasoning};
     if (parse_tools) choice.tools.emplace(tool_format, tools.declared);
     state->choices.push_back(std::move(choice));
   }

@@ -36,6 +36,18 @@ std::string_view trim(std::string_view s) {
 
 bool all_space(std::string_view s) { return std::all_of(s.begin(), s.end(), is_space); }
 
+// The earliest occurrence in `text` of any non-empty marker: its position
+// and the marker (npos when none occurs).
+std::pair<size_t, std::string_view> find_first(std::string_view text, std::initializer_list<std::string_view> markers) {
+  std::pair<size_t, std::string_view> best{std::string_view::npos, {}};
+  for (std::string_view m : markers) {
+    if (m.empty()) continue;
+    size_t at = text.find(m);
+    if (at < best.first) best = {at, m};
+  }
+  return best;
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -152,17 +164,37 @@ ToolCallParser::ToolCallParser(ToolCallFormat format, std::function<std::string(
     : ToolCallParser(format, json(), std::move(make_id)) {}
 
 ToolCallParser::ToolCallParser(ToolCallFormat format, const json& tools, std::function<std::string()> make_id)
-    : format_(format), make_id_(make_id ? std::move(make_id) : random_tool_call_id) {
+    : format_(format), markers_(markers_of(format)), make_id_(make_id ? std::move(make_id) : random_tool_call_id) {
   if (tools.is_array()) tools_ = std::make_shared<const json>(tools);
+}
+
+ToolCallParser::Markers ToolCallParser::markers_of(ToolCallFormat format) {
+  Markers m;
   switch (format) {
-    case ToolCallFormat::Hermes: markers_ = {"<tool_call>", "</tool_call>", {}, {}}; break;
+    case ToolCallFormat::Hermes:
+      m.call_open = "<tool_call>";
+      m.call_close = "</tool_call>";
+      break;
     case ToolCallFormat::KimiK2:
-      markers_ = {"<|tool_call_begin|>", "<|tool_call_end|>", "<|tool_calls_section_begin|>", "<|tool_calls_section_end|>"};
+      m.call_open = "<|tool_call_begin|>";
+      m.call_close = "<|tool_call_end|>";
+      m.section_open = "<|tool_calls_section_begin|>";
+      m.section_close = "<|tool_calls_section_end|>";
+      // The model sometimes writes the section markers singular, as vLLM's parser accepts.
+      m.section_open_alt = "<|tool_call_section_begin|>";
+      m.section_close_alt = "<|tool_call_section_end|>";
+      m.argument_begin = "<|tool_call_argument_begin|>";
+      m.call_ends_early = true;
       break;
     case ToolCallFormat::MiniMaxM2:
-      markers_ = {"<invoke name=", "</invoke>", "<minimax:tool_call>", "</minimax:tool_call>", /*calls_need_section=*/true};
+      m.call_open = "<invoke name=";
+      m.call_close = "</invoke>";
+      m.section_open = "<minimax:tool_call>";
+      m.section_close = "</minimax:tool_call>";
+      m.calls_need_section = true;
       break;
   }
+  return m;
 }
 
 std::optional<ToolCallFormat> ToolCallParser::format_named(std::string_view name) {
@@ -177,6 +209,23 @@ std::optional<ToolCallFormat> ToolCallParser::format_in_template(std::string_vie
   if (chat_template.find("<|tool_calls_section_begin|>") != std::string_view::npos) return ToolCallFormat::KimiK2;
   if (chat_template.find("<tool_call>") != std::string_view::npos) return ToolCallFormat::Hermes;
   return std::nullopt;
+}
+
+std::vector<std::string_view> ToolCallParser::section_openers(ToolCallFormat format) {
+  const Markers m = markers_of(format);
+  std::vector<std::string_view> out;
+  for (std::string_view s : {m.section_open, m.section_open_alt})
+    if (!s.empty()) out.push_back(s);
+  return out;
+}
+
+std::vector<std::string_view> ToolCallParser::marker_strings(ToolCallFormat format) {
+  const Markers m = markers_of(format);
+  std::vector<std::string_view> out;
+  for (std::string_view s : {m.call_open, m.call_close, m.section_open, m.section_close, m.section_open_alt,
+                             m.section_close_alt, m.argument_begin})
+    if (!s.empty()) out.push_back(s);
+  return out;
 }
 
 // body: what follows "<invoke name=" up to "</invoke>".
@@ -235,33 +284,40 @@ std::optional<ToolCall> ToolCallParser::parse_call_body(std::string_view body) c
     std::string args = arguments.is_string() ? arguments.get<std::string>() : jinja::Value::from_json(arguments).to_json();
     return ToolCall{make_id_(), json["name"].get<std::string>(), std::move(args)};
   }
-  // Kimi-K2: "functions.NAME:IDX<|tool_call_argument_begin|>{json}"
-  constexpr std::string_view kArgumentBegin = "<|tool_call_argument_begin|>";
-  size_t split = body.find(kArgumentBegin);
+  // Kimi-K2: "functions.NAME:IDX<|tool_call_argument_begin|>{json}". The id
+  // is "functions.NAME:IDX" even when the model leaves out "functions.";
+  // NAME may hold dots, IDX must be digits, the arguments must be JSON (no
+  // repair: a broken call stays content).
+  size_t split = body.find(markers_.argument_begin);
   if (split == std::string_view::npos) return std::nullopt;
   std::string_view id = trim(body.substr(0, split));
-  std::string_view arguments = trim(body.substr(split + kArgumentBegin.size()));
+  std::string_view arguments = trim(body.substr(split + markers_.argument_begin.size()));
+  constexpr std::string_view kFunctions = "functions.";
+  if (id.starts_with(kFunctions)) id.remove_prefix(kFunctions.size());
   size_t colon = id.rfind(':');
-  std::string_view qualified = id.substr(0, colon);
-  size_t dot = qualified.rfind('.');
-  std::string_view name = dot == std::string_view::npos ? qualified : qualified.substr(dot + 1);
-  if (name.empty() || !nlohmann::ordered_json::accept(arguments)) return std::nullopt;
-  return ToolCall{std::string(id), std::string(name), std::string(arguments)};
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == id.size()) return std::nullopt;
+  std::string_view name = id.substr(0, colon), index = id.substr(colon + 1);
+  if (!std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  if (std::any_of(name.begin(), name.end(), is_space) || !nlohmann::ordered_json::accept(arguments)) return std::nullopt;
+  return ToolCall{std::string(kFunctions) + std::string(id), std::string(name), std::string(arguments)};
 }
 
 void ToolCallParser::process(ToolCallStreamDelta& out) {
   while (!pending_.empty()) {
     if (in_call_) {
-      // The call ends at its closing marker; a section that closes first cuts it short.
-      size_t close = pending_.find(markers_.call_close);
-      size_t section_close =
-          markers_.section_close.empty() ? std::string::npos : pending_.find(markers_.section_close);
-      if (close == std::string::npos && section_close == std::string::npos) return;  // wait for the whole call
+      // The call ends at its closing marker. A section that closes first cuts
+      // it short: the call is then text, except for Kimi-K2, whose calls may
+      // also end where the section closes or the next call begins (as vLLM's
+      // parser reads them; those markers are left for the next step).
+      const auto [end_at, end_marker] =
+          find_first(pending_, {markers_.call_close, markers_.section_close, markers_.section_close_alt,
+                                markers_.call_ends_early ? markers_.call_open : std::string_view()});
+      if (end_at == std::string::npos) return;  // wait for the whole call
       std::optional<ToolCall> call;
-      size_t end = section_close;
-      if (close < section_close) {
-        call = parse_call_body(std::string_view(pending_).substr(0, close));
-        end = close + markers_.call_close.size();
+      size_t end = end_at;
+      if (end_marker == markers_.call_close || markers_.call_ends_early) {
+        call = parse_call_body(std::string_view(pending_).substr(0, end_at));
+        if (end_marker == markers_.call_close) end += end_marker.size();
       }
       if (call) {
         int index = next_index_++;
@@ -278,7 +334,10 @@ void ToolCallParser::process(ToolCallStreamDelta& out) {
     // Outside calls: find the next marker that can occur here.
     std::vector<std::string_view> wanted;
     if (in_section_ || !markers_.calls_need_section) wanted.push_back(markers_.call_open);
-    if (!markers_.section_open.empty()) wanted.push_back(in_section_ ? markers_.section_close : markers_.section_open);
+    const std::string_view section_markers[] = {in_section_ ? markers_.section_close : markers_.section_open,
+                                                in_section_ ? markers_.section_close_alt : markers_.section_open_alt};
+    for (std::string_view m : section_markers)
+      if (!m.empty()) wanted.push_back(m);
     size_t best = std::string::npos;
     std::string_view hit;
     for (std::string_view m : wanted) {
@@ -310,7 +369,7 @@ void ToolCallParser::process(ToolCallStreamDelta& out) {
     }
     pending_.erase(0, best + hit.size());
     if (hit == markers_.call_open) in_call_ = true;
-    else in_section_ = hit == markers_.section_open;
+    else in_section_ = hit == markers_.section_open || hit == markers_.section_open_alt;
   }
 }
 

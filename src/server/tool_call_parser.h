@@ -4,6 +4,10 @@
 //   Hermes/Qwen3: <tool_call>{"name": ..., "arguments": {...}}</tool_call>
 //   Kimi-K2: <|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:IDX
 //            <|tool_call_argument_begin|>{json}<|tool_call_end|>...<|tool_calls_section_end|>
+//            (ids are functions.NAME:IDX; the singular <|tool_call_section_begin|>
+//            spelling, calls outside a section and calls missing <|tool_call_end|>
+//            before the next call or the section's end are accepted, as vLLM
+//            and llama.cpp do; unparsable ids or arguments stay content)
 //   MiniMax-M2: <minimax:tool_call>\n<invoke name="NAME">\n<parameter name="K">V</parameter>\n
 //               ...</invoke>\n...</minimax:tool_call>
 // Text around calls stays content; a call whose body cannot be parsed is
@@ -77,6 +81,10 @@ class ToolCallParser {
   static std::optional<ToolCallFormat> format_named(std::string_view name);
   // The format a chat template teaches the model, from its markup; null if none.
   static std::optional<ToolCallFormat> format_in_template(std::string_view chat_template);
+  // The markers that open a section of calls (Kimi-K2: both spellings; none for Hermes).
+  static std::vector<std::string_view> section_openers(ToolCallFormat format);
+  // Every marker the format's markup uses.
+  static std::vector<std::string_view> marker_strings(ToolCallFormat format);
 
   ToolCallStreamDelta feed(std::string_view text);
   ToolCallStreamDelta finish();
@@ -87,8 +95,12 @@ class ToolCallParser {
  private:
   struct Markers {
     std::string_view call_open, call_close, section_open, section_close;
+    std::string_view section_open_alt, section_close_alt;  // other spellings (Kimi-K2)
+    std::string_view argument_begin;                       // Kimi-K2: between a call's id and its arguments
     bool calls_need_section = false;  // MiniMax-M2: an invoke outside <minimax:tool_call> is text
+    bool call_ends_early = false;     // Kimi-K2: a call also ends where the section closes or the next call begins
   };
+  static Markers markers_of(ToolCallFormat format);
   void process(ToolCallStreamDelta& out);
   std::optional<ToolCall> parse_call_body(std::string_view body) const;
   std::optional<ToolCall> parse_minimax_invoke(std::string_view body) const;

@@ -15,14 +15,12 @@ constexpr size_t kCacheMaxPieceBytes = 256;   // longer pieces are rare and not 
 BytePairEncoder::BytePairEncoder(const Vocab& vocab, const std::vector<std::pair<std::string, std::string>>& merges,
                                  bool ignore_merges, const std::string& source)
     : vocab_(vocab), ignore_merges_(ignore_merges) {
+  find_byte_tokens(source);
   auto id_of = [&](const std::string& token, const char* what) {
     auto it = vocab.find(token);
     if (it == vocab.end()) fail("{}: {} '{}' is not in the vocabulary", source, what, token);
     return it->second;
   };
-  for (int b = 0; b < 256; ++b) {
-    byte_ids_[b] = id_of(byte_level::encode(std::string(1, static_cast<char>(b))), "byte token");
-  }
   merges_.reserve(merges.size());
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [left, right] = merges[rank];
@@ -30,6 +28,33 @@ BytePairEncoder::BytePairEncoder(const Vocab& vocab, const std::vector<std::pair
     // A repeated merge keeps its first (lowest) rank.
     merges_.try_emplace(pair_key(id_of(left, "merge part"), id_of(right, "merge part")),
                         Merge{static_cast<int32_t>(rank), merged});
+  }
+}
+
+BytePairEncoder::BytePairEncoder(const Vocab& vocab, const std::vector<std::string>& bytes_of_id, int32_t ranked_count,
+                                 const std::string& source)
+    : vocab_(vocab), ignore_merges_(false) {
+  find_byte_tokens(source);
+  std::unordered_map<std::string_view, int32_t> id_of_bytes;
+  id_of_bytes.reserve(ranked_count);
+  for (int32_t id = 0; id < ranked_count; ++id) id_of_bytes.emplace(bytes_of_id[id], id);
+  for (int32_t id = 0; id < ranked_count; ++id) {
+    const std::string_view token = bytes_of_id[id];
+    for (size_t cut = 1; cut < token.size(); ++cut) {
+      auto left = id_of_bytes.find(token.substr(0, cut));
+      if (left == id_of_bytes.end()) continue;
+      auto right = id_of_bytes.find(token.substr(cut));
+      if (right != id_of_bytes.end()) merges_.try_emplace(pair_key(left->second, right->second), Merge{id, id});
+    }
+  }
+}
+
+void BytePairEncoder::find_byte_tokens(const std::string& source) {
+  for (int b = 0; b < 256; ++b) {
+    const std::string token = byte_level::encode(std::string(1, static_cast<char>(b)));
+    auto it = vocab_.find(token);
+    if (it == vocab_.end()) fail("{}: byte token '{}' is not in the vocabulary", source, token);
+    byte_ids_[b] = it->second;
   }
 }
 

@@ -14,13 +14,17 @@ using unicode::CharClass;
 // predicate is false past the end, so matchers can look ahead freely.
 class CodePoints {
  public:
-  explicit CodePoints(std::string_view text) {
+  // With han_apart, Han code points are taken out of the word classes
+  // (upper_like, lower_like), as Kimi K2's regex does.
+  CodePoints(std::string_view text, bool han_apart) {
     unicode::decode_utf8(text, cp_, offsets_);
     cls_.resize(cp_.size());
     space_.resize(cp_.size());
+    han_.resize(cp_.size());
     for (size_t i = 0; i < cp_.size(); ++i) {
       cls_[i] = unicode::char_class(cp_[i]);
       space_[i] = unicode::is_whitespace(cp_[i]);
+      han_[i] = han_apart && unicode::is_han(cp_[i]);
     }
   }
 
@@ -32,17 +36,34 @@ class CodePoints {
   bool number(size_t i) const { return i < size() && cls_[i] == CharClass::kNumber; }
   bool space(size_t i) const { return i < size() && space_[i]; }
   bool newline(size_t i) const { return is(i, '\r') || is(i, '\n'); }
+  bool han(size_t i) const { return i < size() && han_[i]; }
+  bool letter_or_mark(size_t i) const { return letter(i) || (i < size() && cls_[i] == CharClass::kMark); }
+  // \p{P} or \p{S}
+  bool punctuation_or_symbol(size_t i) const {
+    return i < size() && (cls_[i] == CharClass::kPunctuation || cls_[i] == CharClass::kSymbol);
+  }
+  bool ascii_letter(size_t i) const { return i < size() && cp_[i] < 0x80 && letter(i); }
+  // [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]: every printable ASCII character but letters and digits
+  bool ascii_punctuation(size_t i) const { return i < size() && cp_[i] < 0x7F && punctuation_or_symbol(i); }
+  bool in_ranges(size_t i, std::initializer_list<std::pair<char32_t, char32_t>> ranges) const {
+    if (i >= size()) return false;
+    for (const auto& [first, last] : ranges)
+      if (cp_[i] >= first && cp_[i] <= last) return true;
+    return false;
+  }
   // [^\s\p{L}\p{N}]
   bool other(size_t i) const { return i < size() && !space_[i] && !letter(i) && !number(i); }
   // [^\r\n\p{L}\p{N}]: the optional character before a word
   bool word_prefix(size_t i) const { return i < size() && !newline(i) && !letter(i) && !number(i); }
-  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+  // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] (less Han when han_apart)
   bool upper_like(size_t i) const {
-    return i < size() && (cls_[i] == CharClass::kUpper || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
+    return i < size() && !han_[i] &&
+           (cls_[i] == CharClass::kUpper || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
   }
-  // [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+  // [\p{Ll}\p{Lm}\p{Lo}\p{M}] (less Han when han_apart)
   bool lower_like(size_t i) const {
-    return i < size() && (cls_[i] == CharClass::kLower || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
+    return i < size() && !han_[i] &&
+           (cls_[i] == CharClass::kLower || cls_[i] == CharClass::kCaseless || cls_[i] == CharClass::kMark);
   }
 
   // The end of the run of code points from k that satisfy `pred`.
@@ -57,6 +78,7 @@ class CodePoints {
   std::vector<size_t> offsets_;
   std::vector<CharClass> cls_;
   std::vector<bool> space_;
+  std::vector<bool> han_;
 };
 
 constexpr size_t kNoMatch = static_cast<size_t>(-1);
@@ -139,9 +161,18 @@ size_t match_upper_plus_lower_star(const CodePoints& t, size_t s) {
   return t.run(upper_end, [&](size_t k) { return t.lower_like(k); });
 }
 
-// The end of the match of kGpt4oSplitRegex at i; each step below is one
+// \p{N}{1,3} at i: its end, or kNoMatch.
+size_t match_digits(const CodePoints& t, size_t i) {
+  if (!t.number(i)) return kNoMatch;
+  return std::min(t.run(i, [&](size_t k) { return t.number(k); }), i + 3);
+}
+
+// The end of the match of kGpt4oSplitRegex at i or, with kimi (and the code
+// points built with han_apart), of kKimiK2SplitRegex; each step below is one
 // alternative, tried in order.
-size_t match_gpt4o(const CodePoints& t, size_t i) {
+size_t match_gpt4o(const CodePoints& t, size_t i, bool kimi) {
+  // [\p{Han}]+ (Kimi only)
+  if (t.han(i)) return t.run(i, [&](size_t k) { return t.han(k); });
   // [^\r\n\p{L}\p{N}]?WORD(?i:'s|'t|'re|'ve|'m|'ll|'d)? for the two WORD
   // shapes; the optional prefix is tried with, then without (a mark can be
   // either the prefix or part of the word).
@@ -153,26 +184,87 @@ size_t match_gpt4o(const CodePoints& t, size_t i) {
     }
   }
   // \p{N}{1,3}
-  if (t.number(i)) return std::min(t.run(i, [&](size_t k) { return t.number(k); }), i + 3);
-  // ' ?[^\s\p{L}\p{N}]+[\r\n/]*'
-  const size_t end = match_punctuation(t, i, [&](size_t k) { return t.newline(k) || t.is(k, '/'); });
+  if (const size_t end = match_digits(t, i); end != kNoMatch) return end;
+  // ' ?[^\s\p{L}\p{N}]+[\r\n/]*' (Kimi: [\r\n]*)
+  const size_t end = match_punctuation(t, i, [&](size_t k) { return t.newline(k) || (!kimi && t.is(k, '/')); });
   if (end != kNoMatch) return end;
   // What is left starts with whitespace.
   return match_spaces(t, i);
 }
 
+// The matchers of DeepSeek-V3's second and third regexes at i (the first is
+// match_digits): the end of the match, or kNoMatch.
+size_t match_deepseek_cjk(const CodePoints& t, size_t i) {  // [一-龥぀-ゟ゠-ヿ]+
+  auto cjk = [&](size_t k) { return t.in_ranges(k, {{0x4E00, 0x9FA5}, {0x3040, 0x309F}, {0x30A0, 0x30FF}}); };
+  return cjk(i) ? t.run(i, cjk) : kNoMatch;
+}
+
+size_t match_deepseek_words(const CodePoints& t, size_t i) {
+  auto letter_or_mark = [&](size_t k) { return t.letter_or_mark(k); };
+  // [!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+
+  if (t.ascii_punctuation(i) && t.ascii_letter(i + 1)) return t.run(i + 1, [&](size_t k) { return t.ascii_letter(k); });
+  // [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+
+  if (i < t.size() && !t.newline(i) && !t.letter(i) && !t.punctuation_or_symbol(i) && t.letter_or_mark(i + 1)) {
+    return t.run(i + 1, letter_or_mark);
+  }
+  if (t.letter_or_mark(i)) return t.run(i, letter_or_mark);
+  // ' ?[\p{P}\p{S}]+[\r\n]*'
+  const size_t from = t.is(i, ' ') && t.punctuation_or_symbol(i + 1) ? i + 1 : i;
+  if (t.punctuation_or_symbol(from)) {
+    return t.run(t.run(from, [&](size_t k) { return t.punctuation_or_symbol(k); }), [&](size_t k) { return t.newline(k); });
+  }
+  // \s*[\r\n]+|\s+(?!\S)|\s+
+  return t.space(i) ? match_spaces(t, i) : kNoMatch;
+}
+
+// A Split with behavior Isolated: every match in `text` is a piece, and so
+// is each stretch of text between matches.
+void isolate(std::string_view text, size_t (*match)(const CodePoints&, size_t), std::vector<std::string_view>& pieces) {
+  const CodePoints t(text, false);
+  auto piece = [&](size_t from, size_t to) { pieces.push_back(text.substr(t.offset(from), t.offset(to) - t.offset(from))); };
+  size_t gap = 0;
+  for (size_t i = 0; i < t.size();) {
+    const size_t end = match(t, i);
+    if (end == kNoMatch) {
+      ++i;
+      continue;
+    }
+    if (gap < i) piece(gap, i);
+    piece(i, end);
+    i = gap = end;
+  }
+  if (gap < t.size()) piece(gap, t.size());
+}
+
 }  // namespace
+
+std::optional<PreTokenizer> pre_tokenizer_for_regexes(const std::vector<std::string>& regexes) {
+  if (regexes.size() == 1) return pre_tokenizer_for_regex(regexes[0]);
+  if (std::equal(regexes.begin(), regexes.end(), std::begin(kDeepSeekV3SplitRegexes), std::end(kDeepSeekV3SplitRegexes))) {
+    return PreTokenizer::kDeepSeekV3;
+  }
+  return std::nullopt;
+}
 
 std::optional<PreTokenizer> pre_tokenizer_for_regex(std::string_view regex) {
   if (regex == kQwen2SplitRegex) return PreTokenizer::kQwen2;
   if (regex == kGpt4oSplitRegex) return PreTokenizer::kGpt4o;
+  if (regex == kKimiK2SplitRegex) return PreTokenizer::kKimiK2;
   return std::nullopt;
 }
 
 void pre_tokenize(PreTokenizer kind, std::string_view text, std::vector<std::string_view>& pieces) {
-  const CodePoints t(text);
+  if (kind == PreTokenizer::kDeepSeekV3) {
+    std::vector<std::string_view> digits, cjk;
+    isolate(text, match_digits, digits);
+    for (std::string_view piece : digits) isolate(piece, match_deepseek_cjk, cjk);
+    for (std::string_view piece : cjk) isolate(piece, match_deepseek_words, pieces);
+    return;
+  }
+  const bool kimi = kind == PreTokenizer::kKimiK2;
+  const CodePoints t(text, kimi);
   for (size_t i = 0; i < t.size();) {
-    const size_t end = kind == PreTokenizer::kQwen2 ? match_qwen2(t, i) : match_gpt4o(t, i);
+    const size_t end = kind == PreTokenizer::kQwen2 ? match_qwen2(t, i) : match_gpt4o(t, i, kimi);
     pieces.push_back(text.substr(t.offset(i), t.offset(end) - t.offset(i)));
     i = end;
   }

@@ -38,7 +38,8 @@ void Tokenizer::Impl::finish(const std::vector<std::pair<std::string, std::strin
     (t.normalized ? normalized_all : raw_all).add(t);
     if (!t.special) (t.normalized ? normalized_plain : raw_plain).add(t);
   }
-  bpe = std::make_unique<BytePairEncoder>(token_ids, merge_pairs, ignore_merges, source);
+  bpe = ranked_tokens > 0 ? std::make_unique<BytePairEncoder>(token_ids, bytes_of_id, ranked_tokens, source)
+                          : std::make_unique<BytePairEncoder>(token_ids, merge_pairs, ignore_merges, source);
 }
 
 void Tokenizer::Impl::add_end_tokens() {
@@ -129,7 +130,15 @@ std::vector<int32_t> Tokenizer::eos_ids() const { return impl_->eos; }
 bool Tokenizer::add_bos() const { return impl_->add_bos; }
 const std::string& Tokenizer::chat_template() const { return impl_->chat_template; }
 void Tokenizer::set_chat_template(std::string source) { impl_->chat_template = std::move(source); }
-std::string_view Tokenizer::gguf_pre() const { return impl_->pre_tokenizer == PreTokenizer::kQwen2 ? "qwen2" : "gpt-4o"; }
+std::string_view Tokenizer::gguf_pre() const {
+  switch (impl_->pre_tokenizer) {
+    case PreTokenizer::kQwen2: return "qwen2";
+    case PreTokenizer::kGpt4o: return "gpt-4o";
+    case PreTokenizer::kKimiK2: return "kimi-k2";
+    case PreTokenizer::kDeepSeekV3: return "deepseek-v3";
+  }
+  return "";
+}
 const std::vector<std::string>& Tokenizer::vocab_strings() const { return impl_->vocab; }
 const std::vector<int32_t>& Tokenizer::vocab_types() const { return impl_->types; }
 const std::vector<std::string>& Tokenizer::merges() const { return impl_->merges; }

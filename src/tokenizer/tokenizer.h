@@ -1,6 +1,7 @@
 #pragma once
 // Byte-level BPE tokenizer (GPT-2 / Qwen style), loaded from a Hugging Face
-// tokenizer.json or from the vocabulary embedded in a GGUF file.
+// tokenizer.json, from a tiktoken.model (Kimi K2) or from the vocabulary
+// embedded in a GGUF file.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -15,9 +16,18 @@ class GGUFFile;
 class Tokenizer {
  public:
   // tokenizer_config_path may be empty; when given, its chat_template,
-  // bos/eos tokens and add_bos_token are read.
+  // bos/eos tokens and add_bos_token are read. A folder without
+  // tokenizer.json but with a tiktoken.model (Kimi K2) loads that instead,
+  // with from_tiktoken, so HF model folders of either kind load the same way.
   static std::unique_ptr<Tokenizer> from_hf(const std::string& tokenizer_json_path,
                                             const std::string& tokenizer_config_path);
+  // A tiktoken vocabulary ("base64(token bytes) rank" per line; ids are
+  // ranks) with Kimi K2's pre-tokenizer, and its tokenizer_config.json
+  // (required: its added_tokens_decoder names the special tokens). Every id
+  // from the first unranked one up to 256 past it is a special token;
+  // unnamed ones are "<|reserved_token_ID|>", as tokenization_kimi.py does.
+  static std::unique_ptr<Tokenizer> from_tiktoken(const std::string& tiktoken_model_path,
+                                                  const std::string& tokenizer_config_path);
   static std::unique_ptr<Tokenizer> from_gguf(const GGUFFile& gguf);
   ~Tokenizer();
 
@@ -44,14 +54,16 @@ class Tokenizer {
   const std::string& chat_template() const;
   // Replaces the template (synth writes a model with another one).
   void set_chat_template(std::string source);
-  // GGUF's tokenizer.ggml.pre for this pre-tokenizer ("qwen2" or "gpt-4o"), as
-  // llama.cpp's converter writes it.
+  // GGUF's tokenizer.ggml.pre for this pre-tokenizer ("qwen2", "gpt-4o",
+  // "kimi-k2" or "deepseek-v3"), as llama.cpp's converter writes it.
   std::string_view gguf_pre() const;
 
   // The vocabulary as GGUF stores it, for writers: token strings in id order
   // (byte-level encoded as in tokenizer.json), GGUF token types
   // (1 normal, 3 control, 4 user-defined; 5 unused for ids tokenizer.json
-  // leaves out, named "[PAD<id>]"), and merges "a b" in rank order.
+  // leaves out, named "[PAD<id>]"), and merges "a b" in rank order (none
+  // for tiktoken vocabularies, whose ranks are their ids: llama.cpp's
+  // kimi-k2 needs no merges either).
   const std::vector<std::string>& vocab_strings() const;
   const std::vector<int32_t>& vocab_types() const;
   const std::vector<std::string>& merges() const;

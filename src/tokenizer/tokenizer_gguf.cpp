@@ -29,8 +29,15 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GGUFFile& gguf) {
   } else if (pre == "gpt-4o" || pre == "minimax-m2") {
     impl->pre_tokenizer = PreTokenizer::kGpt4o;
     impl->nfc = false;
+  } else if (pre == "kimi-k2") {
+    impl->pre_tokenizer = PreTokenizer::kKimiK2;
+    impl->nfc = false;
+  } else if (pre == "deepseek-v3") {
+    impl->pre_tokenizer = PreTokenizer::kDeepSeekV3;
+    impl->nfc = false;
   } else {
-    fail("{}: unsupported tokenizer.ggml.pre '{}' (supported: qwen2, gpt-4o, minimax-m2)", path, pre);
+    fail("{}: unsupported tokenizer.ggml.pre '{}' (supported: qwen2, gpt-4o, minimax-m2, kimi-k2, deepseek-v3)", path,
+         pre);
   }
 
   impl->vocab = gguf.get_strings("tokenizer.ggml.tokens");
@@ -54,7 +61,18 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GGUFFile& gguf) {
     impl->added.push_back(std::move(token));
   }
 
-  const std::vector<std::string>& merges = gguf.get_strings("tokenizer.ggml.merges");
+  // kimi-k2 vocabularies come from tiktoken: ids are ranks, and the normal
+  // tokens before the first special one merge by tiktoken's rule (llama.cpp
+  // reads them without merges too).
+  if (impl->pre_tokenizer == PreTokenizer::kKimiK2) {
+    impl->ranked_tokens = static_cast<int32_t>(
+        std::find_if(impl->types.begin(), impl->types.end(), [](int32_t t) { return t != kTokenNormal; }) -
+        impl->types.begin());
+  }
+  static const std::vector<std::string> kNoMerges;
+  const std::vector<std::string>& merges = impl->ranked_tokens > 0 && !gguf.has("tokenizer.ggml.merges")
+                                               ? kNoMerges
+                                               : gguf.get_strings("tokenizer.ggml.merges");
   std::vector<std::pair<std::string, std::string>> merge_pairs;
   merge_pairs.reserve(merges.size());
   for (const std::string& m : merges) {

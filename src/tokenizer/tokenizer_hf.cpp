@@ -1,10 +1,16 @@
 // Tokenizer::from_hf: a Hugging Face tokenizer.json (byte-level BPE with the
-// Qwen2 or GPT-4o pre-tokenizer) and, optionally, its tokenizer_config.json.
+// Qwen2, GPT-4o or DeepSeek-V3 pre-tokenizer) and, optionally, its
+// tokenizer_config.json.
+// Tokenizer::from_tiktoken: Kimi K2's tiktoken.model and tokenizer_config.json.
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"
+#include "tokenizer/base64.h"
+#include "tokenizer/byte_level.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/tokenizer_impl.h"
 
@@ -45,6 +51,8 @@ std::string type_of(const json& obj) {
 void check_normalizer(const json& normalizer, const std::string& path, bool& nfc) {
   nfc = false;
   if (normalizer.is_null()) return;
+  // An empty Sequence (DeepSeek-V3) normalizes nothing.
+  if (type_of(normalizer) == "Sequence" && normalizer.value("normalizers", json::array()).empty()) return;
   if (type_of(normalizer) == "NFC") {
     nfc = true;
     return;
@@ -52,34 +60,39 @@ void check_normalizer(const json& normalizer, const std::string& path, bool& nfc
   fail("{}: unsupported normalizer {} (supported: NFC or none)", path, brief(normalizer));
 }
 
-// Supported: Split on one of the known regexes (pretokenizer.h), then
-// ByteLevel without a regex of its own. The Split keeps every match as a
-// piece: "Isolated", or "Removed" with "invert" (which removes what lies
-// between matches: nothing, since these regexes match everywhere).
+// Supported: Splits on one of the known regexes (or DeepSeek-V3's chain of
+// three, pretokenizer.h), then ByteLevel without a regex of its own. Each
+// Split keeps every match as a piece: "Isolated" (the text between matches
+// too), or "Removed" with "invert" (which removes what lies between matches:
+// nothing, since the single known regexes match everywhere).
 PreTokenizer check_pre_tokenizer(const json& pre, const std::string& path) {
   bool ok = type_of(pre) == "Sequence" && pre.contains("pretokenizers") && pre["pretokenizers"].is_array() &&
-            pre["pretokenizers"].size() == 2;
-  std::string regex;
+            pre["pretokenizers"].size() >= 2;
+  std::vector<std::string> regexes;
   if (ok) {
-    const json& split = pre["pretokenizers"][0];
-    const json& byte_level = pre["pretokenizers"][1];
-    const std::string behavior = split.value("behavior", "");
-    const bool invert = flag(split, "invert", false);
-    ok = type_of(split) == "Split" && split.contains("pattern") && split["pattern"].is_object() &&
-         split["pattern"].contains("Regex") && split["pattern"]["Regex"].is_string() &&
-         ((behavior == "Isolated" && !invert) || (behavior == "Removed" && invert)) &&
-         type_of(byte_level) == "ByteLevel" && !flag(byte_level, "add_prefix_space", false) &&
+    const json& steps = pre["pretokenizers"];
+    const json& byte_level = steps.back();
+    ok = type_of(byte_level) == "ByteLevel" && !flag(byte_level, "add_prefix_space", false) &&
          !flag(byte_level, "use_regex", true);
-    if (ok) regex = split["pattern"]["Regex"].get<std::string>();
+    for (size_t i = 0; ok && i + 1 < steps.size(); ++i) {
+      const json& split = steps[i];
+      const std::string behavior = split.value("behavior", "");
+      const bool invert = flag(split, "invert", false);
+      ok = type_of(split) == "Split" && split.contains("pattern") && split["pattern"].is_object() &&
+           split["pattern"].contains("Regex") && split["pattern"]["Regex"].is_string() &&
+           ((behavior == "Isolated" && !invert) || (behavior == "Removed" && invert && steps.size() == 2));
+      if (ok) regexes.push_back(split["pattern"]["Regex"].get<std::string>());
+    }
   }
   if (!ok) {
-    fail("{}: unsupported pre_tokenizer {} (supported: a Split regex that keeps every match, followed by ByteLevel "
+    fail("{}: unsupported pre_tokenizer {} (supported: Split regexes that keep every match, followed by ByteLevel "
          "without a regex)", path, brief(pre));
   }
-  const std::optional<PreTokenizer> kind = pre_tokenizer_for_regex(regex);
+  const std::optional<PreTokenizer> kind = pre_tokenizer_for_regexes(regexes);
   if (!kind) {
-    fail("{}: unsupported pre_tokenizer Split regex {} (supported: the Qwen2 and GPT-4o regexes, character for "
-         "character as their tokenizer.json files write them)", path, json(regex).dump());
+    fail("{}: unsupported pre_tokenizer Split regex {} (supported: the Qwen2, GPT-4o and Kimi K2 regexes and "
+         "DeepSeek-V3's three, character for character as their tokenizer files write them)", path,
+         regexes.size() == 1 ? json(regexes[0]).dump() : json(regexes).dump());
   }
   return *kind;
 }
@@ -209,12 +222,109 @@ void load_tokenizer_config(Tokenizer::Impl& impl, const std::string& path) {
   if (auto eos = id_of("eos_token")) impl.eos.push_back(*eos);
   impl.add_bos = flag(config, "add_bos_token", false);
   impl.chat_template = config_chat_template(config);
+  // Newer models ship the template as chat_template.jinja beside the config
+  // (transformers reads it from there).
+  const std::filesystem::path jinja = std::filesystem::path(path).parent_path() / "chat_template.jinja";
+  if (impl.chat_template.empty() && std::filesystem::exists(jinja)) {
+    std::ifstream in(jinja, std::ios::binary);
+    impl.chat_template.assign(std::istreambuf_iterator<char>(in), {});
+  }
+}
+
+// tokenization_kimi.py reserves this many special ids after the ranked tokens.
+constexpr int32_t kTiktokenReservedSpecialTokens = 256;
+
+void load_tiktoken_model(Tokenizer::Impl& impl, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot open file", path);
+  std::vector<std::string> bytes_by_rank;
+  std::vector<bool> seen;
+  size_t line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    if (line.empty()) continue;
+    const size_t space = line.find(' ');
+    const std::optional<std::string> bytes = space == std::string::npos ? std::nullopt : base64::decode(line.substr(0, space));
+    int64_t rank = -1;
+    try {
+      size_t used = 0;
+      rank = std::stoll(line.substr(space + 1), &used);
+      if (used != line.size() - space - 1) rank = -1;
+    } catch (const std::exception&) {
+    }
+    if (!bytes || bytes->empty() || rank < 0 || rank >= (1 << 24)) {
+      fail("{}:{}: expected 'base64-token rank', got '{}'", path, line_number, line.substr(0, 80));
+    }
+    if (static_cast<size_t>(rank) >= bytes_by_rank.size()) {
+      bytes_by_rank.resize(rank + 1);
+      seen.resize(rank + 1, false);
+    }
+    if (seen[rank]) fail("{}:{}: rank {} is used twice", path, line_number, rank);
+    seen[rank] = true;
+    bytes_by_rank[rank] = *bytes;
+  }
+  for (size_t rank = 0; rank < seen.size(); ++rank) {
+    if (!seen[rank]) fail("{}: rank {} is missing (ranks must be 0..{} without gaps)", path, rank, seen.size() - 1);
+  }
+  if (bytes_by_rank.empty()) fail("{}: no tokens", path);
+  impl.ranked_tokens = static_cast<int32_t>(bytes_by_rank.size());
+  impl.vocab.reserve(bytes_by_rank.size() + kTiktokenReservedSpecialTokens);
+  for (const std::string& bytes : bytes_by_rank) impl.vocab.push_back(byte_level::encode(bytes));
+  impl.types.assign(impl.vocab.size(), kTokenNormal);
+}
+
+// The special tokens of tokenizer_config.json's added_tokens_decoder
+// ({"163584": {"content": "[BOS]", "special": true, ...}}), which must all lie
+// past the ranked tokens; the rest of the reserved ids are named
+// <|reserved_token_ID|>.
+void load_tiktoken_special_tokens(Tokenizer::Impl& impl, const std::string& path) {
+  const json config = read_json(path);
+  if (!config.is_object()) fail("{}: not a tokenizer_config.json (expected a JSON object)", path);
+  const json decoder = config.value("added_tokens_decoder", json::object());
+  if (!decoder.is_object()) fail("{}: added_tokens_decoder is not an object", path);
+  const int32_t first = impl.ranked_tokens;
+  int32_t end = first + kTiktokenReservedSpecialTokens;
+  std::map<int32_t, json> named;
+  for (const auto& [key, token] : decoder.items()) {
+    int32_t id = -1;
+    try {
+      size_t used = 0;
+      id = std::stoi(key, &used);
+      if (used != key.size()) id = -1;
+    } catch (const std::exception&) {
+    }
+    if (id < first || id >= (1 << 24)) {
+      fail("{}: added_tokens_decoder id '{}' is not past the {} tokens of tiktoken.model", path, key, first);
+    }
+    named[id] = token;
+    end = std::max(end, id + 1);
+  }
+  for (int32_t id = first; id < end; ++id) {
+    AddedToken token;
+    token.id = id;
+    token.special = true;
+    if (auto it = named.find(id); it != named.end()) {
+      token.content = it->second.at("content").get<std::string>();
+      token.special = flag(it->second, "special", true);
+      token.lstrip = flag(it->second, "lstrip", false);
+      token.rstrip = flag(it->second, "rstrip", false);
+    } else {
+      token.content = "<|reserved_token_" + std::to_string(id) + "|>";
+    }
+    impl.vocab.push_back(token.content);
+    impl.types.push_back(token.special ? kTokenControl : kTokenUserDefined);
+    impl.added.push_back(std::move(token));
+  }
 }
 
 }  // namespace
 
 std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& tokenizer_json_path,
                                               const std::string& tokenizer_config_path) {
+  const std::filesystem::path tiktoken = std::filesystem::path(tokenizer_json_path).parent_path() / "tiktoken.model";
+  if (!std::filesystem::exists(tokenizer_json_path) && std::filesystem::exists(tiktoken)) {
+    return from_tiktoken(tiktoken.string(), tokenizer_config_path);
+  }
   auto impl = std::make_unique<Impl>();
   impl->source = tokenizer_json_path;
   std::string reading = tokenizer_json_path;
@@ -226,6 +336,27 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf(const std::string& tokenizer_json_
     }
   } catch (const json::exception& e) {
     fail("{}: unexpected content ({})", reading, e.what());
+  }
+  impl->add_end_tokens();
+  return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_tiktoken(const std::string& tiktoken_model_path,
+                                                    const std::string& tokenizer_config_path) {
+  if (tokenizer_config_path.empty()) {
+    fail("{}: a tiktoken vocabulary needs its tokenizer_config.json (for the special tokens)", tiktoken_model_path);
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->source = tiktoken_model_path;
+  impl->nfc = false;
+  impl->pre_tokenizer = PreTokenizer::kKimiK2;
+  load_tiktoken_model(*impl, tiktoken_model_path);
+  try {
+    load_tiktoken_special_tokens(*impl, tokenizer_config_path);
+    impl->finish({});
+    load_tokenizer_config(*impl, tokenizer_config_path);
+  } catch (const json::exception& e) {
+    fail("{}: unexpected content ({})", tokenizer_config_path, e.what());
   }
   impl->add_end_tokens();
   return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));

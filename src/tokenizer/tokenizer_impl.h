@@ -23,6 +23,9 @@ struct Tokenizer::Impl {
   std::vector<std::string> vocab;   // token string by id (byte-level encoded; added tokens as plain text)
   std::vector<int32_t> types;       // GGUF token type by id
   std::vector<std::string> merges;  // "left right", by rank
+  // tiktoken vocabularies (Kimi): ids [0, ranked_tokens) are ranked tokens
+  // that merge by tiktoken's rule, without a merge list; 0 for merge lists.
+  int32_t ranked_tokens = 0;
   std::vector<AddedToken> added;
   bool nfc = true;
   PreTokenizer pre_tokenizer = PreTokenizer::kQwen2;
@@ -40,7 +43,7 @@ struct Tokenizer::Impl {
   std::unique_ptr<BytePairEncoder> bpe;
 
   // Builds the lookup tables once the loader is done; `merge_pairs` are the
-  // merges split into their two sides.
+  // merges split into their two sides (unused with ranked_tokens).
   void finish(const std::vector<std::pair<std::string, std::string>>& merge_pairs);
   // Adds end-of-turn tokens found among the added tokens to `eos` (after the
   // loader's own eos token): see Tokenizer::eos_ids().

@@ -175,7 +175,9 @@ CharClass char_class(char32_t cp) {
     if (cp >= 'A' && cp <= 'Z') return CharClass::kUpper;
     if (cp >= 'a' && cp <= 'z') return CharClass::kLower;
     if (cp >= '0' && cp <= '9') return CharClass::kNumber;
-    return CharClass::kOther;
+    if (cp < 0x21 || cp == 0x7F) return CharClass::kOther;
+    return std::string_view("$+<=>^`|~").find(char(cp)) != std::string_view::npos ? CharClass::kSymbol
+                                                                                 : CharClass::kPunctuation;
   }
   const ptrdiff_t i = find_range(kCharClassRanges, kCharClassRangeCount, cp);
   return i < 0 ? CharClass::kOther : kCharClassRanges[i].cls;
@@ -190,6 +192,8 @@ bool is_whitespace(char32_t cp) {
       return cp >= 0x2000 && cp <= 0x200A;
   }
 }
+
+bool is_han(char32_t cp) { return cp >= 0x2E80 && find_range(kHanRanges, kHanRangeCount, cp) >= 0; }
 
 std::string nfc(std::string_view valid) {
   if (std::all_of(valid.begin(), valid.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {

@@ -39,6 +39,9 @@ inline bool is_letter(CharClass c) {  // \p{L}
 // Unicode's White_Space property (what \s means in the Rust and Oniguruma
 // regex engines that Hugging Face tokenizers use).
 bool is_whitespace(char32_t cp);
+// Unicode's Script=Han (what \p{Han} means in the Rust regex engine behind
+// tiktoken): ideographs, radicals, and a few marks and numerals like 々 and 〇.
+bool is_han(char32_t cp);
 
 // Canonical composition (NFC) of valid UTF-8.
 std::string nfc(std::string_view valid);

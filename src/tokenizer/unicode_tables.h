@@ -14,6 +14,8 @@ enum class CharClass : uint8_t {
   kCaseless,  // Lm, Lo
   kMark,      // Mn, Mc, Me
   kNumber,    // Nd, Nl, No
+  kPunctuation,  // Pc, Pd, Ps, Pe, Pi, Pf, Po
+  kSymbol,       // Sm, Sc, Sk, So
 };
 
 struct CharClassRange {
@@ -46,5 +48,7 @@ extern const Decomposition kDecompositions[];  // sorted by cp
 extern const size_t kDecompositionCount;
 extern const Composition kCompositions[];  // sorted by (first, second)
 extern const size_t kCompositionCount;
+extern const CodePointRange kHanRanges[];  // Script=Han
+extern const size_t kHanRangeCount;
 
 }  // namespace strata::unicode_tables

@@ -4,10 +4,12 @@ Renders every case with Python's jinja2 configured the way Hugging Face
 transformers renders chat templates: an ImmutableSandboxedEnvironment with
 trim_blocks and lstrip_blocks, the loopcontrols extension, a no-op
 {% generation %} tag, raise_exception and strftime_now globals, and a tojson
-filter that keeps non-ASCII characters and accepts indent.
+filter that keeps non-ASCII characters and accepts indent. Templates listed
+under "mutable" get a SandboxedEnvironment instead, whose lists allow append
+and pop: llama.cpp's engine does, and its Kimi K2 templates rely on it.
 
 Usage: /usr/bin/python3 render_reference.py CASES.json RESULTS.json
-CASES.json:   {"templates": {name: source}, "cases": [{"template": name, "vars": {...}}]}
+CASES.json:   {"templates": {name: source}, "mutable": [name, ...], "cases": [{"template": name, "vars": {...}}]}
 RESULTS.json: [{"ok": true, "output": str} | {"ok": false, "error": str}] in case order
 """
 import json
@@ -17,7 +19,7 @@ from datetime import datetime
 import jinja2
 from jinja2 import nodes
 from jinja2.ext import Extension
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 
 class GenerationTag(Extension):
@@ -43,8 +45,9 @@ def tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=Fa
     return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
-def make_environment():
-    env = ImmutableSandboxedEnvironment(
+def make_environment(mutable):
+    sandbox = SandboxedEnvironment if mutable else ImmutableSandboxedEnvironment
+    env = sandbox(
         trim_blocks=True, lstrip_blocks=True, extensions=[GenerationTag, jinja2.ext.loopcontrols]
     )
     env.filters["tojson"] = tojson
@@ -56,11 +59,12 @@ def make_environment():
 def main():
     with open(sys.argv[1], encoding="utf-8") as f:
         spec = json.load(f)
-    env = make_environment()
+    environments = {False: make_environment(False), True: make_environment(True)}
+    mutable = set(spec.get("mutable", []))
     compiled = {}
     for name, source in spec["templates"].items():
         try:
-            compiled[name] = env.from_string(source)
+            compiled[name] = environments[name in mutable].from_string(source)
         except Exception as e:  # reported per case below
             compiled[name] = e
     results = []

@@ -359,9 +359,35 @@ Value list_method(const Value& self, const std::string& name) {
       return Value(n);
     });
   }
+  // append and pop change the list in place, as jinja2's SandboxedEnvironment
+  // and llama.cpp's engine allow (llama.cpp's Kimi K2 templates queue tool-call
+  // ids with them); transformers' immutable sandbox refuses them, as strata
+  // still does for the other mutating methods.
+  const bool list = self.kind() == Value::Kind::List;
+  if (list && name == "append") {
+    return Value::function("list.append", [self](const CallArgs& args) {
+      const Value* x = args.get(0, "object");
+      if (!x || args.positional.size() + args.keyword.size() != 1) fail("list.append() takes exactly one argument");
+      self.items().push_back(*x);
+      return Value::none();
+    });
+  }
+  if (list && name == "pop") {
+    return Value::function("list.pop", [self](const CallArgs& args) {
+      Array& items = self.items();
+      if (items.empty()) fail("pop from empty list");
+      const Value* index = args.get(0, "index");
+      int64_t i = index ? index->as_int() : -1;
+      if (i < 0) i += int64_t(items.size());
+      if (i < 0 || i >= int64_t(items.size())) fail("pop index out of range");
+      Value popped = items[size_t(i)];
+      items.erase(items.begin() + i);
+      return popped;
+    });
+  }
   if (name == "append" || name == "extend" || name == "insert" || name == "pop" || name == "remove" ||
       name == "reverse" || name == "sort" || name == "clear")
-    return unsafe(self, name);
+    return list ? unsafe(self, name) : Value::undefined();
   return Value::undefined();
 }
 
