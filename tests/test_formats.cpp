@@ -20,6 +20,7 @@
 #include "formats/gguf.h"
 #include "formats/hf_folder.h"
 #include "formats/safetensors.h"
+#include "formats/sharded_safetensors_writer.h"
 
 using namespace strata;
 using ::testing::HasSubstr;
@@ -677,6 +678,60 @@ void write_index(const std::string& dir, const nlohmann::json& weight_map) {
 }
 
 }  // namespace
+
+// Modules in declaration order fill shards up to the limit; a module's
+// tensors stay together, one larger than the limit gets a shard of its own;
+// the folder reads back through its index with every byte in place.
+TEST(ShardedSafetensors, ModulesFillShardsAndTheFolderReadsBack) {
+  TempDir dir;
+  write_bytes(dir.file("config.json"), "{}");
+  // (name, bytes): a.* 24 bytes, b 16, c.* 40 (over the 32-byte limit), d 8.
+  const std::vector<std::pair<std::string, int64_t>> specs = {
+      {"a.weight", 16}, {"a.bias", 8}, {"b.weight", 16}, {"c.weight_packed", 32}, {"c.weight_scale", 8}, {"d.w", 8}};
+  std::string all;
+  {
+    ShardedSafetensorsWriter w(dir.path(), 32);
+    for (size_t i = 0; i < specs.size(); ++i) {
+      w.add_tensor(specs[i].first, DType::U8, {specs[i].second});
+      all += pattern(size_t(specs[i].second), int(i));
+    }
+    w.write_data(all.data(), 20);  // pieces that straddle tensors and shards
+    w.write_data(all.data() + 20, 30);
+    w.write_data(all.data() + 50, all.size() - 50);
+    w.finish();
+  }
+  const std::string f1 = "model-00001-of-00004.safetensors", f2 = "model-00002-of-00004.safetensors",
+                    f3 = "model-00003-of-00004.safetensors", f4 = "model-00004-of-00004.safetensors";
+  const nlohmann::json index = nlohmann::json::parse(read_bytes(dir.file("model.safetensors.index.json")));
+  EXPECT_EQ(index["metadata"]["total_size"], all.size());
+  EXPECT_EQ(index["weight_map"], nlohmann::json({{"a.weight", f1}, {"a.bias", f1}, {"b.weight", f2},
+                                                 {"c.weight_packed", f3}, {"c.weight_scale", f3}, {"d.w", f4}}));
+  HFFolder h(dir.path());
+  size_t offset = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(view_bytes(h.get(specs[i].first)), all.substr(offset, size_t(specs[i].second))) << specs[i].first;
+    offset += size_t(specs[i].second);
+  }
+}
+
+TEST(ShardedSafetensors, OneShardIsModelSafetensorsAndMissingDataIsAnError) {
+  TempDir dir;
+  {
+    ShardedSafetensorsWriter w(dir.path(), 1 << 20);
+    w.add_tensor("x", DType::F32, {2});
+    w.write_data(pattern(8, 0).data(), 8);
+    w.finish();
+  }
+  EXPECT_TRUE(fs::exists(dir.file("model.safetensors")));
+  EXPECT_FALSE(fs::exists(dir.file("model.safetensors.index.json")));
+  ShardedSafetensorsWriter short_of_data(dir.path() + "/sub", 1 << 20);
+  fs::create_directory(dir.path() + "/sub");
+  short_of_data.add_tensor("y", DType::F32, {2});
+  short_of_data.add_tensor("z", DType::F32, {2});
+  short_of_data.write_data(pattern(8, 0).data(), 8);
+  EXPECT_THAT(error_of([&] { short_of_data.finish(); }), HasSubstr("'z'"));
+  EXPECT_THAT(error_of([&] { short_of_data.write_data(pattern(16, 0).data(), 16); }), HasSubstr("more data"));
+}
 
 TEST(HFFolder, SingleFile) {
   TempDir dir;

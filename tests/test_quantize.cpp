@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -233,6 +234,80 @@ TEST_F(QuantizeTest, Fp8CheckpointWithABadScaleIsRefused) {
   }
   EXPECT_FALSE(fs::exists(opts.out));
   EXPECT_FALSE(fs::exists(opts.out + ".partial"));
+}
+
+// `strata quantize` of a BF16 kimi_k2 folder gives what Kimi K2 Thinking
+// ships, as `synth --quant int4` writes it: the same quantization_config,
+// the same tensors with the same dtypes and shapes (routed experts INT4, the
+// router and everything in the ignore list BF16), in shards with an index.
+TEST(QuantizeKimiK2, Bf16FolderBecomesTheK2ThinkingLayout) {
+  const fs::path dir = make_temp_dir("test_quantize_k2");
+  SynthOptions o;
+  o.config = synth_preset("tiny", "kimi_k2");
+  o.format = SynthFormat::HF;
+  o.dtype = DType::BF16;
+  o.seed = 5;
+  o.tokenizer_dir = kTokenizerDir;
+  o.shard_bytes = 1 << 20;
+  synthesize_model((dir / "bf16").string(), o);
+  o.quant = SynthQuant::Int4;
+  synthesize_model((dir / "synth_int4").string(), o);
+
+  QuantizeOptions opts;
+  opts.model = (dir / "bf16").string();
+  opts.out = (dir / "int4").string();
+  opts.shard_bytes = 1 << 20;
+  const QuantizeReport report = quantize_model(opts);
+  const ModelConfig& c = o.config;
+  int64_t moe_layers = 0;
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) moe_layers += c.is_moe_layer(i);
+  EXPECT_EQ(int64_t(report.tensors.size()), moe_layers * c.num_experts * 3);
+
+  const HFFolder ours(opts.out), synth((dir / "synth_int4").string());
+  EXPECT_EQ(ours.config()["quantization_config"], synth.config()["quantization_config"]);
+  auto layout = [](const HFFolder& f) {
+    std::map<std::string, std::pair<DType, std::vector<int64_t>>> out;
+    for (const auto& [name, t] : f.tensors()) out[name] = {t.dtype, t.shape};
+    return out;
+  };
+  EXPECT_EQ(layout(ours), layout(synth));
+  EXPECT_EQ(ours.get("model.layers.1.mlp.gate.weight").dtype, DType::BF16);
+
+  std::ifstream index_in(fs::path(opts.out) / "model.safetensors.index.json");
+  ASSERT_TRUE(index_in) << "no index";
+  const nlohmann::json index = nlohmann::json::parse(index_in);
+  std::set<std::string> files;
+  uint64_t total = 0;
+  for (const auto& [name, file] : index["weight_map"].items()) {
+    files.insert(file.get<std::string>());
+    total += ours.get(name).nbytes;
+  }
+  EXPECT_GT(files.size(), 1u);
+  for (const auto& f : files) EXPECT_TRUE(fs::exists(fs::path(opts.out) / f)) << f;
+  EXPECT_EQ(index["metadata"]["total_size"], total);
+  EXPECT_EQ(index["weight_map"].size(), ours.tensors().size());
+
+  // The tokenizer and generation files come along unchanged.
+  int copied = 0;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir / "bf16")) {
+    const std::string name = e.path().filename().string();
+    if (name == "config.json" || e.path().extension() == ".safetensors" || name.ends_with(".index.json")) continue;
+    std::ifstream a(e.path()), b(fs::path(opts.out) / name);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}))
+        << name;
+    ++copied;
+  }
+  EXPECT_GE(copied, 2);
+
+  auto bf16 = Model::load((dir / "bf16").string());
+  auto int4 = Model::load(opts.out);
+  const std::vector<int32_t> prompt = {785, 3974, 13876, 38835};
+  std::vector<float> logits;
+  const auto a = strata_greedy(*bf16, prompt, 4, 1);
+  const auto b = strata_greedy(*int4, prompt, 4, 1, &logits);
+  for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_EQ(a[0].token, b[0].token);
+  fs::remove_all(dir);
 }
 
 }  // namespace

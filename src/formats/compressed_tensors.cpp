@@ -220,13 +220,13 @@ bool compressed_int4_to_q4_0(const int32_t* packed, const uint16_t* scales_bf16,
   return exact;
 }
 
-void add_compressed_int4_tensors(SafetensorsWriter& out, const std::string& module, int64_t rows, int64_t cols) {
+void add_compressed_int4_tensors(TensorWriter& out, const std::string& module, int64_t rows, int64_t cols) {
   out.add_tensor(module + ".weight_packed", DType::I32, {rows, cols / 8});
   out.add_tensor(module + ".weight_scale", DType::BF16, {rows, cols / kGroup});
   out.add_tensor(module + ".weight_shape", DType::I64, {2});
 }
 
-void write_compressed_int4(SafetensorsWriter& out, const int32_t* packed, const uint16_t* scales, int64_t rows,
+void write_compressed_int4(TensorWriter& out, const int32_t* packed, const uint16_t* scales, int64_t rows,
                            int64_t cols) {
   out.write_data(packed, size_t(rows * (cols / 8)) * 4);
   out.write_data(scales, size_t(rows * (cols / kGroup)) * 2);

@@ -18,7 +18,7 @@
 namespace strata {
 
 class Int4Matrix;
-class SafetensorsWriter;
+class TensorWriter;
 class TensorSource;
 
 struct CompressedTensorsConfig {
@@ -57,9 +57,9 @@ bool compressed_int4_to_q4_0(const int32_t* packed, const uint16_t* scales_bf16,
 
 // Writer side: declares module X's three tensors (in the order
 // write_compressed_int4 writes them) ...
-void add_compressed_int4_tensors(SafetensorsWriter& out, const std::string& module, int64_t rows, int64_t cols);
+void add_compressed_int4_tensors(TensorWriter& out, const std::string& module, int64_t rows, int64_t cols);
 // ... and writes their data.
-void write_compressed_int4(SafetensorsWriter& out, const int32_t* packed, const uint16_t* scales, int64_t rows,
+void write_compressed_int4(TensorWriter& out, const int32_t* packed, const uint16_t* scales, int64_t rows,
                            int64_t cols);
 
 }  // namespace strata

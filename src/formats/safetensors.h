@@ -10,6 +10,7 @@
 
 #include "core/mapped_file.h"
 #include "formats/tensor_source.h"
+#include "formats/tensor_writer.h"
 
 namespace strata {
 
@@ -24,13 +25,13 @@ class SafetensorsFile : public TensorSource {
 
 // Streams a safetensors file: declare all tensors, then write their bytes in
 // declaration order. Writes "<path>.partial", renamed on finish().
-class SafetensorsWriter {
+class SafetensorsWriter final : public TensorWriter {
  public:
   explicit SafetensorsWriter(std::string path);
-  ~SafetensorsWriter();
-  void add_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape);
-  void write_data(const void* bytes, size_t n);
-  void finish();
+  ~SafetensorsWriter() override;
+  void add_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape) override;
+  void write_data(const void* bytes, size_t n) override;
+  void finish() override;
 
  private:
   struct Impl;

@@ -37,11 +37,9 @@ struct ArchSpec {
   std::vector<TensorSpec> (*tensors)(const ModelConfig& c);
   // `strata synth` shapes by preset name; throws Error listing the known ones.
   ModelConfig (*preset)(const std::string& name);
-  // compressed-tensors `ignore` when only the routed experts are INT4.
+  // compressed-tensors `ignore` with every Linear targeted when only the
+  // routed experts are INT4 (what synth writes and quantize does by default).
   std::vector<std::string> int4_ignore;
-  // A compressed-tensors target ("re:" regex) naming the routed experts'
-  // linear modules: what `strata quantize` quantizes by default (empty: none).
-  std::string_view routed_experts;
   // Whether GGUF (llama.cpp) can hold dense layers before the MoE ones.
   bool gguf_leading_dense_layers = false;
 };

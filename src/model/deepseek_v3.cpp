@@ -318,11 +318,10 @@ ModelConfig preset(const std::string& name, const char* arch) {
 // Kimi K2 Thinking's compressed-tensors ignore list: only the routed experts are INT4.
 const std::vector<std::string> kInt4Ignore = {"lm_head", "re:.*self_attn.*", "re:.*shared_experts.*",
                                               "re:.*mlp\\.(gate|up|gate_up|down)_proj.*"};
-constexpr std::string_view kRoutedExperts = "re:.*mlp\\.experts\\.\\d+\\.(gate|up|down)_proj$";
 
 ArchSpec arch_spec(std::string_view model_type, ModelConfig (*preset_of)(const std::string&)) {
   return {model_type, "DeepseekV3ForCausalLM", "deepseek2", read_hf, read_gguf, write_hf, write_gguf, validate, tensors,
-          preset_of, kInt4Ignore, kRoutedExperts, true};
+          preset_of, kInt4Ignore, true};
 }
 
 }  // namespace

@@ -166,8 +166,7 @@ const ArchSpec& minimax_m2_arch() {
   static const ArchSpec spec{"minimax_m2", "MiniMaxM2ForCausalLM", "minimax-m2", read_hf, read_gguf, write_hf,
                              write_gguf, validate, tensors, preset,
                              // MiniMax-M2's own FP8 release keeps the router and the LM head high precision too.
-                             {"lm_head", "re:.*self_attn.*", "re:.*block_sparse_moe\\.gate$"},
-                             "re:.*block_sparse_moe\\.experts\\.\\d+\\.w[123]$"};
+                             {"lm_head", "re:.*self_attn.*", "re:.*block_sparse_moe\\.gate$"}};
   return spec;
 }
 

@@ -150,15 +150,14 @@ const ArchSpec& qwen3_moe_arch() {
       "qwen3_moe", "Qwen3MoeForCausalLM", "qwen3moe", read_hf_moe, read_gguf_moe, write_hf_moe, write_gguf_moe,
       validate_moe, tensors, [](const std::string& name) { return preset(name, "qwen3_moe"); },
       // As Kimi K2 Thinking: everything but the routed experts stays high precision.
-      {"lm_head", "re:.*self_attn.*", "re:.*mlp\\.gate$", "re:.*mlp\\.(gate|up|down)_proj$"},
-      "re:.*mlp\\.experts\\.\\d+\\.(gate|up|down)_proj$"};
+      {"lm_head", "re:.*self_attn.*", "re:.*mlp\\.gate$", "re:.*mlp\\.(gate|up|down)_proj$"}};
   return spec;
 }
 
 const ArchSpec& qwen3_arch() {
   static const ArchSpec spec{
       "qwen3", "Qwen3ForCausalLM", "qwen3", read_hf_dense, read_gguf_dense, write_hf_dense, write_gguf_dense,
-      validate_dense, tensors, [](const std::string& name) { return preset(name, "qwen3"); }, {}, ""};
+      validate_dense, tensors, [](const std::string& name) { return preset(name, "qwen3"); }, {}};
   return spec;
 }
 

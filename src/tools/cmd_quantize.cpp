@@ -20,8 +20,11 @@ void add_quantize_command(CLI::App& app) {
   cmd->add_option("--out", opts->out, "output folder (ct) or .gguf file (q4_0-gguf)")->required();
   cmd->add_option("--format", *format,
                   "ct (compressed-tensors pack-quantized) or q4_0-gguf (llama.cpp GGUF, quantized tensors Q4_0)");
-  cmd->add_option("--targets", opts->targets, "modules to quantize (names or re: regexes; default: routed experts)");
+  cmd->add_option("--targets", opts->targets, "modules to quantize (names or re: regexes; default: every Linear but the architecture's ignore list, i.e. the routed experts)");
   cmd->add_option("--ignore", opts->ignore, "modules to keep in 16-bit (names or re: regexes)");
+  cmd->add_option("--shard-size", opts->shard_bytes, "ct: safetensors shard size limit (e.g. 4GiB, 100MB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::PositiveNumber);
   cmd->callback([opts, format] {
     if (*format == "q4_0-gguf") {
       opts->format = QuantizeFormat::Q4_0GGUF;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +13,7 @@
 #include "formats/fp8_block.h"
 #include "formats/gguf.h"
 #include "formats/hf_folder.h"
+#include "formats/sharded_safetensors_writer.h"
 #include "kernels/matmul.h"
 #include "model/config.h"
 #include "tokenizer/tokenizer.h"
@@ -33,15 +35,33 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 
 std::string module_of(const std::string& tensor) { return tensor.substr(0, tensor.size() - kWeightSuffix.size()); }
 
-// Whether HF tensor `name` becomes INT4: a 2-D float or FP8 ".weight" of a
-// targeted, not ignored module whose rows are whole groups (the embedding is
-// a lookup table, not a Linear, and stays as it is).
-bool quantized(const CompressedTensorsConfig& quant, const std::string& name, const TensorView& t) {
-  return ends_with(name, kWeightSuffix) && name != "model.embed_tokens.weight" && t.shape.size() == 2 &&
-         t.shape[1] % 32 == 0 &&
-         (t.dtype == DType::F32 || t.dtype == DType::BF16 || t.dtype == DType::F16 || t.dtype == DType::F8_E4M3) &&
-         quant.quantizes(module_of(name));
+// The HF weights that are no nn.Linear, which compressed-tensors never
+// quantizes whatever its targets say: the embedding (a lookup table) and the
+// MoE routers (DeepSeek's MoEGate is a bare parameter; Kimi K2's ignore list
+// omits it).
+std::set<std::string> not_linear_weights(const ModelConfig& config) {
+  std::set<std::string> out;
+  for (const TensorSpec& t : plan_tensors(config)) {
+    if (t.role != TensorRole::Embedding && t.role != TensorRole::Router) continue;
+    for (const HFPart& p : t.parts) out.insert(p.name);
+  }
+  return out;
 }
+
+// What `strata quantize` turns into INT4.
+struct QuantizePlan {
+  CompressedTensorsConfig config;
+  std::set<std::string> not_linear;
+
+  // Whether HF tensor `name` becomes INT4: a 2-D float or FP8 ".weight" of a
+  // targeted, not ignored Linear module whose rows are whole groups.
+  bool quantizes(const std::string& name, const TensorView& t) const {
+    return ends_with(name, kWeightSuffix) && !not_linear.contains(name) && t.shape.size() == 2 &&
+           t.shape[1] % 32 == 0 &&
+           (t.dtype == DType::F32 || t.dtype == DType::BF16 || t.dtype == DType::F16 || t.dtype == DType::F8_E4M3) &&
+           config.quantizes(module_of(name));
+  }
+};
 
 // How an input tensor goes out.
 enum class Action { Copy, Int4, Fp8ToBf16, Drop };
@@ -50,7 +70,7 @@ enum class Action { Copy, Int4, Fp8ToBf16, Drop };
 // are dequantized (and become INT4 or BF16), their scales dropped.
 class Input {
  public:
-  Input(const HFFolder& in, const CompressedTensorsConfig& quant)
+  Input(const HFFolder& in, const QuantizePlan& quant)
       : in_(in), quant_(quant), fp8_(Fp8BlockConfig::from_hf(in.config(), in.dir() + "/config.json")) {}
   bool fp8() const { return fp8_.has_value(); }
 
@@ -65,7 +85,7 @@ class Input {
         fail("{}: tensor '{}' is F8_E4M3 but config.json has no fp8 quantization_config covering it", t.file, name);
       }
     }
-    if (quantized(quant_, name, t)) return Action::Int4;
+    if (quant_.quantizes(name, t)) return Action::Int4;
     return t.dtype == DType::F8_E4M3 ? Action::Fp8ToBf16 : Action::Copy;
   }
 
@@ -85,7 +105,7 @@ class Input {
 
  private:
   const HFFolder& in_;
-  const CompressedTensorsConfig& quant_;
+  const QuantizePlan& quant_;
   std::optional<Fp8BlockConfig> fp8_;
 };
 
@@ -147,15 +167,17 @@ struct PartialGuard {
   }
 };
 
+// The layout Kimi K2 Thinking ships: safetensors shards with an index, and
+// config.json's quantization_config saying which modules are INT4.
 void write_compressed_tensors(const HFFolder& in, const Input& input, const QuantizeOptions& opts,
-                              const CompressedTensorsConfig& quant, Reporter& reporter) {
+                              const QuantizePlan& quant, Reporter& reporter) {
   const fs::path out(opts.out), partial(opts.out + ".partial");
   std::error_code ec;
   fs::remove_all(partial, ec);
   fs::create_directories(partial);
   PartialGuard guard{partial};
   {
-    SafetensorsWriter writer((partial / "model.safetensors").string());
+    ShardedSafetensorsWriter writer(partial, opts.shard_bytes);
     for (const auto& [name, t] : in.tensors()) {
       switch (input.action(name, t)) {
         case Action::Int4: add_compressed_int4_tensors(writer, module_of(name), t.shape[0], t.shape[1]); break;
@@ -188,10 +210,18 @@ void write_compressed_tensors(const HFFolder& in, const Input& input, const Quan
     writer.finish();
   }
   nlohmann::json config = in.config();
-  config["quantization_config"] = quant.to_json();
+  config["quantization_config"] = quant.config.to_json();
   std::ofstream(partial / "config.json") << config.dump(2) << "\n";
-  for (const char* file : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
-    if (fs::exists(fs::path(opts.model) / file)) fs::copy_file(fs::path(opts.model) / file, partial / file);
+  // Everything but the weights and config.json goes along as it is: the
+  // tokenizer in whatever form (tokenizer.json, Kimi's tiktoken.model), the
+  // chat template, the generation config.
+  for (const fs::directory_entry& e : fs::directory_iterator(opts.model)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || name == "config.json" || name == "model.safetensors.index.json" ||
+        e.path().extension() == ".safetensors") {
+      continue;
+    }
+    fs::copy_file(e.path(), partial / name);
   }
   fs::rename(partial, out, ec);
   if (ec) fail("cannot rename {} to {}: {}", partial.string(), opts.out, ec.message());
@@ -201,7 +231,7 @@ void write_compressed_tensors(const HFFolder& in, const Input& input, const Quan
 // llama.cpp's layout (tools/gguf_layout.h): quantized tensors as Q4_0 (the
 // same INT4 values, scales in f16), 1-D tensors F32, the rest as stored.
 void write_q4_0_gguf(const HFFolder& in, const Input& input, const QuantizeOptions& opts,
-                     const CompressedTensorsConfig& quant, Reporter& reporter) {
+                     const QuantizePlan& quant, Reporter& reporter) {
   const ModelConfig config = ModelConfig::from_hf(in.config(), opts.model + "/config.json");
   const std::string tokenizer_config = opts.model + "/tokenizer_config.json";
   const auto tokenizer = Tokenizer::from_hf(in.tokenizer_json_path(), fs::exists(tokenizer_config) ? tokenizer_config : "");
@@ -217,10 +247,10 @@ void write_q4_0_gguf(const HFFolder& in, const Input& input, const QuantizeOptio
   std::vector<DType> dtypes;
   for (const auto& t : plan) {
     const TensorView& first = in.get(t.parts[0].name, t.parts[0].shape);
-    const bool q4 = quantized(quant, t.parts[0].name, first);
+    const bool q4 = quant.quantizes(t.parts[0].name, first);
     for (const auto& p : t.parts) {
       const TensorView& v = in.get(p.name, p.shape);
-      if (quantized(quant, p.name, v) != q4 || v.dtype != first.dtype) {
+      if (quant.quantizes(p.name, v) != q4 || v.dtype != first.dtype) {
         fail("{}: '{}' and '{}' are stacked into GGUF tensor '{}' but differ in dtype or quantization", opts.model,
              t.parts[0].name, p.name, t.gguf_name);
       }
@@ -268,14 +298,16 @@ void write_q4_0_gguf(const HFFolder& in, const Input& input, const QuantizeOptio
 QuantizeReport quantize_model(const QuantizeOptions& opts,
                               const std::function<void(uint64_t, uint64_t, const QuantizedTensor*)>& on_progress) {
   const HFFolder in(opts.model);
-  std::vector<std::string> targets = opts.targets;
-  if (targets.empty()) {
-    const ModelConfig config = ModelConfig::from_hf(in.config(), opts.model + "/config.json");
-    const std::string_view experts = arch_of(config).routed_experts;
-    if (experts.empty()) fail("{}: {} has no routed experts; pass --targets", opts.model, config.architecture);
-    targets = {std::string(experts)};
+  const ModelConfig config = ModelConfig::from_hf(in.config(), opts.model + "/config.json");
+  QuantizePlan quant{{opts.targets, opts.ignore}, not_linear_weights(config)};
+  if (opts.targets.empty()) {
+    // As Kimi K2 Thinking ships: every Linear is a target, and the
+    // architecture's list ignores all but the routed experts.
+    if (config.num_experts == 0) fail("{}: {} has no routed experts; pass --targets", opts.model, config.architecture);
+    quant.config.targets = {"Linear"};
+    quant.config.ignore = arch_of(config).int4_ignore;
+    quant.config.ignore.insert(quant.config.ignore.end(), opts.ignore.begin(), opts.ignore.end());
   }
-  const CompressedTensorsConfig quant{targets, opts.ignore};
   const Input input(in, quant);
   if (!input.fp8() && in.config().contains("quantization_config")) {
     fail("{}/config.json: the model is already quantized", opts.model);
@@ -284,7 +316,7 @@ QuantizeReport quantize_model(const QuantizeOptions& opts,
     fail("{}/config.json: an FP8 checkpoint can only be quantized to compressed-tensors (--format ct)", opts.model);
   }
   // Parsing what will be written checks the "re:" patterns.
-  CompressedTensorsConfig::from_hf({{"quantization_config", quant.to_json()}}, "quantize --targets/--ignore");
+  CompressedTensorsConfig::from_hf({{"quantization_config", quant.config.to_json()}}, "quantize --targets/--ignore");
   std::error_code ec;
   if (fs::exists(opts.out, ec)) fail("{}: already exists", opts.out);
 

@@ -7,6 +7,7 @@
 // accepted, for compressed-tensors output only: its FP8 weights are
 // dequantized exactly, the targeted ones quantized to INT4 and the others
 // written as BF16; the scales and the fp8 quantization_config are dropped.
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@ enum class QuantizeFormat { CompressedTensors, Q4_0GGUF };
 
 struct QuantizeOptions {
   std::string model, out;  // out: a folder, or a .gguf file
+  uint64_t shard_bytes = uint64_t(4) << 30;  // compressed-tensors output: safetensors shard size limit
   QuantizeFormat format = QuantizeFormat::CompressedTensors;
   // compressed-tensors targets / ignore entries (exact names or "re:" regexes);
   // no targets: the architecture's routed experts (ArchSpec::routed_experts).

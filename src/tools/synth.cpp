@@ -14,7 +14,7 @@
 #include "core/thread_pool.h"
 #include "formats/compressed_tensors.h"
 #include "formats/gguf.h"
-#include "formats/safetensors.h"
+#include "formats/sharded_safetensors_writer.h"
 #include "model/arch.h"
 #include "tools/gguf_layout.h"
 #include "tokenizer/tokenizer.h"
@@ -95,12 +95,7 @@ Distribution distribution_for(const ModelConfig& c, TensorRole role) {
 }
 
 // ---------------------------------------------------------------------------
-// Hugging Face side: shards are consecutive runs of parts up to shard_bytes.
-
-struct ShardPlan {
-  std::vector<std::string> files;
-  std::vector<int> shard_of_part;  // in plan order over all parts
-};
+// Hugging Face side.
 
 // Whether the parts of `t` are written as INT4 (compressed-tensors / Q4_0).
 bool int4_tensor(const TensorSpec& t, SynthQuant quant) {
@@ -112,31 +107,6 @@ bool int4_tensor(const TensorSpec& t, SynthQuant quant) {
 uint64_t hf_part_bytes(const HFPart& p, bool int4, DType dtype) {
   if (!int4) return uint64_t(dtype_bytes(dtype, p.numel));
   return uint64_t(p.numel / 8 * 4 + p.numel / 32 * 2 + 16);
-}
-
-ShardPlan plan_shards(const std::vector<TensorSpec>& plan, SynthQuant quant, DType dtype,
-                      uint64_t shard_bytes) {
-  ShardPlan s;
-  int n_shards = 0;
-  uint64_t in_shard = 0;
-  for (const auto& t : plan) {
-    if (t.gguf_only) continue;
-    for (const auto& p : t.parts) {
-      const uint64_t bytes = hf_part_bytes(p, int4_tensor(t, quant), dtype);
-      if (n_shards == 0 || (in_shard > 0 && in_shard + bytes > shard_bytes)) {
-        ++n_shards;
-        in_shard = 0;
-      }
-      in_shard += bytes;
-      s.shard_of_part.push_back(n_shards - 1);
-    }
-  }
-  for (int i = 0; i < n_shards; ++i) {
-    s.files.push_back(n_shards == 1 ? "model.safetensors"
-                                    : fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1,
-                                                  n_shards));
-  }
-  return s;
 }
 
 std::string torch_dtype_name(DType t) {
@@ -492,10 +462,20 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
     }
   }
 
-  ShardPlan shards;
-  nlohmann::json weight_map = nlohmann::json::object();
+  std::unique_ptr<ShardedSafetensorsWriter> hf;
   if (write_hf) {
-    shards = plan_shards(plan, quant, dtype, options.shard_bytes);
+    hf = std::make_unique<ShardedSafetensorsWriter>(staging->path(), options.shard_bytes);
+    for (const auto& t : plan) {
+      if (t.gguf_only) continue;
+      for (const auto& p : t.parts) {
+        if (int4_tensor(t, quant)) {
+          add_compressed_int4_tensors(*hf, p.name.substr(0, p.name.size() - std::strlen(".weight")), p.shape[0],
+                                      p.shape[1]);
+        } else {
+          hf->add_tensor(p.name, dtype, p.shape);
+        }
+      }
+    }
     write_json(staging->path() / "config.json", hf_config(c, dtype, quant));
     write_json(staging->path() / "generation_config.json", generation_config(c));
     for (const auto& p : {tok_json, tok_config}) {
@@ -518,9 +498,6 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
   std::vector<uint8_t> chunk;
   std::vector<float> chunk_f32;
   Int4Part int4_part;
-  std::unique_ptr<SafetensorsWriter> shard_writer;
-  int open_shard = -1;
-  size_t part_index = 0;
   uint64_t done = 0;
   for (const auto& t : plan) {
     if (t.gguf_only && !gguf) continue;
@@ -548,33 +525,7 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
     }
     const bool to_gguf = gguf && !t.hf_only;
     for (const auto& part : t.parts) {
-      const bool to_hf = write_hf && !t.gguf_only;
-      if (to_hf && shards.shard_of_part[part_index] != open_shard) {
-        if (shard_writer) shard_writer->finish();
-        open_shard = shards.shard_of_part[part_index];
-        const std::string file = shards.files[open_shard];
-        shard_writer = std::make_unique<SafetensorsWriter>((staging->path() / file).string());
-        // Declare this shard's parts: the run of parts that share its index.
-        size_t k = 0;
-        for (const auto& t2 : plan) {
-          if (t2.gguf_only) continue;
-          for (const auto& p2 : t2.parts) {
-            if (shards.shard_of_part[k++] != open_shard) continue;
-            if (int4_tensor(t2, quant)) {
-              const std::string module = p2.name.substr(0, p2.name.size() - std::strlen(".weight"));
-              add_compressed_int4_tensors(*shard_writer, module, p2.shape[0], p2.shape[1]);
-              for (const char* suffix : {".weight_packed", ".weight_scale", ".weight_shape"}) {
-                weight_map[module + suffix] = file;
-              }
-            } else {
-              shard_writer->add_tensor(p2.name, dtype, p2.shape);
-              weight_map[p2.name] = file;
-            }
-          }
-        }
-      }
-      part_index += !t.gguf_only;
-      SafetensorsWriter* const hf_out = to_hf ? shard_writer.get() : nullptr;
+      TensorWriter* const hf_out = write_hf && !t.gguf_only ? hf.get() : nullptr;
 
       const Distribution dist = distribution_for(c, t.role);
       const uint64_t key = tensor_key(options.seed, part.name);
@@ -618,11 +569,7 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
       }
     }
   }
-  if (shard_writer) shard_writer->finish();
-  if (write_hf && shards.files.size() > 1) {
-    write_json(staging->path() / "model.safetensors.index.json",
-               {{"metadata", {{"total_size", hf_bytes}}}, {"weight_map", weight_map}});
-  }
+  if (hf) hf->finish();
   if (gguf) gguf->finish();  // a rename, replacing an existing file (--force)
   if (staging) staging->commit();
 }
