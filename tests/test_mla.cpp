@@ -25,6 +25,7 @@
 #include "model/model.h"
 #include "model/workspace.h"
 #include "model/yarn_rope.h"
+#include "fp8_checkpoint.h"
 #include "oracle_fixture.h"
 #include "random_matrix.h"
 #include "tools/synth.h"
@@ -319,6 +320,27 @@ TEST_F(DeepseekModelTest, KimiK2ThinkingInt4Layout) {
   std::vector<float> logits;
   oracle_fixture::strata_greedy(*model, model->tokenizer().encode("Hello"), 3, 1, &logits);
   for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+}
+
+// DeepSeek-V3 ships FP8 block-scaled weights, kv_b_proj included (decoded
+// once at load, since it is transposed and sliced per head): the folder gives
+// the logits of its exactly dequantized F32 twin.
+TEST_F(DeepseekModelTest, Fp8FolderMatchesItsDequantizedTwin) {
+  synthesize_model((dir_ / "fp8_src").string(), options("deepseek_v3"));
+  const auto dequantized = fp8_checkpoint::write_fp8_copy(dir_ / "fp8_src", dir_ / "fp8");
+  ASSERT_EQ(dequantized.count("model.layers.0.self_attn.kv_b_proj"), 1u);
+  fp8_checkpoint::write_dequantized_twin(dir_ / "fp8_src", dequantized, dir_ / "fp8_twin");
+  auto fp8 = Model::load((dir_ / "fp8").string());
+  auto twin = Model::load((dir_ / "fp8_twin").string());
+  const std::vector<int32_t> prompt = fp8->tokenizer().encode("The quick brown fox");
+  std::vector<float> a, b;
+  const auto steps_fp8 = oracle_fixture::strata_greedy(*fp8, prompt, 6, 1, &a);
+  const auto steps_twin = oracle_fixture::strata_greedy(*twin, prompt, 6, 1, &b);
+  ASSERT_EQ(a.size(), b.size());
+  double max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
+  EXPECT_LT(max_diff, 1e-4);
+  for (size_t s = 0; s < steps_fp8.size(); ++s) EXPECT_EQ(steps_fp8[s].token, steps_twin[s].token) << s;
 }
 
 TEST_F(DeepseekModelTest, MtpLayersSkippedAndBadInputNamed) {

@@ -71,13 +71,21 @@ void DecoderModel::load_latent_up_projection(const TensorSpec& t, const std::str
   // stored; the k rows are transposed once into W_UK^T for the absorbed query.
   const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim, vd = config_.v_head_dim,
                 lora = config_.kv_lora_rank;
-  const WeightMatrix kv_b = linear(name, t.shape[0], t.shape[1]);
-  if (kv_b.int4 || kv_b.fp8 || kv_b.data == nullptr) {
-    fail("{}: '{}' must be stored unquantized (F32, F16 or BF16)", src.describe(), name);
+  WeightMatrix kv_b = linear(name, t.shape[0], t.shape[1]);
+  if (kv_b.int4 || kv_b.fp8) {
+    // Quantized (DeepSeek-V3's FP8 release quantizes it): decoded once to
+    // f32, since its k rows are transposed and its v rows sliced per head.
+    std::vector<float>& decoded = decoded_.emplace_back(size_t(kv_b.rows * kv_b.cols));
+    for (int64_t r = 0; r < kv_b.rows; ++r) {
+      float* out = &decoded[size_t(r * kv_b.cols)];
+      kv_b.fp8 ? kv_b.fp8->dequantize_row(r, out) : kv_b.int4->dequantize_row(r, out);
+    }
+    kv_b = {DType::F32, reinterpret_cast<const uint8_t*>(decoded.data()), kv_b.rows, kv_b.cols,
+            size_t(kv_b.cols) * sizeof(float)};
   }
   std::vector<float> row(static_cast<size_t>(lora));
   for (int64_t h = 0; h < heads; ++h) {
-    std::vector<float>& uk_t = transposed_.emplace_back(size_t(lora * nope));
+    std::vector<float>& uk_t = decoded_.emplace_back(size_t(lora * nope));
     for (int64_t d = 0; d < nope; ++d) {
       dequantize_row(kv_b.dtype, kv_b.row(h * (nope + vd) + d), lora, row.data());
       for (int64_t i = 0; i < lora; ++i) uk_t[size_t(i * nope + d)] = row[size_t(i)];

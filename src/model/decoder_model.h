@@ -63,7 +63,9 @@ class DecoderModel : public Model {
   const Fp8BlockConfig* fp8_ = nullptr;             // during construction only
   std::vector<std::unique_ptr<Int4Matrix>> int4_;  // re-laid weights the matrices below point to
   std::vector<std::unique_ptr<Fp8Matrix>> fp8_weights_;
-  std::vector<std::vector<float>> transposed_;  // HF kv_b_proj's k rows as W_UK^T per head, f32
+  // f32 matrices made at load: HF kv_b_proj's k rows as W_UK^T per head, and
+  // a quantized kv_b_proj decoded.
+  std::vector<std::vector<float>> decoded_;
   WeightMatrix embed_, lm_head_;
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
