@@ -307,6 +307,18 @@ TEST(QuantizeKimiK2, Bf16FolderBecomesTheK2ThinkingLayout) {
   const auto b = strata_greedy(*int4, prompt, 4, 1, &logits);
   for (float v : logits) ASSERT_TRUE(std::isfinite(v));
   EXPECT_EQ(a[0].token, b[0].token);
+
+  // GGUF output splits kv_b_proj per head as llama.cpp's deepseek2 wants it;
+  // it holds the same values, so strata computes identical logits.
+  QuantizeOptions gguf = opts;
+  gguf.out = (dir / "int4.gguf").string();
+  gguf.format = QuantizeFormat::Q4_0GGUF;
+  EXPECT_EQ(quantize_model(gguf).tensors.size(), report.tensors.size());
+  auto from_gguf = Model::load(gguf.out);
+  std::vector<float> gguf_logits;
+  const auto g = strata_greedy(*from_gguf, prompt, 4, 1, &gguf_logits);
+  ASSERT_EQ(gguf_logits.size(), logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) ASSERT_EQ(gguf_logits[i], logits[i]) << "logit " << i;
   fs::remove_all(dir);
 }
 

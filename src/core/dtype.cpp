@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
+
+#include "core/error.h"
 
 namespace strata {
 
@@ -42,6 +45,23 @@ float f16_to_f32(uint16_t h) {
   float f;
   std::memcpy(&f, &u, 4);
   return f;
+}
+
+void store_float(DType dtype, float v, uint8_t* base, int64_t index) {
+  switch (dtype) {
+    case DType::F32: std::memcpy(base + 4 * index, &v, 4); return;
+    case DType::BF16: {
+      const uint16_t h = f32_to_bf16(v);
+      std::memcpy(base + 2 * index, &h, 2);
+      return;
+    }
+    case DType::F16: {
+      const uint16_t h = f32_to_f16(v);
+      std::memcpy(base + 2 * index, &h, 2);
+      return;
+    }
+    default: fail("cannot store a float as {}", dtype_name(dtype));
+  }
 }
 
 uint16_t f32_to_f16(float f) {

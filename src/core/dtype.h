@@ -39,6 +39,9 @@ inline uint16_t f32_to_bf16(float f) {  // round to nearest even, NaN kept NaN
 }
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
+// Stores v as element `index` of an F32, F16 or BF16 array at `base`
+// (rounding to nearest even); other dtypes throw Error.
+void store_float(DType dtype, float v, uint8_t* base, int64_t index);
 // float8_e4m3fn: decoding is exact; encoding rounds to nearest even and
 // saturates to +-448 (as torch's saturating casts and FP8 quantizers do);
 // NaN stays NaN.

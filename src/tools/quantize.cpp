@@ -235,13 +235,8 @@ void write_q4_0_gguf(const HFFolder& in, const Input& input, const QuantizeOptio
   const ModelConfig config = ModelConfig::from_hf(in.config(), opts.model + "/config.json");
   const std::string tokenizer_config = opts.model + "/tokenizer_config.json";
   const auto tokenizer = Tokenizer::from_hf(in.tokenizer_json_path(), fs::exists(tokenizer_config) ? tokenizer_config : "");
-  const std::vector<TensorSpec> plan = plan_tensors(config);
-  for (const auto& t : plan) {
-    if (t.split != TensorSpec::Split::None) {
-      fail("{}: GGUF output of {} (its per-head split of '{}') is not supported; write the HF output", opts.model,
-           config.architecture, t.parts[0].name);
-    }
-  }
+  std::vector<TensorSpec> plan = plan_tensors(config);
+  std::erase_if(plan, [](const TensorSpec& t) { return t.hf_only; });
 
   // Each GGUF tensor's dtype, from its HF parts (which must agree).
   std::vector<DType> dtypes;
@@ -258,6 +253,9 @@ void write_q4_0_gguf(const HFFolder& in, const Input& input, const QuantizeOptio
     if (!q4 && first.dtype != DType::F32 && first.dtype != DType::F16 && first.dtype != DType::BF16) {
       fail("{}: tensor '{}' has dtype {}, expected F32, F16 or BF16", first.file, first.name, dtype_name(first.dtype));
     }
+    if (q4 && t.split != TensorSpec::Split::None) {
+      fail("{}: '{}' is split per head in GGUF and cannot be Q4_0 there; --ignore it", opts.model, t.parts[0].name);
+    }
     dtypes.push_back(q4 ? DType::Q4_0 : t.shape.size() == 1 ? DType::F32 : first.dtype);
   }
 
@@ -269,6 +267,18 @@ void write_q4_0_gguf(const HFFolder& in, const Input& input, const QuantizeOptio
   std::vector<float> f32;
   int64_t inexact = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].split != TensorSpec::Split::None) {
+      // DeepSeek's kv_b_proj, per head: its elements in GGUF order.
+      const TensorView& v = in.get(plan[i].parts[0].name);
+      f32.resize(size_t(plan[i].parts[0].numel));
+      dequantize_row(v.dtype, v.data, int64_t(f32.size()), f32.data());
+      const int64_t n = numel_of(plan[i].shape);
+      blocks.resize(size_t(dtype_bytes(dtypes[i], n)));
+      for (int64_t e = 0; e < n; ++e) store_float(dtypes[i], f32[size_t(plan[i].hf_index(e))], blocks.data(), e);
+      writer.write_data(blocks.data(), blocks.size());
+      reporter.copied(v.nbytes / 2);  // each of the two halves (KB, VB) reads the whole tensor
+      continue;
+    }
     for (const auto& p : plan[i].parts) {
       const TensorView& v = in.get(p.name);
       if (dtypes[i] == DType::Q4_0) {

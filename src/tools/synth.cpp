@@ -509,15 +509,7 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
       const DType out = gguf_dtype(t, dtype, quant);
       const int64_t n = numel_of(t.shape);
       chunk.resize(size_t(dtype_bytes(out, n)));
-      for (int64_t i = 0; i < n; ++i) {
-        const float v = element_value(dist, key, t.hf_index(i));
-        if (out == DType::F32) {
-          std::memcpy(&chunk[size_t(4 * i)], &v, 4);
-        } else {
-          const uint16_t h = out == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
-          std::memcpy(&chunk[size_t(2 * i)], &h, 2);
-        }
-      }
+      for (int64_t i = 0; i < n; ++i) store_float(out, element_value(dist, key, t.hf_index(i)), chunk.data(), i);
       gguf->write_data(chunk.data(), chunk.size());
       done += chunk.size();
       if (options.on_progress) options.on_progress(done, total_bytes);
