@@ -1,7 +1,7 @@
 #pragma once
 // y[n, rows] = x[n, cols] · W^T for FP8 block-scaled weights (Fp8Matrix):
-// the kernel definition "gemm_fp8_e4m3_block128"
-// (kernels/definitions/gemm_fp8_e4m3_block128.json). Numerics, the same for
+// the kernel definition "gemm_fp8_e4m3_block128" (per shape in the dataset:
+// kernels/definitions/gemm/gemm_fp8_e4m3_block128_n*_k*.json). Numerics, the same for
 // every solution: each weight is exactly e4m3(code) * block scale rounded
 // once to f32, activations stay f32, and each output is an f32 dot product
 // of the two. Solutions differ only in summation order; within a solution a

@@ -1,7 +1,7 @@
 #pragma once
 // y[n, rows] = x[n, cols] · W^T for INT4 g32 weights in the Int4Matrix
-// layout: the kernel definition "gemm_w4a16_g32"
-// (kernels/definitions/gemm_w4a16_g32.json). Its solutions follow one of two
+// layout: the kernel definition "gemm_w4a16_g32" (per shape in the dataset:
+// kernels/definitions/gemm/gemm_w4a16_g32_n*_k*.json). Its solutions follow one of two
 // numeric paths:
 //   exact: W4A16 proper, activations stay f32 and weights are decoded to f32
 //          in registers;

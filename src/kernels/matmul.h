@@ -4,8 +4,8 @@
 // gemm_w4a16_g32 solutions run, see int4_gemm.h), or FP8 with 128 x 128
 // block scales (the gemm_fp8_e4m3_block128 solutions, see fp8_gemm.h).
 // Each stored dtype is its own kernel definition (gemm_f32, gemm_f16,
-// gemm_bf16, gemm_q8_0, gemm_q4_0; only gemm_bf16 has a file in
-// kernels/definitions/), whose solutions are the same per-ISA functions.
+// gemm_bf16, gemm_q8_0, gemm_q4_0; gemm_bf16's layer shapes are in the
+// dataset as gemm_f32_bf16_n*_k*), whose solutions are the same per-ISA functions.
 // gemm_bf16 has two numeric paths (STRATA_MATMUL_PATH, see
 // solution_registry.cpp):
 //   exact:   activations stay f32; weights are widened to f32 in registers;

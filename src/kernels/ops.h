@@ -66,9 +66,8 @@ using RopeFn = void (*)(float* x, int64_t n_rows, int64_t n_heads, int64_t head_
 using SoftmaxFn = void (*)(float* x, int64_t n);
 using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64_t n);
 using ArgmaxFn = int64_t (*)(const float* x, int64_t n);
-// Generic in their sizes; kernels/definitions/rmsnorm_h2048.json and
-// rope_neox_d128.json describe one shape of the first two, softmax and
-// silu_mul have no file yet.
+// Generic in their sizes; the dataset's definitions (kernels/definitions/,
+// tagged strata_kernel:<name>) fix the shapes the models use.
 inline constexpr KernelDefinition<RmsNormFn> kRmsnorm{"rmsnorm"};
 inline constexpr KernelDefinition<RopeFn> kRopeNeox{"rope_neox"};
 inline constexpr KernelDefinition<RopeFn> kRopeGptj{"rope_gptj"};

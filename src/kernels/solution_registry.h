@@ -1,7 +1,7 @@
 #pragma once
 // The one place kernels are chosen. Every kernel definition (a signature and
-// its numerics; named as its file in kernels/definitions/ where one exists
-// for the same contract) has solutions: a scalar reference and SIMD variants,
+// its numerics, generic in its sizes; the FlashInfer-Trace definitions in
+// kernels/definitions/ fix its shapes and name it in a strata_kernel tag) has solutions: a scalar reference and SIMD variants,
 // some on another numeric path. All of them are listed in
 // solution_registry.cpp.
 //

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   strata::add_quantize_command(app);
   strata::add_serve_command(app);
   strata::add_sim_command(app);
+  strata::add_kernels_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
