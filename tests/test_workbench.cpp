@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -200,12 +201,131 @@ TEST(TraceDataset, ValidateCommandFailsOnErrors) {
   };
   auto [ok_status, ok_out] = run(t.root.string());
   EXPECT_EQ(ok_status, 0) << ok_out;
-  EXPECT_THAT(ok_out, HasSubstr("1 definitions; references: 1 ran, 0 parsed only, 0 not run; 0 errors, 0 warnings"));
+  EXPECT_THAT(ok_out, HasSubstr("1 definitions, 0 workloads, 0 solutions, 0 traces; references: 1 ran, 0 parsed only, 0 not run; 0 errors, 0 warnings"));
   t.write("definitions/rmsnorm/bad.json", "[]");
   auto [bad_status, bad_out] = run(t.root.string() + " --no-run");
   EXPECT_NE(bad_status, 0);
   EXPECT_THAT(bad_out, HasSubstr("bad.json: a definition is a JSON object"));
   EXPECT_THAT(bad_out, HasSubstr("1 errors"));
+}
+
+// Verbatim from flashinfer-bench: a workload line (flashinfer_trace/workloads/
+// gqa_paged/gqa_paged_decode_h32_kv4_d128_ps1.jsonl at ecafa9c2) and two
+// B200 traces (zhang677/AccelOpt selected_traces_triton.jsonl).
+constexpr const char* kUpstreamWorkload = R"J({"definition": "gqa_paged_decode_h32_kv4_d128_ps1","solution": null,"workload": {"uuid": "0c2489b2-f878-428b-b1bd-d0c6d4c39338","axes": {"batch_size": 1,"num_pages": 8,"len_indptr": 2,"num_kv_indices": 7},"inputs": {"q": {"type": "random"},"k_cache": {"type": "random"},"v_cache": {"type": "random"},"kv_indptr": {"type": "safetensors","path": "./blob/workloads/gqa_paged/gqa_paged_decode_h32_kv4_d128_ps1/gqa_paged_decode_h32_kv4_d128_ps1_a000801975bf4961bf7ff41476b20ed1.safetensors","tensor_key": "kv_indptr"},"kv_indices": {"type": "safetensors","path": "./blob/workloads/gqa_paged/gqa_paged_decode_h32_kv4_d128_ps1/gqa_paged_decode_h32_kv4_d128_ps1_a000801975bf4961bf7ff41476b20ed1.safetensors","tensor_key": "kv_indices"},"sm_scale": {"type": "scalar","value": 0.0883883461356163}}},"evaluation": null})J";
+constexpr const char* kUpstreamTraces[] = {
+    R"J({"definition":"gemm_n5120_k2048","workload":{"axes":{"M":16294},"inputs":{"A":{"type":"random"},"B":{"type":"random"}},"uuid":"a9e6fb35-fd26-4eb6-a963-42f5b0021d06"},"solution":"gemini-2.5-pro_triton_5iu7uf","evaluation":{"status":"PASSED","environment":{"hardware":"NVIDIA B200","libs":{"torch":"2.8.0+cu128","triton":"3.4.0","cuda":"12.8"}},"timestamp":"2025-10-16T01:21:39.987070","log":"","correctness":{"max_relative_error":0.0,"max_absolute_error":0.0,"extra":null},"performance":{"latency_ms":0.3454771089531832,"reference_latency_ms":0.13214051904627133,"speedup_factor":0.38248704652723653}}})J",
+    R"J({"definition":"gqa_paged_decode_h32_kv4_d128_ps1","workload":{"axes":{"batch_size":64,"num_pages":61535,"len_indptr":65,"num_kv_indices":61519},"inputs":{"q":{"type":"random"},"k_cache":{"type":"random"},"v_cache":{"type":"random"},"kv_indptr":{"type":"safetensors","path":"./blob/workloads/gqa_paged/gqa_paged_decode_h32_kv4_d128_ps1/gqa_paged_decode_h32_kv4_d128_ps1_e8b4070113524d62974186eb7226bab6.safetensors","tensor_key":"kv_indptr"},"kv_indices":{"type":"safetensors","path":"./blob/workloads/gqa_paged/gqa_paged_decode_h32_kv4_d128_ps1/gqa_paged_decode_h32_kv4_d128_ps1_e8b4070113524d62974186eb7226bab6.safetensors","tensor_key":"kv_indices"},"sm_scale":{"type":"scalar","value":0.0883883461356163}},"uuid":"7a7fc288-c6af-40ce-8b64-7a18408d3d25"},"solution":"gpt-5_triton_f88811","evaluation":{"status":"PASSED","environment":{"hardware":"NVIDIA B200","libs":{"torch":"2.8.0+cu128","triton":"3.4.0","cuda":"12.8"}},"timestamp":"2025-10-16T01:44:58.809242","log":"","correctness":{"max_relative_error":0.03796739503741264,"max_absolute_error":0.001953125,"extra":null},"performance":{"latency_ms":0.3778863031368977,"reference_latency_ms":1931.3841552734375,"speedup_factor":5111.019211971149}}})J",
+};
+
+TEST(TraceSchema, UpstreamWorkloadAndTracesRoundTrip) {
+  for (const char* text : {kUpstreamWorkload, kUpstreamTraces[0], kUpstreamTraces[1]}) {
+    const nlohmann::json original = nlohmann::json::parse(text);
+    const Trace t = Trace::from_json(original, "upstream");
+    EXPECT_EQ(nlohmann::json::parse(t.to_json().dump()), original) << t.definition;
+  }
+  const Trace w = Trace::from_json(nlohmann::json::parse(kUpstreamWorkload), "upstream");
+  EXPECT_FALSE(w.solution.has_value());
+  EXPECT_EQ(w.workload.axis("num_kv_indices"), 7);
+  const auto sm_scale = std::find_if(w.workload.inputs.begin(), w.workload.inputs.end(),
+                                     [](const auto& in) { return in.first == "sm_scale"; });
+  ASSERT_NE(sm_scale, w.workload.inputs.end());
+  EXPECT_EQ(sm_scale->second.kind, WorkloadInput::Kind::Scalar);
+  EXPECT_EQ(sm_scale->second.value, 0.0883883461356163);
+  const Trace t = Trace::from_json(nlohmann::json::parse(kUpstreamTraces[1]), "upstream");
+  EXPECT_EQ(t.evaluation->performance->speedup_factor, 5111.019211971149);
+  // A dumped trace keeps upstream's key order.
+  EXPECT_TRUE(t.to_json().dump().starts_with(R"({"definition":"gqa_paged_decode_h32_kv4_d128_ps1","workload":{"axes":)"));
+}
+
+TEST(TraceSchema, StatusRulesAndNonFiniteErrors) {
+  nlohmann::json j = nlohmann::json::parse(kUpstreamTraces[0]);
+  auto error_with = [&](const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json e = j;
+    edit(e);
+    return error_of([&] { Trace::from_json(e, "t.jsonl:3"); });
+  };
+  EXPECT_THAT(error_with([](auto& e) { e["evaluation"]["performance"] = nullptr; }),
+              HasSubstr("t.jsonl:3.evaluation: status PASSED requires performance"));
+  EXPECT_THAT(error_with([](auto& e) { e["evaluation"]["status"] = "INCORRECT_NUMERICAL"; }),
+              HasSubstr("status INCORRECT_NUMERICAL forbids performance"));
+  EXPECT_THAT(error_with([](auto& e) {
+                e["evaluation"]["status"] = "TIMEOUT";
+                e["evaluation"]["performance"] = nullptr;
+              }),
+              HasSubstr("status TIMEOUT forbids correctness"));
+  EXPECT_THAT(error_with([](auto& e) { e["evaluation"]["status"] = "FAST"; }), HasSubstr("'FAST' is not a FlashInfer-Trace status"));
+  EXPECT_THAT(error_with([](auto& e) { e["evaluation"] = nullptr; }), HasSubstr("both a solution and an evaluation, or neither"));
+  EXPECT_THAT(error_with([](auto& e) { e["workload"]["inputs"]["A"] = {{"type", "file"}}; }),
+              HasSubstr("t.jsonl:3.workload.inputs.A.type: 'file'"));
+
+  // INCORRECT_NUMERICAL with a NaN error: written as the string "NaN".
+  j["evaluation"]["status"] = "INCORRECT_NUMERICAL";
+  j["evaluation"]["performance"] = nullptr;
+  j["evaluation"]["correctness"]["max_absolute_error"] = "NaN";
+  j["evaluation"]["correctness"]["max_relative_error"] = "Infinity";
+  const Trace t = Trace::from_json(j, "t");
+  EXPECT_TRUE(std::isnan(t.evaluation->correctness->max_absolute_error));
+  EXPECT_EQ(nlohmann::json::parse(t.to_json().dump()), j);
+}
+
+constexpr const char* kSolution = R"J({
+  "name": "strata_cpp_rmsnorm_scalar", "definition": "rmsnorm_h2048", "author": "strata",
+  "spec": {"language": "cpp", "target_hardware": ["x86_64"], "entry_point": "rmsnorm.cpp::run",
+           "dependencies": [], "destination_passing_style": true, "binding": null},
+  "sources": [{"path": "rmsnorm.cpp", "content": "extern \"C\" int run() { return 0; }"}]
+})J";
+
+TEST(TraceSchema, SolutionsRoundTripAndBadOnesAreNamed) {
+  const nlohmann::json j = nlohmann::json::parse(kSolution);
+  const TraceSolution s = TraceSolution::from_json(j, "s.json");
+  EXPECT_EQ(nlohmann::json::parse(s.to_json().dump()), j);
+  EXPECT_EQ(s.entry_file(), "rmsnorm.cpp");
+  EXPECT_EQ(s.entry_function(), "run");
+  auto error_with = [&](const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json e = j;
+    edit(e);
+    return error_of([&] { TraceSolution::from_json(e, "s.json"); });
+  };
+  EXPECT_THAT(error_with([](auto& e) { e["spec"]["language"] = "rust"; }), HasSubstr("spec.language: 'rust'"));
+  EXPECT_THAT(error_with([](auto& e) { e["spec"]["entry_point"] = "rmsnorm.cpp:run"; }), HasSubstr("is not '<file>::<function>'"));
+  EXPECT_THAT(error_with([](auto& e) { e["spec"]["entry_point"] = "other.cpp::run"; }), HasSubstr("'other.cpp' is not among the sources"));
+  EXPECT_THAT(error_with([](auto& e) { e["spec"]["target_hardware"] = nlohmann::json::array(); }), HasSubstr("at least one target"));
+  EXPECT_THAT(error_with([](auto& e) { e["sources"][0]["path"] = "../x.cpp"; }), HasSubstr("relative path without '..'"));
+  EXPECT_THAT(error_with([](auto& e) { e["sources"].push_back(e["sources"][0]); }), HasSubstr("appears twice"));
+  EXPECT_THAT(error_with([](auto& e) { e["spec"]["binding"] = "pybind"; }), HasSubstr("binding"));
+}
+
+// Workloads, solutions and traces are checked against their definitions.
+TEST(TraceDataset, WorkloadsSolutionsAndTracesAgreeWithTheirDefinitions) {
+  TempDataset t;
+  t.write("definitions/rmsnorm/rmsnorm_h2048.json", kUpstreamRmsnorm);
+  const std::string good_workload =
+      R"({"definition":"rmsnorm_h2048","workload":{"axes":{"batch_size":4},"inputs":{"hidden_states":{"type":"random"},"weight":{"type":"random"}},"uuid":"u1"},"solution":null,"evaluation":null})";
+  nlohmann::json missing_axis = nlohmann::json::parse(good_workload);
+  missing_axis["workload"]["axes"].erase("batch_size");
+  nlohmann::json blob = nlohmann::json::parse(good_workload);
+  blob["workload"]["inputs"]["weight"] = {{"type", "safetensors"}, {"path", "./blob/workloads/rmsnorm/rmsnorm_h2048/rmsnorm_h2048_u1.safetensors"}, {"tensor_key", "weight"}};
+  t.write("workloads/rmsnorm/rmsnorm_h2048.jsonl", good_workload + "\n" + missing_axis.dump() + "\n\n" + blob.dump() + "\n");
+  t.write("solutions/strata/rmsnorm/rmsnorm_h2048/strata_cpp_rmsnorm_scalar.json", kSolution);
+  t.write("solutions/someone/rmsnorm/rmsnorm_h2048/misplaced.json", kSolution);
+  nlohmann::json trace = nlohmann::json::parse(kUpstreamTraces[0]);
+  trace["definition"] = "rmsnorm_h2048";
+  trace["workload"] = nlohmann::json::parse(good_workload)["workload"];
+  trace["solution"] = "strata_cpp_rmsnorm_scalar";
+  nlohmann::json unknown = trace;
+  unknown["solution"] = "nobody";
+  t.write("traces/strata/rmsnorm/rmsnorm_h2048.jsonl", trace.dump() + "\n" + unknown.dump() + "\n");
+  const Dataset d = load_dataset(t.root.string());
+  const std::string all = fmt::format("{}", fmt::join(d.errors, "\n"));
+  EXPECT_EQ(d.workloads.size(), 1u) << all;
+  EXPECT_EQ(d.solutions.size(), 1u) << all;
+  EXPECT_EQ(d.traces.size(), 1u) << all;
+  EXPECT_EQ(d.errors.size(), 4u) << all;
+  EXPECT_THAT(all, HasSubstr("rmsnorm_h2048.jsonl:2: var axis 'batch_size' of rmsnorm_h2048 missing"));
+  EXPECT_THAT(all, HasSubstr("rmsnorm_h2048.jsonl:4: input 'weight': blob ./blob/workloads/rmsnorm/rmsnorm_h2048/rmsnorm_h2048_u1.safetensors not found"));
+  EXPECT_THAT(all, HasSubstr("misplaced.json: expected at solutions/strata/rmsnorm/rmsnorm_h2048/strata_cpp_rmsnorm_scalar.json"));
+  EXPECT_THAT(all, HasSubstr("traces/strata/rmsnorm/rmsnorm_h2048.jsonl:2: no solution 'nobody' in solutions/"));
 }
 
 }  // namespace

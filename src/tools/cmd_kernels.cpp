@@ -34,8 +34,10 @@ void validate(const ValidateArgs& a) {
   }
   for (const std::string& w : d.warnings) fmt::print("warning: {}\n", w);
   for (const std::string& e : errors) fmt::print("error: {}\n", e);
-  fmt::print("{}: {} definitions; references: {} ran, {} parsed only, {} not run; {} errors, {} warnings\n", a.dataset,
-             d.definitions.size(), ran, parsed, skipped, errors.size(), d.warnings.size());
+  fmt::print("{}: {} definitions, {} workloads, {} solutions, {} traces; references: {} ran, {} parsed only, {} not run; "
+             "{} errors, {} warnings\n",
+             a.dataset, d.definitions.size(), d.workloads.size(), d.solutions.size(), d.traces.size(), ran, parsed, skipped,
+             errors.size(), d.warnings.size());
   if (!errors.empty()) fail("{}: {} errors", a.dataset, errors.size());
 }
 

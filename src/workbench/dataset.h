@@ -5,22 +5,30 @@
 //   solutions/<author>/<op_type>/<definition>/<solution>.json
 //   traces/<author>/<op_type>/<definition>.jsonl
 //   blob/workloads/<op_type>/<definition>/<definition>_<uuid>.safetensors
-// Loading collects every problem instead of stopping at the first, so that
-// `strata kernels validate` can list them all.
+// Loading checks each file's place, schema and agreement with its definition
+// (workloads with the definition's axes and inputs, blobs present, traces
+// naming a solution of the dataset), and collects every problem instead of
+// stopping at the first, so that `strata kernels validate` can list them all.
 #include <string>
 #include <vector>
 
 #include "workbench/definition.h"
+#include "workbench/solution.h"
+#include "workbench/trace.h"
 
 namespace strata {
 
 struct Dataset {
   std::string root;
   std::vector<Definition> definitions;
-  std::vector<std::string> errors;    // each names its file
+  std::vector<Trace> workloads;  // solution and evaluation null
+  std::vector<TraceSolution> solutions;
+  std::vector<Trace> traces;
+  std::vector<std::string> errors;  // each names its file (and line)
   std::vector<std::string> warnings;
 
   const Definition* find(const std::string& name) const;
+  const TraceSolution* find_solution(const std::string& name) const;
 };
 
 Dataset load_dataset(const std::string& root);

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "workbench/json_fields.h"
 
 namespace strata {
 
@@ -15,35 +16,10 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-const Json& field(const Json& j, const char* key, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end()) fail("{}: missing '{}'", where, key);
-  return *it;
-}
-
-std::string non_empty_string(const Json& j, const std::string& where) {
-  if (!j.is_string() || j.get<std::string>().empty()) fail("{}: expected a non-empty string", where);
-  return j.get<std::string>();
-}
-
-std::optional<std::string> optional_string(const Json& j, const char* key, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end()) return std::nullopt;
-  if (!it->is_string()) fail("{}.{}: expected a string", where, key);
-  return it->get<std::string>();
-}
-
-std::optional<std::vector<std::string>> optional_strings(const Json& j, const char* key, const std::string& where) {
-  auto it = j.find(key);
-  if (it == j.end()) return std::nullopt;
-  if (!it->is_array()) fail("{}.{}: expected a list of strings", where, key);
-  std::vector<std::string> out;
-  for (const Json& v : *it) {
-    if (!v.is_string()) fail("{}.{}: expected a list of strings", where, key);
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
+using json_fields::non_empty_string;
+using json_fields::optional_string;
+using json_fields::optional_strings;
+using json_fields::required;
 
 std::vector<DefinitionTensor> tensors(const Json& j, const std::string& where, const std::vector<DefinitionAxis>& axes) {
   if (!j.is_object()) fail("{}: expected an object of tensors", where);
@@ -52,7 +28,7 @@ std::vector<DefinitionTensor> tensors(const Json& j, const std::string& where, c
     const std::string at = where + "." + name;
     if (!spec.is_object()) fail("{}: expected {{\"shape\", \"dtype\"}}", at);
     DefinitionTensor t{name, std::nullopt, "", optional_string(spec, "description", at)};
-    const Json& shape = field(spec, "shape", at);
+    const Json& shape = required(spec, "shape", at);
     if (!shape.is_null()) {
       if (!shape.is_array()) fail("{}.shape: expected a list of axis names or null", at);
       t.shape.emplace();
@@ -65,7 +41,7 @@ std::vector<DefinitionTensor> tensors(const Json& j, const std::string& where, c
         t.shape->push_back(axis);
       }
     }
-    t.dtype = non_empty_string(field(spec, "dtype", at), at + ".dtype");
+    t.dtype = non_empty_string(spec, "dtype", at);
     if (std::find(kTraceDtypes.begin(), kTraceDtypes.end(), t.dtype) == kTraceDtypes.end()) {
       fail("{}.dtype: '{}' is not a FlashInfer-Trace dtype (float32, float16, bfloat16, float8_e4m3fn, float8_e5m2, "
            "float4_e2m1, int64, int32, int16, int8, bool)",
@@ -91,18 +67,18 @@ Json tensors_json(const std::vector<DefinitionTensor>& ts) {
 Definition Definition::from_json(const Json& j, const std::string& source) {
   if (!j.is_object()) fail("{}: a definition is a JSON object", source);
   Definition d;
-  d.name = non_empty_string(field(j, "name", source), source + ": name");
+  d.name = non_empty_string(j, "name", source);
   const std::string where = source + " (" + d.name + ")";
-  d.op_type = non_empty_string(field(j, "op_type", where), where + ": op_type");
-  const Json& axes = field(j, "axes", where);
+  d.op_type = non_empty_string(j, "op_type", where);
+  const Json& axes = required(j, "axes", where);
   if (!axes.is_object()) fail("{}: axes: expected an object", where);
   for (const auto& [name, spec] : axes.items()) {
     const std::string at = where + ": axes." + name;
     if (!spec.is_object()) fail("{}: expected {{\"type\": \"const\"|\"var\"}}", at);
-    const std::string type = non_empty_string(field(spec, "type", at), at + ".type");
+    const std::string type = non_empty_string(spec, "type", at);
     DefinitionAxis a{name, type == "const", 0, optional_string(spec, "description", at)};
     if (type == "const") {
-      const Json& v = field(spec, "value", at);
+      const Json& v = required(spec, "value", at);
       if (!v.is_number_integer() || v.get<int64_t>() < 0) fail("{}.value: expected an integer >= 0", at);
       a.value = v.get<int64_t>();
     } else if (type != "var") {
@@ -110,14 +86,14 @@ Definition Definition::from_json(const Json& j, const std::string& source) {
     }
     d.axes.push_back(std::move(a));
   }
-  d.inputs = tensors(field(j, "inputs", where), where + ": inputs", d.axes);
-  d.outputs = tensors(field(j, "outputs", where), where + ": outputs", d.axes);
+  d.inputs = tensors(required(j, "inputs", where), where + ": inputs", d.axes);
+  d.outputs = tensors(required(j, "outputs", where), where + ": outputs", d.axes);
   for (const DefinitionTensor& o : d.outputs) {
     for (const DefinitionTensor& i : d.inputs) {
       if (i.name == o.name) fail("{}: '{}' is both an input and an output", where, o.name);
     }
   }
-  d.reference = non_empty_string(field(j, "reference", where), where + ": reference");
+  d.reference = non_empty_string(j, "reference", where);
   // The Python check (ast) is the validator's; this one needs no Python.
   static const std::regex top_level_run(R"((^|\n)def run\()");
   if (!std::regex_search(d.reference, top_level_run)) fail("{}: reference has no top-level 'def run('", where);
