@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -326,6 +327,88 @@ TEST(TraceDataset, WorkloadsSolutionsAndTracesAgreeWithTheirDefinitions) {
   EXPECT_THAT(all, HasSubstr("rmsnorm_h2048.jsonl:4: input 'weight': blob ./blob/workloads/rmsnorm/rmsnorm_h2048/rmsnorm_h2048_u1.safetensors not found"));
   EXPECT_THAT(all, HasSubstr("misplaced.json: expected at solutions/strata/rmsnorm/rmsnorm_h2048/strata_cpp_rmsnorm_scalar.json"));
   EXPECT_THAT(all, HasSubstr("traces/strata/rmsnorm/rmsnorm_h2048.jsonl:2: no solution 'nobody' in solutions/"));
+}
+
+// C sources of out-of-tree rmsnorm solutions (rmsnorm_f32_h128, eps 1e-6).
+constexpr const char* kRmsnormC = R"C(#include <math.h>
+#include "strata_solution.h"
+int run(const strata_tensor* in, int32_t n_in, strata_tensor* out, int32_t n_out) {
+  const float* x = (const float*)in[0].data;
+  const float* w = (const float*)in[1].data;
+  float* y = (float*)out[0].data;
+  const int64_t rows = in[0].shape[0], dim = in[0].shape[1];
+  if (n_in != 2 || n_out != 1) return 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    float ss = 0;
+    for (int64_t i = 0; i < dim; ++i) ss += x[r * dim + i] * x[r * dim + i];
+    const float inv = 1.0f / sqrtf(ss / (float)dim + 1e-6f);
+    for (int64_t i = 0; i < dim; ++i) y[r * dim + i] = x[r * dim + i] * inv * w[i] * SCALE;
+  }
+  return 0;
+}
+)C";
+
+nlohmann::json out_of_tree(const std::string& name, const std::string& source, const std::string& file = "rmsnorm.c") {
+  return {{"name", name},
+          {"definition", "rmsnorm_f32_h128"},
+          {"author", "tester"},
+          {"spec", {{"language", "cpp"}, {"target_hardware", {"x86_64"}}, {"entry_point", file + "::run"}}},
+          {"sources", {{{"path", file}, {"content", source}}}}};
+}
+
+std::string with_scale(const char* scale) { return std::string("#define SCALE ") + scale + "\n" + kRmsnormC; }
+
+// strata's own solutions and out-of-tree ones, run in child processes: the
+// correct ones PASS with a speedup against the baseline, a wrong one is
+// INCORRECT_NUMERICAL, a crash is RUNTIME_ERROR, a hang TIMEOUT, a syntax
+// error COMPILE_ERROR; the runner survives all of them and writes a dataset
+// that validates.
+TEST(KernelRunner, SolutionsGetTheirStatusAndTheRunnerSurvives) {
+  TempDataset t;
+  const std::string def_file = std::string(STRATA_SOURCE_DIR) + "/kernels/definitions/rmsnorm/rmsnorm_f32_h128.json";
+  std::ifstream def_in(def_file);
+  t.write("definitions/rmsnorm/rmsnorm_f32_h128.json", std::string(std::istreambuf_iterator<char>(def_in), {}));
+  const std::vector<std::pair<std::string, nlohmann::json>> solutions = {
+      {"tester_c_right", out_of_tree("tester_c_right", with_scale("1.0f"))},
+      {"tester_c_wrong", out_of_tree("tester_c_wrong", with_scale("1.1f"))},
+      {"tester_c_crash", out_of_tree("tester_c_crash", "#include \"strata_solution.h\"\nint run(const strata_tensor* i, int32_t a, strata_tensor* o, int32_t b) { *(volatile int*)0 = 1; return 0; }\n")},
+      {"tester_c_hang", out_of_tree("tester_c_hang", "#include \"strata_solution.h\"\nint run(const strata_tensor* i, int32_t a, strata_tensor* o, int32_t b) { volatile int spin = 1; while (spin) {} return 0; }\n")},
+      {"tester_cpp_broken", out_of_tree("tester_cpp_broken", "extern \"C\" int run( {", "broken.cpp")},
+  };
+  for (const auto& [name, j] : solutions) t.write("solutions/tester/rmsnorm/rmsnorm_f32_h128/" + name + ".json", j.dump(2));
+  const fs::path out = t.root / "out";
+  FILE* p = popen(fmt::format("{} kernels bench {} --out {} --synthetic-sizes 3 --trials 2 --warmup 1 --iterations 3 "
+                              "--timeout 3 --max-seconds-per-trial 0.5 2>&1",
+                              STRATA_BINARY, t.root.string(), out.string())
+                      .c_str(),
+                  "r");
+  std::string log;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) log.append(buf, n);
+  ASSERT_EQ(pclose(p), 0) << log;
+
+  const Dataset d = load_dataset(out.string());
+  EXPECT_THAT(d.errors, ::testing::IsEmpty());
+  std::map<std::string, EvaluationStatus> status;
+  for (const Trace& tr : d.traces) status[*tr.solution] = tr.evaluation->status;
+  EXPECT_EQ(status["rmsnorm_scalar"], EvaluationStatus::Passed) << log;
+  EXPECT_EQ(status["tester_c_right"], EvaluationStatus::Passed) << log;
+  EXPECT_EQ(status["tester_c_wrong"], EvaluationStatus::IncorrectNumerical) << log;
+  EXPECT_EQ(status["tester_c_crash"], EvaluationStatus::RuntimeError) << log;
+  EXPECT_EQ(status["tester_c_hang"], EvaluationStatus::Timeout) << log;
+  EXPECT_EQ(status["tester_cpp_broken"], EvaluationStatus::CompileError) << log;
+  for (const Trace& tr : d.traces) {
+    if (*tr.solution == "tester_c_crash") EXPECT_THAT(tr.evaluation->log, HasSubstr("signal 11"));
+    if (*tr.solution == "tester_c_wrong") {
+      EXPECT_GT(tr.evaluation->correctness->max_absolute_error, 0.01);
+      EXPECT_FALSE(tr.evaluation->performance.has_value());
+    }
+    if (*tr.solution == "tester_c_right") {
+      EXPECT_LT(tr.evaluation->correctness->max_absolute_error, 1e-4);
+      EXPECT_GT(tr.evaluation->performance->latency_ms, 0);
+      EXPECT_TRUE(tr.evaluation->libs.contains("isa"));
+    }
+  }
 }
 
 }  // namespace

@@ -3,9 +3,17 @@
 #include <fmt/core.h>
 #include <memory>
 
+#include <filesystem>
+#include <map>
+
 #include "core/error.h"
 #include "tools/commands.h"
 #include "workbench/dataset.h"
+#include "workbench/dataset_writer.h"
+#include "workbench/in_tree_solutions.h"
+#include "workbench/inputs.h"
+#include "workbench/out_of_tree_solution.h"
+#include "workbench/runner.h"
 
 namespace strata {
 
@@ -41,6 +49,102 @@ void validate(const ValidateArgs& a) {
   if (!errors.empty()) fail("{}: {} errors", a.dataset, errors.size());
 }
 
+struct BenchArgs {
+  std::string dataset, out;
+  std::vector<std::string> definitions, solutions;
+  std::vector<int64_t> synthetic_sizes = {1, 16, 128};
+  RunnerOptions runner;
+};
+
+bool selected(const std::vector<std::string>& names, const std::string& name) {
+  return names.empty() || std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// A registry solution as a Solution record: its code is in the strata binary.
+TraceSolution builtin_record(const Definition& def, const RunnableSolution& s) {
+  TraceSolution r;
+  r.name = s.name;
+  r.definition = def.name;
+  r.author = s.author;
+  r.description = "strata's registry solution of kernel definition " + def.tag("strata_kernel").value_or("?");
+  r.spec.language = "cpp";
+  r.spec.target_hardware = s.target_hardware;
+  r.spec.entry_point = "builtin.cpp::" + s.name;
+  r.sources = {{"builtin.cpp", "// compiled into the strata binary; listed in src/kernels/solution_registry.cpp\n"}};
+  return r;
+}
+
+// Runs every selected definition's solutions (strata's own and the dataset's
+// out-of-tree cpp ones) on its workloads (or synthetic ones) and writes the
+// result as a dataset under --out.
+void bench(const BenchArgs& a) {
+  const Dataset d = load_dataset(a.dataset);
+  for (const std::string& e : d.errors) fmt::print(stderr, "warning: skipped: {}\n", e);
+  const std::string build_dir = (std::filesystem::path(a.out) / "build").string();
+  int benched = 0;
+  for (const Definition& def : d.definitions) {
+    if (!selected(a.definitions, def.name)) continue;
+    std::vector<RunnableSolution> solutions = in_tree_solutions(def);
+    if (solutions.empty()) {
+      fmt::print("{}: skipped: no baseline (strata has no adapter for it yet)\n", def.name);
+      continue;
+    }
+    std::vector<TraceSolution> records;
+    for (const RunnableSolution& s : solutions) records.push_back(builtin_record(def, s));
+    std::map<std::string, std::string> compile_errors;  // solution -> compiler log
+    for (const TraceSolution& s : d.solutions) {
+      if (s.definition != def.name) continue;
+      records.push_back(s);
+      CompiledSolution c = compile_solution(s, build_dir);
+      if (c.runnable) {
+        solutions.push_back(std::move(*c.runnable));
+      } else {
+        compile_errors[s.name] = c.log;
+      }
+    }
+    std::erase_if(solutions, [&](const RunnableSolution& s) { return s.author != "baseline" && !selected(a.solutions, s.name); });
+    std::vector<Workload> workloads;
+    for (const Trace& t : d.workloads)
+      if (t.definition == def.name) workloads.push_back(t.workload);
+    const bool synthetic = workloads.empty();
+    if (synthetic) workloads = synthetic_workloads(def, a.synthetic_sizes);
+    if (workloads.empty()) {
+      fmt::print("{}: skipped: no workloads (capture some; its inputs cannot be drawn at random)\n", def.name);
+      continue;
+    }
+    std::vector<Trace> traces = bench_definition(def, workloads, solutions, a.runner, a.dataset);
+    for (const auto& [name, log] : compile_errors) {
+      for (const Workload& w : workloads) {
+        Evaluation e = runner_environment();
+        e.status = EvaluationStatus::CompileError;
+        e.timestamp = trace_timestamp();
+        e.log = log;
+        traces.push_back(Trace{def.name, w, name, std::move(e)});
+      }
+    }
+    write_definition(a.out, def);
+    if (synthetic) append_workloads(a.out, def, workloads);
+    std::map<std::string, std::vector<Trace>> by_author;
+    for (const TraceSolution& r : records) {
+      write_solution(a.out, def.op_type, r);
+      for (const Trace& t : traces)
+        if (t.solution == r.name) by_author[r.author].push_back(t);
+    }
+    for (const auto& [author, ts] : by_author) append_traces(a.out, def, author, ts);
+    fmt::print("{}\n", def.name);
+    for (const Trace& t : traces) {
+      const Evaluation& e = *t.evaluation;
+      std::string axes;
+      for (const auto& [k, v] : t.workload.axes) axes += fmt::format("{}{}={}", axes.empty() ? "" : ",", k, v);
+      fmt::print("  {:<14} {:<34} {:<20} {}\n", axes, *t.solution, status_name(e.status),
+                 e.performance ? fmt::format("{:10.4f} ms  {:6.2f}x", e.performance->latency_ms, e.performance->speedup_factor)
+                               : e.log.substr(0, e.log.find('\n')));
+    }
+    ++benched;
+  }
+  fmt::print("{} definitions benched; traces under {}\n", benched, a.out);
+}
+
 }  // namespace
 
 void add_kernels_command(CLI::App& app) {
@@ -52,6 +156,25 @@ void add_kernels_command(CLI::App& app) {
   v->add_option("dataset", args->dataset, "dataset folder (holding definitions/)")->required();
   v->add_flag("--no-run", args->no_run, "only parse the references (Python's ast), do not run them");
   v->callback([args] { validate(*args); });
+
+  auto bargs = std::make_shared<BenchArgs>();
+  CLI::App* b = cmd->add_subcommand("bench", "Run every solution of the dataset's definitions on their workloads; write traces");
+  b->add_option("dataset", bargs->dataset, "dataset folder (holding definitions/)")->required();
+  b->add_option("--out", bargs->out, "output dataset folder (definitions, workloads, solutions and traces are written)")
+      ->required();
+  b->add_option("--definitions", bargs->definitions, "only these definitions")->delimiter(',');
+  b->add_option("--solutions", bargs->solutions, "only these solutions (the baseline always runs)")->delimiter(',');
+  b->add_option("--synthetic-sizes", bargs->synthetic_sizes, "var-axis values of the workloads made for definitions without any")
+      ->delimiter(',')
+      ->capture_default_str();
+  b->add_option("--warmup", bargs->runner.warmup)->capture_default_str();
+  b->add_option("--iterations", bargs->runner.iterations)->capture_default_str();
+  b->add_option("--trials", bargs->runner.trials, "input sets per workload")->capture_default_str()->check(CLI::PositiveNumber);
+  b->add_option("--timeout", bargs->runner.timeout_seconds, "seconds per solution and workload")->capture_default_str();
+  b->add_option("--max-seconds-per-trial", bargs->runner.max_seconds_per_trial)->capture_default_str();
+  b->add_option("--atol", bargs->runner.atol)->capture_default_str();
+  b->add_option("--rtol", bargs->runner.rtol)->capture_default_str();
+  b->callback([bargs] { bench(*bargs); });
 }
 
 }  // namespace strata

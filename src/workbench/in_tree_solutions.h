@@ -1,0 +1,19 @@
+#pragma once
+// strata's own kernels as solutions of the dataset's definitions: a
+// definition tagged strata_kernel:<name> is solved by every registry
+// solution of that kernel definition that runs on this CPU, called on the
+// calling thread over the whole output. The scalar reference comes first,
+// with author "baseline" (the runner's correctness and speed reference);
+// the SIMD ones have author "strata".
+#include <vector>
+
+#include "workbench/definition.h"
+#include "workbench/runnable_solution.h"
+
+namespace strata {
+
+// Empty when the definition has no strata_kernel tag or its kernel has no
+// adapter here yet (paged attention, MLA, FP8 GEMM, the MoE FFN, routers).
+std::vector<RunnableSolution> in_tree_solutions(const Definition& def);
+
+}  // namespace strata
