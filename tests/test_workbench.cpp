@@ -13,10 +13,14 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.h"
 #include "kernels/solution_registry.h"
+#include "kernels/ops.h"
+#include "kernels/shape_choices.h"
 #include "workbench/dataset.h"
+#include "workbench/kernel_table.h"
 
 namespace strata {
 namespace {
@@ -409,6 +413,52 @@ TEST(KernelRunner, SolutionsGetTheirStatusAndTheRunnerSurvives) {
       EXPECT_TRUE(tr.evaluation->libs.contains("isa"));
     }
   }
+
+  // Apply: one entry for the token bucket, a registry solution that PASSED;
+  // never the wrong, crashing or out-of-tree ones.
+  std::vector<std::string> notes;
+  const KernelTable table = build_kernel_table(d, notes);
+  ASSERT_EQ(table.entries.size(), 1u);
+  const KernelTableEntry& e = table.entries[0];
+  EXPECT_EQ(e.kernel, "rmsnorm");
+  EXPECT_EQ(e.shape, std::vector<int64_t>{128});
+  EXPECT_EQ(e.max_tokens, 4);  // 3 tokens -> the bucket up to 4
+  EXPECT_TRUE(e.solution.starts_with("rmsnorm_")) << e.solution;
+  EXPECT_THAT(fmt::format("{}", fmt::join(notes, "\n")), HasSubstr("tester_c_right is not a registry solution"));
+  const KernelTable again = KernelTable::from_json(nlohmann::json::parse(table.to_json().dump()), "t");
+  EXPECT_EQ(again.entries[0].solution, e.solution);
+}
+
+// Installed choices serve their shape and bucket; any other call (a miss)
+// keeps the selection.
+TEST(KernelTable, ChoicesServeTheirShapeAndMissesKeepTheSelection) {
+  clear_shape_choices();
+  EXPECT_FALSE(any_shape_choices());
+  KernelTable t;
+  t.entries.push_back({"rmsnorm_f32_h128", "rmsnorm", {128}, 4, "rmsnorm_scalar", 0.01});
+  t.entries.push_back({"rmsnorm_f32_h128", "rmsnorm", {128}, 16, std::string(select("rmsnorm").name), 0.02});
+  const std::vector<std::string> lines = install_kernel_table(t);
+  EXPECT_EQ(lines[0], "rmsnorm [128] tokens<=4: rmsnorm_scalar (rmsnorm_f32_h128)");
+  const int64_t h128[] = {128}, h64[] = {64};
+  EXPECT_EQ(shape_choice("rmsnorm", h128, 3)->name, "rmsnorm_scalar");
+  EXPECT_EQ(shape_choice("rmsnorm", h128, 4)->name, "rmsnorm_scalar");
+  EXPECT_EQ(shape_choice("rmsnorm", h128, 5)->name, select("rmsnorm").name);
+  EXPECT_EQ(shape_choice("rmsnorm", h128, 17), nullptr);
+  EXPECT_EQ(shape_choice("rmsnorm", h64, 1), nullptr);
+  EXPECT_EQ(shape_choice("softmax", h128, 1), nullptr);
+
+  // The dispatch point runs the choice: bit for bit the scalar reference.
+  std::vector<float> x(3 * 128), w(128), y(x.size()), want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(int(i % 17) - 8) * 0.37f;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.5f + float(i) / 128.0f;
+  rmsnorm(x.data(), w.data(), y.data(), 3, 128, 1e-6f);
+  rmsnorm_scalar(x.data(), w.data(), want.data(), 3, 128, 1e-6f);
+  EXPECT_EQ(y, want);
+
+  EXPECT_THAT(error_of([] { add_shape_choice("rmsnorm", {128}, 4, "no_such_solution"); }), HasSubstr("unknown solution"));
+  EXPECT_THAT(error_of([] { add_shape_choice("rmsnorm", {128}, 4, "argmax_scalar"); }), HasSubstr("is of argmax, not rmsnorm"));
+  clear_shape_choices();
+  EXPECT_EQ(shape_choice("rmsnorm", h128, 3), nullptr);
 }
 
 }  // namespace

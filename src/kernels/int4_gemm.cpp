@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/int4_matrix.h"
+#include "kernels/shape_choices.h"
 
 namespace strata {
 
@@ -67,7 +68,8 @@ namespace {
 // global thread pool when `parallel`.
 void run_selected(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end, bool parallel) {
   static const SelectedKernel selected(kGemmW4a16G32);
-  const Int4GemmFn fn = selected();
+  const int64_t shape[] = {a.w->rows(), a.w->cols()};
+  const Int4GemmFn fn = choose(selected, kGemmW4a16G32, shape, a.n);
   if (!parallel) return fn(a, tile_begin, tile_end);
   ThreadPool::global().parallel_for(tile_end - tile_begin, [&](int64_t t0, int64_t t1) {
     fn(a, tile_begin + t0, tile_begin + t1);

@@ -9,6 +9,7 @@
 #include "kernels/fp8_gemm.h"
 #include "kernels/fp8_matrix.h"
 #include "kernels/int4_gemm.h"
+#include "kernels/shape_choices.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/weight_blocks.h"
 
@@ -160,7 +161,11 @@ MatmulFn selected_gemm(DType dtype) {
 // the SIMD row tiles aligned).
 void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, bool parallel) {
   constexpr int64_t kRowBlock = 16;
-  const MatmulFn fn = selected_gemm(a.w.dtype);
+  MatmulFn fn = selected_gemm(a.w.dtype);
+  if (any_shape_choices() && a.w.dtype == DType::BF16) {
+    const int64_t shape[] = {a.w.rows, a.w.cols};
+    if (const Solution* s = shape_choice(kGemmBf16.name, shape, a.n)) fn = s->kernel(kGemmBf16);
+  }
   if (!parallel) return fn(a, row_begin, row_end);
   ThreadPool::global().parallel_for((row_end - row_begin + kRowBlock - 1) / kRowBlock, [&](int64_t b0, int64_t b1) {
     fn(a, row_begin + b0 * kRowBlock, std::min(row_end, row_begin + b1 * kRowBlock));

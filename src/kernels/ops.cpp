@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/rope_rows.h"
+#include "kernels/shape_choices.h"
 
 namespace strata {
 
@@ -139,7 +140,8 @@ void topk_router(const float* logits, int64_t n_experts, int64_t top_k, const Ro
 
 void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps) {
   static const SelectedKernel kernel(kRmsnorm);
-  kernel()(x, weight, y, n_rows, dim, eps);
+  const int64_t shape[] = {dim};
+  choose(kernel, kRmsnorm, shape, n_rows)(x, weight, y, n_rows, dim, eps);
 }
 void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta) {

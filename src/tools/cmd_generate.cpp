@@ -335,6 +335,7 @@ void add_generate_command(CLI::App& app) {
   auto o = std::make_shared<GenerateOptions>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt and report prompt/decode speed");
   cmd->add_option("--model", o->model, "Hugging Face model folder or .gguf file")->required();
+  add_kernel_table_option(*cmd);
   cmd->add_option("--prompt", o->prompt, "Prompt text (used as is, no chat template)");
   cmd->add_option("--prompt-tokens", o->prompt_tokens, "Use a synthetic prompt of N tokens instead (benchmarks)")
       ->check(CLI::PositiveNumber);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "core/error.h"
@@ -12,6 +13,7 @@
 #include "workbench/dataset_writer.h"
 #include "workbench/in_tree_solutions.h"
 #include "workbench/inputs.h"
+#include "workbench/kernel_table.h"
 #include "workbench/out_of_tree_solution.h"
 #include "workbench/runner.h"
 
@@ -145,6 +147,28 @@ void bench(const BenchArgs& a) {
   fmt::print("{} definitions benched; traces under {}\n", benched, a.out);
 }
 
+struct ApplyArgs {
+  std::string dataset, out;
+};
+
+void apply(const ApplyArgs& a) {
+  const Dataset d = load_dataset(a.dataset);
+  for (const std::string& e : d.errors) fmt::print(stderr, "warning: skipped: {}\n", e);
+  std::vector<std::string> notes;
+  const KernelTable table = build_kernel_table(d, notes);
+  std::sort(notes.begin(), notes.end());
+  notes.erase(std::unique(notes.begin(), notes.end()), notes.end());
+  for (const std::string& n : notes) fmt::print("note: {}\n", n);
+  for (const KernelTableEntry& e : table.entries) {
+    fmt::print("{:<44} tokens<={:<5} {:<30} {:.4f} ms\n", e.definition, e.max_tokens, e.solution, e.latency_ms);
+  }
+  std::ofstream out(a.out);
+  out << table.to_json().dump(2) << "\n";
+  out.close();
+  if (!out) fail("{}: write failed", a.out);
+  fmt::print("{} entries written to {}\n", table.entries.size(), a.out);
+}
+
 }  // namespace
 
 void add_kernels_command(CLI::App& app) {
@@ -175,6 +199,12 @@ void add_kernels_command(CLI::App& app) {
   b->add_option("--atol", bargs->runner.atol)->capture_default_str();
   b->add_option("--rtol", bargs->runner.rtol)->capture_default_str();
   b->callback([bargs] { bench(*bargs); });
+
+  auto aargs = std::make_shared<ApplyArgs>();
+  CLI::App* ap = cmd->add_subcommand("apply", "Pick the fastest correct solution per definition and token bucket from traces");
+  ap->add_option("dataset", aargs->dataset, "a dataset with traces (the --out of kernels bench)")->required();
+  ap->add_option("--out", aargs->out, "kernel table JSON, for serve/generate --kernel-table")->required();
+  ap->callback([aargs] { apply(*aargs); });
 }
 
 }  // namespace strata

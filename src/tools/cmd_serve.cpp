@@ -94,6 +94,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--served-model-name", o->serving.served_model_name, "Model name clients use (default: --model)");
   add_schedule_options(*cmd, o->engine);
   add_capacity_options(*cmd, o->engine);
+  add_kernel_table_option(*cmd);
   cmd->add_option("--seed", o->engine.seed, "Seed for requests that give none")->capture_default_str();
   cmd->add_option("--max-queued-requests", o->serving.max_queued_requests,
                   "Requests waiting for their first token before new ones get 429")

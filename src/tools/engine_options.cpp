@@ -2,9 +2,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fmt/core.h>
+
+#include <fstream>
 #include <string>
 
+#include "core/error.h"
 #include "engine/engine.h"
+#include "workbench/kernel_table.h"
 
 namespace strata {
 
@@ -41,6 +46,25 @@ void add_capacity_options(CLI::App& cmd, EngineConfig& config) {
   cmd.add_flag_callback(
       "--no-prefix-caching", [&config] { config.prefix_caching = false; },
       "Do not reuse the KV blocks of shared prompt prefixes");
+}
+
+void add_kernel_table_option(CLI::App& cmd) {
+  cmd.add_option_function<std::string>(
+      "--kernel-table",
+      [](const std::string& path) {
+        std::ifstream in(path);
+        if (!in) fail("--kernel-table {}: cannot read", path);
+        nlohmann::json j;
+        try {
+          j = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::exception& e) {
+          fail("--kernel-table {}: not JSON: {}", path, e.what());
+        }
+        for (const std::string& line : install_kernel_table(KernelTable::from_json(j, path))) {
+          fmt::print(stderr, "kernel table: {}\n", line);
+        }
+      },
+      "Per-shape kernel choices from `strata kernels apply` (default: the instruction-set order)");
 }
 
 }  // namespace strata

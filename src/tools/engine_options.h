@@ -17,5 +17,8 @@ void add_schedule_options(CLI::App& cmd, EngineConfig& config);
 // What the engine holds: --max-num-seqs, --max-model-len, --kv-budget,
 // --num-kv-blocks, --block-size, --no-prefix-caching.
 void add_capacity_options(CLI::App& cmd, EngineConfig& config);
+// --kernel-table FILE: per-shape kernel choices from `strata kernels apply`,
+// installed when the flag is parsed; each one is logged to stderr.
+void add_kernel_table_option(CLI::App& cmd);
 
 }  // namespace strata

@@ -1,0 +1,135 @@
+#include "workbench/kernel_table.h"
+
+#include <algorithm>
+#include <bit>
+#include <map>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+#include "kernels/shape_choices.h"
+#include "kernels/solution_registry.h"
+
+namespace strata {
+
+namespace {
+
+// The kernels whose dispatch points consult shape choices: the constant axes
+// of their shape key, in the order the dispatch passes them, and the token axis.
+struct Applicable {
+  const char* kernel;
+  std::vector<const char*> shape_axes;
+  const char* token_axis;
+};
+const std::vector<Applicable>& applicable() {
+  static const std::vector<Applicable> all = {
+      {"gemm_bf16", {"N", "K"}, "M"},
+      {"gemm_w4a16_g32", {"N", "K"}, "M"},
+      {"rmsnorm", {"hidden_size"}, "batch_size"},
+  };
+  return all;
+}
+
+bool in_registry(const std::string& name) {
+  for (const Solution& s : all_solutions())
+    if (s.name == name) return true;
+  return false;
+}
+
+}  // namespace
+
+nlohmann::ordered_json KernelTable::to_json() const {
+  nlohmann::ordered_json entries_json = nlohmann::ordered_json::array();
+  for (const KernelTableEntry& e : entries) {
+    entries_json.push_back({{"definition", e.definition},
+                            {"kernel", e.kernel},
+                            {"shape", e.shape},
+                            {"max_tokens", e.max_tokens},
+                            {"solution", e.solution},
+                            {"latency_ms", e.latency_ms}});
+  }
+  return {{"hardware", hardware}, {"entries", entries_json}};
+}
+
+KernelTable KernelTable::from_json(const nlohmann::json& j, const std::string& where) {
+  KernelTable t;
+  try {
+    t.hardware = j.at("hardware").get<std::string>();
+    for (const nlohmann::json& e : j.at("entries")) {
+      t.entries.push_back({e.at("definition").get<std::string>(), e.at("kernel").get<std::string>(),
+                           e.at("shape").get<std::vector<int64_t>>(), e.at("max_tokens").get<int64_t>(),
+                           e.at("solution").get<std::string>(), e.at("latency_ms").get<double>()});
+    }
+  } catch (const nlohmann::json::exception& ex) {
+    fail("{}: not a kernel table: {}", where, ex.what());
+  }
+  return t;
+}
+
+KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes) {
+  KernelTable table;
+  for (const Definition& def : d.definitions) {
+    const std::optional<std::string> kernel = def.tag("strata_kernel");
+    auto how = std::find_if(applicable().begin(), applicable().end(),
+                            [&](const Applicable& a) { return kernel && a.kernel == *kernel; });
+    // (bucket, solution) -> latencies; and which (bucket, solution) failed somewhere.
+    std::map<std::pair<int64_t, std::string>, std::vector<double>> latencies;
+    std::map<int64_t, int> workloads_in_bucket;
+    std::map<std::pair<int64_t, std::string>, bool> failed;
+    std::map<std::string, int> seen_uuid;
+    bool has_traces = false;
+    for (const Trace& t : d.traces) {
+      if (t.definition != def.name) continue;
+      has_traces = true;
+      if (how == applicable().end()) break;
+      const int64_t tokens = t.workload.axis(how->token_axis);
+      const int64_t bucket = int64_t(std::bit_ceil(uint64_t(tokens)));
+      if (seen_uuid[t.workload.uuid]++ == 0) ++workloads_in_bucket[bucket];
+      const auto key = std::make_pair(bucket, *t.solution);
+      if (t.evaluation->status == EvaluationStatus::Passed) {
+        latencies[key].push_back(t.evaluation->performance->latency_ms);
+      } else {
+        failed[key] = true;
+      }
+    }
+    if (!has_traces) continue;
+    if (how == applicable().end()) {
+      notes.push_back(fmt::format("{}: kernel {} has no shape choices at serve time", def.name, kernel.value_or("(none)")));
+      continue;
+    }
+    if (table.hardware.empty()) {
+      for (const Trace& t : d.traces)
+        if (t.definition == def.name) table.hardware = t.evaluation->hardware;
+    }
+    std::vector<int64_t> shape;
+    for (const char* axis : how->shape_axes) shape.push_back(def.axis(axis)->value);
+    for (const auto& [bucket, count] : workloads_in_bucket) {
+      KernelTableEntry best{def.name, *kernel, shape, bucket, "", 0};
+      for (const auto& [key, ms] : latencies) {
+        if (key.first != bucket || failed.contains(key) || int(ms.size()) < count) continue;
+        if (!in_registry(key.second)) {
+          notes.push_back(fmt::format("{}: {} is not a registry solution; serve cannot run it", def.name, key.second));
+          continue;
+        }
+        const double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / double(ms.size());
+        if (best.solution.empty() || mean < best.latency_ms) best.solution = key.second, best.latency_ms = mean;
+      }
+      if (!best.solution.empty()) table.entries.push_back(std::move(best));
+    }
+  }
+  return table;
+}
+
+std::vector<std::string> install_kernel_table(const KernelTable& table) {
+  std::vector<std::string> lines;
+  for (const KernelTableEntry& e : table.entries) {
+    add_shape_choice(e.kernel, e.shape, e.max_tokens, e.solution);
+    lines.push_back(fmt::format("{} [{}] tokens<={}: {} ({})", e.kernel, fmt::join(e.shape, ", "), e.max_tokens, e.solution,
+                                e.definition));
+  }
+  return lines;
+}
+
+}  // namespace strata

@@ -1,0 +1,44 @@
+#pragma once
+// The apply step: from a benched dataset's traces, per definition and token
+// bucket, the fastest correct solution that strata can run at serve time
+// (a registry solution of the definition's strata_kernel), as a JSON table
+// that `strata serve --kernel-table` installs as shape choices
+// (kernels/shape_choices.h). Calls the table does not cover keep today's
+// selection.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "workbench/dataset.h"
+
+namespace strata {
+
+struct KernelTableEntry {
+  std::string definition;        // the dataset's, e.g. gemm_f32_bf16_n512_k2048
+  std::string kernel;            // its strata_kernel, e.g. gemm_bf16
+  std::vector<int64_t> shape;    // the kernel's shape key, e.g. {N, K}
+  int64_t max_tokens = 0;        // bucket: calls with (previous bucket, max_tokens] tokens
+  std::string solution;
+  double latency_ms = 0;         // mean over the bucket's workloads
+};
+
+struct KernelTable {
+  std::string hardware;
+  std::vector<KernelTableEntry> entries;
+
+  nlohmann::ordered_json to_json() const;
+  static KernelTable from_json(const nlohmann::json& j, const std::string& where);
+};
+
+// Buckets are the powers of two at or above each workload's token count. A
+// solution competes in a bucket only if it PASSED every workload there; the
+// least mean latency wins. `notes` says what could not be applied and why.
+KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes);
+
+// Installs every entry; returns one line per entry ("<kernel> <shape>
+// tokens<=N: <solution>"). Throws Error for a solution that does not run here.
+std::vector<std::string> install_kernel_table(const KernelTable& table);
+
+}  // namespace strata
