@@ -117,6 +117,7 @@ std::vector<AgenticTurn> run_agentic_session(const OpenAIClient& client, const A
       if (reply.status != 200 || !body.contains("tokens"))
         fail("agentic session, turn {}: POST /tokenize: HTTP {}: {}", k, reply.status, reply.body.substr(0, 200));
       turn.prompt_ids = body["tokens"].get<std::vector<int32_t>>();
+      turn.tokenize_seconds = reply.seconds;
     }
     const json request = {{"model", model},       {"messages", messages},          {"tools", tools},
                           {"temperature", 0},     {"max_tokens", options.max_tokens}, {"ignore_eos", true}};
@@ -157,18 +158,24 @@ std::string agentic_report(const std::vector<AgenticTurn>& turns) {
                                 s.prompt_tokens, s.cached_tokens, 100.0 * s.cached_fraction);
   // A turn's own wall time is noisy on a shared machine: the median of the
   // (up to) 10 turns ending at it is shown beside it.
-  out += fmt::format("{:>6} {:>9} {:>14} {:>14} {:>11} {:>11} {:>17}\n", "turn", "messages", "prompt tokens",
-                     "cached tokens", "new tokens", "wall ms", "median ms (10)");
+  const bool tokenized = !turns.front().prompt_ids.empty();
+  auto median_ms = [&](int k, double AgenticTurn::*seconds) {
+    std::vector<double> window;
+    for (int i = std::max(1, k - 9); i <= k; ++i) window.push_back(turns[size_t(i - 1)].*seconds);
+    return 1000 * percentile(std::move(window), 50);
+  };
+  out += fmt::format("{:>6} {:>9} {:>14} {:>14} {:>11} {:>11} {:>17}{}\n", "turn", "messages", "prompt tokens",
+                     "cached tokens", "new tokens", "wall ms", "median ms (10)",
+                     tokenized ? "  /tokenize median ms (10)" : "");
   std::vector<int> rows = {1, n / 10, n / 4, n / 2, 3 * n / 4, n};
   rows.erase(std::remove_if(rows.begin(), rows.end(), [](int k) { return k < 1; }), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
   for (int k : rows) {
     const AgenticTurn& t = turns[size_t(k - 1)];
-    std::vector<double> window;
-    for (int i = std::max(1, k - 9); i <= k; ++i) window.push_back(turns[size_t(i - 1)].seconds);
-    const double median = percentile(std::move(window), 50);
-    out += fmt::format("{:>6} {:>9} {:>14} {:>14} {:>11} {:>11.1f} {:>17.1f}\n", t.turn, t.messages, t.prompt_tokens,
-                       t.cached_tokens, t.prompt_tokens - t.cached_tokens, 1000 * t.seconds, 1000 * median);
+    out += fmt::format("{:>6} {:>9} {:>14} {:>14} {:>11} {:>11.1f} {:>17.1f}{}\n", t.turn, t.messages, t.prompt_tokens,
+                       t.cached_tokens, t.prompt_tokens - t.cached_tokens, 1000 * t.seconds,
+                       median_ms(k, &AgenticTurn::seconds),
+                       tokenized ? fmt::format("{:>26.1f}", median_ms(k, &AgenticTurn::tokenize_seconds)) : "");
   }
   return out;
 }

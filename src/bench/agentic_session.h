@@ -24,7 +24,8 @@ struct AgenticSessionOptions {
   // is its time to first token: template, tokenization, prefill, one token.
   int max_tokens = 1;
   // Also fetch every turn's prompt ids from POST /tokenize (same messages and
-  // tools), to check that each turn's prompt extends the previous one.
+  // tools), to check that each turn's prompt extends the previous one; its
+  // time is the template's and the tokenizer's share of the turn.
   bool tokenize = false;
 };
 
@@ -34,6 +35,7 @@ struct AgenticTurn {
   int prompt_tokens = 0, cached_tokens = 0, completion_tokens = 0;
   double seconds = 0;               // wall time of the (non-streamed) request
   std::vector<int32_t> prompt_ids;  // from /tokenize, when asked for
+  double tokenize_seconds = 0;      // wall time of that /tokenize request
 };
 
 // The tools every request declares.
@@ -55,7 +57,8 @@ struct AgenticSummary {
 AgenticSummary summarize(const std::vector<AgenticTurn>& turns);
 
 // The summary and a table of the turns 1, 10%, 25%, 50%, 75% and the last
-// (prompt and cached tokens, new tokens, wall time), as text.
+// (prompt and cached tokens, new tokens, wall time; /tokenize time when
+// fetched), as text.
 std::string agentic_report(const std::vector<AgenticTurn>& turns);
 
 }  // namespace strata::bench

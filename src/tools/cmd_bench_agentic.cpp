@@ -45,6 +45,7 @@ void run_bench_agentic(BenchAgenticArgs& a) {
                          {"cached_tokens", t.cached_tokens},
                          {"completion_tokens", t.completion_tokens},
                          {"seconds", t.seconds}});
+      if (a.session.tokenize) records.back()["tokenize_seconds"] = t.tokenize_seconds;
     }
     const bench::AgenticSummary s = bench::summarize(turns);
     std::ofstream out(a.output_json);
@@ -72,6 +73,8 @@ void add_bench_agentic_command(CLI::App& bench) {
   cmd->add_option("--max-tokens", a->session.max_tokens,
                   "Tokens asked per turn (1: a turn's wall time is its time to first token)")
       ->capture_default_str();
+  cmd->add_flag("--tokenize", a->session.tokenize,
+                "Also time POST /tokenize of each turn's messages (the template's and tokenizer's share)");
   cmd->add_option("--output-json", a->output_json, "Write the summary and every turn's record here");
   cmd->add_flag("--progress", a->progress, "Print every turn to stderr as it completes");
   cmd->callback([a] { run_bench_agentic(*a); });
