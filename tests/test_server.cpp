@@ -891,6 +891,34 @@ TEST(ServeKimi, TiktokenFolderTemplateAndParsers) {
     EXPECT_EQ(reasoning, message["reasoning_content"].is_null() ? "" : message["reasoning_content"].get<std::string>());
     EXPECT_EQ(stream_text(sse), message["content"].is_null() ? "" : message["content"].get<std::string>());
   }
+
+  // K2 Thinking writes <think> itself, which random weights never do: with the
+  // generation prompt opening it instead, the whole reply is reasoning, and
+  // chat_template_kwargs {"thinking": false} makes it all content (vLLM's
+  // kimi_k2 reasoning parser becomes the identity parser; the template reads
+  // no kwarg, so the tokens are the same).
+  std::string opened = kimi_k2_thinking_chat_template();
+  const std::string generation_prompt = "<|im_assistant|>assistant<|im_middle|>\n{%- endif -%}";
+  ASSERT_NE(opened.find(generation_prompt), std::string::npos);
+  opened.replace(opened.find(generation_prompt), generation_prompt.size(),
+                 "<|im_assistant|>assistant<|im_middle|><think>\n{%- endif -%}");
+  write_kimi_tokenizer(*Tokenizer::from_hf(qwen3 + "/tokenizer.json", qwen3 + "/tokenizer_config.json"), dir.string(),
+                       opened);
+  {
+    const auto opened_model = Model::load(dir.string());
+    Served served(*opened_model, engine_config(), serving_options(), http_options());
+    httplib::Client c = served.client();
+    json body = {{"model", "tiny"},  {"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})},
+                 {"max_tokens", 8},  {"temperature", 0},
+                 {"ignore_eos", true}};
+    const json thinking = post_json(c, "/v1/chat/completions", body, 200)["choices"][0]["message"];
+    ASSERT_TRUE(thinking["reasoning_content"].is_string()) << thinking.dump();
+    EXPECT_TRUE(thinking["content"].is_null() || thinking["content"] == "") << thinking.dump();
+    body["chat_template_kwargs"] = {{"thinking", false}};
+    const json plain = post_json(c, "/v1/chat/completions", body, 200)["choices"][0]["message"];
+    EXPECT_EQ(plain["content"], thinking["reasoning_content"]) << plain.dump();
+    EXPECT_TRUE(plain["reasoning_content"].is_null()) << plain.dump();
+  }
   fs::remove_all(dir);
 }
 
