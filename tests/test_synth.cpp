@@ -252,6 +252,9 @@ TEST_F(SynthTest, KimiK2WritesKimisTokenizer) {
   for (const char* text : {"Weather in 北京? <think>x</think>", "functions.get_weather:0 {\"city\": 12}"}) {
     EXPECT_EQ(gguf_model->tokenizer().encode(text), tok->encode(text)) << text;
   }
+  // The merges derived from the ranks for llama.cpp are the base vocabulary's own.
+  const auto qwen3 = Tokenizer::from_hf(kTokenizerDir + "/tokenizer.json", kTokenizerDir + "/tokenizer_config.json");
+  EXPECT_EQ(GGUFFile((k2 / kSynthGGUFName).string()).get_strings("tokenizer.ggml.merges"), qwen3->merges());
 
   // A lone GGUF leaves no scratch folder behind; deepseek_v3 keeps Qwen3's tokenizer.json.
   o.format = SynthFormat::GGUF;

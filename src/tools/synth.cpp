@@ -486,10 +486,8 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
   if (kimi_tokenizer) {
     // Written into the folder, or for a lone GGUF into a scratch folder removed
     // at the end. A GGUF holds the same vocabulary (tokenizer.ggml.pre
-    // "kimi-k2", ids = ranks, no merges), which strata reads back with
-    // identical ids. llama.cpp loads a kimi-k2 vocabulary without merges too
-    // but then merges nothing, so feed it token ids (as the oracle tests do);
-    // its converter derives merges from the ranks, which synth does not.
+    // "kimi-k2", ids = ranks, with merges derived from the ranks for
+    // llama.cpp), which strata and llama.cpp read back with the folder's ids.
     std::unique_ptr<StagingDir> scratch;
     if (!staging) scratch = std::make_unique<StagingDir>(out + ".tokenizer");
     const fs::path dir = staging ? staging->path() : scratch->path();
