@@ -964,7 +964,7 @@ TEST(ServeKimi, TwoHundredTurnAgenticSessionHitsThePrefixCache) {
     const std::vector<bench::AgenticTurn> turns = bench::run_agentic_session(client, session);
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     ASSERT_EQ(turns.size(), size_t(kTurns));
-    std::cout << bench::agentic_report(turns) << fmt::format("({:.1f} s with /tokenize every turn)\n", seconds);
+    std::cout << bench::agentic_report({turns}) << fmt::format("({:.1f} s with /tokenize every turn)\n", seconds);
 
     const int32_t block = config.block_size;
     for (size_t i = 0; i < turns.size(); ++i) {

@@ -61,6 +61,15 @@ json tool_result(int k) {
                                   40 + (7 * k) % 90, k, 16 * k)}};
 }
 
+// The user's task, naming the session so that sessions share no more than
+// the tool declaration and the system prompt.
+json user_task(int session) {
+  return {{"role", "user"},
+          {"content", fmt::format("Session {}: our inference server's prefix cache misses after long agent sessions. "
+                                  "Use the tools to find out why, one step at a time, then explain it.",
+                                  session)}};
+}
+
 int usage_int(const json& usage, const char* key) {
   const auto it = usage.find(key);
   return it != usage.end() && it->is_number_integer() ? it->get<int>() : -1;
@@ -83,25 +92,13 @@ json agentic_session_tools() {
   return tools;
 }
 
-json agentic_session_messages(int turn) {
-  json messages = json::array({{{"role", "user"},
-                                {"content",
-                                 "Our inference server's prefix cache misses after long agent sessions. Use the "
-                                 "tools to find out why, one step at a time, then explain it."}}});
-  for (int k = 1; k < turn; ++k) {
-    messages.push_back(assistant_tool_call(k));
-    messages.push_back(tool_result(k));
-  }
-  return messages;
-}
-
 std::vector<AgenticTurn> run_agentic_session(const OpenAIClient& client, const AgenticSessionOptions& options,
                                              const std::function<void(const AgenticTurn&)>& on_turn) {
   if (options.turns < 1) fail("agentic session: --turns must be at least 1 (got {})", options.turns);
   if (options.max_tokens < 1) fail("agentic session: --max-tokens must be at least 1 (got {})", options.max_tokens);
   const std::string& model = client.options().model;
   const json tools = agentic_session_tools();
-  json messages = agentic_session_messages(1);
+  json messages = json::array({user_task(options.session)});
   std::vector<AgenticTurn> turns;
   for (int k = 1; k <= options.turns; ++k) {
     if (k > 1) {
@@ -150,20 +147,35 @@ AgenticSummary summarize(const std::vector<AgenticTurn>& turns) {
   return s;
 }
 
-std::string agentic_report(const std::vector<AgenticTurn>& turns) {
-  if (turns.empty()) return "no turns\n";
-  const AgenticSummary s = summarize(turns);
-  const int n = int(turns.size());
-  std::string out = fmt::format("{} turns: {} prompt tokens, {} of them prefix-cached ({:.1f}%)\n", n,
-                                s.prompt_tokens, s.cached_tokens, 100.0 * s.cached_fraction);
-  // A turn's own wall time is noisy on a shared machine: the median of the
-  // (up to) 10 turns ending at it is shown beside it.
-  const bool tokenized = !turns.front().prompt_ids.empty();
+std::string agentic_report(const std::vector<std::vector<AgenticTurn>>& sessions) {
+  if (sessions.empty() || sessions.front().empty()) return "no turns\n";
+  const std::vector<AgenticTurn>& first = sessions.front();
+  const int n = int(first.size());
+  AgenticSummary s;
+  for (const auto& turns : sessions) {
+    if (turns.size() != first.size()) fail("agentic report: the sessions have different numbers of turns");
+    const AgenticSummary one = summarize(turns);
+    s.prompt_tokens += one.prompt_tokens;
+    s.cached_tokens += one.cached_tokens;
+  }
+  s.cached_fraction = s.prompt_tokens > 0 ? double(s.cached_tokens) / double(s.prompt_tokens) : 0.0;
+  std::string out = fmt::format("{} session{} of {} turns: {} prompt tokens, {} of them prefix-cached ({:.1f}%)\n",
+                                sessions.size(), sessions.size() > 1 ? "s" : "", n, s.prompt_tokens, s.cached_tokens,
+                                100.0 * s.cached_fraction);
+  // Times are noisy on a shared machine: a turn's time is its minimum over
+  // the sessions (the least disturbed run), and the median of the (up to) 10
+  // turns ending at it is shown beside it.
+  auto fastest = [&](int k, double AgenticTurn::*seconds) {
+    double best = sessions.front()[size_t(k - 1)].*seconds;
+    for (const auto& turns : sessions) best = std::min(best, turns[size_t(k - 1)].*seconds);
+    return best;
+  };
   auto median_ms = [&](int k, double AgenticTurn::*seconds) {
     std::vector<double> window;
-    for (int i = std::max(1, k - 9); i <= k; ++i) window.push_back(turns[size_t(i - 1)].*seconds);
+    for (int i = std::max(1, k - 9); i <= k; ++i) window.push_back(fastest(i, seconds));
     return 1000 * percentile(std::move(window), 50);
   };
+  const bool tokenized = !first.front().prompt_ids.empty();
   out += fmt::format("{:>6} {:>9} {:>14} {:>14} {:>11} {:>11} {:>17}{}\n", "turn", "messages", "prompt tokens",
                      "cached tokens", "new tokens", "wall ms", "median ms (10)",
                      tokenized ? "  /tokenize median ms (10)" : "");
@@ -171,9 +183,9 @@ std::string agentic_report(const std::vector<AgenticTurn>& turns) {
   rows.erase(std::remove_if(rows.begin(), rows.end(), [](int k) { return k < 1; }), rows.end());
   rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
   for (int k : rows) {
-    const AgenticTurn& t = turns[size_t(k - 1)];
+    const AgenticTurn& t = first[size_t(k - 1)];
     out += fmt::format("{:>6} {:>9} {:>14} {:>14} {:>11} {:>11.1f} {:>17.1f}{}\n", t.turn, t.messages, t.prompt_tokens,
-                       t.cached_tokens, t.prompt_tokens - t.cached_tokens, 1000 * t.seconds,
+                       t.cached_tokens, t.prompt_tokens - t.cached_tokens, 1000 * fastest(k, &AgenticTurn::seconds),
                        median_ms(k, &AgenticTurn::seconds),
                        tokenized ? fmt::format("{:>26.1f}", median_ms(k, &AgenticTurn::tokenize_seconds)) : "");
   }

@@ -27,6 +27,9 @@ struct AgenticSessionOptions {
   // tools), to check that each turn's prompt extends the previous one; its
   // time is the template's and the tokenizer's share of the turn.
   bool tokenize = false;
+  // Named in the user's task: sessions with other numbers share only the
+  // tool declaration and system prompt with this one in the prefix cache.
+  int session = 0;
 };
 
 struct AgenticTurn {
@@ -40,9 +43,6 @@ struct AgenticTurn {
 
 // The tools every request declares.
 nlohmann::json agentic_session_tools();
-// The messages of a session before turn `turn` (1-based): the user's task,
-// then turn - 1 scripted assistant tool calls, each followed by its result.
-nlohmann::json agentic_session_messages(int turn);
 
 // Runs the session through `client` (its model must be set), calling
 // `on_turn` after each turn. Throws strata::Error on a failed request or a
@@ -56,9 +56,10 @@ struct AgenticSummary {
 };
 AgenticSummary summarize(const std::vector<AgenticTurn>& turns);
 
-// The summary and a table of the turns 1, 10%, 25%, 50%, 75% and the last
-// (prompt and cached tokens, new tokens, wall time; /tokenize time when
-// fetched), as text.
-std::string agentic_report(const std::vector<AgenticTurn>& turns);
+// The summary over all sessions (the same script, one after another, under
+// their own task) and a table of the turns 1, 10%, 25%, 50%, 75% and the
+// last: the first session's prompt, cached and new tokens, and wall time
+// (and /tokenize time when fetched) as the minimum over the sessions.
+std::string agentic_report(const std::vector<std::vector<AgenticTurn>>& sessions);
 
 }  // namespace strata::bench

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "bench/agentic_session.h"
 #include "core/error.h"
@@ -21,22 +22,29 @@ namespace {
 struct BenchAgenticArgs {
   bench::ClientOptions client;
   bench::AgenticSessionOptions session;
+  int sessions = 1;
   std::string output_json;
   bool progress = false;
 };
 
 void run_bench_agentic(BenchAgenticArgs& a) {
+  if (a.sessions < 1) fail("--sessions must be at least 1 (got {})", a.sessions);
   a.client.endpoint = bench::Endpoint::ChatCompletions;
-  bench::OpenAIClient probe(a.client);
-  if (a.client.model.empty()) a.client.model = probe.first_model();
+  if (a.client.model.empty()) a.client.model = bench::OpenAIClient(a.client).first_model();
   const bench::OpenAIClient client(a.client);
-  const auto turns = bench::run_agentic_session(client, a.session, [&](const bench::AgenticTurn& t) {
-    if (a.progress)
-      fmt::print(stderr, "turn {}: {} prompt tokens, {} cached, {:.1f} ms\n", t.turn, t.prompt_tokens,
-                 t.cached_tokens, 1000 * t.seconds);
-  });
-  fmt::print("{}", bench::agentic_report(turns));
-  if (!a.output_json.empty()) {
+  std::vector<std::vector<bench::AgenticTurn>> sessions;
+  for (int i = 0; i < a.sessions; ++i) {
+    a.session.session = i;
+    sessions.push_back(bench::run_agentic_session(client, a.session, [&](const bench::AgenticTurn& t) {
+      if (a.progress)
+        fmt::print(stderr, "session {} turn {}: {} prompt tokens, {} cached, {:.1f} ms\n", i, t.turn, t.prompt_tokens,
+                   t.cached_tokens, 1000 * t.seconds);
+    }));
+  }
+  fmt::print("{}", bench::agentic_report(sessions));
+  if (a.output_json.empty()) return;
+  nlohmann::json out_sessions = nlohmann::json::array();
+  for (const auto& turns : sessions) {
     nlohmann::json records = nlohmann::json::array();
     for (const auto& t : turns) {
       records.push_back({{"turn", t.turn},
@@ -48,15 +56,14 @@ void run_bench_agentic(BenchAgenticArgs& a) {
       if (a.session.tokenize) records.back()["tokenize_seconds"] = t.tokenize_seconds;
     }
     const bench::AgenticSummary s = bench::summarize(turns);
-    std::ofstream out(a.output_json);
-    out << nlohmann::json{{"prompt_tokens", s.prompt_tokens},
-                          {"cached_tokens", s.cached_tokens},
-                          {"cached_fraction", s.cached_fraction},
-                          {"turns", records}}
-               .dump(2)
-        << "\n";
-    if (!out) fail("--output-json: cannot write '{}'", a.output_json);
+    out_sessions.push_back({{"prompt_tokens", s.prompt_tokens},
+                            {"cached_tokens", s.cached_tokens},
+                            {"cached_fraction", s.cached_fraction},
+                            {"turns", records}});
   }
+  std::ofstream out(a.output_json);
+  out << nlohmann::json{{"sessions", out_sessions}}.dump(2) << "\n";
+  if (!out) fail("--output-json: cannot write '{}'", a.output_json);
 }
 
 }  // namespace
@@ -72,6 +79,9 @@ void add_bench_agentic_command(CLI::App& bench) {
       ->capture_default_str();
   cmd->add_option("--max-tokens", a->session.max_tokens,
                   "Tokens asked per turn (1: a turn's wall time is its time to first token)")
+      ->capture_default_str();
+  cmd->add_option("--sessions", a->sessions,
+                  "Run the session this many times, each under its own task; times are per-turn minima")
       ->capture_default_str();
   cmd->add_flag("--tokenize", a->session.tokenize,
                 "Also time POST /tokenize of each turn's messages (the template's and tokenizer's share)");
