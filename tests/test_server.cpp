@@ -1,7 +1,9 @@
 // strata serve over real HTTP on 127.0.0.1: the OpenAI endpoints, every
 // error path, SSE framing, client disconnects, queue limits, 64 concurrent
 // streams and a SIGTERM drain of the strata binary, on a tiny synthetic
-// model (random weights, the real Qwen3 tokenizer and chat template).
+// model (random weights, the real Qwen3 tokenizer and chat template); then
+// MiniMax-M2's and Kimi K2's templates and parsers, and a 200-turn agentic
+// session on a synthetic Kimi K2 Thinking folder.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
