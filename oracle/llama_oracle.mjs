@@ -10,6 +10,10 @@
 // sequence is evaluated in one batch and the output is
 // {"scored": [[[{"id", "logit"}, ...] top_k predicted after each position]]}.
 //
+// Tokenization: with "tokenize": ["text", ...] (and no prompts) only the
+// vocabulary is loaded and the output is {"tokens": [[ids...], ...]}, special
+// tokens written in the text parsed, no BOS added.
+//
 // Each prompt is evaluated in one batch, then the greedy token is fed back one
 // at a time; "top" holds the top_k probabilities predicted before each greedy
 // token (so top[i][0].id == greedy[i]). The KV cache is F32 (llama.cpp's
@@ -46,6 +50,13 @@ function topOf(logits, k, withProbabilities) {
 }
 
 const request = JSON.parse(await readStdin());
+if (request.tokenize) {
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath: request.model, vocabOnly: true });
+  console.log(JSON.stringify({ tokens: request.tokenize.map((text) => Array.from(model.tokenize(text, true))) }));
+  await model.dispose();
+  process.exit(0);
+}
 const nPredict = request.n_predict ?? 32;
 const topK = request.top_k ?? 5;
 const threads = request.threads ?? 1;

@@ -93,3 +93,33 @@ TEST_F(OracleDeepseekTest, HFFolderAndGGUFGiveTheSameLogits) {
   o.config.tie_word_embeddings = true;
   expect_hf_and_gguf_agree(dir_ / "hf_vs_gguf_no_q_lora", o);
 }
+
+// A kimi_k2 GGUF carries Kimi's tiktoken vocabulary with merges derived from
+// its ranks (llama.cpp merges nothing without them): llama.cpp's tokenizer
+// (pre-tokenizer "kimi-k2") gives the ids strata gives, on text, code, digit
+// runs, CJK and Kimi's special-token markup.
+TEST_F(OracleDeepseekTest, KimiK2GgufTokenizesAsStrata) {
+  auto o = options(35);
+  o.config = synth_preset("tiny", "kimi_k2");
+  const fs::path gguf = dir_ / "kimi_k2.gguf";
+  synthesize_model(gguf.string(), o);
+  const auto model = Model::load(gguf.string());
+  ASSERT_EQ(model->tokenizer().gguf_pre(), "kimi-k2");
+  std::vector<std::string> texts = kGreedyPrompts;
+  for (const char* text :
+       {"<|im_system|>system<|im_middle|>You are Kimi, an AI assistant created by Moonshot AI.<|im_end|>"
+        "<|im_user|>user<|im_middle|>\u4eca\u5929\u5317\u4eac\u5929\u6c14\u600e\u4e48\u6837\uff1f<|im_end|>"
+        "<|im_assistant|>assistant<|im_middle|><think>",
+        "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>"
+        "{\"city\": \"Paris\", \"days\": 3}<|tool_call_end|><|tool_calls_section_end|>",
+        "int main() {\n    return 0x7fff'ffff;  // don't\n}\n\n\n", "1234567890 12,345.67e-8",
+        "I'LL go; they've HTTPServer's   spaced\ttabs\r\n", "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8 \ud55c\uad6d\uc5b4",
+        "emoji \U0001F600\U0001F680 and accents: na\u00efve caf\u00e9"}) {
+    texts.push_back(text);
+  }
+  const json out = run_llama_oracle({{"model", gguf.string()}, {"tokenize", texts}}, dir_);
+  ASSERT_EQ(out["tokens"].size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    EXPECT_EQ(out["tokens"][i].get<std::vector<int32_t>>(), model->tokenizer().encode(texts[i])) << texts[i];
+  }
+}

@@ -1,7 +1,9 @@
 // strata serve over real HTTP on 127.0.0.1: the OpenAI endpoints, every
 // error path, SSE framing, client disconnects, queue limits, 64 concurrent
 // streams and a SIGTERM drain of the strata binary, on a tiny synthetic
-// model (random weights, the real Qwen3 tokenizer and chat template).
+// model (random weights, the real Qwen3 tokenizer and chat template); then
+// MiniMax-M2's and Kimi K2's templates and parsers, and a 200-turn agentic
+// session on a synthetic Kimi K2 Thinking folder.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -13,12 +15,15 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <random>
 #include <thread>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/agentic_session.h"
 #include "engine/engine.h"
 #include "llama_source.h"
 #include "model/model.h"
@@ -887,6 +892,110 @@ TEST(ServeKimi, TiktokenFolderTemplateAndParsers) {
     }
     EXPECT_EQ(reasoning, message["reasoning_content"].is_null() ? "" : message["reasoning_content"].get<std::string>());
     EXPECT_EQ(stream_text(sse), message["content"].is_null() ? "" : message["content"].get<std::string>());
+  }
+
+  // K2 Thinking writes <think> itself, which random weights never do: with the
+  // generation prompt opening it instead, the whole reply is reasoning, and
+  // chat_template_kwargs {"thinking": false} makes it all content (vLLM's
+  // kimi_k2 reasoning parser becomes the identity parser; the template reads
+  // no kwarg, so the tokens are the same).
+  std::string opened = kimi_k2_thinking_chat_template();
+  const std::string generation_prompt = "<|im_assistant|>assistant<|im_middle|>\n{%- endif -%}";
+  ASSERT_NE(opened.find(generation_prompt), std::string::npos);
+  opened.replace(opened.find(generation_prompt), generation_prompt.size(),
+                 "<|im_assistant|>assistant<|im_middle|><think>\n{%- endif -%}");
+  write_kimi_tokenizer(*Tokenizer::from_hf(qwen3 + "/tokenizer.json", qwen3 + "/tokenizer_config.json"), dir.string(),
+                       opened);
+  {
+    const auto opened_model = Model::load(dir.string());
+    Served served(*opened_model, engine_config(), serving_options(), http_options());
+    httplib::Client c = served.client();
+    json body = {{"model", "tiny"},  {"messages", json::array({{{"role", "user"}, {"content", "Hi"}}})},
+                 {"max_tokens", 8},  {"temperature", 0},
+                 {"ignore_eos", true}};
+    const json thinking = post_json(c, "/v1/chat/completions", body, 200)["choices"][0]["message"];
+    ASSERT_TRUE(thinking["reasoning_content"].is_string()) << thinking.dump();
+    EXPECT_TRUE(thinking["content"].is_null() || thinking["content"] == "") << thinking.dump();
+    body["chat_template_kwargs"] = {{"thinking", false}};
+    const json plain = post_json(c, "/v1/chat/completions", body, 200)["choices"][0]["message"];
+    EXPECT_EQ(plain["content"], thinking["reasoning_content"]) << plain.dump();
+    EXPECT_TRUE(plain["reasoning_content"].is_null()) << plain.dump();
+  }
+  fs::remove_all(dir);
+}
+
+// A 200-turn agentic session through the server on a tiny kimi_k2 model in
+// K2 Thinking's layout (INT4 compressed-tensors experts) with the Kimi
+// tokenizer and template, as `strata synth --arch kimi_k2 --quant int4`
+// writes it. The client scripts the agent (bench/agentic_session.h): each
+// turn adds one assistant message (reasoning_content and a functions.NAME:N
+// tool call) and its tool result. The template must not re-render history,
+// so every turn's prompt extends the previous one token for token, and the
+// prefix cache must then serve all of the previous prompt's full blocks (the
+// KV cache holds the whole session, so nothing is evicted).
+TEST(ServeKimi, TwoHundredTurnAgenticSessionHitsThePrefixCache) {
+  signal(SIGPIPE, SIG_IGN);
+  constexpr int kTurns = 200;
+  SynthOptions options;
+  options.config = synth_preset("tiny", "kimi_k2");
+  options.config.max_position_embeddings = 65536;
+  options.quant = SynthQuant::Int4;
+  options.tokenizer_dir = default_synth_tokenizer_dir();
+  options.seed = 13;
+  const fs::path dir = fs::temp_directory_path() / ("strata_test_serve_agentic_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  synthesize_model(dir.string(), options);
+  const auto model = Model::load(dir.string());
+  ASSERT_EQ(model->tokenizer().chat_template(), kimi_k2_thinking_chat_template());
+
+  EngineConfig config = engine_config();
+  config.max_model_len = 32768;
+  config.num_kv_blocks = 4096;  // 65,536 tokens: the whole session (about 24K tokens) twice over
+  {
+    Served served(*model, config, serving_options(), http_options());
+    EXPECT_EQ(served.ctx.tool_call_format, ToolCallFormat::KimiK2);
+    bench::ClientOptions client_options;
+    client_options.base_url = "http://127.0.0.1:" + std::to_string(served.port);
+    client_options.model = "tiny";
+    const bench::OpenAIClient client(client_options);
+    bench::AgenticSessionOptions session;
+    session.turns = kTurns;
+    session.max_tokens = 2;
+    session.tokenize = true;
+    const auto started = Clock::now();
+    const std::vector<bench::AgenticTurn> turns = bench::run_agentic_session(client, session);
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    ASSERT_EQ(turns.size(), size_t(kTurns));
+    std::cout << bench::agentic_report({turns}) << fmt::format("({:.1f} s with /tokenize every turn)\n", seconds);
+
+    const int32_t block = config.block_size;
+    for (size_t i = 0; i < turns.size(); ++i) {
+      const bench::AgenticTurn& t = turns[i];
+      ASSERT_EQ(int(t.prompt_ids.size()), t.prompt_tokens) << "turn " << t.turn << ": /tokenize and the chat disagree";
+      EXPECT_EQ(t.completion_tokens, 2) << "turn " << t.turn;
+      EXPECT_LT(t.cached_tokens, t.prompt_tokens) << "turn " << t.turn << ": the last prompt token is always computed";
+      if (i == 0) continue;
+      const bench::AgenticTurn& prev = turns[i - 1];
+      ASSERT_GT(t.prompt_ids.size(), prev.prompt_ids.size()) << "turn " << t.turn;
+      ASSERT_TRUE(std::equal(prev.prompt_ids.begin(), prev.prompt_ids.end(), t.prompt_ids.begin()))
+          << "turn " << t.turn << "'s prompt does not extend turn " << prev.turn << "'s";
+      EXPECT_GE(t.cached_tokens, prev.prompt_tokens / block * block) << "turn " << t.turn;
+    }
+    const bench::AgenticSummary summary = bench::summarize(turns);
+    EXPECT_GT(summary.cached_fraction, 0.95);
+    EXPECT_GT(turns.back().prompt_tokens, 16000);
+
+    // The last prompt: every call keeps its reasoning (no plain assistant
+    // reply ends the history) and its conversation-wide functions.NAME:N id,
+    // and the results answer the calls in order.
+    const std::string prompt = model->tokenizer().decode(turns.back().prompt_ids);
+    EXPECT_NE(prompt.find("<|im_assistant|>assistant<|im_middle|><think>Step 1: the last result narrows it down."),
+              std::string::npos);
+    EXPECT_NE(prompt.find("<|tool_call_begin|>functions.search_code:197<|tool_call_argument_begin|>"
+                          "{\"query\": \"prefix cache miss after turn 198\"}<|tool_call_end|>"),
+              std::string::npos);
+    EXPECT_NE(prompt.find("<|im_system|>tool<|im_middle|>## Return of functions.search_code:197\n"), std::string::npos);
+    EXPECT_TRUE(prompt.ends_with("<|im_end|><|im_assistant|>assistant<|im_middle|>"));
   }
   fs::remove_all(dir);
 }

@@ -23,6 +23,9 @@
 #include "formats/gguf.h"
 #include "formats/hf_folder.h"
 #include "model/config.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "tools/kimi_tokenizer.h"
 #include "tools/synth.h"
 
 namespace fs = std::filesystem;
@@ -213,6 +216,57 @@ TEST_F(SynthTest, HFAndGGUFHoldTheSameValues) {
     EXPECT_EQ(m->num_experts, c.num_experts);
     EXPECT_EQ(m->moe_intermediate_size, c.moe_intermediate_size);
   }
+}
+
+// kimi_k2 folders carry Kimi's tokenizer files (tiktoken.model and
+// tokenizer_config.json with the Kimi-K2-Thinking template, no
+// tokenizer.json), which Tokenizer::from_hf loads through its tiktoken
+// fallback; the GGUF holds the same vocabulary; deepseek_v3 keeps Qwen3's files.
+TEST_F(SynthTest, KimiK2WritesKimisTokenizer) {
+  auto o = tiny(SynthFormat::Both, 3);
+  o.config = synth_preset("tiny", "kimi_k2");
+  o.quant = SynthQuant::Int4;
+  synthesize_model(path("k2"), o);
+  const fs::path k2 = path("k2");
+  EXPECT_FALSE(fs::exists(k2 / "tokenizer.json"));
+  ASSERT_TRUE(fs::exists(k2 / "tiktoken.model"));
+  const auto tok = Tokenizer::from_hf((k2 / "tokenizer.json").string(), (k2 / "tokenizer_config.json").string());
+  EXPECT_EQ(tok->gguf_pre(), "kimi-k2");
+  EXPECT_EQ(tok->chat_template(), kimi_k2_thinking_chat_template());
+  const int32_t first_special = *tok->token_id("[BOS]");
+  EXPECT_EQ(first_special, 151643);  // Kimi's specials follow the Qwen3 base vocabulary's ranked tokens
+  const int32_t kimi_eos = *tok->token_id("[EOS]"), im_end = *tok->token_id("<|im_end|>");
+  EXPECT_EQ(tok->encode("<|im_user|>user<|im_middle|>hi<|im_end|>").back(), im_end);
+
+  // The model's ids and template are Kimi's, from the folder and from the GGUF alike.
+  HFFolder hf(k2.string());
+  EXPECT_EQ(hf.config()["bos_token_id"], first_special);
+  EXPECT_EQ(hf.config()["eos_token_id"], kimi_eos);
+  EXPECT_EQ(hf.generation_config()["eos_token_id"], nlohmann::json({kimi_eos, im_end}));
+  const auto model = Model::load(k2.string());
+  EXPECT_EQ(model->tokenizer().chat_template(), kimi_k2_thinking_chat_template());
+  EXPECT_EQ(model->tokenizer().eos_ids(), (std::vector<int32_t>{kimi_eos, im_end}));
+  const auto gguf_model = Model::load((k2 / kSynthGGUFName).string());
+  EXPECT_EQ(gguf_model->tokenizer().chat_template(), kimi_k2_thinking_chat_template());
+  EXPECT_EQ(gguf_model->tokenizer().gguf_pre(), "kimi-k2");
+  for (const char* text : {"Weather in 北京? <think>x</think>", "functions.get_weather:0 {\"city\": 12}"}) {
+    EXPECT_EQ(gguf_model->tokenizer().encode(text), tok->encode(text)) << text;
+  }
+  // The merges derived from the ranks for llama.cpp are the base vocabulary's own.
+  const auto qwen3 = Tokenizer::from_hf(kTokenizerDir + "/tokenizer.json", kTokenizerDir + "/tokenizer_config.json");
+  EXPECT_EQ(GGUFFile((k2 / kSynthGGUFName).string()).get_strings("tokenizer.ggml.merges"), qwen3->merges());
+
+  // A lone GGUF leaves no scratch folder behind; deepseek_v3 keeps Qwen3's tokenizer.json.
+  o.format = SynthFormat::GGUF;
+  synthesize_model(path("k2.gguf"), o);
+  o.config = synth_preset("tiny", "deepseek_v3");
+  o.format = SynthFormat::HF;
+  synthesize_model(path("v3"), o);
+  EXPECT_TRUE(fs::exists(path("v3/tokenizer.json")));
+  EXPECT_FALSE(fs::exists(path("v3/tiktoken.model")));
+  std::vector<std::string> left = entries();
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"k2", "k2.gguf", "v3"}));
 }
 
 TEST_F(SynthTest, ShardedOutputHoldsTheSameTensors) {

@@ -209,4 +209,17 @@ RequestResult OpenAIClient::send(const BenchRequest& request, Clock::time_point 
   return result;
 }
 
+OpenAIClient::Reply OpenAIClient::post(const std::string& path, const std::string& json_body) const {
+  httplib::Client client(origin_);
+  client.set_connection_timeout(10);
+  client.set_read_timeout(options_.read_timeout_s);
+  client.set_write_timeout(60);
+  httplib::Headers headers;
+  if (!options_.api_key.empty()) headers.emplace("Authorization", "Bearer " + options_.api_key);
+  const Clock::time_point sent = Clock::now();
+  auto res = client.Post(path_prefix_ + path, headers, json_body, "application/json");
+  if (!res) fail("POST {}{}{}: {} error", origin_, path_prefix_, path, httplib::to_string(res.error()));
+  return {res->status, res->body, seconds_between(sent, Clock::now())};
+}
+
 }  // namespace strata::bench

@@ -42,6 +42,15 @@ class OpenAIClient {
   // measured from `epoch` (the benchmark's start).
   RequestResult send(const BenchRequest& request, std::chrono::steady_clock::time_point epoch) const;
 
+  struct Reply {
+    int status = 0;
+    std::string body;
+    double seconds = 0;  // from sending the request to the end of the reply
+  };
+  // POSTs a JSON body to `path` under the base URL (e.g. "/tokenize") and
+  // waits for the whole reply. Throws strata::Error when no HTTP reply comes.
+  Reply post(const std::string& path, const std::string& json_body) const;
+
   const ClientOptions& options() const { return options_; }
 
  private:

@@ -91,8 +91,12 @@ ServingContext::ServingContext(const Model& model_, Engine& engine_, const Servi
   }
   tool_call_format = tool_call_format_for(options.tool_call_parser, source);
   parse_reasoning = source.find("</think>") != std::string::npos;
-  // vLLM's kimi_k2 reasoning parser also ends the reasoning where the tool-call section opens.
-  if (tool_call_format == ToolCallFormat::KimiK2) reasoning_implicit_ends = ToolCallParser::section_openers(ToolCallFormat::KimiK2);
+  // vLLM's kimi_k2 reasoning parser also ends the reasoning where the
+  // tool-call section opens, and is off when the request sets thinking: false.
+  if (tool_call_format == ToolCallFormat::KimiK2) {
+    reasoning_implicit_ends = ToolCallParser::section_openers(ToolCallFormat::KimiK2);
+    thinking_kwarg_switches_reasoning = true;
+  }
   std::vector<std::string_view> markers;
   if (tool_call_format) markers = ToolCallParser::marker_strings(*tool_call_format);
   if (parse_reasoning) markers.insert(markers.end(), {ReasoningParser::kOpenTag, ReasoningParser::kCloseTag});

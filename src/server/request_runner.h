@@ -90,6 +90,9 @@ struct ServingContext {
   bool parse_reasoning = false;  // the template knows <think>: split reasoning from content
   // Markers that end reasoning without </think>: the tool-call section's opening (Kimi-K2).
   std::vector<std::string_view> reasoning_implicit_ends;
+  // chat_template_kwargs {"thinking": false} turns the reasoning split off,
+  // as vLLM's kimi_k2 reasoning parser does (it becomes the identity parser).
+  bool thinking_kwarg_switches_reasoning = false;
   // The parsers' markers are special tokens of this vocabulary (Kimi K2), so
   // chat replies are decoded with them unless the request sets
   // skip_special_tokens, as vLLM's kimi_k2 parser arranges.

@@ -190,6 +190,14 @@ struct StreamingChoice {
   }
 };
 
+// chat_template_kwargs {"thinking": false}.
+bool thinking_turned_off(const json& body) {
+  const auto kwargs = body.find("chat_template_kwargs");
+  if (kwargs == body.end() || !kwargs->is_object()) return false;
+  const auto thinking = kwargs->find("thinking");
+  return thinking != kwargs->end() && thinking->is_boolean() && !thinking->get<bool>();
+}
+
 }  // namespace
 
 std::string render_chat_prompt(const ServingContext& ctx, const json& body, const json& tools) {
@@ -223,7 +231,7 @@ void serve_chat(ServingContext& ctx, const httplib::Request& req, httplib::Respo
   if (prompt.empty()) throw ApiError(400, "the rendered chat prompt is empty", "messages");
   GenerationParams params = settings.params;
   params.max_tokens = resolve_max_tokens(settings, int32_t(prompt.size()), ctx.max_model_len, "messages");
-  const bool parse_reasoning = ctx.parse_reasoning;
+  const bool parse_reasoning = ctx.parse_reasoning && !(ctx.thinking_kwarg_switches_reasoning && thinking_turned_off(body));
   const bool starts_in_reasoning = parse_reasoning && ReasoningParser::prompt_opens_reasoning(prompt_text);
   // read_tools refuses parsing when the model has no tool-call format.
   const bool parse_tools = tools.parse && ctx.tool_call_format.has_value();

@@ -62,8 +62,8 @@ class Tokenizer {
   // (byte-level encoded as in tokenizer.json), GGUF token types
   // (1 normal, 3 control, 4 user-defined; 5 unused for ids tokenizer.json
   // leaves out, named "[PAD<id>]"), and merges "a b" in rank order (none
-  // for tiktoken vocabularies, whose ranks are their ids: llama.cpp's
-  // kimi-k2 needs no merges either).
+  // for tiktoken vocabularies, whose ranks are their ids; GGUF writers
+  // derive them for llama.cpp with merges_from_ranks, tools/kimi_tokenizer.h).
   const std::vector<std::string>& vocab_strings() const;
   const std::vector<int32_t>& vocab_types() const;
   const std::vector<std::string>& merges() const;

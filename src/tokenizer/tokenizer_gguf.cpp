@@ -62,8 +62,9 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GGUFFile& gguf) {
   }
 
   // kimi-k2 vocabularies come from tiktoken: ids are ranks, and the normal
-  // tokens before the first special one merge by tiktoken's rule (llama.cpp
-  // reads them without merges too).
+  // tokens before the first special one merge by tiktoken's rule, so merges
+  // are optional here (llama.cpp loads a file without them but then merges
+  // nothing; strata's writer derives them).
   if (impl->pre_tokenizer == PreTokenizer::kKimiK2) {
     impl->ranked_tokens = static_cast<int32_t>(
         std::find_if(impl->types.begin(), impl->types.end(), [](int32_t t) { return t != kTokenNormal; }) -

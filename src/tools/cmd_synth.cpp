@@ -180,7 +180,8 @@ void add_synth_command(CLI::App& app) {
                   "none, or int4: routed experts INT4 g32 (compressed-tensors; Q4_0 in GGUF)");
   cmd->add_option("--seed", args->seed, "Weights are a function of the seed");
   cmd->add_option("--tokenizer-dir", args->tokenizer_dir,
-                  "Folder with tokenizer.json and tokenizer_config.json");
+                  "Folder with tokenizer.json and tokenizer_config.json (kimi_k2: the vocabulary "
+                  "its tiktoken.model is made of)");
   cmd->add_option("--chat-template", args->chat_template, "A Jinja file to use as the chat template");
   cmd->add_option("--shard-size", args->shard_bytes, "HF shard size limit (e.g. 4GiB, 100MB)")
       ->transform(CLI::AsSizeValue(false));

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "model/arch.h"
+#include "tools/kimi_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace strata {
@@ -56,7 +57,10 @@ void write_gguf_metadata(GGUFWriter& w, const ModelConfig& c, const Tokenizer& t
   w.set_string("tokenizer.ggml.pre", std::string(tok.gguf_pre()));
   w.set_strings("tokenizer.ggml.tokens", tokens);
   w.set_i32s("tokenizer.ggml.token_type", token_types);
-  w.set_strings("tokenizer.ggml.merges", tok.merges());
+  // A tiktoken vocabulary (Kimi K2) has no merge list: derive one, as
+  // llama.cpp's converter does, since llama.cpp merges nothing without it.
+  w.set_strings("tokenizer.ggml.merges",
+                tok.merges().empty() && tok.gguf_pre() == "kimi-k2" ? merges_from_ranks(tok) : tok.merges());
   if (c.eos_token_id >= 0) w.set_u32("tokenizer.ggml.eos_token_id", u32(c.eos_token_id));
   if (c.bos_token_id >= 0) {
     w.set_u32("tokenizer.ggml.bos_token_id", u32(c.bos_token_id));

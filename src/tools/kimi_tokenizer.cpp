@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 #include <utility>
 
 #include "core/error.h"
@@ -188,6 +189,44 @@ void write_kimi_tokenizer(const Tokenizer& base, const std::string& dir, const s
   std::ofstream out(config_path, std::ios::binary);
   out << config.dump(2) << '\n';
   if (!out.flush()) fail("cannot write {}", config_path.string());
+}
+
+std::vector<std::string> merges_from_ranks(const Tokenizer& tiktoken) {
+  const std::vector<int32_t>& types = tiktoken.vocab_types();
+  const std::vector<std::string>& strings = tiktoken.vocab_strings();
+  int32_t ranked = 0;
+  while (ranked < static_cast<int32_t>(types.size()) && types[ranked] == kTokenNormal) ++ranked;
+  std::unordered_map<std::string, int32_t> rank_of;
+  rank_of.reserve(size_t(ranked));
+  for (int32_t id = 0; id < ranked; ++id) rank_of.emplace(tiktoken.token_bytes(id), id);
+  std::vector<std::string> merges;
+  std::vector<std::string> parts;
+  for (int32_t rank = 0; rank < ranked; ++rank) {
+    const std::string bytes = tiktoken.token_bytes(rank);
+    if (bytes.size() < 2) continue;
+    parts.clear();
+    for (char b : bytes) parts.emplace_back(1, b);
+    // tiktoken's rule, stopping before the token's own rank.
+    for (;;) {
+      size_t best = parts.size();
+      int32_t best_rank = rank;
+      for (size_t i = 0; i + 1 < parts.size(); ++i) {
+        const auto it = rank_of.find(parts[i] + parts[i + 1]);
+        if (it != rank_of.end() && it->second < best_rank) {
+          best = i;
+          best_rank = it->second;
+        }
+      }
+      if (best == parts.size()) break;
+      parts[best] += parts[best + 1];
+      parts.erase(parts.begin() + std::ptrdiff_t(best) + 1);
+    }
+    if (parts.size() != 2) {
+      fail("tiktoken ranks: token {} is not the merge of two lower-ranked tokens ({} parts remain)", rank, parts.size());
+    }
+    merges.push_back(strings[size_t(rank_of.at(parts[0]))] + " " + strings[size_t(rank_of.at(parts[1]))]);
+  }
+  return merges;
 }
 
 }  // namespace strata

@@ -3,6 +3,7 @@
 // tokenizer_config.json (Kimi's special tokens and chat template), the files
 // Kimi K2 Thinking ships instead of a tokenizer.json.
 #include <string>
+#include <vector>
 
 namespace strata {
 
@@ -20,5 +21,12 @@ const std::string& kimi_k2_thinking_chat_template();
 // `chat_template` (Kimi-K2-Thinking's when empty). Tokenizer::from_hf then
 // loads the folder through from_tiktoken.
 void write_kimi_tokenizer(const Tokenizer& base, const std::string& dir, const std::string& chat_template = {});
+
+// BPE merges ("left right" in byte-level strings, by rank) equivalent to a
+// tiktoken vocabulary's ranks, as llama.cpp's converter derives them for
+// GGUF: each ranked token of two or more bytes, encoded from its bytes with
+// only the lower ranks, must end as two parts, which are its merge. llama.cpp
+// merges nothing without them. Throws when a token cannot be built that way.
+std::vector<std::string> merges_from_ranks(const Tokenizer& tiktoken);
 
 }  // namespace strata

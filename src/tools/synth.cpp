@@ -17,6 +17,7 @@
 #include "formats/sharded_safetensors_writer.h"
 #include "model/arch.h"
 #include "tools/gguf_layout.h"
+#include "tools/kimi_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace strata {
@@ -143,18 +144,15 @@ nlohmann::json hf_config(const ModelConfig& c, DType dtype, SynthQuant quant) {
   return j;
 }
 
-nlohmann::json generation_config(const ModelConfig& c) {
+nlohmann::json generation_config(const ModelConfig& c, const Tokenizer& tokenizer) {
   // Qwen3's published sampling defaults.
   nlohmann::json j = {{"do_sample", true}, {"temperature", 0.6}, {"top_p", 0.95}, {"top_k", 20}};
   if (c.bos_token_id >= 0) {
     j["bos_token_id"] = c.bos_token_id;
     j["pad_token_id"] = c.bos_token_id;
   }
-  if (c.eos_token_id >= 0) {
-    nlohmann::json eos = {c.eos_token_id};
-    if (c.bos_token_id >= 0 && c.bos_token_id != c.eos_token_id) eos.push_back(c.bos_token_id);
-    j["eos_token_id"] = eos;
-  }
+  // Every end-of-turn token: Qwen3's <|im_end|> and <|endoftext|>, Kimi's [EOS] and <|im_end|>.
+  if (!tokenizer.eos_ids().empty()) j["eos_token_id"] = tokenizer.eos_ids();
   return j;
 }
 
@@ -225,6 +223,12 @@ void fill_chunk(const Distribution& d, uint64_t key, int64_t first, int64_t n, D
     }
   });
 }
+
+// kimi_k2 folders carry Kimi's tokenizer, as Kimi K2 (Thinking) ships it:
+// tiktoken.model and a tokenizer_config.json with Kimi's special tokens and the
+// Kimi-K2-Thinking template, no tokenizer.json. synth derives it from the base
+// (Qwen3) vocabulary. deepseek_v3 keeps the base files.
+bool writes_kimi_tokenizer(const ModelConfig& c) { return c.architecture == "kimi_k2"; }
 
 bool is_dir(const std::string& p) {
   std::error_code ec;
@@ -430,10 +434,9 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
     std::error_code ec;
     if (!fs::is_regular_file(p, ec)) fail("synth: tokenizer file {} not found", p.string());
   }
-  auto tokenizer = Tokenizer::from_hf(tok_json.string(), tok_config.string());
+  std::unique_ptr<Tokenizer> tokenizer = Tokenizer::from_hf(tok_json.string(), tok_config.string());
   if (!options.chat_template.empty()) tokenizer->set_chat_template(options.chat_template);
-  if (auto id = tokenizer->token_id("<|endoftext|>")) c.bos_token_id = *id;
-  if (!tokenizer->eos_ids().empty()) c.eos_token_id = tokenizer->eos_ids().front();
+  const bool kimi_tokenizer = writes_kimi_tokenizer(c);
 
   const std::vector<TensorSpec> plan = plan_tensors(c);
   uint64_t hf_bytes = 0, gguf_bytes = 0;
@@ -443,15 +446,28 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
   }
   const uint64_t total_bytes = hf_bytes * write_hf + gguf_bytes * write_gguf;
 
+  if (write_gguf && !write_hf && is_dir(out)) {
+    fail("{} is a folder; a GGUF output is a file (remove it first)", out);
+  }
   // Where each output goes: HF files into the staging folder; the GGUF file
   // inside it (Both) or next to its final name (GGUF, via the writer's .partial).
   std::unique_ptr<StagingDir> staging;
   if (write_hf) staging = std::make_unique<StagingDir>(out);
+  if (kimi_tokenizer) {
+    // Written into the folder, or for a lone GGUF into a scratch folder removed
+    // at the end. A GGUF holds the same vocabulary (tokenizer.ggml.pre
+    // "kimi-k2", ids = ranks, with merges derived from the ranks for
+    // llama.cpp), which strata and llama.cpp read back with the folder's ids.
+    std::unique_ptr<StagingDir> scratch;
+    if (!staging) scratch = std::make_unique<StagingDir>(out + ".tokenizer");
+    const fs::path dir = staging ? staging->path() : scratch->path();
+    write_kimi_tokenizer(*tokenizer, dir.string(), options.chat_template);
+    tokenizer = Tokenizer::from_hf((dir / "tokenizer.json").string(), (dir / "tokenizer_config.json").string());
+  }
+  if (auto id = tokenizer->bos_id() ? tokenizer->bos_id() : tokenizer->token_id("<|endoftext|>")) c.bos_token_id = *id;
+  if (!tokenizer->eos_ids().empty()) c.eos_token_id = tokenizer->eos_ids().front();
   std::unique_ptr<GGUFWriter> gguf;
   if (write_gguf) {
-    if (!write_hf && is_dir(out)) {
-      fail("{} is a folder; a GGUF output is a file (remove it first)", out);
-    }
     gguf = std::make_unique<GGUFWriter>(write_hf ? (staging->path() / kSynthGGUFName).string()
                                                  : out);
     write_gguf_metadata(*gguf, c, *tokenizer,
@@ -477,17 +493,19 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
       }
     }
     write_json(staging->path() / "config.json", hf_config(c, dtype, quant));
-    write_json(staging->path() / "generation_config.json", generation_config(c));
-    for (const auto& p : {tok_json, tok_config}) {
-      std::error_code ec;
-      fs::copy_file(p, staging->path() / p.filename(), ec);
-      if (ec) fail("cannot copy {} into {}: {}", p.string(), staging->path().string(), ec.message());
-    }
-    if (!options.chat_template.empty()) {
-      std::ifstream in(staging->path() / tok_config.filename());
-      nlohmann::json tc = nlohmann::json::parse(in);
-      tc["chat_template"] = options.chat_template;
-      write_json(staging->path() / tok_config.filename(), tc);
+    write_json(staging->path() / "generation_config.json", generation_config(c, *tokenizer));
+    if (!kimi_tokenizer) {  // Kimi's files are in the folder already
+      for (const auto& p : {tok_json, tok_config}) {
+        std::error_code ec;
+        fs::copy_file(p, staging->path() / p.filename(), ec);
+        if (ec) fail("cannot copy {} into {}: {}", p.string(), staging->path().string(), ec.message());
+      }
+      if (!options.chat_template.empty()) {
+        std::ifstream in(staging->path() / tok_config.filename());
+        nlohmann::json tc = nlohmann::json::parse(in);
+        tc["chat_template"] = options.chat_template;
+        write_json(staging->path() / tok_config.filename(), tc);
+      }
     }
   }
 

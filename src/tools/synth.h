@@ -1,8 +1,10 @@
 #pragma once
 // Synthetic models: random weights, deterministic by seed, written in the real
 // formats (a Hugging Face folder and/or a llama.cpp GGUF file) with the real
-// Qwen3 tokenizer, so the loaders, the engine and the oracles can be tested
-// and benchmarked on model shapes nobody has to download.
+// Qwen3 tokenizer (for kimi_k2: Kimi's tiktoken files and Kimi-K2-Thinking
+// template over the Qwen3 vocabulary, tools/kimi_tokenizer.h), so the loaders,
+// the engine and the oracles can be tested and benchmarked on model shapes
+// nobody has to download.
 //
 // Every weight element is a pure function of (seed, tensor name, index), so
 // the HF and GGUF outputs hold the same values and any tensor can be
@@ -39,8 +41,8 @@ struct SynthOptions {
   DType dtype = DType::BF16;  // F32, F16 or BF16
   SynthQuant quant = SynthQuant::None;
   uint64_t seed = 0;
-  std::string tokenizer_dir;  // holds tokenizer.json and tokenizer_config.json
-  std::string chat_template;  // replaces the tokenizer's chat template when not empty
+  std::string tokenizer_dir;  // holds tokenizer.json and tokenizer_config.json (kimi_k2: the base vocabulary)
+  std::string chat_template;  // replaces the tokenizer's (kimi_k2: Kimi-K2-Thinking's) template when not empty
   uint64_t shard_bytes = uint64_t(4) << 30;  // HF: start a new safetensors shard past this
   bool force = false;                        // replace an existing output
   // Called after every chunk with (bytes written, bytes to write); may throw
