@@ -20,7 +20,10 @@
 #include "kernels/ops.h"
 #include "kernels/shape_choices.h"
 #include "workbench/dataset.h"
+#include "workbench/definition_templates.h"
 #include "workbench/kernel_table.h"
+#include "oracle_fixture.h"
+#include "tools/synth.h"
 
 namespace strata {
 namespace {
@@ -459,6 +462,101 @@ TEST(KernelTable, ChoicesServeTheirShapeAndMissesKeepTheSelection) {
   EXPECT_THAT(error_of([] { add_shape_choice("rmsnorm", {128}, 4, "argmax_scalar"); }), HasSubstr("is of argmax, not rmsnorm"));
   clear_shape_choices();
   EXPECT_EQ(shape_choice("rmsnorm", h128, 3), nullptr);
+}
+
+// Capture templates agree with the dataset's files of their families in
+// everything but the description and the tags.
+TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
+  const Dataset d = load_dataset(std::string(STRATA_SOURCE_DIR) + "/kernels");
+  int compared = 0;
+  for (const Definition& def : d.definitions) {
+    const std::optional<std::string> kernel = def.tag("strata_kernel");
+    if (!kernel) continue;
+    std::vector<int64_t> shape;
+    if (*kernel == "gemm_bf16" || *kernel == "gemm_w4a16_g32") {
+      shape = {def.axis("N")->value, def.axis("K")->value};
+    } else if (*kernel == "rmsnorm") {
+      shape = {def.axis("hidden_size")->value};
+    } else {
+      continue;
+    }
+    const std::optional<Definition> made = definition_for_call(*kernel, shape);
+    ASSERT_TRUE(made.has_value()) << def.name;
+    nlohmann::json a = nlohmann::json::parse(made->to_json().dump()), b = nlohmann::json::parse(def.to_json().dump());
+    for (nlohmann::json* j : {&a, &b}) {
+      j->erase("description");
+      j->erase("tags");
+    }
+    EXPECT_EQ(a, b) << def.name;
+    ++compared;
+  }
+  EXPECT_EQ(compared, 5 + 4 + 5);  // gemm_f32_bf16, gemm_w4a16_g32, rmsnorm_f32 files
+  EXPECT_FALSE(definition_for_call("softmax", std::vector<int64_t>{8}).has_value());
+}
+
+std::pair<int, std::string> run_cli(const std::string& args) {
+  FILE* p = popen(fmt::format("{} {} 2>&1", STRATA_BINARY, args).c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  return {pclose(p), out};
+}
+
+// The workbench end to end on a tiny model: generate records its kernel
+// calls as workloads, the runner benches them, apply picks solutions, and
+// generate runs with the table (and without it: the same greedy tokens, as
+// exact-path solutions of one definition differ only in rounding).
+TEST(WorkloadCapture, CaptureBenchApplyServe) {
+  TempDataset t;
+  SynthOptions o;
+  o.config = synth_preset("tiny", "qwen3_moe");
+  o.config.moe_intermediate_size = 64;
+  o.format = SynthFormat::HF;
+  o.dtype = DType::BF16;
+  o.quant = SynthQuant::Int4;
+  o.tokenizer_dir = oracle_fixture::kTokenizerDir;
+  const fs::path model = t.root / "model", captured = t.root / "captured", benched = t.root / "benched";
+  synthesize_model(model.string(), o);
+  const std::string gen = fmt::format("generate --model {} --prompt-tokens 12 --max-tokens 3 --temperature 0", model.string());
+
+  auto [cap_status, cap_log] = run_cli(gen + " --trace-workloads " + captured.string());
+  ASSERT_EQ(cap_status, 0) << cap_log;
+  const Dataset d = load_dataset(captured.string());
+  EXPECT_THAT(d.errors, ::testing::IsEmpty());
+  std::set<std::string> kinds;
+  for (const Trace& w : d.workloads) kinds.insert(w.definition.substr(0, w.definition.find("_n")));
+  EXPECT_TRUE(kinds.contains("gemm_f32_bf16")) << cap_log;
+  EXPECT_TRUE(kinds.contains("gemm_w4a16_g32")) << cap_log;
+  EXPECT_THAT(cap_log, HasSubstr(fmt::format("{} workloads recorded in {}", d.workloads.size(), captured.string())));
+  std::set<int64_t> prompt_and_decode;
+  for (const Trace& w : d.workloads)
+    if (w.definition.starts_with("gemm_f32_bf16")) prompt_and_decode.insert(w.workload.axis("M"));
+  EXPECT_EQ(prompt_and_decode, (std::set<int64_t>{1, 12}));  // the prompt, then single-token decode steps
+
+  auto [bench_status, bench_log] = run_cli(fmt::format(
+      "kernels bench {} --out {} --trials 1 --warmup 0 --iterations 2 --max-seconds-per-trial 0.2", captured.string(),
+      benched.string()));
+  ASSERT_EQ(bench_status, 0) << bench_log;
+  const std::string table = (t.root / "table.json").string();
+  auto [apply_status, apply_log] = run_cli(fmt::format("kernels apply {} --out {}", benched.string(), table));
+  ASSERT_EQ(apply_status, 0) << apply_log;
+  std::ifstream in(table);
+  const KernelTable kt = KernelTable::from_json(nlohmann::json::parse(in), table);
+  EXPECT_FALSE(kt.entries.empty()) << apply_log;
+
+  // Greedy tokens with and without the table (the JSON line on stdout; logs go to stderr).
+  auto tokens_of = [](const std::string& args) {
+    FILE* p = popen(fmt::format("{} {} --json 2>/dev/null", STRATA_BINARY, args).c_str(), "r");
+    std::string out;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    EXPECT_EQ(pclose(p), 0) << args;
+    return nlohmann::json::parse(out)["tokens"];
+  };
+  auto [applied_status, applied_log] = run_cli(gen + " --kernel-table " + table);
+  ASSERT_EQ(applied_status, 0) << applied_log;
+  EXPECT_THAT(applied_log, HasSubstr("kernel table: "));
+  EXPECT_EQ(tokens_of(gen + " --kernel-table " + table), tokens_of(gen));
 }
 
 }  // namespace

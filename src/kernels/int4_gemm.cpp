@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/int4_matrix.h"
+#include "kernels/kernel_calls.h"
 #include "kernels/shape_choices.h"
 
 namespace strata {
@@ -69,6 +70,7 @@ namespace {
 void run_selected(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end, bool parallel) {
   static const SelectedKernel selected(kGemmW4a16G32);
   const int64_t shape[] = {a.w->rows(), a.w->cols()};
+  if (tile_begin == 0) observe_kernel_call(kGemmW4a16G32.name, shape, a.n);
   const Int4GemmFn fn = choose(selected, kGemmW4a16G32, shape, a.n);
   if (!parallel) return fn(a, tile_begin, tile_end);
   ThreadPool::global().parallel_for(tile_end - tile_begin, [&](int64_t t0, int64_t t1) {

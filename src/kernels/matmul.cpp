@@ -9,6 +9,7 @@
 #include "kernels/fp8_gemm.h"
 #include "kernels/fp8_matrix.h"
 #include "kernels/int4_gemm.h"
+#include "kernels/kernel_calls.h"
 #include "kernels/shape_choices.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/weight_blocks.h"
@@ -162,6 +163,12 @@ MatmulFn selected_gemm(DType dtype) {
 void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, bool parallel) {
   constexpr int64_t kRowBlock = 16;
   MatmulFn fn = selected_gemm(a.w.dtype);
+  if (a.w.dtype == DType::BF16 && row_begin == 0) {
+    // One observation per matmul: a parallel call starts here once, a
+    // serial one (matmul_rows) per row range, whose first range starts at 0.
+    const int64_t shape[] = {a.w.rows, a.w.cols};
+    observe_kernel_call(kGemmBf16.name, shape, a.n);
+  }
   if (any_shape_choices() && a.w.dtype == DType::BF16) {
     const int64_t shape[] = {a.w.rows, a.w.cols};
     if (const Solution* s = shape_choice(kGemmBf16.name, shape, a.n)) fn = s->kernel(kGemmBf16);

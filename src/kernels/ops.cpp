@@ -5,6 +5,7 @@
 #include <numeric>
 #include <vector>
 
+#include "kernels/kernel_calls.h"
 #include "kernels/rope_rows.h"
 #include "kernels/shape_choices.h"
 
@@ -141,6 +142,7 @@ void topk_router(const float* logits, int64_t n_experts, int64_t top_k, const Ro
 void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps) {
   static const SelectedKernel kernel(kRmsnorm);
   const int64_t shape[] = {dim};
+  observe_kernel_call(kRmsnorm.name, shape, n_rows);
   choose(kernel, kRmsnorm, shape, n_rows)(x, weight, y, n_rows, dim, eps);
 }
 void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,

@@ -27,6 +27,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/engine_options.h"
+#include "workbench/workload_capture.h"
 
 namespace strata {
 namespace {
@@ -44,6 +45,7 @@ struct GenerateOptions {
   int repeats = 1;
   int batch = 1;
   bool json = false;
+  CaptureOptions capture;
   bool profile = false;
   EngineConfig engine;
 };
@@ -213,6 +215,7 @@ void run_generate(GenerateOptions o) {
   const auto load_start = Clock::now();
   auto model = Model::load(o.model);
   const double load_seconds = seconds_between(load_start, Clock::now());
+  if (!o.capture.dir.empty()) start_workload_capture(o.capture);
   const Tokenizer& tok = model->tokenizer();
   const std::function<std::vector<int32_t>(int)> prompt_of = [&](int copy) { return prompt_ids(tok, o, copy); };
   const std::vector<int32_t> prompt = prompt_of(0);
@@ -327,6 +330,9 @@ void run_generate(GenerateOptions o) {
                bytes_per_token / 1e6, median(fractions), median(read_gb_per_s));
   }
   if (o.profile) print_profile(profile, profiled_tokens / o.batch, sum(decode_seconds), median(read_gb_per_s));
+  if (!o.capture.dir.empty()) {
+    fmt::print(stderr, "{} workloads recorded in {}\n", flush_workload_capture(), o.capture.dir);
+  }
 }
 
 }  // namespace
@@ -336,6 +342,7 @@ void add_generate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt and report prompt/decode speed");
   cmd->add_option("--model", o->model, "Hugging Face model folder or .gguf file")->required();
   add_kernel_table_option(*cmd);
+  add_trace_workloads_options(*cmd, o->capture);
   cmd->add_option("--prompt", o->prompt, "Prompt text (used as is, no chat template)");
   cmd->add_option("--prompt-tokens", o->prompt_tokens, "Use a synthetic prompt of N tokens instead (benchmarks)")
       ->check(CLI::PositiveNumber);

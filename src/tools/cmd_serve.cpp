@@ -18,6 +18,7 @@
 #include "server/request_runner.h"
 #include "tools/commands.h"
 #include "tools/engine_options.h"
+#include "workbench/workload_capture.h"
 
 namespace strata {
 namespace {
@@ -28,6 +29,7 @@ struct ServeOptions {
   ServingOptions serving;
   EngineConfig engine;
   double shutdown_timeout = 30;
+  CaptureOptions capture;
 };
 
 // Blocks SIGINT and SIGTERM in this thread and every thread started after,
@@ -56,6 +58,7 @@ void run_serve(ServeOptions o) {
   fmt::print(stderr, "strata serve: listening on http://{}:{} (loading {})\n", o.http.host, port, o.model);
 
   auto model = Model::load(o.model);
+  if (!o.capture.dir.empty()) start_workload_capture(o.capture);
   Engine engine(*model, o.engine);
   ServingContext ctx(*model, engine, o.serving);
   engine.start();
@@ -78,6 +81,9 @@ void run_serve(ServeOptions o) {
   }
   engine.stop();
   http.stop();
+  if (!o.capture.dir.empty()) {
+    fmt::print(stderr, "strata serve: {} workloads recorded in {}\n", flush_workload_capture(), o.capture.dir);
+  }
   fmt::print(stderr, "strata serve: stopped\n");
 }
 
@@ -95,6 +101,7 @@ void add_serve_command(CLI::App& app) {
   add_schedule_options(*cmd, o->engine);
   add_capacity_options(*cmd, o->engine);
   add_kernel_table_option(*cmd);
+  add_trace_workloads_options(*cmd, o->capture);
   cmd->add_option("--seed", o->engine.seed, "Seed for requests that give none")->capture_default_str();
   cmd->add_option("--max-queued-requests", o->serving.max_queued_requests,
                   "Requests waiting for their first token before new ones get 429")

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "engine/engine.h"
 #include "workbench/kernel_table.h"
+#include "workbench/workload_capture.h"
 
 namespace strata {
 
@@ -65,6 +66,12 @@ void add_kernel_table_option(CLI::App& cmd) {
         }
       },
       "Per-shape kernel choices from `strata kernels apply` (default: the instruction-set order)");
+}
+
+void add_trace_workloads_options(CLI::App& cmd, CaptureOptions& capture) {
+  cmd.add_option("--trace-workloads", capture.dir,
+                 "Record the kernel calls as FlashInfer-Trace workloads of the dataset DIR (written at exit)");
+  cmd.add_option("--trace-max-workloads", capture.max_workloads, "Most workloads recorded")->capture_default_str();
 }
 
 }  // namespace strata

@@ -20,5 +20,8 @@ void add_capacity_options(CLI::App& cmd, EngineConfig& config);
 // --kernel-table FILE: per-shape kernel choices from `strata kernels apply`,
 // installed when the flag is parsed; each one is logged to stderr.
 void add_kernel_table_option(CLI::App& cmd);
+// --trace-workloads DIR and --trace-max-workloads N (workbench/workload_capture.h).
+struct CaptureOptions;
+void add_trace_workloads_options(CLI::App& cmd, CaptureOptions& capture);
 
 }  // namespace strata

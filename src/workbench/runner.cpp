@@ -231,6 +231,7 @@ std::vector<Trace> bench_definition(const Definition& def, const std::vector<Wor
                                     const std::string& root) {
   if (solutions.empty()) fail("{}: no solutions to run", def.name);
   const Evaluation environment = runner_environment();
+  if (o.cold_cache) evict_caches();  // allocates the buffer once, before the children share it
   std::vector<Trace> traces;
   for (const Workload& w : workloads) {
     w.check_against(def, "workload " + w.uuid);

@@ -1,0 +1,20 @@
+#pragma once
+// The dataset definitions of a kernel call's shape, made from templates:
+// what workload capture writes for a shape the dataset does not define yet.
+// Each agrees with the hand-described files in kernels/definitions/ of its
+// family in everything but the description and the model tag (test).
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+
+#include "workbench/definition.h"
+
+namespace strata {
+
+// gemm_bf16 {N, K} -> gemm_f32_bf16_n{N}_k{K}; gemm_w4a16_g32 {N, K} ->
+// gemm_w4a16_g32_n{N}_k{K}; rmsnorm {H} -> rmsnorm_f32_h{H}. Other kernels:
+// nullopt.
+std::optional<Definition> definition_for_call(std::string_view kernel, std::span<const int64_t> shape);
+
+}  // namespace strata
