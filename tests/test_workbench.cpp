@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -398,7 +399,7 @@ TEST(KernelRunner, SolutionsGetTheirStatusAndTheRunnerSurvives) {
   EXPECT_THAT(d.errors, ::testing::IsEmpty());
   std::map<std::string, EvaluationStatus> status;
   for (const Trace& tr : d.traces) status[*tr.solution] = tr.evaluation->status;
-  EXPECT_EQ(status["rmsnorm_scalar"], EvaluationStatus::Passed) << log;
+  EXPECT_EQ(status["rmsnorm_f32_h128__rmsnorm_scalar"], EvaluationStatus::Passed) << log;
   EXPECT_EQ(status["tester_c_right"], EvaluationStatus::Passed) << log;
   EXPECT_EQ(status["tester_c_wrong"], EvaluationStatus::IncorrectNumerical) << log;
   EXPECT_EQ(status["tester_c_crash"], EvaluationStatus::RuntimeError) << log;
@@ -457,6 +458,18 @@ TEST(KernelTable, ChoicesServeTheirShapeAndMissesKeepTheSelection) {
   rmsnorm(x.data(), w.data(), y.data(), 3, 128, 1e-6f);
   rmsnorm_scalar(x.data(), w.data(), want.data(), 3, 128, 1e-6f);
   EXPECT_EQ(y, want);
+
+  // A table never switches a definition's numeric path (INT4's W4A8 or exact).
+  const Solution& int4 = select("gemm_w4a16_g32");
+  for (const Solution* other : runnable_solutions("gemm_w4a16_g32")) {
+    if (other->path == int4.path) continue;
+    KernelTable other_path;
+    other_path.entries.push_back({"gemm_w4a16_g32_n768_k2048", "gemm_w4a16_g32", {768, 2048}, 8, std::string(other->name), 0.1});
+    EXPECT_THAT(install_kernel_table(other_path)[0], HasSubstr("not applied"));
+    const int64_t shape[] = {768, 2048};
+    EXPECT_EQ(shape_choice("gemm_w4a16_g32", shape, 1), nullptr);
+    break;
+  }
 
   EXPECT_THAT(error_of([] { add_shape_choice("rmsnorm", {128}, 4, "no_such_solution"); }), HasSubstr("unknown solution"));
   EXPECT_THAT(error_of([] { add_shape_choice("rmsnorm", {128}, 4, "argmax_scalar"); }), HasSubstr("is of argmax, not rmsnorm"));
@@ -537,6 +550,22 @@ TEST(WorkloadCapture, CaptureBenchApplyServe) {
       "kernels bench {} --out {} --trials 1 --warmup 0 --iterations 2 --max-seconds-per-trial 0.2", captured.string(),
       benched.string()));
   ASSERT_EQ(bench_status, 0) << bench_log;
+  // --max-tokens and --workloads-per-bucket narrow the workloads benched.
+  const fs::path narrow = t.root / "narrow";
+  auto [narrow_status, narrow_log] = run_cli(fmt::format(
+      "kernels bench {} --out {} --definitions {} --max-tokens 8 --workloads-per-bucket 1 --trials 1 --warmup 0 "
+      "--iterations 2 --max-seconds-per-trial 0.2",
+      captured.string(), narrow.string(), d.workloads[0].definition));
+  ASSERT_EQ(narrow_status, 0) << narrow_log;
+  std::map<uint64_t, std::set<std::string>> uuids_per_bucket;
+  for (const Trace& tr : load_dataset(narrow.string()).traces) {
+    int64_t tokens = 0;
+    for (const auto& [axis, v] : tr.workload.axes) tokens = std::max(tokens, v);
+    EXPECT_LE(tokens, 8);
+    uuids_per_bucket[std::bit_ceil(uint64_t(tokens))].insert(tr.workload.uuid);
+  }
+  for (const auto& [bucket, uuids] : uuids_per_bucket) EXPECT_EQ(uuids.size(), 1u) << bucket;
+
   const std::string table = (t.root / "table.json").string();
   auto [apply_status, apply_log] = run_cli(fmt::format("kernels apply {} --out {}", benched.string(), table));
   ASSERT_EQ(apply_status, 0) << apply_log;

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <memory>
 
+#include <bit>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -55,11 +56,34 @@ struct BenchArgs {
   std::string dataset, out;
   std::vector<std::string> definitions, solutions;
   std::vector<int64_t> synthetic_sizes = {1, 16, 128};
+  int64_t max_tokens = 0;
+  int workloads_per_bucket = 0;
   RunnerOptions runner;
 };
 
 bool selected(const std::vector<std::string>& names, const std::string& name) {
   return names.empty() || std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// The largest var-axis value of a workload: its token count.
+int64_t tokens_of(const Workload& w) {
+  int64_t t = 0;
+  for (const auto& [name, v] : w.axes) t = std::max(t, v);
+  return t;
+}
+
+// Drops workloads above --max-tokens, and keeps at most --workloads-per-bucket
+// per power-of-two token bucket (the buckets apply chooses by), the first ones.
+std::vector<Workload> selected_workloads(std::vector<Workload> all, const BenchArgs& a) {
+  std::map<uint64_t, int> in_bucket;
+  std::vector<Workload> out;
+  for (Workload& w : all) {
+    const int64_t tokens = tokens_of(w);
+    if (a.max_tokens > 0 && tokens > a.max_tokens) continue;
+    if (a.workloads_per_bucket > 0 && in_bucket[std::bit_ceil(uint64_t(tokens))]++ >= a.workloads_per_bucket) continue;
+    out.push_back(std::move(w));
+  }
+  return out;
 }
 
 // A registry solution as a Solution record: its code is in the strata binary.
@@ -71,7 +95,7 @@ TraceSolution builtin_record(const Definition& def, const RunnableSolution& s) {
   r.description = "strata's registry solution of kernel definition " + def.tag("strata_kernel").value_or("?");
   r.spec.language = "cpp";
   r.spec.target_hardware = s.target_hardware;
-  r.spec.entry_point = "builtin.cpp::" + s.name;
+  r.spec.entry_point = "builtin.cpp::" + s.builtin;
   r.sources = {{"builtin.cpp", "// compiled into the strata binary; listed in src/kernels/solution_registry.cpp\n"}};
   return r;
 }
@@ -108,7 +132,13 @@ void bench(const BenchArgs& a) {
     std::vector<Workload> workloads;
     for (const Trace& t : d.workloads)
       if (t.definition == def.name) workloads.push_back(t.workload);
-    const bool synthetic = workloads.empty();
+    const size_t captured = workloads.size();
+    workloads = selected_workloads(std::move(workloads), a);
+    if (workloads.size() < captured) {
+      fmt::print("{}: {} of {} workloads selected (--max-tokens, --workloads-per-bucket)\n", def.name, workloads.size(),
+                 captured);
+    }
+    const bool synthetic = captured == 0;
     if (synthetic) workloads = synthetic_workloads(def, a.synthetic_sizes);
     if (workloads.empty()) {
       fmt::print("{}: skipped: no workloads (capture some; its inputs cannot be drawn at random)\n", def.name);
@@ -190,6 +220,10 @@ void add_kernels_command(CLI::App& app) {
   b->add_option("--solutions", bargs->solutions, "only these solutions (the baseline always runs)")->delimiter(',');
   b->add_option("--synthetic-sizes", bargs->synthetic_sizes, "var-axis values of the workloads made for definitions without any")
       ->delimiter(',')
+      ->capture_default_str();
+  b->add_option("--max-tokens", bargs->max_tokens, "skip workloads with more tokens (0: none skipped)")->capture_default_str();
+  b->add_option("--workloads-per-bucket", bargs->workloads_per_bucket,
+                "at most this many workloads per power-of-two token bucket (0: all)")
       ->capture_default_str();
   b->add_option("--warmup", bargs->runner.warmup)->capture_default_str();
   b->add_option("--iterations", bargs->runner.iterations)->capture_default_str();

@@ -4,6 +4,8 @@
 #include <memory>
 #include <regex>
 
+#include <fmt/format.h>
+
 #include "core/error.h"
 #include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
@@ -110,8 +112,9 @@ std::vector<RunnableSolution> in_tree_solutions(const Definition& def) {
     const bool reference = s->isa == Isa::Scalar && s->path == NumericPath::Exact;
     std::string target = std::string("x86_64-") + std::string(isa_name(s->isa));
     if (s->path != NumericPath::Exact) target += "-" + std::string(numeric_path_name(s->path));
-    RunnableSolution r{std::string(s->name), reference ? "baseline" : "strata", {target},
-                       [s, adapter, &def](const Inputs& in) { return (*adapter)(*s, def, in); }};
+    // Solution names are unique over a dataset, and a registry solution serves many definitions.
+    RunnableSolution r{fmt::format("{}__{}", def.name, s->name), reference ? "baseline" : "strata", std::string(s->name),
+                       {target}, [s, adapter, &def](const Inputs& in) { return (*adapter)(*s, def, in); }};
     if (reference) {
       out.insert(out.begin(), std::move(r));
     } else {

@@ -2,7 +2,8 @@
 // strata's own kernels as solutions of the dataset's definitions: a
 // definition tagged strata_kernel:<name> is solved by every registry
 // solution of that kernel definition that runs on this CPU, called on the
-// calling thread over the whole output. The scalar reference comes first,
+// calling thread over the whole output, named "<definition>__<registry
+// solution>" (names are unique over a dataset). The scalar reference comes first,
 // with author "baseline" (the runner's correctness and speed reference);
 // the SIMD ones have author "strata".
 #include <vector>

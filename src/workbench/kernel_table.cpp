@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <map>
+#include <optional>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -32,10 +33,14 @@ const std::vector<Applicable>& applicable() {
   return all;
 }
 
-bool in_registry(const std::string& name) {
-  for (const Solution& s : all_solutions())
-    if (s.name == name) return true;
-  return false;
+// The registry solution a dataset solution runs: strata's own records name it
+// as their entry point in "builtin.cpp".
+std::optional<std::string> registry_solution(const Dataset& d, const std::string& name) {
+  const TraceSolution* s = d.find_solution(name);
+  if (!s || s->entry_file() != "builtin.cpp") return std::nullopt;
+  for (const Solution& r : all_solutions())
+    if (r.name == s->entry_function()) return std::string(r.name);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -109,12 +114,13 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
       KernelTableEntry best{def.name, *kernel, shape, bucket, "", 0};
       for (const auto& [key, ms] : latencies) {
         if (key.first != bucket || failed.contains(key) || int(ms.size()) < count) continue;
-        if (!in_registry(key.second)) {
+        const std::optional<std::string> registry = registry_solution(d, key.second);
+        if (!registry) {
           notes.push_back(fmt::format("{}: {} is not a registry solution; serve cannot run it", def.name, key.second));
           continue;
         }
         const double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / double(ms.size());
-        if (best.solution.empty() || mean < best.latency_ms) best.solution = key.second, best.latency_ms = mean;
+        if (best.solution.empty() || mean < best.latency_ms) best.solution = *registry, best.latency_ms = mean;
       }
       if (!best.solution.empty()) table.entries.push_back(std::move(best));
     }
@@ -125,6 +131,17 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
 std::vector<std::string> install_kernel_table(const KernelTable& table) {
   std::vector<std::string> lines;
   for (const KernelTableEntry& e : table.entries) {
+    // A table picks among a definition's solutions; the numeric path (e.g.
+    // STRATA_INT4_PATH) stays the user's choice.
+    const std::string_view selected_path = numeric_path_name(select(e.kernel).path);
+    const auto chosen = std::find_if(all_solutions().begin(), all_solutions().end(),
+                                     [&](const Solution& s) { return s.name == e.solution; });
+    if (chosen != all_solutions().end() && numeric_path_name(chosen->path) != selected_path) {
+      lines.push_back(fmt::format("{} [{}] tokens<={}: not applied: {} is on the {} path, serving runs {}", e.kernel,
+                                  fmt::join(e.shape, ", "), e.max_tokens, e.solution, numeric_path_name(chosen->path),
+                                  selected_path));
+      continue;
+    }
     add_shape_choice(e.kernel, e.shape, e.max_tokens, e.solution);
     lines.push_back(fmt::format("{} [{}] tokens<={}: {} ({})", e.kernel, fmt::join(e.shape, ", "), e.max_tokens, e.solution,
                                 e.definition));

@@ -20,7 +20,7 @@ struct KernelTableEntry {
   std::string kernel;            // its strata_kernel, e.g. gemm_bf16
   std::vector<int64_t> shape;    // the kernel's shape key, e.g. {N, K}
   int64_t max_tokens = 0;        // bucket: calls with (previous bucket, max_tokens] tokens
-  std::string solution;
+  std::string solution;           // the registry solution it runs
   double latency_ms = 0;         // mean over the bucket's workloads
 };
 
@@ -37,8 +37,10 @@ struct KernelTable {
 // least mean latency wins. `notes` says what could not be applied and why.
 KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes);
 
-// Installs every entry; returns one line per entry ("<kernel> <shape>
-// tokens<=N: <solution>"). Throws Error for a solution that does not run here.
+// Installs the entries whose solution is on the numeric path serving selects
+// for its kernel (a table does not switch e.g. INT4 from W4A8 to exact);
+// returns one line per entry ("<kernel> [shape] tokens<=N: <solution>", or
+// why it was not applied). Throws Error for a solution that does not run here.
 std::vector<std::string> install_kernel_table(const KernelTable& table);
 
 }  // namespace strata

@@ -82,7 +82,7 @@ CompiledSolution compile_solution(const TraceSolution& s, const std::string& bui
   }
   const std::string function = s.entry_function();
   out.runnable = RunnableSolution{
-      s.name, s.author, s.spec.target_hardware, [lib = library.string(), function](const std::vector<TensorData>& in) {
+      s.name, s.author, "", s.spec.target_hardware, [lib = library.string(), function](const std::vector<TensorData>& in) {
         // Loaded at the first call, in the runner's child: its initialisers run isolated too.
         return PreparedCall([lib, function, entry = strata_solution_entry(nullptr), &in](std::vector<TensorData>& outputs) mutable {
           if (!entry) entry = load_entry(lib, function);

@@ -15,6 +15,7 @@ using PreparedCall = std::function<void(std::vector<TensorData>& outputs)>;
 
 struct RunnableSolution {
   std::string name, author;
+  std::string builtin;  // strata's own: the registry solution it runs (empty for out-of-tree ones)
   std::vector<std::string> target_hardware;
   std::function<PreparedCall(const std::vector<TensorData>& inputs)> prepare;
 };
