@@ -23,6 +23,7 @@
 #include "workbench/dataset.h"
 #include "workbench/definition_templates.h"
 #include "workbench/kernel_table.h"
+#include "workbench/leaderboard.h"
 #include "oracle_fixture.h"
 #include "tools/synth.h"
 
@@ -431,6 +432,25 @@ TEST(KernelRunner, SolutionsGetTheirStatusAndTheRunnerSurvives) {
   EXPECT_THAT(fmt::format("{}", fmt::join(notes, "\n")), HasSubstr("tester_c_right is not a registry solution"));
   const KernelTable again = KernelTable::from_json(nlohmann::json::parse(table.to_json().dump()), "t");
   EXPECT_EQ(again.entries[0].solution, e.solution);
+
+  // The leaderboard: the baseline at 1x, failures at 0 and last, a PNG of the
+  // fast_p curves (matplotlib comes with scripts/install-deps).
+  const std::vector<DefinitionBoard> boards = leaderboard(d);
+  ASSERT_EQ(boards.size(), 1u);
+  std::map<std::string, LeaderboardRow> rows;
+  for (const LeaderboardRow& r : boards[0].rows) rows[r.solution] = r;
+  EXPECT_DOUBLE_EQ(rows["rmsnorm_f32_h128__rmsnorm_scalar"].mean_speedup, 1.0);
+  EXPECT_GT(rows["tester_c_right"].mean_speedup, 0.0);
+  EXPECT_EQ(rows["tester_c_wrong"].mean_speedup, 0.0);
+  EXPECT_EQ(rows["tester_c_wrong"].pass_rate, 0.0);
+  EXPECT_EQ(rows.count("tester_cpp_broken"), 1u);
+  EXPECT_EQ(boards[0].rows.back().mean_speedup, 0.0);
+  const std::vector<std::string> files = write_report(boards, (t.root / "report").string());
+  EXPECT_TRUE(fs::exists(t.root / "report" / "fast_p.png"));
+  std::ifstream md(t.root / "report" / "report.md");
+  const std::string text(std::istreambuf_iterator<char>(md), {});
+  EXPECT_THAT(text, HasSubstr("## rmsnorm_f32_h128"));
+  EXPECT_THAT(text, HasSubstr("| tester_c_wrong | tester | 0.00x | 0% | 0% | 1 |"));
 }
 
 // Installed choices serve their shape and bucket; any other call (a miss)

@@ -15,6 +15,7 @@
 #include "workbench/in_tree_solutions.h"
 #include "workbench/inputs.h"
 #include "workbench/kernel_table.h"
+#include "workbench/leaderboard.h"
 #include "workbench/out_of_tree_solution.h"
 #include "workbench/runner.h"
 
@@ -199,6 +200,18 @@ void apply(const ApplyArgs& a) {
   fmt::print("{} entries written to {}\n", table.entries.size(), a.out);
 }
 
+struct ReportArgs {
+  std::string dataset, out;
+};
+
+void report(const ReportArgs& a) {
+  const Dataset d = load_dataset(a.dataset);
+  for (const std::string& e : d.errors) fmt::print(stderr, "warning: skipped: {}\n", e);
+  const std::vector<DefinitionBoard> boards = leaderboard(d);
+  for (const std::string& f : write_report(boards, a.out)) fmt::print("wrote {}\n", f);
+  fmt::print("{} definitions ranked\n", boards.size());
+}
+
 }  // namespace
 
 void add_kernels_command(CLI::App& app) {
@@ -239,6 +252,12 @@ void add_kernels_command(CLI::App& app) {
   ap->add_option("dataset", aargs->dataset, "a dataset with traces (the --out of kernels bench)")->required();
   ap->add_option("--out", aargs->out, "kernel table JSON, for serve/generate --kernel-table")->required();
   ap->callback([aargs] { apply(*aargs); });
+
+  auto rargs = std::make_shared<ReportArgs>();
+  CLI::App* rp = cmd->add_subcommand("report", "Leaderboard of a benched dataset: Markdown and a fast_p PNG");
+  rp->add_option("dataset", rargs->dataset, "a dataset with traces (the --out of kernels bench)")->required();
+  rp->add_option("--out", rargs->out, "folder for report.md, leaderboard.json and fast_p.png")->required();
+  rp->callback([rargs] { report(*rargs); });
 }
 
 }  // namespace strata
