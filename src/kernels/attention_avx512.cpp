@@ -2,7 +2,8 @@
 // transposed once into kt[head_dim][16] so that a query's 16 scores are one
 // vector of broadcast-FMAs (no horizontal sums), then every query of the
 // block (rows x GQA heads) uses the tile. Softmax is online: each query keeps
-// its running max m and sum l and rescales its output when m grows.
+// its running max m and sum l and rescales its output when m grows; a
+// split-KV chunk hands (m, l) to the merge.
 #include <immintrin.h>
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its
@@ -69,12 +70,14 @@ void accumulate_values(float* out, float corr, const float* w, int count, const 
 }
 
 // The tiled online-softmax loop over n_q queries, each scoring key_dim
-// floats and summing the first value_dim floats of its value rows:
-// query(i), output(i), keys_of(i) (visible positions), key(p), value(p).
-template <typename Query, typename Output, typename KeysOf, typename Key, typename Value>
-void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scale, int32_t max_keys,
-                     const Query& query, const Output& output, const KeysOf& keys_of, const Key& key,
-                     const Value& value) {
+// floats and summing the first value_dim floats of its value rows, over
+// positions [key_begin, keys_end(i)) (keys_end(i) <= max_end): query(i),
+// output(i), key(p), value(p); state(i) is where query i's softmax state
+// goes (null: nowhere).
+template <typename Query, typename Output, typename KeysEnd, typename Key, typename Value, typename State>
+void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scale, int32_t key_begin, int32_t max_end,
+                     const Query& query, const Output& output, const KeysEnd& keys_end, const Key& key,
+                     const Value& value, const State& state) {
   thread_local std::vector<float> kt_buf;
   thread_local std::vector<float> max_buf, sum_buf;
   kt_buf.resize(size_t(key_dim * kTile) + 16);
@@ -83,8 +86,8 @@ void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scal
   float* kt = kt_buf.data() + (16 - (reinterpret_cast<uintptr_t>(kt_buf.data()) / 4) % 16) % 16;  // 64-byte aligned
   for (int64_t i = 0; i < n_q; ++i) std::fill_n(output(i), value_dim, 0.0f);
 
-  for (int32_t p0 = 0; p0 < max_keys; p0 += kTile) {
-    const int tile = std::min<int32_t>(kTile, max_keys - p0);
+  for (int32_t p0 = key_begin; p0 < max_end; p0 += kTile) {
+    const int tile = std::min<int32_t>(kTile, max_end - p0);
     const float* values[kTile];  // the tile's value rows, addressed once per tile
     for (int p = 0; p < kTile; ++p) {
       const float* k = p < tile ? key(p0 + p) : nullptr;
@@ -98,7 +101,7 @@ void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scal
       score_tile(q, kt, key_dim, scale, scores);
       for (int i = 0; i < kQueries && i0 + i < n_q; ++i) {
         const int64_t qi = i0 + i;
-        const int visible = int(std::clamp<int64_t>(keys_of(qi) - p0, 0, tile));
+        const int visible = int(std::clamp<int64_t>(keys_end(qi) - p0, 0, tile));
         if (visible == 0) continue;
         const __mmask16 m = lanes(visible);
         const float tile_max = _mm512_mask_reduce_max_ps(m, scores[i]);
@@ -114,7 +117,9 @@ void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scal
     }
   }
   for (int64_t i = 0; i < n_q; ++i) {
-    const __m512 inv = _mm512_set1_ps(1.0f / sum_buf[size_t(i)]);
+    const float sum = sum_buf[size_t(i)];
+    if (SoftmaxState* s = state(i)) *s = {max_buf[size_t(i)], sum};
+    const __m512 inv = _mm512_set1_ps(sum > 0 ? 1.0f / sum : 0.0f);  // no keys: output 0
     float* o = output(i);
     for (int64_t d = 0; d < value_dim; d += 16) {
       const __mmask16 m = lanes(value_dim - d);
@@ -127,23 +132,27 @@ void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scal
 
 void attention_avx512(const AttentionArgs& a) {
   const int64_t hd = a.head_dim;
-  int32_t max_keys = 0;
-  for (int64_t r = 0; r < a.n_rows; ++r) max_keys = std::max(max_keys, a.n_keys[r]);
+  int32_t max_end = 0;
+  for (int64_t r = 0; r < a.n_rows; ++r) max_end = std::max(max_end, a.keys_end(r));
   tiled_attention(
-      a.n_rows * a.n_heads, hd, hd, a.scale, max_keys,
+      a.n_rows * a.n_heads, hd, hd, a.scale, a.key_begin, max_end,
       [&](int64_t i) { return a.q + (i / a.n_heads) * a.row_stride + (i % a.n_heads) * hd; },
       [&](int64_t i) { return a.out + (i / a.n_heads) * a.row_stride + (i % a.n_heads) * hd; },
-      [&](int64_t i) { return a.n_keys[i / a.n_heads]; }, [&](int64_t p) { return a.key(p); },
-      [&](int64_t p) { return a.value(p); });
+      [&](int64_t i) { return a.keys_end(i / a.n_heads); }, [&](int64_t p) { return a.key(p); },
+      [&](int64_t p) { return a.value(p); },
+      [&](int64_t i) {
+        return a.states ? a.states + (i / a.n_heads) * a.state_row_stride + i % a.n_heads : nullptr;
+      });
 }
 
 // MLA: every head scores the whole latent row and sums its latent part.
 void mla_attention_avx512(const MlaAttentionArgs& a) {
   const int64_t width = a.kv_lora_rank + a.rope_dim;
   tiled_attention(
-      a.n_heads, width, a.kv_lora_rank, a.scale, a.n_keys, [&](int64_t i) { return a.q + i * width; },
-      [&](int64_t i) { return a.out + i * a.kv_lora_rank; }, [&](int64_t) { return a.n_keys; },
-      [&](int64_t p) { return a.row(p); }, [&](int64_t p) { return a.row(p); });
+      a.n_heads, width, a.kv_lora_rank, a.scale, a.key_begin, a.key_end, [&](int64_t i) { return a.q + i * width; },
+      [&](int64_t i) { return a.out + i * a.kv_lora_rank; }, [&](int64_t) { return a.key_end; },
+      [&](int64_t p) { return a.row(p); }, [&](int64_t p) { return a.row(p); },
+      [&](int64_t i) { return a.states ? a.states + i : nullptr; });
 }
 
 }  // namespace strata
