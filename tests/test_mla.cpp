@@ -81,6 +81,28 @@ TEST(Yarn, KimiK2Constants) {
   EXPECT_NEAR(yarn_softmax_scale_factor(factor32) / std::sqrt(192.0), 0.1308608, 1e-6);
 }
 
+// The context a YaRN config serves is what the scaling reaches,
+// original_max_position_embeddings x factor (vLLM's rule): K2's 262,144
+// equals its max_position_embeddings, a config without that key gets it
+// anyway, and a factor-32 K2 config serves 131,072.
+TEST(Yarn, MaxContextIsTheYarnLimit) {
+  const ModelConfig k2 = ModelConfig::from_hf(kimi_k2_config(), "kimi_k2 config.json");
+  EXPECT_EQ(k2.max_context_length(), 262144);
+  EXPECT_EQ(k2.max_context_length(), k2.max_position_embeddings);
+  json no_max = kimi_k2_config();
+  no_max.erase("max_position_embeddings");
+  EXPECT_EQ(ModelConfig::from_hf(no_max, "config.json").max_context_length(), 262144);
+  json factor32 = kimi_k2_config();
+  factor32["rope_scaling"]["factor"] = 32.0;
+  EXPECT_EQ(ModelConfig::from_hf(factor32, "config.json").max_context_length(), 131072);
+  json no_yarn = kimi_k2_config();
+  no_yarn.erase("rope_scaling");
+  EXPECT_EQ(ModelConfig::from_hf(no_yarn, "config.json").max_context_length(), 262144);
+  json absurd = kimi_k2_config();
+  absurd["rope_scaling"]["factor"] = 1e5;
+  EXPECT_THROW(ModelConfig::from_hf(absurd, "config.json"), Error);
+}
+
 // The kimi-k2-layer preset is K2's config but for the depth.
 TEST(Yarn, KimiK2LayerPresetIsTheRealShape) {
   const ModelConfig real = ModelConfig::from_hf(kimi_k2_config(), "kimi_k2 config.json");
