@@ -198,6 +198,7 @@ void add_bench_command(CLI::App& app) {
   bench->require_subcommand(1);
   add_bench_serve_command(*bench);
   add_bench_engine_command(*bench);
+  add_bench_context_command(*bench);
 }
 
 }  // namespace strata

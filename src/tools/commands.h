@@ -12,5 +12,6 @@ void add_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_serve_command(CLI::App& app);  // `strata serve`
 void add_sim_command(CLI::App& app);
-void add_bench_engine_command(CLI::App& bench);  // under `bench`
+void add_bench_engine_command(CLI::App& bench);   // under `bench`
+void add_bench_context_command(CLI::App& bench);  // under `bench`
 }  // namespace strata
