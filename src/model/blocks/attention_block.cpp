@@ -68,7 +68,7 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
   constexpr int64_t kBlockRows = 4;
   std::vector<int32_t> n_keys(static_cast<size_t>(n));
   for (int64_t t = 0; t < n; ++t) n_keys[size_t(t)] = rows.positions[t] + 1;
-  std::vector<AttentionItem> blocks;
+  std::vector<AttentionItem> blocks;  // rows only: the heads are set per item below
   int64_t total_keys = 0;
   int32_t max_keys = 0;
   for (int64_t t = 0; t < n;) {
@@ -86,7 +86,8 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
   const int64_t heads_per_item = chunk_keys > 0 || whole_items >= 2 * pool.size() ? group : 1;
   std::vector<AttentionItem> items;
   for (const AttentionItem& b : blocks)
-    for (int64_t head = 0; head < n_heads; head += heads_per_item) items.push_back({b.row, b.n_rows, head, heads_per_item, b.n_keys});
+    for (int64_t head = 0; head < n_heads; head += heads_per_item)
+      items.push_back({b.row, b.n_rows, head, heads_per_item, b.n_keys});
   const float scale = 1.0f / std::sqrt(float(hd));
   run_attention_items(items, n, n_heads, hd, chunk_keys, att, pool, ws,
                       [&](const AttentionItem& it, int32_t begin, int32_t end, float* out, SoftmaxState* states) {

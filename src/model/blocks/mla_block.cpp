@@ -1,6 +1,7 @@
 #include "model/blocks/mla_block.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <optional>
 
@@ -19,20 +20,37 @@ namespace {
 
 // For each head h: dst[t, h] (dst_width floats at dst + t * dst_stride + h * dst_head)
 // = src[t, h] (src + t * src_stride + h * src_head, m.cols floats) · m_h^T.
+// Decode-sized batches take the heads in one pass over all threads, each
+// head's small product on one thread: one fork-join instead of one per head
+// (K2: 2 x 64 per layer and step). Larger ones split each product's rows.
 void per_head_matmul(const std::vector<WeightMatrix>& m, int64_t n, const float* src, int64_t src_stride,
                      int64_t src_head, float* dst, int64_t dst_stride, int64_t dst_head, Workspace& ws) {
   const int64_t in = m[0].cols, width = m[0].rows;
-  float* gathered = ws.floats(Scratch::HeadIn, size_t(n * in));
-  float* result = ws.floats(Scratch::HeadOut, size_t(n * width));
-  for (size_t h = 0; h < m.size(); ++h) {
+  auto product = [&](size_t h, float* gathered, float* result, bool serial) {
     for (int64_t t = 0; t < n; ++t) {
       std::memcpy(&gathered[t * in], src + t * src_stride + int64_t(h) * src_head, size_t(in) * sizeof(float));
     }
-    matmul(gathered, n, m[h], result);
+    (serial ? matmul_serial : matmul)(gathered, n, m[h], result);
     for (int64_t t = 0; t < n; ++t) {
       std::memcpy(dst + t * dst_stride + int64_t(h) * dst_head, &result[t * width], size_t(width) * sizeof(float));
     }
+  };
+  ThreadPool& pool = ThreadPool::global();
+  if (n > kSharedInputMaxTokens) {
+    float* gathered = ws.floats(Scratch::HeadIn, size_t(n * in));
+    float* result = ws.floats(Scratch::HeadOut, size_t(n * width));
+    for (size_t h = 0; h < m.size(); ++h) product(h, gathered, result, false);
+    return;
   }
+  // One gather and one result buffer per thread.
+  float* gathered = ws.floats(Scratch::HeadIn, size_t(pool.size() * n * in));
+  float* result = ws.floats(Scratch::HeadOut, size_t(pool.size() * n * width));
+  std::atomic<size_t> next{0};
+  pool.run_on_all([&](int thread) {
+    for (size_t h; (h = next.fetch_add(1)) < m.size();) {
+      product(h, gathered + thread * n * in, result + thread * n * width, true);
+    }
+  });
 }
 
 // A weight matrix decoded to f32 rows.
