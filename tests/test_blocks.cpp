@@ -197,6 +197,23 @@ TEST(AttentionBlock, WholeQkNormGptjPartialRopeTwoSequencesPaged) {
   }
 }
 
+// When split-KV cuts keys: only with fewer items than threads, when the
+// longest item is longer than a chunk; chunks of about two per thread in
+// whole 16-key tiles, never under min_chunk_keys; never when switched off.
+TEST(SplitKv, ChunkLengthRule) {
+  const SplitKvSettings saved = split_kv_settings();
+  split_kv_settings() = SplitKvSettings{};
+  EXPECT_EQ(split_kv_chunk_keys(1, 65536, 65536, 2), 16384);  // 4 chunks for 2 threads
+  EXPECT_EQ(split_kv_chunk_keys(1, 10000, 10000, 2), 2512);   // 2500 rounded up to a tile
+  EXPECT_EQ(split_kv_chunk_keys(1, 600, 600, 2), 256);        // the minimum
+  EXPECT_EQ(split_kv_chunk_keys(1, 256, 256, 2), 0);          // one chunk: not split
+  EXPECT_EQ(split_kv_chunk_keys(2, 65536, 60000, 2), 0);      // enough items
+  EXPECT_EQ(split_kv_chunk_keys(3, 30000, 20000, 8), 1888);   // 30000 / 16 rounded up
+  split_kv_settings().enabled = false;
+  EXPECT_EQ(split_kv_chunk_keys(1, 65536, 65536, 2), 0);
+  split_kv_settings() = saved;
+}
+
 // Split-KV in the GQA block: one sequence of an MQA layer (a single KV
 // head, so fewer work items than threads) decoded with its keys split across
 // threads gives the unsplit outputs, over blocks of 3 positions, at context
