@@ -39,32 +39,58 @@ void score_tile(const float* const* q, const float* kt, int64_t head_dim, float 
   for (int i = 0; i < kQueries; ++i) scores[i] = _mm512_mul_ps(acc[i], _mm512_set1_ps(scale));
 }
 
-// out = out * corr + sum_p w[p] * v_p over the tile's first `count` positions.
-void accumulate_values(float* out, float corr, const float* w, int count, const float* const* v, int64_t head_dim) {
-  constexpr int kChunks = 8;  // 128 dims in registers at a time
+// For the n (at most kQueries) queries of a group: out[i] = out[i] * corr[i]
+// + sum_p w[i][p] * v_p over the tile's first `count` positions. Each value
+// vector is loaded once for the whole group (MLA's 64 heads all read the
+// same latent rows).
+void accumulate_values(float* const* out, const float* corr, const float (*w)[kTile], int n, int count,
+                       const float* const* v, int64_t head_dim) {
+  constexpr int kChunks = 4;  // 64 dims at a time: kQueries x kChunks accumulators
   for (int64_t c0 = 0; c0 < head_dim; c0 += 16 * kChunks) {
     const int nc = int(std::min<int64_t>(kChunks, (head_dim - c0 + 15) / 16));
-    __m512 acc[kChunks];
+    __m512 acc[kQueries][kChunks];
     __mmask16 mask[kChunks];
-    #pragma GCC unroll 8
+    #pragma GCC unroll 4
     for (int c = 0; c < kChunks; ++c) {
       if (c >= nc) break;
       mask[c] = lanes(head_dim - c0 - 16 * c);
-      acc[c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask[c], out + c0 + 16 * c), _mm512_set1_ps(corr));
     }
-    for (int p = 0; p < count; ++p) {
-      const __m512 wp = _mm512_set1_ps(w[p]);
-      const float* vp = v[p] + c0;
-      #pragma GCC unroll 8
+    #pragma GCC unroll 4
+    for (int i = 0; i < kQueries; ++i) {
+      if (i >= n) break;
+      #pragma GCC unroll 4
       for (int c = 0; c < kChunks; ++c) {
         if (c >= nc) break;
-        acc[c] = _mm512_fmadd_ps(wp, _mm512_maskz_loadu_ps(mask[c], vp + 16 * c), acc[c]);
+        acc[i][c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask[c], out[i] + c0 + 16 * c), _mm512_set1_ps(corr[i]));
       }
     }
-    #pragma GCC unroll 8
-    for (int c = 0; c < kChunks; ++c) {
-      if (c >= nc) break;
-      _mm512_mask_storeu_ps(out + c0 + 16 * c, mask[c], acc[c]);
+    for (int p = 0; p < count; ++p) {
+      const float* vp = v[p] + c0;
+      __m512 vv[kChunks];
+      #pragma GCC unroll 4
+      for (int c = 0; c < kChunks; ++c) {
+        if (c >= nc) break;
+        vv[c] = _mm512_maskz_loadu_ps(mask[c], vp + 16 * c);
+      }
+      #pragma GCC unroll 4
+      for (int i = 0; i < kQueries; ++i) {
+        if (i >= n) break;
+        const __m512 wi = _mm512_set1_ps(w[i][p]);
+        #pragma GCC unroll 4
+        for (int c = 0; c < kChunks; ++c) {
+          if (c >= nc) break;
+          acc[i][c] = _mm512_fmadd_ps(wi, vv[c], acc[i][c]);
+        }
+      }
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < kQueries; ++i) {
+      if (i >= n) break;
+      #pragma GCC unroll 4
+      for (int c = 0; c < kChunks; ++c) {
+        if (c >= nc) break;
+        _mm512_mask_storeu_ps(out[i] + c0 + 16 * c, mask[c], acc[i][c]);
+      }
     }
   }
 }
@@ -99,21 +125,32 @@ void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scal
       for (int i = 0; i < kQueries; ++i) q[i] = query(std::min(i0 + i, n_q - 1));
       __m512 scores[kQueries];
       score_tile(q, kt, key_dim, scale, scores);
-      for (int i = 0; i < kQueries && i0 + i < n_q; ++i) {
+      // A query that sees none of the tile keeps its output (weights 0, corr 1).
+      const int n = int(std::min<int64_t>(kQueries, n_q - i0));
+      float* outs[kQueries];
+      float corr[kQueries];
+      alignas(64) float w[kQueries][kTile];
+      int count = 0;
+      for (int i = 0; i < n; ++i) {
         const int64_t qi = i0 + i;
+        outs[i] = output(qi);
         const int visible = int(std::clamp<int64_t>(keys_end(qi) - p0, 0, tile));
-        if (visible == 0) continue;
+        count = std::max(count, visible);
         const __mmask16 m = lanes(visible);
+        if (visible == 0) {
+          corr[i] = 1.0f;
+          _mm512_store_ps(w[i], _mm512_setzero_ps());
+          continue;
+        }
         const float tile_max = _mm512_mask_reduce_max_ps(m, scores[i]);
         const float old_max = max_buf[size_t(qi)], new_max = std::max(old_max, tile_max);
-        const float corr = std::exp(old_max - new_max);  // 0 on the first tile
-        const __m512 w = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(scores[i], _mm512_set1_ps(new_max))));
+        corr[i] = std::exp(old_max - new_max);  // 0 on the first tile
+        const __m512 wi = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(scores[i], _mm512_set1_ps(new_max))));
         max_buf[size_t(qi)] = new_max;
-        sum_buf[size_t(qi)] = sum_buf[size_t(qi)] * corr + _mm512_reduce_add_ps(w);
-        alignas(64) float wv[kTile];
-        _mm512_store_ps(wv, w);
-        accumulate_values(output(qi), corr, wv, visible, values, value_dim);
+        sum_buf[size_t(qi)] = sum_buf[size_t(qi)] * corr[i] + _mm512_reduce_add_ps(wi);
+        _mm512_store_ps(w[i], wi);
       }
+      if (count > 0) accumulate_values(outs, corr, w, n, count, values, value_dim);
     }
   }
   for (int64_t i = 0; i < n_q; ++i) {
