@@ -3,7 +3,8 @@
 // (those are covered end to end by the llama.cpp oracles): a MoE layer with
 // sigmoid scores, a selection bias, expert groups, routed scaling and a
 // shared expert; GQA attention with whole-projection q/k norms, GPT-J RoPE
-// on part of the head, and two sequences batched over scattered KV blocks.
+// on part of the head, and two sequences batched over scattered KV blocks;
+// split-KV decode against the unsplit one.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,9 +14,11 @@
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
 #include "core/error.h"
+#include "core/thread_pool.h"
 #include "engine/paged_kv_cache.h"
 #include "model/blocks/attention_block.h"
 #include "model/blocks/moe_block.h"
+#include "model/blocks/split_kv.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/workspace.h"
@@ -192,6 +195,73 @@ TEST(AttentionBlock, WholeQkNormGptjPartialRopeTwoSequencesPaged) {
     SCOPED_TRACE(::testing::Message() << "position " << p << " slot " << sl);
     EXPECT_THROW(attention_block(spec, w, BatchRows{1, &p, &sl}, x.data(), out.data(), kv.layer(0), ws), Error);
   }
+}
+
+// When split-KV cuts keys: only with fewer items than threads, when the
+// longest item is longer than a chunk; chunks of about two per thread in
+// whole 16-key tiles, never under min_chunk_keys; never when switched off.
+TEST(SplitKv, ChunkLengthRule) {
+  const SplitKvSettings saved = split_kv_settings();
+  split_kv_settings() = SplitKvSettings{};
+  EXPECT_EQ(split_kv_chunk_keys(1, 65536, 65536, 2), 16384);  // 4 chunks for 2 threads
+  EXPECT_EQ(split_kv_chunk_keys(1, 10000, 10000, 2), 2512);   // 2500 rounded up to a tile
+  EXPECT_EQ(split_kv_chunk_keys(1, 600, 600, 2), 256);        // the minimum
+  EXPECT_EQ(split_kv_chunk_keys(1, 256, 256, 2), 0);          // one chunk: not split
+  EXPECT_EQ(split_kv_chunk_keys(2, 65536, 60000, 2), 0);      // enough items
+  EXPECT_EQ(split_kv_chunk_keys(3, 30000, 20000, 8), 1888);   // 30000 / 16 rounded up
+  split_kv_settings().enabled = false;
+  EXPECT_EQ(split_kv_chunk_keys(1, 65536, 65536, 2), 0);
+  split_kv_settings() = saved;
+}
+
+// Split-KV in the GQA block: one sequence of an MQA layer (a single KV
+// head, so fewer work items than threads) decoded with its keys split across
+// threads gives the unsplit outputs, over blocks of 3 positions, at context
+// lengths whose chunks end inside blocks and tiles (17 keys: a last chunk of one).
+TEST(AttentionBlock, SplitKvDecodeEqualsUnsplit) {
+  ThreadPool& pool = ThreadPool::global();
+  if (pool.size() < 2) GTEST_SKIP() << "one thread: attention is never split";
+  const SplitKvSettings saved = split_kv_settings();
+  split_kv_settings().min_chunk_keys = 16;
+  std::mt19937 rng(4);
+  constexpr int64_t H = 32, NQ = 4, HD = 40;
+  const AttentionSpec spec{NQ, 1, HD, HD, /*interleaved*/ false, QkNorm::PerHead, 10000.0f, 1e-6f};
+  Matrix q(NQ * HD, H, rng, 0.3f), k(HD, H, rng, 0.3f), v(HD, H, rng, 0.3f), o(H, NQ * HD, rng, 0.3f);
+  const AttentionWeights w{q.view, k.view, v.view, o.view, std::vector<float>(HD, 1.0f), std::vector<float>(HD, 1.0f)};
+  ModelConfig c;
+  c.num_hidden_layers = 1;
+  c.num_key_value_heads = 1;
+  c.head_dim = HD;
+  constexpr int32_t kBlock = 3, kMaxKeys = 600;
+  const int32_t n_blocks = (kMaxKeys + kBlock - 1) / kBlock;
+  PagedKVCache kv(c, n_blocks, kBlock);
+  std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+  for (int32_t b = 0; b < n_blocks; ++b) table[size_t(b)] = n_blocks - 1 - b;
+  kv.bind(0, &table);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int32_t p = 0; p < kMaxKeys; ++p) {
+    for (float* row : {kv.key(0, 0, p), kv.value(0, 0, p)})
+      for (int64_t i = 0; i < HD; ++i) row[i] = normal(rng);
+  }
+  std::vector<float> x(static_cast<size_t>(H));
+  for (float& a : x) a = normal(rng);
+  Workspace ws;
+  auto decode = [&](int32_t pos, bool split) {
+    split_kv_settings().enabled = split;
+    const int32_t slot = 0;
+    std::vector<float> out(static_cast<size_t>(H));
+    attention_block(spec, w, BatchRows{1, &pos, &slot}, x.data(), out.data(), kv.layer(0), ws);
+    return out;
+  };
+  for (const int32_t pos : {16, 40, 255, 256, 300, 599}) {
+    SCOPED_TRACE(::testing::Message() << "position " << pos);
+    ASSERT_GT(split_kv_chunk_keys(1, pos + 1, pos + 1, pool.size()), 0);
+    const std::vector<float> unsplit = decode(pos, false), split = decode(pos, true);
+    double scale = 0;
+    for (float a : unsplit) scale = std::max(scale, double(std::fabs(a)));
+    for (size_t i = 0; i < unsplit.size(); ++i) ASSERT_NEAR(split[i], unsplit[i], 1e-5 * scale) << i;
+  }
+  split_kv_settings() = saved;
 }
 
 }  // namespace

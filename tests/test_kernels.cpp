@@ -26,6 +26,7 @@
 #include "kernels/ops.h"
 #include "kernels/solution_registry.h"
 #include "kernels/weight_blocks.h"
+#include "key_chunks.h"
 
 namespace strata {
 namespace {
@@ -442,6 +443,96 @@ TEST(Ops, AttentionVariantsMatchReference) {
       for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], want[i], 2e-5) << "at " << i;
     }
   }
+}
+
+// Split-KV: a block of rows attended chunk by chunk (each chunk's outputs
+// and softmax states written, then merged per query) equals the whole range,
+// for every solution, key counts around the 16-key tile and the block size
+// of 3, chunks of one key, and rows that see none of a chunk's keys.
+TEST(Ops, AttentionKeyChunksMergeToTheWholeRange) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  constexpr int64_t kHeadDim = 40, kHeads = 3, kRows = 3, kStride = kHeads * kHeadDim + 4;
+  constexpr int32_t kBlock = 3;
+  for (const int32_t last_keys : {1, 2, 15, 16, 17, 33, 48, 50, 130}) {
+    const int32_t n_blocks = (last_keys + kBlock - 1) / kBlock;
+    const int64_t block_stride = 2 * kBlock * kHeadDim;
+    std::vector<float> kv(size_t(n_blocks * block_stride));
+    for (float& v : kv) v = normal(rng);
+    std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+    for (int32_t b = 0; b < n_blocks; ++b) table[size_t(b)] = n_blocks - 1 - b;
+    std::vector<float> q(size_t(kRows * kStride));
+    for (float& v : q) v = normal(rng);
+    // Causal rows: the first ones see fewer keys (at least one).
+    std::vector<int32_t> n_keys;
+    for (int64_t r = 0; r < kRows; ++r) n_keys.push_back(std::max<int32_t>(1, last_keys - int32_t(kRows - 1 - r)));
+    auto args = [&](float* out) {
+      return AttentionArgs{kHeadDim, kRows, kHeads, q.data(), out, kStride, n_keys.data(), kv.data(),
+                           kv.data() + kBlock * kHeadDim, table.data(), kBlock, block_stride, kHeadDim, 0.2f};
+    };
+    std::vector<float> want(q.size());
+    attention_scalar(args(want.data()));
+    for (const Solution* kernel : runnable_solutions(kGqaPagedAttention.name)) {
+      const AttentionFn fn = kernel->kernel(kGqaPagedAttention);
+      for (const KeyChunks& chunks : key_chunkings(last_keys)) {
+        SCOPED_TRACE(::testing::Message() << kernel->name << " keys " << last_keys << " chunks of "
+                                          << chunks[0].second << ", " << chunks.size() << " chunks");
+        const int64_t part_stride = kRows * kStride, n_queries = kRows * kHeads;
+        std::vector<float> parts(chunks.size() * size_t(part_stride));
+        std::vector<SoftmaxState> states(chunks.size() * size_t(n_queries));
+        for (size_t c = 0; c < chunks.size(); ++c) {
+          AttentionArgs a = args(&parts[c * size_t(part_stride)]);
+          a.key_begin = chunks[c].first;
+          a.key_end = chunks[c].second;
+          a.states = &states[c * size_t(n_queries)];
+          a.state_row_stride = kHeads;
+          fn(a);
+        }
+        std::vector<float> got(q.size());
+        for (int64_t r = 0; r < kRows; ++r)
+          for (int64_t j = 0; j < kHeads; ++j) {
+            const int64_t at = r * kStride + j * kHeadDim;
+            merge_attention_parts(kHeadDim, int64_t(chunks.size()), &parts[size_t(at)], part_stride,
+                                  &states[size_t(r * kHeads + j)], n_queries, &got[size_t(at)]);
+            for (int64_t i = 0; i < kHeadDim; ++i) ASSERT_NEAR(got[size_t(at + i)], want[size_t(at + i)], 2e-5);
+          }
+      }
+      // The whole range's states: the largest scaled score and the sum of exp(score - max).
+      std::vector<float> out(q.size());
+      std::vector<SoftmaxState> states(size_t(kRows * kHeads));
+      AttentionArgs a = args(out.data());
+      a.states = states.data();
+      a.state_row_stride = kHeads;
+      fn(a);
+      for (int64_t r = 0; r < kRows; ++r)
+        for (int64_t j = 0; j < kHeads; ++j) {
+          std::vector<double> scores;
+          for (int32_t p = 0; p < n_keys[size_t(r)]; ++p) {
+            double dot = 0;
+            for (int64_t i = 0; i < kHeadDim; ++i) dot += double(q[size_t(r * kStride + j * kHeadDim + i)]) * a.key(p)[i];
+            scores.push_back(dot * 0.2);
+          }
+          const double max = *std::max_element(scores.begin(), scores.end());
+          double sum = 0;
+          for (double s : scores) sum += std::exp(s - max);
+          const SoftmaxState& st = states[size_t(r * kHeads + j)];
+          EXPECT_NEAR(st.max, max, 1e-4 * std::max(1.0, std::fabs(max))) << kernel->name;
+          EXPECT_NEAR(st.sum, sum, 1e-4 * sum) << kernel->name;
+        }
+    }
+  }
+}
+
+// A chunk that holds no key of a row leaves that row's output 0 and its state
+// empty, which the merge then ignores.
+TEST(Ops, AttentionMergeIgnoresEmptyParts) {
+  const float parts[] = {1, 2, /* empty */ 0, 0, /* third */ 5, 6};
+  const SoftmaxState states[] = {{0.5f, 2.0f}, {}, {1.5f, 1.0f}};
+  float out[2];
+  merge_attention_parts(2, 3, parts, 2, states, 1, out);
+  const double w0 = 2 * std::exp(0.5 - 1.5), w2 = 1;
+  EXPECT_NEAR(out[0], (w0 * 1 + w2 * 5) / (w0 + w2), 1e-6);
+  EXPECT_NEAR(out[1], (w0 * 2 + w2 * 6) / (w0 + w2), 1e-6);
 }
 
 // GPT-J pairs (0, 1) and (2, 3) at angles pos * 10000^(-2i/4) with

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -19,13 +20,16 @@
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
 #include "model/blocks/mla_block.h"
+#include "model/blocks/split_kv.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/layer_spec.h"
 #include "model/model.h"
 #include "model/workspace.h"
 #include "model/yarn_rope.h"
+#include "core/thread_pool.h"
 #include "fp8_checkpoint.h"
+#include "key_chunks.h"
 #include "oracle_fixture.h"
 #include "random_matrix.h"
 #include "tools/synth.h"
@@ -76,6 +80,28 @@ TEST(Yarn, KimiK2Constants) {
   YarnScaling factor32 = c.rope_scaling;  // a 128K-context K2 config
   factor32.factor = 32;
   EXPECT_NEAR(yarn_softmax_scale_factor(factor32) / std::sqrt(192.0), 0.1308608, 1e-6);
+}
+
+// The context a YaRN config serves is what the scaling reaches,
+// original_max_position_embeddings x factor (vLLM's rule): K2's 262,144
+// equals its max_position_embeddings, a config without that key gets it
+// anyway, and a factor-32 K2 config serves 131,072.
+TEST(Yarn, MaxContextIsTheYarnLimit) {
+  const ModelConfig k2 = ModelConfig::from_hf(kimi_k2_config(), "kimi_k2 config.json");
+  EXPECT_EQ(k2.max_context_length(), 262144);
+  EXPECT_EQ(k2.max_context_length(), k2.max_position_embeddings);
+  json no_max = kimi_k2_config();
+  no_max.erase("max_position_embeddings");
+  EXPECT_EQ(ModelConfig::from_hf(no_max, "config.json").max_context_length(), 262144);
+  json factor32 = kimi_k2_config();
+  factor32["rope_scaling"]["factor"] = 32.0;
+  EXPECT_EQ(ModelConfig::from_hf(factor32, "config.json").max_context_length(), 131072);
+  json no_yarn = kimi_k2_config();
+  no_yarn.erase("rope_scaling");
+  EXPECT_EQ(ModelConfig::from_hf(no_yarn, "config.json").max_context_length(), 262144);
+  json absurd = kimi_k2_config();
+  absurd["rope_scaling"]["factor"] = 1e5;
+  EXPECT_THROW(ModelConfig::from_hf(absurd, "config.json"), Error);
 }
 
 // The kimi-k2-layer preset is K2's config but for the depth.
@@ -180,7 +206,7 @@ TEST(MlaAttentionKernel, SolutionsMatchTheReference) {
     for (float& v : q) v = normal(rng) * 0.2f;
     auto run = [&](const Solution& s) {
       std::vector<float> out(size_t(heads * lora));
-      s.kernel(kMlaPagedAttention)(MlaAttentionArgs{lora, rope, heads, q.data(), out.data(), kKeys, cache.data(),
+      s.kernel(kMlaPagedAttention)(MlaAttentionArgs{lora, rope, heads, q.data(), out.data(), 0, kKeys, cache.data(),
                                                     table.data(), kBlock, kBlock * width, width, 0.1f});
       return out;
     };
@@ -192,6 +218,123 @@ TEST(MlaAttentionKernel, SolutionsMatchTheReference) {
       for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << s->name << " " << i;
     }
   }
+}
+
+// Split-KV on the kernel: positions [0, n) attended chunk by chunk, each
+// chunk's latent outputs and softmax states merged per head, equal the whole
+// range, for every solution, K2's row and an odd one, n around the 16-key
+// tile and the block size of 5, and chunks of one key.
+TEST(MlaAttentionKernel, KeyChunksMergeToTheWholeRange) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const auto& [lora, rope] : {std::pair<int64_t, int64_t>{512, 64}, {32, 8}}) {
+    const int64_t width = lora + rope, heads = 6;
+    constexpr int32_t kBlock = 5;
+    for (const int32_t n_keys : {1, 2, 16, 17, 31, 64, 101}) {
+      const int32_t n_blocks = (n_keys + kBlock - 1) / kBlock;
+      std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+      for (int32_t b = 0; b < n_blocks; ++b) table[size_t(b)] = (b * 3 + 1) % n_blocks;
+      if (n_blocks % 3 == 0) std::iota(table.begin(), table.end(), 0);
+      std::vector<float> cache(size_t(n_blocks * kBlock * width)), q(size_t(heads * width));
+      for (float& v : cache) v = normal(rng);
+      for (float& v : q) v = normal(rng) * 0.2f;
+      auto args = [&](float* out, int32_t begin, int32_t end, SoftmaxState* states) {
+        return MlaAttentionArgs{lora, rope, heads, q.data(), out, begin, end, cache.data(), table.data(),
+                                kBlock, kBlock * width, width, 0.1f, states};
+      };
+      std::vector<float> want(size_t(heads * lora));
+      mla_attention_scalar(args(want.data(), 0, n_keys, nullptr));
+      for (const Solution* s : runnable_solutions(kMlaPagedAttention.name)) {
+        const MlaAttentionFn fn = s->kernel(kMlaPagedAttention);
+        for (const KeyChunks& chunks : key_chunkings(n_keys)) {
+          SCOPED_TRACE(::testing::Message() << s->name << " width " << width << " keys " << n_keys << " chunks of "
+                                            << chunks[0].second << ", " << chunks.size() << " chunks");
+          std::vector<float> parts(chunks.size() * size_t(heads * lora));
+          std::vector<SoftmaxState> states(chunks.size() * size_t(heads));
+          for (size_t c = 0; c < chunks.size(); ++c) {
+            fn(args(&parts[c * size_t(heads * lora)], chunks[c].first, chunks[c].second, &states[c * size_t(heads)]));
+          }
+          std::vector<float> got(want.size());
+          for (int64_t h = 0; h < heads; ++h) {
+            merge_attention_parts(lora, int64_t(chunks.size()), &parts[size_t(h * lora)], heads * lora,
+                                  &states[size_t(h)], heads, &got[size_t(h * lora)]);
+          }
+          for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-5) << i;
+        }
+      }
+    }
+  }
+}
+
+// Split-KV in the block: decoding one sequence (and, in a second case, a
+// long and a short one together) with the keys split across threads gives
+// the unsplit outputs, over blocks of 3 positions, at context lengths whose
+// chunks end inside blocks and tiles.
+TEST(MlaBlock, SplitKvDecodeEqualsUnsplit) {
+  ThreadPool& pool = ThreadPool::global();
+  if (pool.size() < 2) GTEST_SKIP() << "one thread: attention is never split";
+  const SplitKvSettings saved = split_kv_settings();
+  split_kv_settings().min_chunk_keys = 16;
+  ModelConfig c = small_mla_config();
+  std::mt19937 rng(13);
+  const int64_t H = c.hidden_size, heads = c.num_attention_heads, lora = c.kv_lora_rank, rope = c.rope_dims(),
+                nope = c.qk_nope_head_dim, width = lora + rope;
+  const MlaSpec spec = layer_spec(c, 0).latent;
+  std::vector<Matrix> keep;
+  keep.reserve(8 + 2 * size_t(heads));
+  auto matrix = [&](int64_t rows, int64_t cols) { return keep.emplace_back(rows, cols, rng, 1.0f / std::sqrt(float(cols))).view; };
+  MlaWeights w;
+  w.q_a = matrix(c.q_lora_rank, H);
+  w.q_b = matrix(heads * (nope + rope), c.q_lora_rank);
+  w.q_a_norm.assign(size_t(c.q_lora_rank), 1.0f);
+  w.kv_a = matrix(width, H);
+  w.kv_a_norm.assign(size_t(lora), 1.0f);
+  for (int64_t h = 0; h < heads; ++h) {
+    w.k_b.push_back(matrix(lora, nope));
+    w.v_b.push_back(matrix(c.v_head_dim, lora));
+  }
+  w.o = matrix(H, heads * c.v_head_dim);
+
+  constexpr int32_t kBlock = 3, kMaxKeys = 700;
+  const int32_t n_blocks = (kMaxKeys + kBlock - 1) / kBlock;
+  PagedKVCache kv(c, 2 * n_blocks, kBlock);
+  std::vector<int32_t> table0(static_cast<size_t>(n_blocks)), table1(static_cast<size_t>(n_blocks));
+  for (int32_t b = 0; b < n_blocks; ++b) {
+    table0[size_t(b)] = 2 * (n_blocks - 1 - b);
+    table1[size_t(b)] = 2 * b + 1;
+  }
+  kv.bind(0, &table0);
+  kv.bind(1, &table1);
+  // Cached latent rows as attention sees them: normalised-size values.
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int32_t slot : {0, 1})
+    for (int32_t p = 0; p < kMaxKeys; ++p) {
+      float* row = kv.key(0, slot, p);
+      for (int64_t i = 0; i < width; ++i) row[i] = normal(rng);
+    }
+  Workspace ws;
+  auto decode = [&](std::vector<int32_t> pos, std::vector<int32_t> slots, bool split) {
+    split_kv_settings().enabled = split;
+    const int64_t n = int64_t(pos.size());
+    std::mt19937 x_rng(17);
+    std::vector<float> x(size_t(n * H)), out(size_t(n * H));
+    for (float& v : x) v = normal(x_rng);
+    mla_block(spec, w, BatchRows{n, pos.data(), slots.data()}, x.data(), out.data(), kv.layer(0), ws);
+    return out;
+  };
+  const std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>> cases = {
+      {{16}, {0}}, {{17}, {0}}, {{100}, {0}}, {{256}, {0}}, {{257}, {0}}, {{699}, {0}}, {{650, 20}, {0, 1}}};
+  for (const auto& [pos, slots] : cases) {
+    SCOPED_TRACE(::testing::Message() << "position " << pos[0] << ", " << pos.size() << " rows");
+    int64_t total = 0;
+    for (int32_t p : pos) total += p + 1;
+    if (int64_t(pos.size()) < pool.size()) ASSERT_GT(split_kv_chunk_keys(int64_t(pos.size()), total, pos[0] + 1, pool.size()), 0);
+    const std::vector<float> unsplit = decode(pos, slots, false), split = decode(pos, slots, true);
+    double scale = 0;
+    for (float v : unsplit) scale = std::max(scale, double(std::fabs(v)));
+    for (size_t i = 0; i < unsplit.size(); ++i) ASSERT_NEAR(split[i], unsplit[i], 1e-5 * scale) << i;
+  }
+  split_kv_settings() = saved;
 }
 
 // strata's logits for every position of one sequence, the whole sequence as one batch.

@@ -51,7 +51,7 @@ std::vector<BenchRequest> make_trace(const Model& model, const EngineBenchOption
   d.scale_lengths = o.scale_lengths;
   d.seed = o.seed;
   d.max_model_len = 1 << 30;  // clipped below, to the engine's limit
-  const int64_t max_len = o.engine.max_model_len > 0 ? o.engine.max_model_len : model.config().max_position_embeddings;
+  const int64_t max_len = o.engine.max_model_len > 0 ? o.engine.max_model_len : model.config().max_context_length();
   const PromptMaker maker(&model.tokenizer());
   std::mt19937_64 rng(o.seed ^ 0x5eedf00dull);
   std::vector<BenchRequest> requests;
@@ -100,7 +100,7 @@ void simulate_run(const Model& model, const EngineBenchOptions& o, const std::st
   setup.stage_rule = config.stage_rule;
   setup.tokens_per_stage = config.tokens_per_stage;
   setup.max_num_seqs = config.max_num_seqs;
-  setup.max_model_len = config.max_model_len > 0 ? config.max_model_len : int32_t(model.config().max_position_embeddings);
+  setup.max_model_len = config.max_model_len > 0 ? config.max_model_len : int32_t(model.config().max_context_length());
   setup.block_size = config.block_size;
   setup.num_kv_blocks = config.num_kv_blocks > 0 ? config.num_kv_blocks
                                                  : num_kv_blocks_for_budget(parse_kv_budget(config.kv_budget),

@@ -14,7 +14,6 @@ const char* op_name(Op op) {
     case Op::KvWrite: return "KV cache write";
     case Op::Attention: return "attention";
     case Op::OProj: return "output projection";
-    case Op::MlaBlock: return "MLA attention block (all of it)";
     case Op::Router: return "router (GEMV + top-k)";
     case Op::Experts: return "routed experts";
     case Op::SharedExperts: return "shared experts";

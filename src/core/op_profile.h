@@ -20,7 +20,6 @@ enum class Op : int {
   KvWrite,
   Attention,
   OProj,
-  MlaBlock,
   Router,
   Experts,
   SharedExperts,

@@ -48,10 +48,10 @@ bool contains(const std::vector<int32_t>& ids, int32_t id) { return std::find(id
 
 Engine::Engine(const Model& model, const EngineConfig& config) : model_(model), config_(config) {
   const ModelConfig& mc = model.config();
-  if (config_.max_model_len <= 0) config_.max_model_len = int32_t(mc.max_position_embeddings);
-  if (config_.max_model_len > mc.max_position_embeddings) {
+  if (config_.max_model_len <= 0) config_.max_model_len = int32_t(mc.max_context_length());
+  if (config_.max_model_len > mc.max_context_length()) {
     fail("--max-model-len {} exceeds the model's maximum context of {} tokens", config_.max_model_len,
-         mc.max_position_embeddings);
+         mc.max_context_length());
   }
   if (config_.block_size <= 0) fail("--block-size must be positive (got {})", config_.block_size);
   const int32_t num_blocks = config_.num_kv_blocks > 0

@@ -46,7 +46,7 @@ struct EngineConfig {
   int32_t num_kv_blocks = 0;       // > 0 overrides kv_budget (tests)
   int32_t block_size = 16;
   bool prefix_caching = true;
-  int32_t max_model_len = 0;  // 0: the model's max_position_embeddings
+  int32_t max_model_len = 0;  // 0: the model's (ModelConfig::max_context_length)
   // Keep every StepStats and finished RequestRecord for take_*() (benchmarks).
   bool record_history = false;
   uint64_t seed = 0;  // seeds for requests that give none

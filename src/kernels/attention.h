@@ -3,10 +3,14 @@
 // KV head: every query head of the GQA group, for every row of the block,
 // reads the same cached keys and values, so the SIMD variant loads each
 // cached K/V row once per block rather than once per (row, head).
-// out = softmax(q·K^T * scale) V per query, f32 throughout. The kernel
-// definition "gqa_paged_attention" (no file in kernels/definitions/ yet).
+// out = softmax(q·K^T * scale) V per query, f32 throughout. A call covers a
+// range of keys, the whole causal one or a split-KV chunk whose outputs and
+// softmax states attention_merge.h merges. The kernel definition
+// "gqa_paged_attention" (no file in kernels/definitions/ yet).
+#include <climits>
 #include <cstdint>
 
+#include "kernels/attention_merge.h"
 #include "kernels/solution_registry.h"
 
 namespace strata {
@@ -31,7 +35,15 @@ struct AttentionArgs {
   int32_t block_size;
   int64_t block_stride, kv_row_stride;
   float scale;
+  // The keys this call reads: row r attends to positions
+  // [key_begin, min(key_end, n_keys[r])), normalised over them; a row with
+  // none gets output 0. The default is the whole causal range.
+  int32_t key_begin = 0, key_end = INT32_MAX;
+  // Optional: query (r, j)'s softmax state goes to states[r * state_row_stride + j].
+  SoftmaxState* states = nullptr;
+  int64_t state_row_stride = 0;
 
+  int32_t keys_end(int64_t r) const { return n_keys[r] < key_end ? n_keys[r] : key_end; }
   int64_t kv_row(int64_t p) const {
     return block_table[p / block_size] * block_stride + (p % block_size) * kv_row_stride;
   }

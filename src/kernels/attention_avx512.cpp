@@ -2,7 +2,8 @@
 // transposed once into kt[head_dim][16] so that a query's 16 scores are one
 // vector of broadcast-FMAs (no horizontal sums), then every query of the
 // block (rows x GQA heads) uses the tile. Softmax is online: each query keeps
-// its running max m and sum l and rescales its output when m grows.
+// its running max m and sum l and rescales its output when m grows; a
+// split-KV chunk hands (m, l) to the merge.
 #include <immintrin.h>
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its
@@ -38,43 +39,71 @@ void score_tile(const float* const* q, const float* kt, int64_t head_dim, float 
   for (int i = 0; i < kQueries; ++i) scores[i] = _mm512_mul_ps(acc[i], _mm512_set1_ps(scale));
 }
 
-// out = out * corr + sum_p w[p] * v_p over the tile's first `count` positions.
-void accumulate_values(float* out, float corr, const float* w, int count, const float* const* v, int64_t head_dim) {
-  constexpr int kChunks = 8;  // 128 dims in registers at a time
+// For the n (at most kQueries) queries of a group: out[i] = out[i] * corr[i]
+// + sum_p w[i][p] * v_p over the tile's first `count` positions. Each value
+// vector is loaded once for the whole group (MLA's 64 heads all read the
+// same latent rows).
+void accumulate_values(float* const* out, const float* corr, const float (*w)[kTile], int n, int count,
+                       const float* const* v, int64_t head_dim) {
+  constexpr int kChunks = 4;  // 64 dims at a time: kQueries x kChunks accumulators
   for (int64_t c0 = 0; c0 < head_dim; c0 += 16 * kChunks) {
     const int nc = int(std::min<int64_t>(kChunks, (head_dim - c0 + 15) / 16));
-    __m512 acc[kChunks];
+    __m512 acc[kQueries][kChunks];
     __mmask16 mask[kChunks];
-    #pragma GCC unroll 8
+    #pragma GCC unroll 4
     for (int c = 0; c < kChunks; ++c) {
       if (c >= nc) break;
       mask[c] = lanes(head_dim - c0 - 16 * c);
-      acc[c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask[c], out + c0 + 16 * c), _mm512_set1_ps(corr));
     }
-    for (int p = 0; p < count; ++p) {
-      const __m512 wp = _mm512_set1_ps(w[p]);
-      const float* vp = v[p] + c0;
-      #pragma GCC unroll 8
+    #pragma GCC unroll 4
+    for (int i = 0; i < kQueries; ++i) {
+      if (i >= n) break;
+      #pragma GCC unroll 4
       for (int c = 0; c < kChunks; ++c) {
         if (c >= nc) break;
-        acc[c] = _mm512_fmadd_ps(wp, _mm512_maskz_loadu_ps(mask[c], vp + 16 * c), acc[c]);
+        acc[i][c] = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask[c], out[i] + c0 + 16 * c), _mm512_set1_ps(corr[i]));
       }
     }
-    #pragma GCC unroll 8
-    for (int c = 0; c < kChunks; ++c) {
-      if (c >= nc) break;
-      _mm512_mask_storeu_ps(out + c0 + 16 * c, mask[c], acc[c]);
+    for (int p = 0; p < count; ++p) {
+      const float* vp = v[p] + c0;
+      __m512 vv[kChunks];
+      #pragma GCC unroll 4
+      for (int c = 0; c < kChunks; ++c) {
+        if (c >= nc) break;
+        vv[c] = _mm512_maskz_loadu_ps(mask[c], vp + 16 * c);
+      }
+      #pragma GCC unroll 4
+      for (int i = 0; i < kQueries; ++i) {
+        if (i >= n) break;
+        const __m512 wi = _mm512_set1_ps(w[i][p]);
+        #pragma GCC unroll 4
+        for (int c = 0; c < kChunks; ++c) {
+          if (c >= nc) break;
+          acc[i][c] = _mm512_fmadd_ps(wi, vv[c], acc[i][c]);
+        }
+      }
+    }
+    #pragma GCC unroll 4
+    for (int i = 0; i < kQueries; ++i) {
+      if (i >= n) break;
+      #pragma GCC unroll 4
+      for (int c = 0; c < kChunks; ++c) {
+        if (c >= nc) break;
+        _mm512_mask_storeu_ps(out[i] + c0 + 16 * c, mask[c], acc[i][c]);
+      }
     }
   }
 }
 
 // The tiled online-softmax loop over n_q queries, each scoring key_dim
-// floats and summing the first value_dim floats of its value rows:
-// query(i), output(i), keys_of(i) (visible positions), key(p), value(p).
-template <typename Query, typename Output, typename KeysOf, typename Key, typename Value>
-void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scale, int32_t max_keys,
-                     const Query& query, const Output& output, const KeysOf& keys_of, const Key& key,
-                     const Value& value) {
+// floats and summing the first value_dim floats of its value rows, over
+// positions [key_begin, keys_end(i)) (keys_end(i) <= max_end): query(i),
+// output(i), key(p), value(p); state(i) is where query i's softmax state
+// goes (null: nowhere).
+template <typename Query, typename Output, typename KeysEnd, typename Key, typename Value, typename State>
+void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scale, int32_t key_begin, int32_t max_end,
+                     const Query& query, const Output& output, const KeysEnd& keys_end, const Key& key,
+                     const Value& value, const State& state) {
   thread_local std::vector<float> kt_buf;
   thread_local std::vector<float> max_buf, sum_buf;
   kt_buf.resize(size_t(key_dim * kTile) + 16);
@@ -83,8 +112,8 @@ void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scal
   float* kt = kt_buf.data() + (16 - (reinterpret_cast<uintptr_t>(kt_buf.data()) / 4) % 16) % 16;  // 64-byte aligned
   for (int64_t i = 0; i < n_q; ++i) std::fill_n(output(i), value_dim, 0.0f);
 
-  for (int32_t p0 = 0; p0 < max_keys; p0 += kTile) {
-    const int tile = std::min<int32_t>(kTile, max_keys - p0);
+  for (int32_t p0 = key_begin; p0 < max_end; p0 += kTile) {
+    const int tile = std::min<int32_t>(kTile, max_end - p0);
     const float* values[kTile];  // the tile's value rows, addressed once per tile
     for (int p = 0; p < kTile; ++p) {
       const float* k = p < tile ? key(p0 + p) : nullptr;
@@ -96,25 +125,38 @@ void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scal
       for (int i = 0; i < kQueries; ++i) q[i] = query(std::min(i0 + i, n_q - 1));
       __m512 scores[kQueries];
       score_tile(q, kt, key_dim, scale, scores);
-      for (int i = 0; i < kQueries && i0 + i < n_q; ++i) {
+      // A query that sees none of the tile keeps its output (weights 0, corr 1).
+      const int n = int(std::min<int64_t>(kQueries, n_q - i0));
+      float* outs[kQueries];
+      float corr[kQueries];
+      alignas(64) float w[kQueries][kTile];
+      int count = 0;
+      for (int i = 0; i < n; ++i) {
         const int64_t qi = i0 + i;
-        const int visible = int(std::clamp<int64_t>(keys_of(qi) - p0, 0, tile));
-        if (visible == 0) continue;
+        outs[i] = output(qi);
+        const int visible = int(std::clamp<int64_t>(keys_end(qi) - p0, 0, tile));
+        count = std::max(count, visible);
         const __mmask16 m = lanes(visible);
+        if (visible == 0) {
+          corr[i] = 1.0f;
+          _mm512_store_ps(w[i], _mm512_setzero_ps());
+          continue;
+        }
         const float tile_max = _mm512_mask_reduce_max_ps(m, scores[i]);
         const float old_max = max_buf[size_t(qi)], new_max = std::max(old_max, tile_max);
-        const float corr = std::exp(old_max - new_max);  // 0 on the first tile
-        const __m512 w = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(scores[i], _mm512_set1_ps(new_max))));
+        corr[i] = std::exp(old_max - new_max);  // 0 on the first tile
+        const __m512 wi = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(scores[i], _mm512_set1_ps(new_max))));
         max_buf[size_t(qi)] = new_max;
-        sum_buf[size_t(qi)] = sum_buf[size_t(qi)] * corr + _mm512_reduce_add_ps(w);
-        alignas(64) float wv[kTile];
-        _mm512_store_ps(wv, w);
-        accumulate_values(output(qi), corr, wv, visible, values, value_dim);
+        sum_buf[size_t(qi)] = sum_buf[size_t(qi)] * corr[i] + _mm512_reduce_add_ps(wi);
+        _mm512_store_ps(w[i], wi);
       }
+      if (count > 0) accumulate_values(outs, corr, w, n, count, values, value_dim);
     }
   }
   for (int64_t i = 0; i < n_q; ++i) {
-    const __m512 inv = _mm512_set1_ps(1.0f / sum_buf[size_t(i)]);
+    const float sum = sum_buf[size_t(i)];
+    if (SoftmaxState* s = state(i)) *s = {max_buf[size_t(i)], sum};
+    const __m512 inv = _mm512_set1_ps(sum > 0 ? 1.0f / sum : 0.0f);  // no keys: output 0
     float* o = output(i);
     for (int64_t d = 0; d < value_dim; d += 16) {
       const __mmask16 m = lanes(value_dim - d);
@@ -127,23 +169,27 @@ void tiled_attention(int64_t n_q, int64_t key_dim, int64_t value_dim, float scal
 
 void attention_avx512(const AttentionArgs& a) {
   const int64_t hd = a.head_dim;
-  int32_t max_keys = 0;
-  for (int64_t r = 0; r < a.n_rows; ++r) max_keys = std::max(max_keys, a.n_keys[r]);
+  int32_t max_end = 0;
+  for (int64_t r = 0; r < a.n_rows; ++r) max_end = std::max(max_end, a.keys_end(r));
   tiled_attention(
-      a.n_rows * a.n_heads, hd, hd, a.scale, max_keys,
+      a.n_rows * a.n_heads, hd, hd, a.scale, a.key_begin, max_end,
       [&](int64_t i) { return a.q + (i / a.n_heads) * a.row_stride + (i % a.n_heads) * hd; },
       [&](int64_t i) { return a.out + (i / a.n_heads) * a.row_stride + (i % a.n_heads) * hd; },
-      [&](int64_t i) { return a.n_keys[i / a.n_heads]; }, [&](int64_t p) { return a.key(p); },
-      [&](int64_t p) { return a.value(p); });
+      [&](int64_t i) { return a.keys_end(i / a.n_heads); }, [&](int64_t p) { return a.key(p); },
+      [&](int64_t p) { return a.value(p); },
+      [&](int64_t i) {
+        return a.states ? a.states + (i / a.n_heads) * a.state_row_stride + i % a.n_heads : nullptr;
+      });
 }
 
 // MLA: every head scores the whole latent row and sums its latent part.
 void mla_attention_avx512(const MlaAttentionArgs& a) {
   const int64_t width = a.kv_lora_rank + a.rope_dim;
   tiled_attention(
-      a.n_heads, width, a.kv_lora_rank, a.scale, a.n_keys, [&](int64_t i) { return a.q + i * width; },
-      [&](int64_t i) { return a.out + i * a.kv_lora_rank; }, [&](int64_t) { return a.n_keys; },
-      [&](int64_t p) { return a.row(p); }, [&](int64_t p) { return a.row(p); });
+      a.n_heads, width, a.kv_lora_rank, a.scale, a.key_begin, a.key_end, [&](int64_t i) { return a.q + i * width; },
+      [&](int64_t i) { return a.out + i * a.kv_lora_rank; }, [&](int64_t) { return a.key_end; },
+      [&](int64_t p) { return a.row(p); }, [&](int64_t p) { return a.row(p); },
+      [&](int64_t i) { return a.states ? a.states + i : nullptr; });
 }
 
 }  // namespace strata

@@ -3,16 +3,15 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/ops.h"
-
 namespace strata {
 
 void mla_attention_scalar(const MlaAttentionArgs& a) {
-  const int64_t width = a.kv_lora_rank + a.rope_dim, n = a.n_keys;
-  thread_local std::vector<float> scores;  // [head][position]
+  const int64_t width = a.kv_lora_rank + a.rope_dim, begin = a.key_begin,
+                n = std::max<int64_t>(a.key_end - a.key_begin, 0);
+  thread_local std::vector<float> scores;  // [head][position - begin]
   scores.resize(size_t(a.n_heads * n));
   for (int64_t p = 0; p < n; ++p) {
-    const float* k = a.row(p);
+    const float* k = a.row(begin + p);
     for (int64_t h = 0; h < a.n_heads; ++h) {
       const float* q = a.q + h * width;
       float dot = 0;
@@ -22,11 +21,12 @@ void mla_attention_scalar(const MlaAttentionArgs& a) {
   }
   for (int64_t h = 0; h < a.n_heads; ++h) {
     float* s = &scores[size_t(h * n)];
-    softmax_scalar(s, n);
+    const SoftmaxState state = softmax_with_state(s, n);
+    if (a.states) a.states[h] = state;
     float* out = a.out + h * a.kv_lora_rank;
     std::fill(out, out + a.kv_lora_rank, 0.0f);
     for (int64_t p = 0; p < n; ++p) {
-      const float* c = a.row(p);
+      const float* c = a.row(begin + p);
       for (int64_t i = 0; i < a.kv_lora_rank; ++i) out[i] += s[p] * c[i];
     }
   }

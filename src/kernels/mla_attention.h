@@ -6,10 +6,13 @@
 // and values the first kv_lora_rank floats of the same row):
 //   out[h] = sum_p softmax_p(scale * q[h] . row_p) * c_p
 // where q[h] = [W_UK[h]^T q_nope[h] | q_pe[h]]; the caller applies W_UV.
-// f32 throughout. The kernel definition "mla_paged_attention" (no file in
+// f32 throughout. A call covers a range of positions, the whole causal one
+// or a split-KV chunk whose outputs and softmax states attention_merge.h
+// merges. The kernel definition "mla_paged_attention" (no file in
 // kernels/definitions/ yet).
 #include <cstdint>
 
+#include "kernels/attention_merge.h"
 #include "kernels/solution_registry.h"
 
 namespace strata {
@@ -21,7 +24,9 @@ struct MlaAttentionArgs {
   // latent space) goes to out + j * kv_lora_rank.
   const float* q;
   float* out;
-  int32_t n_keys;  // cached positions [0, n_keys) are visible (at least 1)
+  // Cached positions [key_begin, key_end) are read (causal decode of
+  // position p: [0, p + 1)); outputs are normalised over them.
+  int32_t key_begin, key_end;
   // Paged latent rows (model/kv_cache.h): position p's row starts at
   // base + block_table[p / block_size] * block_stride + (p % block_size) * row_stride.
   const float* base;
@@ -29,6 +34,7 @@ struct MlaAttentionArgs {
   int32_t block_size;
   int64_t block_stride, row_stride;
   float scale;
+  SoftmaxState* states = nullptr;  // optional: head j's softmax state goes to states[j]
 
   const float* row(int64_t p) const {
     return base + block_table[p / block_size] * block_stride + (p % block_size) * row_stride;

@@ -52,6 +52,11 @@ int64_t ModelConfig::kv_key_floats() const {
 
 int64_t ModelConfig::kv_value_floats() const { return is_mla() ? 0 : num_key_value_heads * head_dim; }
 
+int64_t ModelConfig::max_context_length() const {
+  if (!rope_scaling.enabled) return max_position_embeddings;
+  return int64_t(double(rope_scaling.original_max_position) * rope_scaling.factor);
+}
+
 bool ModelConfig::is_moe_layer(int64_t layer) const {
   if (num_experts <= 0 || decoder_sparse_step <= 0) return false;
   if (std::find(mlp_only_layers.begin(), mlp_only_layers.end(), layer) != mlp_only_layers.end()) return false;
@@ -100,6 +105,7 @@ void ModelConfig::validate(const std::string& source) const {
     const YarnScaling& y = rope_scaling;
     if (!(y.factor >= 1.0 && y.factor < 1e6)) fail("{}: rope_scaling factor = {} must be >= 1", source, y.factor);
     check_range("rope_scaling original_max_position_embeddings", y.original_max_position, 1, max_position_embeddings);
+    check_range("rope_scaling original_max_position_embeddings x factor", max_context_length(), 1, int64_t(1) << 24);
     if (!(y.beta_fast > 0 && y.beta_slow > 0)) {
       fail("{}: rope_scaling beta_fast = {} and beta_slow = {} must be positive", source, y.beta_fast, y.beta_slow);
     }

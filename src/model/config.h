@@ -63,6 +63,10 @@ struct ModelConfig {
   // Whether decoder layer `layer` uses routed experts (else the dense MLP).
   bool is_moe_layer(int64_t layer) const;
   int64_t rope_dims() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
+  // The longest context the model serves: with YaRN, what the scaling
+  // reaches (original_max_position_embeddings x factor, as vLLM derives
+  // it; K2: 4096 x 64 = 262144), else max_position_embeddings.
+  int64_t max_context_length() const;
   bool is_mla() const { return kv_lora_rank > 0; }
   // Floats the KV cache keeps per token per layer: GQA keys then as many
   // values; MLA one latent row (kv_lora_rank + rotary dims) whose first

@@ -231,7 +231,6 @@ void DecoderModel::forward(const BatchRows& rows, int64_t layer_begin, int64_t l
       rmsnorm(hidden, layer.attn_norm.data(), x, n, h, eps);
     }
     if (layer.spec.mla) {
-      ScopedOp op(Op::MlaBlock);
       mla_block(layer.spec.latent, layer.mla, rows, x, delta, kv.layer(i), ws);
     } else {
       attention_block(layer.spec.attention, layer.attention, rows, x, delta, kv.layer(i), ws);

@@ -3,9 +3,21 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "model/batch_rows.h"
 #include "model/config.h"
 
 namespace strata {
+
+int64_t cached_rows_read(const BatchRows& rows, int32_t n_slots) {
+  std::vector<int64_t> reach(size_t(n_slots), 0);
+  for (int64_t t = 0; t < rows.n_tokens; ++t) {
+    int64_t& r = reach[size_t(rows.seq_slots[t])];
+    r = std::max<int64_t>(r, rows.positions[t] + 1);
+  }
+  int64_t total = 0;
+  for (int64_t r : reach) total += r;
+  return total;
+}
 
 const std::vector<int32_t>& KVLayerView::table(int32_t slot, int32_t n_positions) const {
   if (slot < 0 || slot >= n_slots || tables[slot] == nullptr) fail("KV cache: slot {} is not bound to a sequence", slot);

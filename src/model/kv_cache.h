@@ -16,6 +16,7 @@
 namespace strata {
 
 struct ModelConfig;
+struct BatchRows;
 
 struct KVLayerView {
   float* base = nullptr;  // this layer's rows in block 0
@@ -41,6 +42,10 @@ struct KVLayerView {
     return base + t[size_t(pos / block_size)] * block_stride + (pos % block_size) * row_floats;
   }
 };
+
+// The cached rows a batch's attention reads (per sequence, positions up to
+// its furthest row), for the op profile's bytes.
+int64_t cached_rows_read(const BatchRows& rows, int32_t n_slots);
 
 class KVCache {
  public:

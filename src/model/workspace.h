@@ -11,11 +11,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/attention_merge.h"
+
 namespace strata {
 
 enum class Scratch : uint8_t {
   Normed, Delta,                        // decoder layer
   Q, K, V, Attn,                        // attention
+  AttnParts,                            // split-KV chunks' partial outputs
   QLatent, KvLatent, QAbsorbed, AttnLatent, HeadIn, HeadOut,  // latent attention (MLA)
   RouterLogits, RouteWeight, Gathered,  // MoE: router outputs, gathered token rows
   Gate, Up, ExpertOut, SharedOut,       // MoE and MLP intermediates
@@ -28,6 +31,7 @@ class Workspace {
   float* floats(Scratch name, size_t n) { return grow(floats_[size_t(name)], n); }
   int64_t* indices(IndexScratch name, size_t n) { return grow(indices_[size_t(name)], n); }
   int32_t* ids(size_t n) { return grow(ids_, n); }
+  SoftmaxState* softmax_states(size_t n) { return grow(states_, n); }  // split-KV chunks' states
 
  private:
   template <typename T>
@@ -38,6 +42,7 @@ class Workspace {
   std::vector<float> floats_[size_t(Scratch::kCount)];
   std::vector<int64_t> indices_[size_t(IndexScratch::kCount)];
   std::vector<int32_t> ids_;
+  std::vector<SoftmaxState> states_;
 };
 
 }  // namespace strata

@@ -199,6 +199,7 @@ void add_bench_command(CLI::App& app) {
   add_bench_serve_command(*bench);
   add_bench_engine_command(*bench);
   add_bench_agentic_command(*bench);
+  add_bench_context_command(*bench);
 }
 
 }  // namespace strata

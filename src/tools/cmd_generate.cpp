@@ -221,9 +221,9 @@ void run_generate(GenerateOptions o) {
   const std::vector<int32_t> prompt = prompt_of(0);
   if (prompt.empty()) fail("the prompt encodes to no tokens");
   const int64_t context = int64_t(prompt.size()) + o.max_tokens;
-  if (context > model->config().max_position_embeddings)
+  if (context > model->config().max_context_length())
     fail("prompt ({} tokens) plus --max-tokens ({}) exceeds the maximum context length of {} tokens",
-         prompt.size(), o.max_tokens, model->config().max_position_embeddings);
+         prompt.size(), o.max_tokens, model->config().max_context_length());
 
   // KV for these sequences, not a server's budget. Prefix caching is off so
   // that every repetition and copy computes the whole prompt.

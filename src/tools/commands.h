@@ -14,5 +14,6 @@ void add_serve_command(CLI::App& app);  // `strata serve`
 void add_sim_command(CLI::App& app);
 void add_bench_engine_command(CLI::App& bench);   // under `bench`
 void add_bench_agentic_command(CLI::App& bench);  // under `bench`
+void add_bench_context_command(CLI::App& bench);  // under `bench`
 void add_kernels_command(CLI::App& app);
 }  // namespace strata

@@ -1,7 +1,6 @@
 #include "model/blocks/attention_block.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -11,6 +10,7 @@
 #include "kernels/attention.h"
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
+#include "model/blocks/split_kv.h"
 #include "model/kv_cache.h"
 #include "model/workspace.h"
 
@@ -22,18 +22,6 @@ void qk_norm(QkNorm kind, float* v, const std::vector<float>& w, int64_t n, int6
              float eps) {
   if (kind == QkNorm::PerHead) rmsnorm(v, w.data(), v, n * heads, head_dim, eps);
   if (kind == QkNorm::Full) rmsnorm(v, w.data(), v, n, heads * head_dim, eps);
-}
-
-// The cached positions attention reads: per sequence, up to its furthest row.
-int64_t cached_rows(const BatchRows& rows, int32_t n_slots) {
-  std::vector<int64_t> reach(size_t(n_slots), 0);
-  for (int64_t t = 0; t < rows.n_tokens; ++t) {
-    int64_t& r = reach[size_t(rows.seq_slots[t])];
-    r = std::max<int64_t>(r, rows.positions[t] + 1);
-  }
-  int64_t total = 0;
-  for (int64_t r : reach) total += r;
-  return total;
 }
 
 }  // namespace
@@ -69,51 +57,49 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
   }
   // Attention reads each sequence's cached K and V rows once per layer (the
   // query heads of a KV head share them through the cache).
-  op.emplace(Op::Attention, op_profile::enabled() ? 2.0 * double(cached_rows(rows, kv.n_slots)) * double(kv_row) : 0.0);
+  op.emplace(Op::Attention, op_profile::enabled() ? 2.0 * double(cached_rows_read(rows, kv.n_slots)) * double(kv_row) : 0.0);
 
   // Work items are (block of up to kBlockRows consecutive rows of one
   // sequence, KV head, query heads): a block's queries share each cached K/V
-  // row. With few items (decoding) each query head is its own item so that
-  // all threads take part. Items go biggest first from a shared counter, so
-  // a causal prompt's long late rows do not all land on one thread.
+  // row. With fewer blocks x KV heads than threads and a long context, every
+  // item keeps its whole GQA group and its keys are split (split_kv.h); with
+  // few items otherwise (decoding short contexts) each query head is its own
+  // item so that all threads take part.
   constexpr int64_t kBlockRows = 4;
-  struct Block {
-    int64_t row, n_rows, cost;
-  };
   std::vector<int32_t> n_keys(static_cast<size_t>(n));
   for (int64_t t = 0; t < n; ++t) n_keys[size_t(t)] = rows.positions[t] + 1;
-  std::vector<Block> blocks;
+  std::vector<AttentionItem> blocks;  // rows only: the heads are set per item below
+  int64_t total_keys = 0;
+  int32_t max_keys = 0;
   for (int64_t t = 0; t < n;) {
-    Block b{t, 0, 0};
+    AttentionItem b{t, 0, 0, 0, 0};
     for (; t < n && b.n_rows < kBlockRows && rows.seq_slots[t] == rows.seq_slots[b.row]; ++t, ++b.n_rows) {
-      b.cost += n_keys[size_t(t)];
+      b.n_keys = n_keys[size_t(t)];
     }
     blocks.push_back(b);
+    total_keys += b.n_keys * n_kv;
+    max_keys = std::max(max_keys, b.n_keys);
   }
   ThreadPool& pool = ThreadPool::global();
-  const int64_t heads_per_item = int64_t(blocks.size()) * n_kv >= 2 * pool.size() ? group : 1;
-  struct Item {
-    int64_t row, n_rows, kv_head, head, cost;
-  };
-  std::vector<Item> items;
-  for (const Block& b : blocks)
-    for (int64_t kvh = 0; kvh < n_kv; ++kvh)
-      for (int64_t j = 0; j < group; j += heads_per_item)
-        items.push_back({b.row, b.n_rows, kvh, kvh * group + j, b.cost * heads_per_item});
-  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.cost > b.cost; });
+  const int64_t whole_items = int64_t(blocks.size()) * n_kv;
+  const int32_t chunk_keys = split_kv_chunk_keys(whole_items, total_keys, max_keys, pool.size());
+  const int64_t heads_per_item = chunk_keys > 0 || whole_items >= 2 * pool.size() ? group : 1;
+  std::vector<AttentionItem> items;
+  for (const AttentionItem& b : blocks)
+    for (int64_t head = 0; head < n_heads; head += heads_per_item)
+      items.push_back({b.row, b.n_rows, head, heads_per_item, b.n_keys});
   const float scale = 1.0f / std::sqrt(float(hd));
-  std::atomic<size_t> next{0};
-  pool.run_on_all([&](int) {
-    for (size_t i; (i = next.fetch_add(1)) < items.size();) {
-      const Item& it = items[i];
-      const std::vector<int32_t>& table = *tables[size_t(rows.seq_slots[it.row])];
-      const size_t at = size_t((it.row * n_heads + it.head) * hd);
-      const float* k_base = kv.base + it.kv_head * hd;
-      strata::attention(AttentionArgs{hd, it.n_rows, heads_per_item, &q[at], &att[at], n_heads * hd,
-                                      &n_keys[size_t(it.row)], k_base, k_base + kv.value_offset, table.data(),
-                                      kv.block_size, kv.block_stride, kv.row_floats, scale});
-    }
-  });
+  run_attention_items(items, n, n_heads, hd, chunk_keys, att, pool, ws,
+                      [&](const AttentionItem& it, int32_t begin, int32_t end, float* out, SoftmaxState* states) {
+                        const std::vector<int32_t>& table = *tables[size_t(rows.seq_slots[it.row])];
+                        const int64_t query = it.row * n_heads + it.head;
+                        const float* k_base = kv.base + it.head / group * hd;
+                        strata::attention(AttentionArgs{hd, it.n_rows, it.n_heads, &q[size_t(query * hd)],
+                                                        out + query * hd, n_heads * hd, &n_keys[size_t(it.row)],
+                                                        k_base, k_base + kv.value_offset, table.data(),
+                                                        kv.block_size, kv.block_stride, kv.row_floats, scale, begin,
+                                                        end, states ? states + query : nullptr, n_heads});
+                      });
   op.emplace(Op::OProj, double(w.o.stored_bytes()));
   matmul(att, n, w.o, out);
 }
