@@ -169,7 +169,7 @@ void bench(const BenchArgs& a) {
       const Evaluation& e = *t.evaluation;
       std::string axes;
       for (const auto& [k, v] : t.workload.axes) axes += fmt::format("{}{}={}", axes.empty() ? "" : ",", k, v);
-      fmt::print("  {:<14} {:<34} {:<20} {}\n", axes, *t.solution, status_name(e.status),
+      fmt::print("  {:<14} {:<60} {:<20} {}\n", axes, *t.solution, status_name(e.status),
                  e.performance ? fmt::format("{:10.4f} ms  {:6.2f}x", e.performance->latency_ms, e.performance->speedup_factor)
                                : e.log.substr(0, e.log.find('\n')));
     }
