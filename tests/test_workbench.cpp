@@ -570,6 +570,7 @@ TEST(WorkloadCapture, CaptureBenchApplyServe) {
       "kernels bench {} --out {} --trials 1 --warmup 0 --iterations 2 --max-seconds-per-trial 0.2", captured.string(),
       benched.string()));
   ASSERT_EQ(bench_status, 0) << bench_log;
+  EXPECT_EQ(load_dataset(benched.string()).workloads.size(), d.workloads.size());  // the output stands on its own
   // --max-tokens and --workloads-per-bucket narrow the workloads benched.
   const fs::path narrow = t.root / "narrow";
   auto [narrow_status, narrow_log] = run_cli(fmt::format(

@@ -87,6 +87,11 @@ std::vector<Workload> selected_workloads(std::vector<Workload> all, const BenchA
   return out;
 }
 
+bool same_folder(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::exists(a) && std::filesystem::equivalent(a, b, ec);
+}
+
 // A registry solution as a Solution record: its code is in the strata binary.
 TraceSolution builtin_record(const Definition& def, const RunnableSolution& s) {
   TraceSolution r;
@@ -156,7 +161,9 @@ void bench(const BenchArgs& a) {
       }
     }
     write_definition(a.out, def);
-    if (synthetic) append_workloads(a.out, def, workloads);
+    // The output is a dataset of its own: it gets the workloads its traces
+    // ran, unless it is the input dataset, which has them already.
+    if (synthetic || !same_folder(a.out, a.dataset)) append_workloads(a.out, def, workloads);
     std::map<std::string, std::vector<Trace>> by_author;
     for (const TraceSolution& r : records) {
       write_solution(a.out, def.op_type, r);
