@@ -442,32 +442,5 @@ TEST(CompressedTensors, BadCheckpointsAreRefusedNamingTheTensor) {
   expect_refused("nan", [](std::vector<uint8_t>& b) { b[6] = 0xc0, b[7] = 0x7f; }, ".weight_scale");
 }
 
-TEST(KernelDefinitions, FilesFollowTheRulesAndSolutionsNameThem) {
-  std::map<std::string, nlohmann::json> defs;
-  for (const auto& entry : fs::directory_iterator(fs::path(STRATA_SOURCE_DIR) / "kernels" / "definitions")) {
-    SCOPED_TRACE(entry.path().string());
-    std::ifstream in(entry.path());
-    const auto d = nlohmann::json::parse(in);
-    for (const char* key : {"name", "op_type", "axes", "inputs", "outputs", "reference"}) ASSERT_TRUE(d.contains(key)) << key;
-    EXPECT_EQ(entry.path().stem().string(), d["name"].get<std::string>());
-    EXPECT_EQ(d["name"].get<std::string>().rfind(d["op_type"].get<std::string>(), 0), 0u);
-    for (const auto& [axis, spec] : d["axes"].items()) {
-      const std::string type = spec.at("type");
-      EXPECT_TRUE(type == "var" || (type == "const" && spec.at("value").is_number_integer())) << axis;
-    }
-    for (const char* io : {"inputs", "outputs"}) {
-      for (const auto& [name, spec] : d[io].items()) {
-        if (std::string(io) == "outputs") EXPECT_FALSE(d["inputs"].contains(name)) << name << " is input and output";
-        ASSERT_TRUE(spec.contains("dtype")) << name;
-        if (spec.at("shape").is_null()) continue;
-        for (const auto& axis : spec["shape"]) EXPECT_TRUE(d["axes"].contains(axis.get<std::string>())) << name << ": " << axis;
-      }
-    }
-    defs[d["name"]] = d;
-  }
-  ASSERT_TRUE(defs.count(std::string(kGemmW4a16G32.name)));
-  EXPECT_TRUE(defs.count("gemm_bf16"));
-}
-
 }  // namespace
 }  // namespace strata

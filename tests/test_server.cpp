@@ -938,7 +938,9 @@ TEST(ServeKimi, TwoHundredTurnAgenticSessionHitsThePrefixCache) {
   constexpr int kTurns = 200;
   SynthOptions options;
   options.config = synth_preset("tiny", "kimi_k2");
+  // YaRN's limit (original x factor, as vLLM reads it) must hold the session: 1,024 x 64.
   options.config.max_position_embeddings = 65536;
+  options.config.rope_scaling.factor = 64.0;
   options.quant = SynthQuant::Int4;
   options.tokenizer_dir = default_synth_tokenizer_dir();
   options.seed = 13;
