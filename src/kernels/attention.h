@@ -6,7 +6,7 @@
 // out = softmax(q·K^T * scale) V per query, f32 throughout. A call covers a
 // range of keys, the whole causal one or a split-KV chunk whose outputs and
 // softmax states attention_merge.h merges. The kernel definition
-// "gqa_paged_attention" (no file in kernels/definitions/ yet).
+// "gqa_paged_attention" (its shapes in the dataset: kernels/definitions/gqa_paged/).
 #include <climits>
 #include <cstdint>
 

@@ -8,8 +8,8 @@
 // where q[h] = [W_UK[h]^T q_nope[h] | q_pe[h]]; the caller applies W_UV.
 // f32 throughout. A call covers a range of positions, the whole causal one
 // or a split-KV chunk whose outputs and softmax states attention_merge.h
-// merges. The kernel definition "mla_paged_attention" (no file in
-// kernels/definitions/ yet).
+// merges. The kernel definition "mla_paged_attention" (its shapes in the
+// dataset: kernels/definitions/mla_paged/).
 #include <cstdint>
 
 #include "kernels/attention_merge.h"
