@@ -149,7 +149,7 @@ TEST(TraceDataset, ProjectDefinitionsAreValidAndTheirReferencesRun) {
   const Dataset d = load_dataset(std::string(STRATA_SOURCE_DIR) + "/kernels");
   EXPECT_THAT(d.errors, ::testing::IsEmpty());
   EXPECT_THAT(d.warnings, ::testing::IsEmpty());
-  EXPECT_GE(d.definitions.size(), 30u);
+  EXPECT_GE(d.definitions.size(), 34u);
   const auto registered = kernel_definitions();
   std::set<std::string> tagged;
   for (const Definition& def : d.definitions) {
@@ -169,7 +169,7 @@ TEST(TraceDataset, ProjectDefinitionsAreValidAndTheirReferencesRun) {
     EXPECT_NE(c.status, ReferenceCheck::Status::Parsed);  // torch imports (scripts/install-deps installs it)
     ran += c.status == ReferenceCheck::Status::Ran;
   }
-  EXPECT_GE(ran, 27);
+  EXPECT_GE(ran, 31);
 }
 
 TEST(TraceDataset, BrokenReferencesAreReported) {
@@ -513,7 +513,8 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
     } else {
       continue;
     }
-    const std::optional<Definition> made = definition_for_call(*kernel, shape);
+    const NumericPath path = def.tag("strata_path") == std::optional<std::string>("w4a8") ? NumericPath::W4A8 : NumericPath::Exact;
+    const std::optional<Definition> made = definition_for_call(*kernel, shape, path);
     ASSERT_TRUE(made.has_value()) << def.name;
     nlohmann::json a = nlohmann::json::parse(made->to_json().dump()), b = nlohmann::json::parse(def.to_json().dump());
     for (nlohmann::json* j : {&a, &b}) {
@@ -523,8 +524,8 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
     EXPECT_EQ(a, b) << def.name;
     ++compared;
   }
-  EXPECT_EQ(compared, 5 + 4 + 5);  // gemm_f32_bf16, gemm_w4a16_g32, rmsnorm_f32 files
-  EXPECT_FALSE(definition_for_call("softmax", std::vector<int64_t>{8}).has_value());
+  EXPECT_EQ(compared, 5 + 4 + 4 + 5);  // gemm_f32_bf16, gemm_w4a16_g32, gemm_w4a8_g32, rmsnorm_f32 files
+  EXPECT_FALSE(definition_for_call("softmax", std::vector<int64_t>{8}, NumericPath::Exact).has_value());
 }
 
 std::pair<int, std::string> run_cli(const std::string& args) {
@@ -559,7 +560,9 @@ TEST(WorkloadCapture, CaptureBenchApplyServe) {
   std::set<std::string> kinds;
   for (const Trace& w : d.workloads) kinds.insert(w.definition.substr(0, w.definition.find("_n")));
   EXPECT_TRUE(kinds.contains("gemm_f32_bf16")) << cap_log;
-  EXPECT_TRUE(kinds.contains("gemm_w4a16_g32")) << cap_log;
+  // The INT4 calls belong to the definition of the path serving runs (W4A8 by default).
+  EXPECT_TRUE(kinds.contains(select("gemm_w4a16_g32").path == NumericPath::W4A8 ? "gemm_w4a8_g32" : "gemm_w4a16_g32"))
+      << cap_log;
   EXPECT_THAT(cap_log, HasSubstr(fmt::format("{} workloads recorded in {}", d.workloads.size(), captured.string())));
   std::set<int64_t> prompt_and_decode;
   for (const Trace& w : d.workloads)

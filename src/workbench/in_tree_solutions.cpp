@@ -1,5 +1,6 @@
 #include "workbench/in_tree_solutions.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <regex>
@@ -107,19 +108,21 @@ std::vector<RunnableSolution> in_tree_solutions(const Definition& def) {
   const std::optional<std::string> kernel = def.tag("strata_kernel");
   const Adapter* adapter = kernel ? adapter_for(*kernel) : nullptr;
   if (!adapter) return {};
+  // A definition fixes the numeric path (strata_path tag); its first solution
+  // on it (the scalar reference, or the lowest instruction set) is the baseline.
+  const std::optional<std::string> path = def.tag("strata_path");
+  std::vector<const Solution*> solutions = runnable_solutions(*kernel);
+  std::erase_if(solutions, [&](const Solution* s) { return path && numeric_path_name(s->path) != *path; });
+  std::stable_sort(solutions.begin(), solutions.end(), [](const Solution* a, const Solution* b) { return a->isa < b->isa; });
   std::vector<RunnableSolution> out;
-  for (const Solution* s : runnable_solutions(*kernel)) {
-    const bool reference = s->isa == Isa::Scalar && s->path == NumericPath::Exact;
+  for (const Solution* s : solutions) {
+    const bool reference = s == solutions.front();
     std::string target = std::string("x86_64-") + std::string(isa_name(s->isa));
     if (s->path != NumericPath::Exact) target += "-" + std::string(numeric_path_name(s->path));
     // Solution names are unique over a dataset, and a registry solution serves many definitions.
     RunnableSolution r{fmt::format("{}__{}", def.name, s->name), reference ? "baseline" : "strata", std::string(s->name),
                        {target}, [s, adapter, &def](const Inputs& in) { return (*adapter)(*s, def, in); }};
-    if (reference) {
-      out.insert(out.begin(), std::move(r));
-    } else {
-      out.push_back(std::move(r));
-    }
+    out.push_back(std::move(r));
   }
   return out;
 }

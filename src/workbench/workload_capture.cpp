@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "kernels/kernel_calls.h"
+#include "kernels/solution_registry.h"
 #include "workbench/dataset_writer.h"
 #include "workbench/definition_templates.h"
 
@@ -81,7 +82,8 @@ int flush_workload_capture() {
   const std::string& dir = s.options.dir;
   std::map<std::string, std::pair<Definition, std::vector<Workload>>> by_definition;
   for (const CapturedCall& c : s.kept) {
-    std::optional<Definition> def = definition_for_call(c.kernel, c.shape);
+    // The call ran on its kernel's selected numeric path (a kernel table never switches it).
+    std::optional<Definition> def = definition_for_call(c.kernel, c.shape, select(c.kernel).path);
     if (!def) continue;
     auto [it, fresh] = by_definition.try_emplace(def->name, std::move(*def), std::vector<Workload>{});
     Workload w;
