@@ -48,6 +48,17 @@ struct Step {
   std::vector<Candidate> top;
 };
 
+// A tiny random `arch` model as an F32 GGUF: the form llama.cpp is compared on.
+inline strata::SynthOptions tiny_f32_gguf(const char* arch, uint64_t seed) {
+  strata::SynthOptions o;
+  o.config = strata::synth_preset("tiny", arch);
+  o.format = strata::SynthFormat::GGUF;
+  o.dtype = strata::DType::F32;
+  o.seed = seed;
+  o.tokenizer_dir = kTokenizerDir;
+  return o;
+}
+
 inline fs::path make_temp_dir(const std::string& test_name) {
   fs::path d = fs::temp_directory_path() / fmt::format("strata_{}_{}", test_name, getpid());
   fs::remove_all(d);

@@ -34,15 +34,7 @@ class OracleLlamaTest : public ::testing::Test {
         << "oracle/node_modules is missing: run scripts/install-deps";
   }
 
-  static SynthOptions options(uint64_t seed) {
-    SynthOptions o;
-    o.config = synth_preset("tiny", "qwen3_moe");
-    o.format = SynthFormat::GGUF;
-    o.dtype = DType::F32;
-    o.seed = seed;
-    o.tokenizer_dir = kTokenizerDir;
-    return o;
-  }
+  static SynthOptions options(uint64_t seed) { return tiny_f32_gguf("qwen3_moe", seed); }
 
   static void compare_with_llama(const std::string& name, const SynthOptions& o) {
     oracle_fixture::compare_with_llama(dir_ / (name + ".gguf"), o, dir_);

@@ -27,15 +27,7 @@ class OracleMiniMaxTest : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(dir_); }
   void SetUp() override { ASSERT_TRUE(oracle_installed()) << "oracle/node_modules is missing: run scripts/install-deps"; }
 
-  static SynthOptions options(uint64_t seed) {
-    SynthOptions o;
-    o.config = synth_preset("tiny", "minimax_m2");
-    o.format = SynthFormat::GGUF;
-    o.dtype = DType::F32;
-    o.seed = seed;
-    o.tokenizer_dir = kTokenizerDir;
-    return o;
-  }
+  static SynthOptions options(uint64_t seed) { return tiny_f32_gguf("minimax_m2", seed); }
 
   static fs::path dir_;
 };
