@@ -20,6 +20,7 @@
 #include "kernels/solution_registry.h"
 #include "kernels/ops.h"
 #include "kernels/shape_choices.h"
+#include "workbench/command_output.h"
 #include "workbench/dataset.h"
 #include "workbench/definition_templates.h"
 #include "workbench/kernel_table.h"
@@ -66,6 +67,9 @@ std::string error_of(const std::function<void()>& f) {
   }
   return "(no error)";
 }
+
+// The strata command line with these arguments: exit status and what it printed.
+CommandOutput strata_cli(const std::string& args) { return run_command(fmt::format("{} {}", STRATA_BINARY, args)); }
 
 TEST(TraceDefinition, UpstreamFilesRoundTrip) {
   for (const char* text : {kUpstreamGemm, kUpstreamRmsnorm}) {
@@ -203,11 +207,8 @@ TEST(TraceDataset, ValidateCommandFailsOnErrors) {
   TempDataset t;
   t.write("definitions/rmsnorm/rmsnorm_h2048.json", kUpstreamRmsnorm);
   auto run = [](const std::string& args) {
-    FILE* p = popen(fmt::format("{} kernels validate {} 2>&1", STRATA_BINARY, args).c_str(), "r");
-    std::string out;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    return std::make_pair(pclose(p), out);
+    const CommandOutput o = strata_cli("kernels validate " + args);
+    return std::make_pair(o.status, o.text);
   };
   auto [ok_status, ok_out] = run(t.root.string());
   EXPECT_EQ(ok_status, 0) << ok_out;
@@ -386,15 +387,12 @@ TEST(KernelRunner, SolutionsGetTheirStatusAndTheRunnerSurvives) {
   };
   for (const auto& [name, j] : solutions) t.write("solutions/tester/rmsnorm/rmsnorm_f32_h128/" + name + ".json", j.dump(2));
   const fs::path out = t.root / "out";
-  FILE* p = popen(fmt::format("{} kernels bench {} --out {} --synthetic-sizes 3 --trials 2 --warmup 1 --iterations 3 "
-                              "--timeout 3 --max-seconds-per-trial 0.5 2>&1",
-                              STRATA_BINARY, t.root.string(), out.string())
-                      .c_str(),
-                  "r");
-  std::string log;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) log.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << log;
+  const CommandOutput bench_run = strata_cli(fmt::format(
+      "kernels bench {} --out {} --synthetic-sizes 3 --trials 2 --warmup 1 --iterations 3 --timeout 3 "
+      "--max-seconds-per-trial 0.5",
+      t.root.string(), out.string()));
+  const std::string& log = bench_run.text;
+  ASSERT_EQ(bench_run.status, 0) << log;
 
   const Dataset d = load_dataset(out.string());
   EXPECT_THAT(d.errors, ::testing::IsEmpty());
@@ -529,11 +527,8 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
 }
 
 std::pair<int, std::string> run_cli(const std::string& args) {
-  FILE* p = popen(fmt::format("{} {} 2>&1", STRATA_BINARY, args).c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  return {pclose(p), out};
+  CommandOutput o = strata_cli(args);
+  return {o.status, std::move(o.text)};
 }
 
 // The workbench end to end on a tiny model: generate records its kernel
@@ -597,14 +592,12 @@ TEST(WorkloadCapture, CaptureBenchApplyServe) {
   const KernelTable kt = KernelTable::from_json(nlohmann::json::parse(in), table);
   EXPECT_FALSE(kt.entries.empty()) << apply_log;
 
-  // Greedy tokens with and without the table (the JSON line on stdout; logs go to stderr).
+  // Greedy tokens with and without the table (the JSON line among the logs).
   auto tokens_of = [](const std::string& args) {
-    FILE* p = popen(fmt::format("{} {} --json 2>/dev/null", STRATA_BINARY, args).c_str(), "r");
-    std::string out;
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-    EXPECT_EQ(pclose(p), 0) << args;
-    return nlohmann::json::parse(out)["tokens"];
+    const CommandOutput o = strata_cli(args + " --json");
+    EXPECT_EQ(o.status, 0) << args;
+    const size_t json = o.text.find("\n{\"") == std::string::npos ? 0 : o.text.find("\n{\"") + 1;  // the one JSON line
+    return nlohmann::json::parse(o.text.substr(json, o.text.find('\n', json) - json))["tokens"];
   };
   auto [applied_status, applied_log] = run_cli(gen + " --kernel-table " + table);
   ASSERT_EQ(applied_status, 0) << applied_log;

@@ -1,6 +1,5 @@
 #include "workbench/dataset.h"
 
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "workbench/command_output.h"
 #include "workbench/reference_check_py.h"
 
 namespace strata {
@@ -155,12 +155,12 @@ void load_other_roots(Dataset& d) {
              "blob/workloads/<op_type>/<definition>/<definition>_<uuid>.safetensors");
 }
 
-std::string python() {
+}  // namespace
+
+std::string workbench_python() {
   if (const char* p = std::getenv("STRATA_PYTHON"); p && *p) return p;
   return fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 }
-
-}  // namespace
 
 const TraceSolution* Dataset::find_solution(const std::string& name) const {
   for (const TraceSolution& s : solutions)
@@ -197,19 +197,15 @@ std::vector<ReferenceCheck> check_references(const std::vector<Definition>& defs
   for (const Definition& d : defs) all.push_back(d.to_json());
   std::ofstream(dir / "definitions.json") << all.dump();
   std::ofstream(dir / "check.py") << kReferenceCheckPy;
-  const std::string cmd = fmt::format("'{}' '{}' '{}' {} 2>&1", python(), (dir / "check.py").string(),
-                                      (dir / "definitions.json").string(), run ? "run" : "parse");
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) fail("cannot start {}", python());
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
+  const CommandOutput ran = run_command(fmt::format("'{}' '{}' '{}' {}", workbench_python(), (dir / "check.py").string(),
+                                                   (dir / "definitions.json").string(), run ? "run" : "parse"));
+  const std::string& out = ran.text;
+  const int status = ran.status;
   Json results;
   try {
     results = Json::parse(out.substr(out.rfind("\n[") == std::string::npos ? 0 : out.rfind("\n[") + 1));
   } catch (const nlohmann::json::exception&) {
-    fail("{} could not check the references (exit status {}): {}", python(), status, out);
+    fail("{} could not check the references (exit status {}): {}", workbench_python(), status, out);
   }
   std::vector<ReferenceCheck> checks;
   for (const Json& r : results) {

@@ -40,12 +40,16 @@ struct ReferenceCheck {
   std::string message;
 };
 
+// The Python the workbench runs: `$STRATA_PYTHON`, else /usr/bin/python3
+// (Debian's, with the packages scripts/install-deps installs), else python3.
+std::string workbench_python();
+
 // Parses every reference and constraint with Python's ast (a top-level
 // `def run` required). With `run`, and when torch imports, also runs each
 // reference on generated inputs (valid index tensors for the paged-attention
 // and MoE inputs) and checks its outputs' count, shapes, dtypes and
-// finiteness against the definition. Python is `$STRATA_PYTHON`, else
-// /usr/bin/python3, else python3; throws Error when none runs.
+// finiteness against the definition. Throws Error when workbench_python()
+// does not run.
 std::vector<ReferenceCheck> check_references(const std::vector<Definition>& defs, bool run);
 
 }  // namespace strata

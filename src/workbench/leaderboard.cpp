@@ -108,9 +108,8 @@ std::vector<std::string> write_report(const std::vector<DefinitionBoard>& boards
   bool plotted = false;
   if (!boards.empty()) {
     std::ofstream(script) << kFastPPlot;
-    const char* py = std::getenv("STRATA_PYTHON");
-    const std::string python = py && *py ? py : (fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
-    const std::string cmd = fmt::format("'{}' '{}' '{}' '{}' > /dev/null 2>&1", python, script.string(), data.string(), png.string());
+    const std::string cmd = fmt::format("'{}' '{}' '{}' '{}' > /dev/null 2>&1", workbench_python(), script.string(),
+                                        data.string(), png.string());
     plotted = std::system(cmd.c_str()) == 0 && fs::exists(png);
     fs::remove(script);
   }

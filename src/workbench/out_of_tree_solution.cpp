@@ -2,7 +2,6 @@
 
 #include <dlfcn.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -10,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "workbench/command_output.h"
 #include "workbench/solution_abi.h"
 
 namespace strata {
@@ -17,16 +17,6 @@ namespace strata {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string run_capturing(const std::string& cmd, int& status) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) fail("cannot run {}", cmd);
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  status = pclose(p);
-  return out;
-}
 
 // The entry point, loaded once per process.
 strata_solution_entry load_entry(const std::string& library, const std::string& function) {
@@ -75,9 +65,9 @@ CompiledSolution compile_solution(const TraceSolution& s, const std::string& bui
   if (!fs::exists(library)) {
     const std::string cmd = fmt::format("{} -O3 -march=native -fPIC -shared -I'{}'{} -o '{}.tmp'",
                                         any_cpp ? "c++ -std=c++20" : "cc -std=c11", dir.string(), units, library.string());
-    int status = 0;
-    out.log = cmd + "\n" + run_capturing(cmd, status);
-    if (status != 0) return out;
+    const CommandOutput built = run_command(cmd);
+    out.log = cmd + "\n" + built.text;
+    if (built.status != 0) return out;
     fs::rename(library.string() + ".tmp", library);
   }
   const std::string function = s.entry_function();
