@@ -99,6 +99,21 @@ class EngineFixture : public ::testing::Test {
     c.tokens_per_stage = 16;  // prompts of 17+ tokens take several stages
     c.max_num_batched_tokens = policy == "chunked" ? 32 : 512;  // chunked splits prompts
     c.record_history = true;
+    if (policy == "slo") {
+      // A toy cost of 1 ms per layer plus 1/8 ms per row and layer: a prompt
+      // of 17+ tokens does not fit the 9 ms this target leaves through all 4
+      // layers, so cohorts run in stages, and new ones start beside them.
+      c.tbt_slo_ms = 10;
+      c.step_seconds = [](const StepPlan& plan) {
+        double ms = 0;
+        for (const LayerSegment& s : layer_segments(plan)) {
+          int64_t rows = 0;
+          for (int32_t i : s.entries) rows += plan.entries[size_t(i)].num_tokens();
+          ms += (s.layer_end - s.layer_begin) * (1 + double(rows) / 8);
+        }
+        return ms / 1000;
+      };
+    }
     return c;
   }
 
@@ -166,7 +181,7 @@ TYPED_TEST(EngineArchTest, GreedyOutputIsTheSameForEveryPolicyAndBatch) {
     ASSERT_EQ(o.finish, FinishReason::Length);
     ASSERT_EQ(o.logprobs.size(), o.tokens.size());
   }
-  for (const std::string policy : {"whole", "chunked", "layered"}) {
+  for (const std::string policy : {"whole", "chunked", "layered", "slo"}) {
     Engine engine(*F::model_, F::config(policy));
     // All at once, and arriving while others run.
     const std::vector<Output> together = F::run(engine, requests);
@@ -191,7 +206,7 @@ TYPED_TEST(EngineArchTest, GreedyOutputIsTheSameForEveryPolicyAndBatch) {
       }
       EXPECT_LE(s.experts_touched, s.moe_calls * 8);
     }
-    EXPECT_EQ(staged, policy == "layered") << policy;
+    EXPECT_EQ(staged, policy == "layered" || policy == "slo") << policy;
     if (policy == "chunked") EXPECT_TRUE(chunked);
   }
 }
@@ -206,7 +221,7 @@ TYPED_TEST(EngineArchTest, PrefixCachingDoesNotChangeOutputs) {
     prompt.insert(prompt.end(), tail.begin(), tail.end());
     requests.push_back(greedy(prompt, 6));
   }
-  for (const std::string policy : {"chunked", "layered"}) {
+  for (const std::string policy : {"chunked", "layered", "slo"}) {
     EngineConfig on = F::config(policy), off = F::config(policy);
     off.prefix_caching = false;
     // One after another, so that later requests find the shared blocks.
@@ -229,9 +244,10 @@ TEST_F(EngineTest, PreemptionUnderATinyKVBudgetKeepsOutputs) {
   for (uint32_t i = 0; i < 5; ++i) requests.push_back(greedy(make_prompt(40 + int32_t(i) * 5, 200 + i), 24));
   std::vector<Output> ref;
   for (const Request& r : requests) ref.push_back(run(config("whole"), {r})[0]);
-  for (const std::string policy : {"whole", "chunked", "layered"}) {
+  for (const std::string policy : {"whole", "chunked", "layered", "slo"}) {
     EngineConfig c = config(policy);
     c.num_kv_blocks = 12;  // 192 positions for 5 requests of ~70-90
+    c.tbt_slo_ms = 1000;   // slo: room for every prompt at once
     Engine engine(*model_, c);
     const std::vector<Output> out = run(engine, requests);
     for (size_t i = 0; i < requests.size(); ++i) expect_same(out[i], ref[i], policy + " preempted");

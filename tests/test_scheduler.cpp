@@ -22,14 +22,31 @@ struct Range {
   bool operator==(const Range&) const = default;
 };
 
+// A toy machine for the slo policy: each layer a segment runs costs a fixed
+// time (reading its weights) plus a time per row (compute).
+struct ToyMachine {
+  double per_layer = 0, per_row_layer = 0;
+  double operator()(const StepPlan& plan) const {
+    double seconds = 0;
+    for (const LayerSegment& s : layer_segments(plan)) {
+      int64_t rows = 0;
+      for (int32_t i : s.entries) rows += plan.entries[size_t(i)].num_tokens();
+      seconds += (s.layer_end - s.layer_begin) * (per_layer + double(rows) * per_row_layer);
+    }
+    return seconds;
+  }
+};
+// Reading weights dominates (an H100 with BF16 experts) or compute does (a CPU).
+constexpr ToyMachine kBandwidthBound{2e-3, 1e-6}, kComputeBound{1e-4, 5e-5};
+
 class Harness {
  public:
   Harness(std::string_view policy, SchedulerConfig config, int32_t num_blocks, int32_t block_size = 16,
-          bool prefix_caching = true)
+          bool prefix_caching = true, ToyMachine machine = kComputeBound)
       : policy_(policy),
         config_(config),
         blocks_(num_blocks, block_size, prefix_caching),
-        scheduler_(config, blocks_, make_schedule_policy(policy)) {}
+        scheduler_(config, blocks_, make_schedule_policy(policy, machine)) {}
 
   Sequence& submit(int32_t prompt_len, int32_t max_tokens, int32_t first_token = 1) {
     auto seq = std::make_unique<Sequence>();
@@ -103,8 +120,8 @@ class Harness {
         ASSERT_EQ(saved_.count(seq.id), 0u);
       }
       if (e.keep_activations) saved_[seq.id] = {{e.token_begin, e.token_end}, e.layer_end};
-      // Only layered prefill runs part of the layers, one group for the whole cohort.
-      if (e.is_prefill && policy_ != "layered") {
+      // Only layered and slo prefill run part of the layers; layered one group for the whole cohort.
+      if (e.is_prefill && policy_ != "layered" && policy_ != "slo") {
         ASSERT_EQ((Range{e.layer_begin, e.layer_end}), (Range{0, L}));
       }
       if (e.is_prefill && policy_ == "layered") {
@@ -134,6 +151,7 @@ SchedulerConfig config_for(int32_t num_layers, int32_t budget, int32_t num_stage
   c.max_model_len = 32768;
   c.max_num_batched_tokens = budget;
   c.num_stages = num_stages;
+  c.tbt_slo_seconds = 0.1;
   return c;
 }
 
@@ -169,6 +187,7 @@ TEST(StageRules, PaperAndPowerOfTwo) {
   EXPECT_EQ(parse_stage_rule("pow2"), StageRule::PowerOfTwo);
   EXPECT_THROW(parse_stage_rule("fast"), Error);
   EXPECT_THROW(make_schedule_policy("fifo"), Error);
+  EXPECT_THROW(make_schedule_policy("slo"), Error) << "slo without a cost model";
 }
 
 TEST(StageRules, LayerGroupsAreArraySplit) {
@@ -347,11 +366,12 @@ TEST(WholePolicy, PromptInOneStepWithTheDecodes) {
 }
 
 TEST(Scheduler, PreemptsTheNewestWhenBlocksRunOutAndRecomputesIt) {
-  for (const char* policy : {"chunked", "layered", "whole"}) {
+  for (const char* policy : {"chunked", "layered", "whole", "slo"}) {
     SCOPED_TRACE(policy);
     // 6 blocks of 4 tokens: two 10-token prompts fit (3 blocks each), but not
     // once both need a fourth block.
-    Harness h(policy, config_for(4, 512), 6, 4, /*prefix_caching=*/false);
+    // (A bandwidth-bound slo takes both prompts in one step, as the others do.)
+    Harness h(policy, config_for(4, 512), 6, 4, /*prefix_caching=*/false, kBandwidthBound);
     Sequence& a = h.submit(10, 8, 100);
     Sequence& b = h.submit(10, 8, 200);
     h.step();
@@ -437,7 +457,7 @@ TEST(Scheduler, PrefixCacheHitSkipsComputedBlocks) {
 TEST(Scheduler, RandomTrafficCompletesUnderEveryPolicy) {
   int32_t preemptions = 0;
   int64_t prefix_hits = 0;
-  for (const char* policy : {"chunked", "layered", "whole"}) {
+  for (const char* policy : {"chunked", "layered", "whole", "slo"}) {
     for (uint64_t seed : {7u, 8u}) {
       SCOPED_TRACE(std::string(policy) + " seed " + std::to_string(seed));
       std::mt19937_64 rng(seed);
@@ -472,4 +492,113 @@ TEST(Scheduler, RandomTrafficCompletesUnderEveryPolicy) {
   // The traffic is meant to exercise both.
   EXPECT_GT(preemptions, 0);
   EXPECT_GT(prefix_hits, 0);
+}
+
+// --- slo --------------------------------------------------------------------
+
+namespace {
+
+// Runs a 4096-token prompt beside 4 decoders under a 100 ms target; returns
+// the prompt's first step and checks every step against the target.
+StepPlan slo_first_prefill_step(const ToyMachine& machine, int* steps_over_target) {
+  SchedulerConfig config = config_for(32, 8192);
+  Harness h("slo", config, 4096, 16, true, machine);
+  for (int i = 0; i < 4; ++i) start_decoder(h);
+  Sequence& p = h.submit(4096, 2);
+  StepPlan first;
+  *steps_over_target = 0;
+  while (p.state != SeqState::Decoding) {
+    const StepPlan plan = h.step();
+    if (first.empty()) first = plan;
+    *steps_over_target += machine(plan) > config.tbt_slo_seconds;
+  }
+  return first;
+}
+
+}  // namespace
+
+TEST(SloPolicy, LayersWhereWeightsDominate) {
+  int over = 0;
+  // Bandwidth-bound: a layer costs 2 ms whatever its rows, so the prompt
+  // goes in one cohort through few layers per step (layered prefill).
+  const StepPlan wide = slo_first_prefill_step(kBandwidthBound, &over);
+  EXPECT_EQ(over, 0);
+  const PlanEntry* e = &wide.entries.back();
+  ASSERT_TRUE(e->is_prefill);
+  EXPECT_EQ(e->num_tokens(), 4096);
+  EXPECT_LT(e->layer_end, 32);
+  // Compute-bound: a cohort's cost grows with rows x layers, so the step
+  // holds far fewer prompt tokens x layers and takes more of them.
+  const StepPlan narrow = slo_first_prefill_step(kComputeBound, &over);
+  EXPECT_EQ(over, 0);
+  e = &narrow.entries.back();
+  ASSERT_TRUE(e->is_prefill);
+  EXPECT_LT(int64_t(e->num_tokens()) * (e->layer_end - e->layer_begin), 4096 * 8);
+}
+
+TEST(SloPolicy, ShortestFirstWhereComputeDominates) {
+  // Two prompts and no decodes: serving one per step gives the first its
+  // token sooner and the second no later, so the mean TTFT is lower.
+  Harness h("slo", config_for(4, 8192), 64, 16, true, kComputeBound);
+  Sequence& a = h.submit(100, 2);
+  Sequence& b = h.submit(100, 2, 500);
+  const StepPlan first = h.step();
+  ASSERT_EQ(first.entries.size(), 1u);
+  EXPECT_EQ(first.entries[0].seq, &a);
+  EXPECT_EQ(a.state, SeqState::Decoding);
+  h.run_to_completion();
+  EXPECT_EQ(b.output.size(), 2u);
+}
+
+TEST(SloPolicy, StepsStayWithinTheTargetUnderRandomTraffic) {
+  for (const ToyMachine& machine : {kBandwidthBound, kComputeBound}) {
+    std::mt19937_64 rng(3);
+    SchedulerConfig config = config_for(16, 2048);
+    config.tbt_slo_seconds = 0.05;
+    Harness h("slo", config, 2048, 16, true, machine);
+    int steps = 0, over = 0, prefilling = 0;
+    for (int step = 0; step < 300; ++step) {
+      if (rng() % 4 == 0) h.submit(int32_t(1 + rng() % 600), int32_t(1 + rng() % 40), int32_t(rng() % 1000));
+      const StepPlan plan = h.step();
+      if (plan.empty()) continue;
+      ++steps;
+      prefilling += plan.num_prefill_tokens > 0;
+      over += machine(plan) > config.tbt_slo_seconds;
+    }
+    h.run_to_completion();
+    EXPECT_GT(prefilling, 20);
+    EXPECT_EQ(over, 0) << "of " << steps << " steps";
+    EXPECT_EQ(h.blocks().usage(), 0.0);
+  }
+}
+
+TEST(SloPolicy, ANewCohortStartsWhileAnOlderOneIsInLaterLayers) {
+  SchedulerConfig config = config_for(32, 8192);
+  Harness h("slo", config, 4096, 16, true, kBandwidthBound);
+  start_decoder(h);
+  Sequence& a = h.submit(3000, 2);
+  h.step();
+  ASSERT_TRUE(a.prefill_stage.in_flight());
+  const int32_t a_layer = a.prefill_stage.layer_begin;
+  Sequence& b = h.submit(500, 2, 30000);
+  const StepPlan plan = h.step();
+  const PlanEntry* ea = find_entry(plan, a);
+  const PlanEntry* eb = find_entry(plan, b);
+  ASSERT_TRUE(ea && eb) << "the second cohort waited for the first";
+  EXPECT_EQ(ea->layer_begin, a_layer);
+  EXPECT_EQ(eb->layer_begin, 0);
+  h.run_to_completion();
+  EXPECT_EQ(a.output.size(), 2u);
+  EXPECT_EQ(b.output.size(), 2u);
+}
+
+TEST(SloPolicy, ATargetBelowTheDecodesStillFinishesPrompts) {
+  SchedulerConfig config = config_for(8, 8192);
+  config.tbt_slo_seconds = 1e-4;  // less than one layer of decodes
+  Harness h("slo", config, 1024, 16, true, kBandwidthBound);
+  Sequence& d = h.submit(8, 50, 50000);
+  Sequence& p = h.submit(300, 3);
+  h.run_to_completion(2000);
+  EXPECT_EQ(d.output.size(), 50u);
+  EXPECT_EQ(p.output.size(), 3u);
 }

@@ -18,6 +18,7 @@
 #include "engine/paged_kv_cache.h"
 #include "model/model.h"
 #include "sim/calibrate.h"
+#include "sim/step_estimate.h"
 #include "sim/simulator.h"
 
 namespace strata::bench {
@@ -71,16 +72,18 @@ EngineConfig engine_config(const EngineBenchOptions& o, const std::string& polic
   EngineConfig config = o.engine;
   const size_t colon = policy.find(':');
   config.schedule = policy.substr(0, colon);
-  (void)make_schedule_policy(config.schedule);  // rejects unknown names
+  if (config.schedule != "slo") (void)make_schedule_policy(config.schedule);  // rejects unknown names
   if (config.schedule == "chunked") config.max_num_batched_tokens = o.chunked_max_num_batched_tokens;
   if (config.schedule == "layered") config.max_num_batched_tokens = o.layered_max_num_batched_tokens;
   if (colon != std::string::npos) {
     const std::string arg = policy.substr(colon + 1);
     char* end = nullptr;
-    const long budget = std::strtol(arg.c_str(), &end, 10);
-    if (config.schedule != "chunked" || arg.empty() || *end != '\0' || budget < 1 || budget > (1 << 20))
-      fail("bench engine: policy '{}' is not layered, whole, chunked or chunked:BUDGET", policy);
-    config.max_num_batched_tokens = int32_t(budget);
+    const long value = std::strtol(arg.c_str(), &end, 10);
+    const bool takes_value = config.schedule == "chunked" || config.schedule == "slo";
+    if (!takes_value || arg.empty() || *end != '\0' || value < 1 || value > (1 << 20))
+      fail("bench engine: policy '{}' is not layered, whole, chunked[:BUDGET] or slo[:TBT_MS]", policy);
+    if (config.schedule == "chunked") config.max_num_batched_tokens = int32_t(value);
+    else config.tbt_slo_ms = double(value);
   }
   return config;
 }
@@ -97,6 +100,7 @@ void simulate_run(const Model& model, const EngineBenchOptions& o, const std::st
   setup.policy.name = config.schedule;
   setup.policy.token_budget = config.max_num_batched_tokens;
   setup.policy.num_stages = config.num_stages;
+  setup.policy.tbt_slo_ms = config.tbt_slo_ms;
   setup.stage_rule = config.stage_rule;
   setup.tokens_per_stage = config.tokens_per_stage;
   setup.max_num_seqs = config.max_num_seqs;
@@ -261,6 +265,7 @@ nlohmann::json run_json(const RunResult& r) {
           {"tpot_ms", summary(r.metrics.tpot)},
           {"e2el_ms", summary(r.metrics.e2el)},
           {"slo_attainment_pct", r.metrics.slo_attainment},
+          {"tbt_gaps_met_pct", r.metrics.tbt_gaps_met},
           {"prompt_tokens", r.prompt_tokens},
           {"expert_bytes", r.expert_bytes},
           {"expert_bytes_per_prompt_token", r.expert_bytes_per_prompt_token()},
@@ -275,13 +280,15 @@ nlohmann::json run_json(const RunResult& r) {
 
 }  // namespace
 
-void run_engine_bench(const Model& model, const EngineBenchOptions& o) {
+void run_engine_bench(const Model& model, const EngineBenchOptions& options) {
+  EngineBenchOptions o = options;
   if (o.num_prompts < 1) fail("bench engine: --num-prompts must be at least 1");
-  for (const std::string& p : o.policies) (void)engine_config(o, p);  // rejects unknown policies early
+  bool any_slo = false;
+  for (const std::string& p : o.policies) any_slo |= engine_config(o, p).schedule == "slo";  // rejects unknown ones
   std::optional<sim::SimModel> sim_model;
   std::optional<sim::HardwareProfile> hardware;
+  if (!o.simulate.empty() || any_slo) sim_model = sim::sim_model_of(model, o.model_dir);
   if (!o.simulate.empty()) {
-    sim_model = sim::sim_model_from_folder(o.model_dir);
     if (o.simulate == "calibrate") {
       fmt::print(stderr, "calibrating on the loaded model (strata sim calibrate; about 1.5 min) ...\n");
       const sim::Calibration c = sim::calibrate_cpu(model, *sim_model);
@@ -291,6 +298,20 @@ void run_engine_bench(const Model& model, const EngineBenchOptions& o) {
     } else {
       hardware = sim::resolve_hardware(o.simulate);
     }
+  }
+  if (any_slo) {
+    // One profile sizes every slo run's steps: fitted before any run, so
+    // each sees the machine in the same state.
+    sim::HardwareProfile profile;
+    if (!o.cost_profile.empty()) {
+      profile = sim::resolve_hardware(o.cost_profile);
+    } else if (hardware) {
+      profile = *hardware;
+    } else {
+      fmt::print(stderr, "slo: fitting the step cost model on the loaded model (strata sim calibrate) ...\n");
+      profile = sim::calibrate_cpu(model, *sim_model).profile;
+    }
+    o.engine.step_seconds = sim::step_seconds_estimate(*sim_model, profile, 1, 0);
   }
   for (double rate : o.request_rates) {
     if (!(rate > 0)) fail("bench engine: request rates must be positive (got {})", rate);

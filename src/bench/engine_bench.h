@@ -26,7 +26,8 @@ class Model;
 namespace strata::bench {
 
 struct EngineBenchOptions {
-  // layered, whole, chunked or chunked:BUDGET (this run's token budget).
+  // layered, whole, chunked, chunked:BUDGET (this run's token budget), slo
+  // or slo:TBT_MS (engine.tbt_slo_ms when not given).
   std::vector<std::string> policies{"layered", "chunked", "whole"};
   std::string dataset = "sharegpt";  // sharegpt, arxiv or random
   int input_len = 1024, output_len = 128;  // random: fixed lengths
@@ -46,6 +47,9 @@ struct EngineBenchOptions {
   // of the model (the simulator reads its shapes and byte sizes there).
   std::string simulate;
   std::string model_dir;
+  // The profile slo runs size their steps with (a `strata sim calibrate`
+  // JSON); empty: the --simulate profile, else one fitted first.
+  std::string cost_profile;
 };
 
 // Runs every (rate, policy), prints the tables and ratios to stdout, and

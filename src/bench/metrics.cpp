@@ -98,6 +98,10 @@ BenchMetrics compute_metrics(const std::vector<RequestResult>& results, double d
     m.goodput = m.slo_met / duration;
   }
   if (!results.empty()) m.slo_attainment = 100.0 * m.slo_met / double(results.size());
+  if (slo && slo->tbt > 0 && !itls.empty()) {
+    const auto met = std::count_if(itls.begin(), itls.end(), [&](double gap) { return gap <= slo->tbt; });
+    m.tbt_gaps_met = 100.0 * double(met) / double(itls.size());
+  }
   m.ttft = summarize(ttfts);
   m.tpot = summarize(tpots);
   m.itl = summarize(itls);

@@ -58,6 +58,7 @@ struct BenchMetrics {
   int slo_met = 0;
   double goodput = 0;         // requests meeting the SLO / s
   double slo_attainment = 0;  // percent of all requests (failed ones count as missed)
+  double tbt_gaps_met = 100;  // percent of all inter-token gaps within the SLO's tbt
 };
 
 BenchMetrics compute_metrics(const std::vector<RequestResult>& results, double duration,

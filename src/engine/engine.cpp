@@ -69,7 +69,10 @@ Engine::Engine(const Model& model, const EngineConfig& config) : model_(model), 
   sc.num_stages = config_.num_stages;
   sc.stage_rule = config_.stage_rule;
   sc.tokens_per_stage = config_.tokens_per_stage;
-  auto policy = make_schedule_policy(config_.schedule);
+  sc.tbt_slo_seconds = config_.tbt_slo_ms / 1000;
+  if (config_.schedule == "slo" && !(config_.tbt_slo_ms > 0))
+    fail("--schedule slo needs a positive --tbt-slo-ms (got {})", config_.tbt_slo_ms);
+  auto policy = make_schedule_policy(config_.schedule, config_.step_seconds);
   blocks_ = std::make_unique<BlockManager>(num_blocks, config_.block_size, config_.prefix_caching);
   kv_ = std::make_unique<PagedKVCache>(mc, num_blocks, config_.block_size);
   executor_ = std::make_unique<Executor>(model, *kv_);

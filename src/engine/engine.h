@@ -36,12 +36,16 @@ class PagedKVCache;
 class Executor;
 
 struct EngineConfig {
-  std::string schedule = "layered";  // layered, chunked or whole
+  std::string schedule = "layered";  // layered, chunked, whole or slo
   int32_t max_num_seqs = 256;
   int32_t max_num_batched_tokens = 0;  // 0: the policy's default (512 chunked, 8192 layered)
   int32_t num_stages = 16;             // layered: G
   StageRule stage_rule = StageRule::Paper;
   int32_t tokens_per_stage = 512;
+  // slo: the TBT target steps are sized to, and the step-time estimate they
+  // are sized with (tools/slo_schedule.h builds it from a fitted profile).
+  double tbt_slo_ms = 125;
+  StepSecondsEstimate step_seconds;
   std::string kv_budget = "4GiB";  // "<x>GiB", "<x>MiB" or "<x>%" of RAM
   int32_t num_kv_blocks = 0;       // > 0 overrides kv_budget (tests)
   int32_t block_size = 16;

@@ -1,7 +1,6 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
-#include <tuple>
 
 #include "core/error.h"
 
@@ -38,6 +37,7 @@ void SchedulerConfig::validate() const {
   }
   if (num_stages <= 0) fail("scheduler: --num-stages must be positive (got {})", num_stages);
   if (tokens_per_stage <= 0) fail("scheduler: tokens per stage must be positive (got {})", tokens_per_stage);
+  if (!(tbt_slo_seconds >= 0)) fail("scheduler: --tbt-slo-ms must not be negative");
 }
 
 // --- SchedulerState ---------------------------------------------------------
@@ -107,7 +107,7 @@ void SchedulerState::add_entry(StepPlan& plan, Sequence& seq, int32_t begin, int
   e.token_end = end;
   e.layer_begin = layer_begin;
   e.layer_end = layer_end;
-  e.is_prefill = seq.state == SeqState::Prefilling;
+  e.is_prefill = seq.state != SeqState::Decoding;  // a waiting sequence is priced before admission
   e.load_activations = layer_begin > 0;
   e.keep_activations = layer_end < config.num_layers;
   e.needs_logits = layer_end == config.num_layers && end == seq.num_tokens();
@@ -161,8 +161,13 @@ void Scheduler::on_step_done(const StepPlan& plan) {
   for (const PlanEntry& e : plan.entries) {
     Sequence& seq = *e.seq;
     PrefillStage& stage = seq.prefill_stage;
-    if (stage.in_flight() && ++stage.stage < stage.num_stages) {
-      std::tie(stage.layer_begin, stage.layer_end) = layer_group(num_layers, stage.num_stages, stage.stage);
+    if (stage.in_flight() && e.layer_end < num_layers) {
+      // The next stage starts where this one ended; its default end is the
+      // next equal group (layered), which the slo policy may move.
+      stage.stage++;
+      stage.layer_begin = e.layer_end;
+      stage.layer_end = std::max(stage.layer_begin + 1,
+                                 layer_group(num_layers, stage.num_stages, std::min(stage.stage, stage.num_stages - 1)).second);
       continue;
     }
     stage = {};
@@ -185,11 +190,15 @@ void Scheduler::retire(Sequence& seq, SeqState final_state) {
 
 // --- Factory ----------------------------------------------------------------
 
-std::unique_ptr<SchedulePolicy> make_schedule_policy(std::string_view name) {
+std::unique_ptr<SchedulePolicy> make_schedule_policy(std::string_view name, const StepSecondsEstimate& step_seconds) {
   if (name == "chunked") return std::make_unique<ChunkedPolicy>();
   if (name == "layered") return std::make_unique<LayeredPolicy>();
   if (name == "whole") return std::make_unique<WholePolicy>();
-  fail("unknown schedule '{}' (expected layered, chunked or whole)", name);
+  if (name == "slo") {
+    if (!step_seconds) fail("schedule 'slo' needs a step cost model (a calibrated profile of this machine)");
+    return std::make_unique<SloPolicy>(step_seconds);
+  }
+  fail("unknown schedule '{}' (expected layered, chunked, whole or slo)", name);
 }
 
 int32_t default_max_num_batched_tokens(std::string_view policy) { return policy == "chunked" ? 512 : 8192; }

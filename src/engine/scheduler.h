@@ -14,6 +14,7 @@
 //   scheduler.abort(seq)               // cancellation, between steps only
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <utility>
@@ -47,6 +48,8 @@ struct SchedulerConfig {
   int32_t num_stages = 16;
   StageRule stage_rule = StageRule::Paper;
   int32_t tokens_per_stage = 512;
+  // slo: the time-between-tokens target every step is sized to (seconds).
+  double tbt_slo_seconds = 0;
 
   // Throws Error naming the bad setting.
   void validate() const;
@@ -126,10 +129,36 @@ class LayeredPolicy : public SchedulePolicy {
   void admit_cohort(SchedulerState& state, StepPlan& plan);
 };
 
-// "chunked", "layered" or "whole"; throws Error otherwise.
-std::unique_ptr<SchedulePolicy> make_schedule_policy(std::string_view name);
+// Predicted seconds for the executor to run a plan: a cost model fitted to
+// this machine (sim/cost_model.h through engine_step_estimate.h).
+using StepSecondsEstimate = std::function<double(const StepPlan&)>;
+
+// Step sizing driven by a TBT target: decodes every step, and as much
+// prefill as the estimate says fits in the target. A prefill cohort runs
+// through a layer span of its own choosing per step (one layer up to all),
+// so it is layered prefill where reading the experts dominates and chunked
+// prefill where compute does; a new cohort may start at layer 0 while an
+// older one is in later layers (no head-of-line blocking). See policy_slo.cpp.
+class SloPolicy : public SchedulePolicy {
+ public:
+  explicit SloPolicy(StepSecondsEstimate step_seconds) : step_seconds_(std::move(step_seconds)) {}
+  std::string_view name() const override { return "slo"; }
+  void schedule(SchedulerState& state, StepPlan& plan) override;
+
+ private:
+  void advance_in_flight(SchedulerState& state, StepPlan& plan, double target);
+  void start_cohort(SchedulerState& state, StepPlan& plan, double target);
+
+  StepSecondsEstimate step_seconds_;
+};
+
+// "chunked", "layered", "whole" or "slo" (which needs `step_seconds`);
+// throws Error otherwise.
+std::unique_ptr<SchedulePolicy> make_schedule_policy(std::string_view name,
+                                                     const StepSecondsEstimate& step_seconds = {});
 // The token budget each policy defaults to: the paper's 512 for chunked,
-// 8192 for layered (whole ignores it).
+// 8192 for layered and slo (the most prompt tokens one cohort takes; whole
+// ignores it).
 int32_t default_max_num_batched_tokens(std::string_view policy);
 
 class Scheduler {

@@ -1,6 +1,7 @@
 #include "sim/cost_model.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "engine/sequence.h"
@@ -49,7 +50,8 @@ CostModel::CostModel(const SimModel& model, const HardwareProfile& hardware, int
       hardware_(hardware),
       tp_(tensor_parallel),
       router_(int32_t(std::max<int64_t>(model.num_experts, 1)), int32_t(std::max<int64_t>(model.top_k, 1)),
-              router.skew, router.seed) {
+              router.skew, router.seed),
+      expected_routing_(router.expected) {
   if (tensor_parallel < 1 || tensor_parallel > 64) fail("--tp must be in [1, 64], got {}", tensor_parallel);
   if (model.num_q_heads % tensor_parallel != 0)
     fail("--tp {} does not divide the {} attention heads of {}", tensor_parallel, model.num_q_heads, model.name);
@@ -88,12 +90,13 @@ StepWork CostModel::work(const StepPlan& plan, StepCost* cost) {
       Operation mlp;
       if (m.is_moe_layer(layer)) {
         // The router gate goes with the experts: one operation per MoE layer.
-        const int32_t distinct = router_.distinct_experts(rows);
-        const double expert_bytes = double(distinct) * m.expert_bytes;
+        const double distinct =
+            expected_routing_ ? router_.expected_distinct_experts(rows) : double(router_.distinct_experts(rows));
+        const double expert_bytes = distinct * m.expert_bytes;
         mlp = {OpKind::Expert, 2.0 * double(rows) * double(m.top_k * m.expert_params() + m.hidden * m.num_experts),
                expert_bytes + m.router_bytes, 1};
         totals.expert_bytes += expert_bytes;
-        totals.experts_touched += distinct;
+        totals.experts_touched += std::llround(distinct);
         ++totals.moe_calls;
       } else {
         mlp = {OpKind::Matmul, 2.0 * double(rows) * double(m.dense_mlp_params()), m.dense_mlp_bytes, 1};

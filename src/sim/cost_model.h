@@ -80,6 +80,9 @@ struct StepCost {
 struct RouterOptions {
   double skew = 0;  // 0: uniform routing
   uint64_t seed = 0;
+  // Price the expected number of distinct experts instead of a sampled one:
+  // the same plan always costs the same (for a scheduler's estimates).
+  bool expected = false;
 };
 
 // Seconds of one operation on one of `tensor_parallel` devices.
@@ -105,6 +108,7 @@ class CostModel {
   HardwareProfile hardware_;
   int32_t tp_;
   ExpertRouter router_;
+  bool expected_routing_;
 };
 
 }  // namespace strata::sim

@@ -21,6 +21,8 @@ ExpertRouter::ExpertRouter(int32_t num_experts, int32_t top_k, double skew, uint
     for (int32_t e = 0; e < num_experts; ++e) cdf_.push_back(sum += std::pow(double(e + 1), -skew));
     for (double& c : cdf_) c /= sum;
   }
+  pick_probability_.assign(size_t(num_experts), 1.0 / num_experts);
+  for (size_t e = 0; e < cdf_.size(); ++e) pick_probability_[e] = cdf_[e] - (e ? cdf_[e - 1] : 0);
 }
 
 int32_t ExpertRouter::draw() {
@@ -49,6 +51,13 @@ int32_t ExpertRouter::distinct_experts(int64_t tokens) {
     }
   }
   return distinct;
+}
+
+double ExpertRouter::expected_distinct_experts(int64_t tokens) {
+  if (auto it = expected_by_tokens_.find(tokens); it != expected_by_tokens_.end()) return it->second;
+  double expected = 0;
+  for (double p : pick_probability_) expected += 1 - std::pow(1 - std::min(1.0, top_k_ * p), double(tokens));
+  return expected_by_tokens_[tokens] = std::min(expected, double(num_experts_));
 }
 
 }  // namespace strata::sim

@@ -106,6 +106,19 @@ SimModel builtin_sim_model(const std::string& name) {
   return m;
 }
 
+SimModel sim_model_from_config(const ModelConfig& c, const std::string& name) {
+  SimModel m;
+  m.name = name;
+  m.num_layers = c.num_hidden_layers, m.hidden = c.hidden_size;
+  m.num_q_heads = c.num_attention_heads, m.num_kv_heads = c.num_key_value_heads, m.head_dim = c.head_dim;
+  m.num_experts = c.num_experts, m.top_k = c.num_experts_per_tok, m.expert_ffn = c.moe_intermediate_size;
+  m.dense_ffn = c.intermediate_size, m.vocab = c.vocab_size;
+  m.moe_layer_step = std::max<int64_t>(1, c.decoder_sparse_step);
+  m.default_stages = int32_t(std::min<int64_t>(16, c.num_hidden_layers));
+  set_bf16_bytes(m);
+  return m;
+}
+
 SimModel sim_model_from_folder(const std::string& dir) {
   namespace fs = std::filesystem;
   const std::string config_path = dir + "/config.json";
@@ -118,18 +131,11 @@ SimModel sim_model_from_folder(const std::string& dir) {
     fail("{}: invalid JSON ({})", config_path, e.what());
   }
   const ModelConfig c = ModelConfig::from_hf(j, config_path);
-  SimModel m;
-  m.name = fs::path(dir).filename().string();
-  if (m.name.empty()) m.name = fs::path(dir).parent_path().filename().string();
-  m.num_layers = c.num_hidden_layers, m.hidden = c.hidden_size;
-  m.num_q_heads = c.num_attention_heads, m.num_kv_heads = c.num_key_value_heads, m.head_dim = c.head_dim;
-  m.num_experts = c.num_experts, m.top_k = c.num_experts_per_tok, m.expert_ffn = c.moe_intermediate_size;
-  m.dense_ffn = c.intermediate_size, m.vocab = c.vocab_size;
-  m.moe_layer_step = std::max<int64_t>(1, c.decoder_sparse_step);
-  m.default_stages = int32_t(std::min<int64_t>(16, c.num_hidden_layers));
+  std::string name = fs::path(dir).filename().string();
+  if (name.empty()) name = fs::path(dir).parent_path().filename().string();
   if (!c.mlp_only_layers.empty())
     fail("{}: mlp_only_layers is not modelled by the simulator", config_path);
-  set_bf16_bytes(m);
+  SimModel m = sim_model_from_config(c, name);
   if (fs::exists(dir + "/model.safetensors") || fs::exists(dir + "/model.safetensors.index.json")) {
     set_stored_bytes(m, c, HFFolder(dir));
   }

@@ -7,6 +7,10 @@
 #include <cstdint>
 #include <string>
 
+namespace strata {
+struct ModelConfig;
+}
+
 namespace strata::sim {
 
 struct SimModel {
@@ -43,6 +47,9 @@ struct SimModel {
 
 // "qwen3-30b-a3b" or "gpt-oss-20b"; throws Error otherwise.
 SimModel builtin_sim_model(const std::string& name);
+// From a parsed config alone, BF16 sizes (e.g. a GGUF model's, whose
+// quantized sizes a fitted profile's rates absorb).
+SimModel sim_model_from_config(const ModelConfig& config, const std::string& name);
 // A Hugging Face folder (config.json; tensor sizes from its safetensors when
 // present, else BF16 sizes from the config).
 SimModel sim_model_from_folder(const std::string& dir);

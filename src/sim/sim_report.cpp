@@ -77,6 +77,7 @@ nlohmann::json setting_json(const SettingResult& s) {
                     {"itl", summary(m.itl)},
                     {"e2el", summary(m.e2el)},
                     {"slo_attainment_pct", m.slo_attainment},
+                    {"tbt_gaps_met_pct", m.tbt_gaps_met},
                     {"goodput", m.goodput},
                     {"steps", run.result.steps},
                     {"busy_s", run.result.busy_seconds},

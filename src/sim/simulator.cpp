@@ -4,8 +4,11 @@
 #include <cmath>
 #include <memory>
 
+#include <fmt/core.h>
+
 #include "bench/arrivals.h"
 #include "core/error.h"
+#include "sim/step_estimate.h"
 
 namespace strata::sim {
 
@@ -29,6 +32,7 @@ std::vector<SimRequest> make_workload(const bench::DatasetOptions& dataset, doub
 std::string PolicySpec::label() const {
   if (name == "chunked") return "chunked:" + std::to_string(token_budget);
   if (name == "layered") return "layered:" + std::to_string(num_stages);
+  if (name == "slo") return fmt::format("slo:{:g}", tbt_slo_ms);
   return name;
 }
 
@@ -36,7 +40,7 @@ PolicySpec parse_policy_spec(const std::string& spec) {
   PolicySpec p;
   const size_t colon = spec.find(':');
   p.name = spec.substr(0, colon);
-  make_schedule_policy(p.name);  // rejects unknown names
+  if (p.name != "slo") make_schedule_policy(p.name);  // rejects unknown names
   if (colon == std::string::npos) return p;
   const std::string arg = spec.substr(colon + 1);
   char* end = nullptr;
@@ -45,6 +49,7 @@ PolicySpec parse_policy_spec(const std::string& spec) {
     fail("policy '{}': '{}' is not a positive integer", spec, arg);
   if (p.name == "chunked") p.token_budget = int32_t(value);
   else if (p.name == "layered") p.num_stages = int32_t(value);
+  else if (p.name == "slo") p.tbt_slo_ms = double(value);
   else fail("policy '{}': whole takes no parameter", spec);
   return p;
 }
@@ -59,6 +64,7 @@ SchedulerConfig scheduler_config(const SimSetup& setup) {
   c.num_stages = setup.policy.num_stages > 0 ? setup.policy.num_stages : setup.model.default_stages;
   c.stage_rule = setup.stage_rule;
   c.tokens_per_stage = setup.tokens_per_stage;
+  c.tbt_slo_seconds = setup.policy.tbt_slo_ms / 1000;
   c.validate();
   return c;
 }
@@ -82,7 +88,11 @@ SimResult simulate(const SimSetup& setup, const std::vector<SimRequest>& request
   SimResult result;
   result.num_kv_blocks = kv_blocks_for(setup);
   BlockManager blocks(int32_t(result.num_kv_blocks), setup.block_size, /*enable_prefix_caching=*/false);
-  Scheduler scheduler(scheduler_config(setup), blocks, make_schedule_policy(setup.policy.name));
+  const StepSecondsEstimate estimate =
+      setup.policy.name == "slo"
+          ? step_seconds_estimate(setup.model, setup.hardware, setup.tensor_parallel, setup.router.skew)
+          : StepSecondsEstimate{};
+  Scheduler scheduler(scheduler_config(setup), blocks, make_schedule_policy(setup.policy.name, estimate));
   CostModel cost_model(setup.model, setup.hardware, setup.tensor_parallel, setup.router);
 
   std::vector<size_t> order(requests.size());

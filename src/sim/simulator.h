@@ -30,11 +30,12 @@ struct SimRequest {
 // same dataset, seed, scale and rate give the engine benchmark's trace.
 std::vector<SimRequest> make_workload(const bench::DatasetOptions& dataset, double request_rate, double burstiness);
 
-// "chunked[:BUDGET]", "layered[:G]" or "whole".
+// "chunked[:BUDGET]", "layered[:G]", "whole" or "slo[:TBT_MS]".
 struct PolicySpec {
   std::string name;
   int32_t token_budget = 0;  // 0: the policy's default (512 chunked, 8192 layered)
   int32_t num_stages = 0;    // layered G; 0: the model's default
+  double tbt_slo_ms = 0;     // slo's target; 0: the run's TBT SLO
   std::string label() const;
 };
 PolicySpec parse_policy_spec(const std::string& spec);

@@ -11,6 +11,7 @@
 #include "model/model.h"
 #include "tools/commands.h"
 #include "tools/engine_options.h"
+#include "tools/slo_schedule.h"
 
 namespace strata {
 
@@ -42,7 +43,7 @@ void add_bench_engine_command(CLI::App& bench) {
   bench::EngineBenchOptions& o = a->options;
   auto* cmd = bench.add_subcommand("engine", "Replay a Poisson trace against each schedule policy, in process");
   cmd->add_option("--model", a->model, "Hugging Face model folder or .gguf file")->required();
-  cmd->add_option("--policies", a->policies, "Schedule policies to compare: layered, whole, chunked, chunked:BUDGET")
+  cmd->add_option("--policies", a->policies, "Schedule policies to compare: layered, whole, chunked, chunked:BUDGET, slo, slo:TBT_MS")
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--dataset", o.dataset, "sharegpt, arxiv or random length distribution")->capture_default_str();
@@ -61,6 +62,7 @@ void add_bench_engine_command(CLI::App& bench) {
                   "Token budget of a layered cohort (0: 8192)")
       ->capture_default_str();
   add_layered_options(*cmd, o.engine);
+  add_slo_schedule_options(*cmd, o.engine, o.cost_profile);
   add_capacity_options(*cmd, o.engine);
   cmd->add_option("--slo", o.slo, "ttft:MS,tbt:MS - a request attains it if TTFT and every gap are within")
       ->capture_default_str();

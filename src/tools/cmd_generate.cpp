@@ -27,6 +27,7 @@
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
 #include "tools/engine_options.h"
+#include "tools/slo_schedule.h"
 #include "workbench/workload_capture.h"
 
 namespace strata {
@@ -48,6 +49,7 @@ struct GenerateOptions {
   CaptureOptions capture;
   bool profile = false;
   EngineConfig engine;
+  std::string cost_profile;  // slo schedule
 };
 
 using Clock = std::chrono::steady_clock;
@@ -230,6 +232,7 @@ void run_generate(GenerateOptions o) {
   o.engine.num_kv_blocks = o.batch * int32_t((context + o.engine.block_size - 1) / o.engine.block_size);
   o.engine.max_num_seqs = std::max(o.engine.max_num_seqs, o.batch);
   o.engine.prefix_caching = false;
+  prepare_slo_schedule(*model, o.model, o.cost_profile, o.engine);
   Engine engine(*model, o.engine);
 
   Request request;
@@ -364,6 +367,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print one JSON object with the text and the timings");
   cmd->add_flag("--profile", o->profile, "Show the decode time and bytes read per op");
   add_schedule_options(*cmd, o->engine);
+  add_slo_schedule_options(*cmd, o->engine, o->cost_profile);
   cmd->callback([o] { run_generate(*o); });
 }
 

@@ -18,6 +18,7 @@
 #include "server/request_runner.h"
 #include "tools/commands.h"
 #include "tools/engine_options.h"
+#include "tools/slo_schedule.h"
 #include "workbench/workload_capture.h"
 
 namespace strata {
@@ -28,6 +29,7 @@ struct ServeOptions {
   HttpServerOptions http;
   ServingOptions serving;
   EngineConfig engine;
+  std::string cost_profile;  // slo schedule
   double shutdown_timeout = 30;
   CaptureOptions capture;
 };
@@ -59,6 +61,7 @@ void run_serve(ServeOptions o) {
 
   auto model = Model::load(o.model);
   if (!o.capture.dir.empty()) start_workload_capture(o.capture);
+  prepare_slo_schedule(*model, o.model, o.cost_profile, o.engine);
   Engine engine(*model, o.engine);
   ServingContext ctx(*model, engine, o.serving);
   engine.start();
@@ -99,6 +102,7 @@ void add_serve_command(CLI::App& app) {
       ->envname("STRATA_API_KEY");
   cmd->add_option("--served-model-name", o->serving.served_model_name, "Model name clients use (default: --model)");
   add_schedule_options(*cmd, o->engine);
+  add_slo_schedule_options(*cmd, o->engine, o->cost_profile);
   add_capacity_options(*cmd, o->engine);
   add_kernel_table_option(*cmd);
   add_trace_workloads_options(*cmd, o->capture);

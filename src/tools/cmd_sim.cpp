@@ -93,6 +93,10 @@ SettingResult run_setting(const SimArgs& a, const HardwareProfile& hardware, con
       SimSetup setup = base;
       setup.policy = policy;
       if (policy.name == "layered") setup.policy.token_budget = a.layered_max_num_batched_tokens;
+      if (policy.name == "slo" && policy.tbt_slo_ms == 0) {
+        if (!base.slo || base.slo->tbt <= 0) fail("policy 'slo' needs a target: slo:MS, or a tbt part in --slo");
+        setup.policy.tbt_slo_ms = base.slo->tbt * 1000;
+      }
       const SchedulerConfig config = scheduler_config(setup);
       setup.policy.token_budget = config.max_num_batched_tokens;
       setup.policy.num_stages = config.num_stages;
@@ -180,7 +184,7 @@ void add_sim_command(CLI::App& app) {
                   "Multiply prompt and output lengths (as strata bench engine does, so traces match)")
       ->capture_default_str();
   cmd->add_option("--request-rates", a->request_rates, "Comma-separated req/s")->capture_default_str();
-  cmd->add_option("--policies", a->policies, "Comma-separated chunked[:BUDGET], layered[:G], whole")
+  cmd->add_option("--policies", a->policies, "Comma-separated chunked[:BUDGET], layered[:G], whole, slo[:TBT_MS] (slo alone: --slo's tbt)")
       ->capture_default_str();
   cmd->add_option("--slo", a->slo, "ttft:MS,tbt:MS (every gap must meet tbt)")->capture_default_str();
   cmd->add_option("--num-prompts", a->num_prompts, "Requests per run")->capture_default_str();

@@ -28,7 +28,7 @@ void add_layered_options(CLI::App& cmd, EngineConfig& config) {
 
 void add_schedule_options(CLI::App& cmd, EngineConfig& config) {
   cmd.add_option("--schedule", config.schedule, "Prefill scheduling policy")
-      ->check(CLI::IsMember({"layered", "chunked", "whole"}))
+      ->check(CLI::IsMember({"layered", "chunked", "whole", "slo"}))
       ->capture_default_str();
   cmd.add_option("--max-num-batched-tokens", config.max_num_batched_tokens,
                  "Token budget per step (0: the policy's default, 512 chunked, 8192 otherwise)")
