@@ -462,3 +462,12 @@ TEST_F(EngineTest, SeededSamplingWithPenaltiesIsIndependentOfTheBatch) {
   const std::vector<Output> together = run(config("layered"), batch, {0, 0, 1, 2, 3, 5, 8});
   expect_same(together[2], alone, "seeded request in a batch");
 }
+
+TEST_F(EngineTest, SloScheduleNeedsATargetAndACostModel) {
+  EngineConfig c = config("slo");
+  c.tbt_slo_ms = 0;
+  EXPECT_THROW(Engine(*model_, c), Error);
+  c = config("slo");
+  c.step_seconds = nullptr;
+  EXPECT_THROW(Engine(*model_, c), Error);
+}

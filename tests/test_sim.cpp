@@ -21,6 +21,7 @@
 #include "sim/profile_fit.h"
 #include "sim/step_timing.h"
 #include "sim/cost_model.h"
+#include "sim/profile_cache.h"
 #include "sim/simulator.h"
 
 using namespace strata;
@@ -541,12 +542,32 @@ TEST_F(TinyModelCalibration, TimesEveryProbeStepAndFitsAValidProfile) {
   EXPECT_THROW(calibrate_cpu(*model, other, o), Error);
 }
 
+TEST_F(TinyModelCalibration, KeepsTheFittedProfileForTheNextStart) {
+  const std::string cache = testing::TempDir() + "/strata_test_profile_cache_" + std::to_string(::getpid());
+  ASSERT_EQ(setenv("XDG_CACHE_HOME", cache.c_str(), 1), 0);
+  const auto model = Model::load(*dir_);
+  const SimModel sim_model = sim_model_from_folder(*dir_);
+  const HardwareProfile fitted = cached_or_fitted_profile(*model, sim_model, *dir_, false);
+  const std::filesystem::path kept = cache + "/strata/cost-profiles";
+  ASSERT_TRUE(std::filesystem::exists(kept));
+  ASSERT_EQ(std::distance(std::filesystem::directory_iterator(kept), {}), 1);
+  // The next start reads it back instead of timing steps again.
+  EXPECT_EQ(cached_or_fitted_profile(*model, sim_model, *dir_, false).to_json(), fitted.to_json());
+  // A damaged file is fitted again, and so is a refit.
+  const std::filesystem::path file = std::filesystem::directory_iterator(kept)->path();
+  std::ofstream(file) << "{not json";
+  EXPECT_NO_THROW(cached_or_fitted_profile(*model, sim_model, *dir_, false).validate("kept"));
+  EXPECT_NO_THROW(HardwareProfile::from_json(nlohmann::json::parse(std::ifstream(file)), "kept").validate("kept"));
+  EXPECT_NO_THROW(cached_or_fitted_profile(*model, sim_model, *dir_, true));
+  std::filesystem::remove_all(cache);
+}
+
 TEST_F(TinyModelCalibration, BenchEnginePrintsMeasuredNextToSimulated) {
   const std::string profile = testing::TempDir() + "/tiny-profile.json", out = testing::TempDir() + "/tiny-bench.json";
   const std::string calibrate = std::string(STRATA_BINARY) + " sim calibrate --repeats 1 --model " + *dir_ +
                                 " --output " + profile + " > /dev/null 2>&1";
   ASSERT_EQ(std::system(calibrate.c_str()), 0);
-  const std::string flags = " --policies layered,chunked:16,whole --num-stages 4 --tokens-per-stage 16"
+  const std::string flags = " --policies layered,chunked:16,whole,slo:50 --num-stages 4 --tokens-per-stage 16"
                             " --layered-max-num-batched-tokens 64 --kv-budget 64MiB --simulate ";
   const std::string run = std::string(STRATA_BINARY) + " bench engine --model " + *dir_ +
                           " --dataset random --input-len 40 --output-len 4 --num-prompts 3 --request-rate 20"
@@ -558,8 +579,9 @@ TEST_F(TinyModelCalibration, BenchEnginePrintsMeasuredNextToSimulated) {
   EXPECT_NE(printed.find("TTFT/TBT figures within 25% of measured"), std::string::npos) << printed;
   std::ifstream in(out);
   const nlohmann::json j = nlohmann::json::parse(in);
-  ASSERT_EQ(j["runs"].size(), 3u);
+  ASSERT_EQ(j["runs"].size(), 4u);
   EXPECT_EQ(j["runs"][1]["policy"], "chunked:16");
+  EXPECT_EQ(j["runs"][3]["policy"], "slo:50");  // sized with the --simulate profile
   for (const nlohmann::json& r : j["runs"]) {
     EXPECT_EQ(r["completed"], 3);
     EXPECT_GT(r["simulated"]["ttft_ms"]["mean"].get<double>(), 0);

@@ -18,6 +18,7 @@
 #include "engine/paged_kv_cache.h"
 #include "model/model.h"
 #include "sim/calibrate.h"
+#include "sim/profile_cache.h"
 #include "sim/step_estimate.h"
 #include "sim/simulator.h"
 
@@ -308,8 +309,7 @@ void run_engine_bench(const Model& model, const EngineBenchOptions& options) {
     } else if (hardware) {
       profile = *hardware;
     } else {
-      fmt::print(stderr, "slo: fitting the step cost model on the loaded model (strata sim calibrate) ...\n");
-      profile = sim::calibrate_cpu(model, *sim_model).profile;
+      profile = sim::cached_or_fitted_profile(model, *sim_model, o.model_dir, /*refit=*/false);
     }
     o.engine.step_seconds = sim::step_seconds_estimate(*sim_model, profile, 1, 0);
   }
@@ -341,16 +341,19 @@ void run_engine_bench(const Model& model, const EngineBenchOptions& options) {
         if (r.policy.substr(0, r.policy.find(':')) == name) return &r;
       return nullptr;
     };
-    const RunResult *layered = find("layered"), *chunked = find("chunked");
-    if (layered && chunked) {
-      fmt::print("layered/chunked: TTFT mean {:.2f} p99 {:.2f} | TBT mean {:.2f} p99 {:.2f} | SLO {:.1f}% vs {:.1f}% | "
+    const auto compare = [](const RunResult* a, const RunResult* b) {
+      if (!a || !b) return;
+      fmt::print("{}/{}: TTFT mean {:.2f} p99 {:.2f} | TBT mean {:.2f} p99 {:.2f} | SLO {:.1f}% vs {:.1f}% | "
                  "expert bytes/prompt token {:.2f}\n",
-                 ratio(layered->metrics.ttft.mean, chunked->metrics.ttft.mean),
-                 ratio(layered->metrics.ttft.p99, chunked->metrics.ttft.p99), ratio(layered->tbt.mean, chunked->tbt.mean),
-                 ratio(layered->tbt.p99, chunked->tbt.p99), layered->metrics.slo_attainment,
-                 chunked->metrics.slo_attainment,
-                 ratio(layered->expert_bytes_per_prompt_token(), chunked->expert_bytes_per_prompt_token()));
-    }
+                 a->policy, b->policy, ratio(a->metrics.ttft.mean, b->metrics.ttft.mean),
+                 ratio(a->metrics.ttft.p99, b->metrics.ttft.p99), ratio(a->tbt.mean, b->tbt.mean),
+                 ratio(a->tbt.p99, b->tbt.p99), a->metrics.slo_attainment, b->metrics.slo_attainment,
+                 ratio(a->expert_bytes_per_prompt_token(), b->expert_bytes_per_prompt_token()));
+    };
+    const RunResult *layered = find("layered"), *chunked = find("chunked"), *slo = find("slo");
+    compare(layered, chunked);
+    compare(slo, layered);
+    compare(slo, chunked);
   }
   if (!o.output_json.empty()) {
     std::ofstream out(o.output_json);

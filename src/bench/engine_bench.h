@@ -48,7 +48,8 @@ struct EngineBenchOptions {
   std::string simulate;
   std::string model_dir;
   // The profile slo runs size their steps with (a `strata sim calibrate`
-  // JSON); empty: the --simulate profile, else one fitted first.
+  // JSON); empty: the --simulate profile, else the one kept for the model
+  // (sim/profile_cache.h), fitted first if none is.
   std::string cost_profile;
 };
 

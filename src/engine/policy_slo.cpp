@@ -69,7 +69,10 @@ void SloPolicy::schedule(SchedulerState& state, StepPlan& plan) {
   }
   const double target = kTargetShare * state.config.tbt_slo_seconds;
   advance_in_flight(state, plan, target);
-  if (plan.num_preempted == 0) start_cohort(state, plan, target);
+  const std::vector<Sequence*> prefills = state.running_prefills();
+  const bool in_flight = std::any_of(prefills.begin(), prefills.end(),
+                                     [](const Sequence* s) { return s->prefill_stage.in_flight(); });
+  if (plan.num_preempted == 0 && (state.config.overlap_cohorts || !in_flight)) start_cohort(state, plan, target);
 }
 
 void SloPolicy::advance_in_flight(SchedulerState& state, StepPlan& plan, double target) {
@@ -121,15 +124,6 @@ void SloPolicy::start_cohort(SchedulerState& state, StepPlan& plan, double targe
   for (const Chunk& c : pending) ends.push_back((ends.empty() ? 0 : ends.back()) + c.end - c.begin);
   const int32_t most = std::min(ends.back(), config.max_num_batched_tokens);
 
-  std::vector<int32_t> sizes;
-  for (int32_t end : ends) {
-    if (end <= most) sizes.push_back(end);
-  }
-  for (int32_t t = kMinCohortTokens; t < most; t *= 2) sizes.push_back(t);
-  sizes.push_back(most);
-  std::sort(sizes.begin(), sizes.end());
-  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
-
   const auto with_cohort = [&](StepPlan& out, const std::vector<Chunk>& cohort, int32_t layer_end) {
     for (const Chunk& c : cohort) state.add_entry(out, *c.seq, c.begin, c.end, 0, layer_end);
   };
@@ -137,7 +131,7 @@ void SloPolicy::start_cohort(SchedulerState& state, StepPlan& plan, double targe
     int32_t tokens = 0, layer_end = 0;
     double score = std::numeric_limits<double>::infinity();
   } best;
-  for (int32_t tokens : sizes) {
+  const auto consider = [&](int32_t tokens) {
     const std::vector<Chunk> cohort = take_tokens(pending, tokens);
     int32_t lo = 0, hi = num_layers;
     double seconds = 0;
@@ -149,7 +143,7 @@ void SloPolicy::start_cohort(SchedulerState& state, StepPlan& plan, double targe
       if (s <= target) lo = mid, seconds = s;
       else hi = mid - 1;
     }
-    if (lo == 0) continue;
+    if (lo == 0) return;
     // Repeating this choice, request i gets its first token after
     // ceil(end_i / tokens) cohorts of ceil(layers / span) steps each.
     const double steps_per_cohort = std::ceil(double(num_layers) / lo);
@@ -157,6 +151,16 @@ void SloPolicy::start_cohort(SchedulerState& state, StepPlan& plan, double targe
     for (int32_t end : ends) total += std::ceil(double(end) / tokens) * steps_per_cohort * seconds;
     const double score = total / double(ends.size());
     if (score <= best.score) best = {tokens, lo, score};
+  };
+  // Whole requests first. A cut request pays for its later chunks'
+  // attention over the earlier ones, which the score above does not see, so
+  // cuts are tried only when not even the first request fits one layer.
+  for (int32_t end : ends) {
+    if (end <= most) consider(end);
+  }
+  if (best.tokens == 0) {
+    for (int32_t t = kMinCohortTokens; t < most; t *= 2) consider(t);
+    consider(most);
   }
   if (best.tokens == 0) {
     // Nothing fits beside this step's decodes: if no prefill runs at all,

@@ -48,8 +48,11 @@ struct SchedulerConfig {
   int32_t num_stages = 16;
   StageRule stage_rule = StageRule::Paper;
   int32_t tokens_per_stage = 512;
-  // slo: the time-between-tokens target every step is sized to (seconds).
+  // slo: the time-between-tokens target every step is sized to (seconds),
+  // and whether a new cohort may start while another is in flight (off
+  // only to measure what that overlap is worth).
   double tbt_slo_seconds = 0;
+  bool overlap_cohorts = true;
 
   // Throws Error naming the bad setting.
   void validate() const;

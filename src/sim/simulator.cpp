@@ -65,6 +65,7 @@ SchedulerConfig scheduler_config(const SimSetup& setup) {
   c.stage_rule = setup.stage_rule;
   c.tokens_per_stage = setup.tokens_per_stage;
   c.tbt_slo_seconds = setup.policy.tbt_slo_ms / 1000;
+  c.overlap_cohorts = setup.overlap_cohorts;
   c.validate();
   return c;
 }

@@ -48,6 +48,7 @@ struct SimSetup {
   StageRule stage_rule = StageRule::Paper;
   int32_t max_num_seqs = 256;
   int32_t max_model_len = 32768;
+  bool overlap_cohorts = true;     // slo: see SchedulerConfig
   int32_t tokens_per_stage = 512;  // layered: a cohort of T tokens runs in about T / this stages
   int32_t block_size = 16;
   int64_t num_kv_blocks = 0;  // 0: what the devices' memory holds after the weights

@@ -101,6 +101,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--api-key", o->http.api_key, "Require 'Authorization: Bearer KEY' on every route but /health")
       ->envname("STRATA_API_KEY");
   cmd->add_option("--served-model-name", o->serving.served_model_name, "Model name clients use (default: --model)");
+  o->engine.schedule = "slo";  // serving's default: steps sized to --tbt-slo-ms
   add_schedule_options(*cmd, o->engine);
   add_slo_schedule_options(*cmd, o->engine, o->cost_profile);
   add_capacity_options(*cmd, o->engine);

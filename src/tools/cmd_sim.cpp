@@ -33,6 +33,7 @@ struct SimArgs {
   std::string slo = "ttft:10000,tbt:125", stage_rule = "paper", output_json;
   int num_prompts = 300, max_num_seqs = 256, max_model_len = 32768;
   int tokens_per_stage = 512, layered_max_num_batched_tokens = 0;  // as strata bench engine
+  bool no_cohort_overlap = false;
   int input_len = 1024, output_len = 128;  // random dataset
   double burstiness = 1, router_skew = 0, scale_lengths = 1;
   uint64_t seed = 0;
@@ -71,6 +72,7 @@ SettingResult run_setting(const SimArgs& a, const HardwareProfile& hardware, con
   base.max_num_seqs = a.max_num_seqs;
   base.max_model_len = a.max_model_len;
   base.tokens_per_stage = a.tokens_per_stage;
+  base.overlap_cohorts = !a.no_cohort_overlap;
   base.router = {a.router_skew, a.seed};
   if (!slo.empty()) base.slo = bench::parse_slo(slo);
   std::vector<PolicySpec> policies;
@@ -193,6 +195,8 @@ void add_sim_command(CLI::App& app) {
   cmd->add_option("--router-skew", a->router_skew, "Zipf exponent of expert popularity (0 = uniform)")
       ->capture_default_str();
   cmd->add_option("--stage-rule", a->stage_rule, "Layered stages per cohort: paper or pow2")->capture_default_str();
+  cmd->add_flag("--no-cohort-overlap", a->no_cohort_overlap,
+                "slo: start no cohort while another is in flight (to measure what the overlap is worth)");
   cmd->add_option("--tokens-per-stage", a->tokens_per_stage, "Layered: cohort tokens per stage")
       ->capture_default_str();
   cmd->add_option("--layered-max-num-batched-tokens", a->layered_max_num_batched_tokens,
