@@ -37,11 +37,14 @@ def settings(cpu_model):
     out = [("h100", h100, "arxiv", [1.3, 1.5, 1.8], (10000, 125)),
            ("h100", h100, "sharegpt", [4.0, 4.5, 5.0], (5000, 125))]
     if cpu_model:
-        # The default model has 4 layers: prompts scaled to what this CPU
-        # serves in minutes, as in the README's engine comparisons.
-        cpu = ["--tp", "1", "--model", cpu_model, "--num-prompts", "60", "--max-model-len", "4096"]
-        out += [("cpu", cpu + ["--scale-lengths", "0.04"], "arxiv", [0.3, 0.4, 0.5], (5000, 125)),
-                ("cpu", cpu + ["--scale-lengths", "0.25"], "sharegpt", [0.5, 0.8, 1.1], (5000, 125))]
+        # The default model has 4 layers: lengths scaled to what this CPU
+        # serves, and layered's stage size and cohort budget scaled the same
+        # way (64 tokens per stage, 256 per cohort), as in the README's
+        # engine comparisons.
+        cpu = ["--tp", "1", "--model", cpu_model, "--num-prompts", "60", "--max-model-len", "4096",
+               "--tokens-per-stage", "64", "--layered-max-num-batched-tokens", "256"]
+        out += [("cpu", cpu + ["--scale-lengths", "0.04"], "arxiv", [0.3, 0.4, 0.5], (10000, 125)),
+                ("cpu", cpu + ["--scale-lengths", "0.25"], "sharegpt", [0.1, 0.2, 0.3], (5000, 125))]
     return out
 
 

@@ -169,9 +169,10 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
   ForwardStats forward;
   if (!plan.empty() || !plan.dropped_activations.empty()) executor_->run(plan, &forward);
   if (plan.empty()) return false;
+  const double ran = now() - start;
   {
     std::lock_guard lock(mutex_);
-    scheduler_->on_step_done(plan);
+    scheduler_->on_step_done(plan, ran);
     const double sampled_at = now();
     for (size_t i = 0; i < plan.entries.size(); ++i) {
       const PlanEntry& e = plan.entries[i];

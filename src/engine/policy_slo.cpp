@@ -1,5 +1,9 @@
 // Step sizing driven by a TBT target (see scheduler.h). Every step:
-//   1. all decodes, through all layers;
+//   1. all decodes, through all layers; the step's limit is the target,
+//      except that a step without decodes has none (no gap waits on it) and
+//      a step may take up to 4x the target while fewer than 0.5% of the
+//      decode gaps so far have exceeded it (the goal is the target for 99%
+//      of gaps: a rare long step, where whole prefill is best, is allowed);
 //   2. each in-flight prefill cohort (oldest first) advances through the
 //      widest layer span the target still has room for; the oldest always
 //      advances at least one layer, so prefill cannot starve;
@@ -23,6 +27,7 @@ namespace {
 // Aim below the target: the estimate is a fit with a few percent of error,
 // and a step that overshoots misses the target for every running decode.
 constexpr double kTargetShare = 0.9;
+constexpr double kOverTargetGaps = 0.005, kOverTargetFactor = 4;
 // The smallest cohort worth a step of its own, and how far ahead the TTFT
 // estimate looks.
 constexpr int32_t kMinCohortTokens = 16;
@@ -67,12 +72,36 @@ void SloPolicy::schedule(SchedulerState& state, StepPlan& plan) {
   for (Sequence* seq : state.running_decodes()) {
     if (seq->state == SeqState::Decoding) state.add_decode(plan, *seq);
   }
-  const double target = kTargetShare * state.config.tbt_slo_seconds;
+  const double tbt = state.config.tbt_slo_seconds;
+  const int64_t decodes = plan.num_decode_tokens;
+  double target = kTargetShare * tbt;
+  if (decodes == 0) {
+    target = std::numeric_limits<double>::infinity();
+  } else if (double(gaps_over_target_ + decodes) <= kOverTargetGaps * double(gaps_ + decodes)) {
+    target *= kOverTargetFactor;
+  }
   advance_in_flight(state, plan, target);
   const std::vector<Sequence*> prefills = state.running_prefills();
   const bool in_flight = std::any_of(prefills.begin(), prefills.end(),
                                      [](const Sequence* s) { return s->prefill_stage.in_flight(); });
-  if (plan.num_preempted == 0 && (state.config.overlap_cohorts || !in_flight)) start_cohort(state, plan, target);
+  if (plan.num_preempted == 0 && (state.config.overlap_cohorts || !in_flight))
+    start_cohort(state, plan, target, kTargetShare * tbt);
+  last_estimate_ = plan.empty() ? 0 : step_seconds_(plan);
+  last_decodes_ = decodes;
+  last_over_target_ = last_estimate_ * correction_ > tbt;
+  gaps_ += decodes;
+  if (last_over_target_) gaps_over_target_ += decodes;
+  tbt_ = tbt;
+}
+
+void SloPolicy::on_step_timed(double seconds) {
+  if (!(last_estimate_ > 0)) return;
+  // The gaps of this step count by its real time, not the estimate.
+  if ((seconds > tbt_) != last_over_target_) gaps_over_target_ += last_over_target_ ? -last_decodes_ : last_decodes_;
+  // A moving ratio of real to estimated step time: follows a change of load
+  // within ~10 steps, and one odd step moves it little.
+  const double ratio = std::clamp(seconds / last_estimate_, 0.25, 8.0);
+  correction_ = 0.8 * correction_ + 0.2 * ratio;
 }
 
 void SloPolicy::advance_in_flight(SchedulerState& state, StepPlan& plan, double target) {
@@ -102,7 +131,7 @@ void SloPolicy::advance_in_flight(SchedulerState& state, StepPlan& plan, double 
       const int32_t mid = lo + (hi - lo + 1) / 2;
       StepPlan trial = plan;
       with_span(trial, mid);
-      if (step_seconds_(trial) <= target) lo = mid;
+      if (estimate(trial) <= target) lo = mid;
       else hi = mid - 1;
     }
     if (lo == layer_begin && first) lo = layer_begin + 1;
@@ -115,7 +144,7 @@ void SloPolicy::advance_in_flight(SchedulerState& state, StepPlan& plan, double 
   }
 }
 
-void SloPolicy::start_cohort(SchedulerState& state, StepPlan& plan, double target) {
+void SloPolicy::start_cohort(SchedulerState& state, StepPlan& plan, double target, double stage_target) {
   const SchedulerConfig& config = state.config;
   const int32_t num_layers = config.num_layers;
   const std::vector<Chunk> pending = pending_prompt_work(state);
@@ -139,11 +168,18 @@ void SloPolicy::start_cohort(SchedulerState& state, StepPlan& plan, double targe
       const int32_t mid = lo + (hi - lo + 1) / 2;
       StepPlan trial = plan;
       with_cohort(trial, cohort, mid);
-      const double s = step_seconds_(trial);
+      const double s = estimate(trial);
       if (s <= target) lo = mid, seconds = s;
       else hi = mid - 1;
     }
     if (lo == 0) return;
+    if (lo < num_layers) {
+      // Later stages run at the plain target (a step over it is the
+      // exception): one layer of this cohort beside the decodes must fit it.
+      StepPlan one_layer = plan;
+      with_cohort(one_layer, cohort, 1);
+      if (estimate(one_layer) > stage_target) return;
+    }
     // Repeating this choice, request i gets its first token after
     // ceil(end_i / tokens) cohorts of ceil(layers / span) steps each.
     const double steps_per_cohort = std::ceil(double(num_layers) / lo);

@@ -156,7 +156,8 @@ StepPlan Scheduler::schedule() {
   return plan;
 }
 
-void Scheduler::on_step_done(const StepPlan& plan) {
+void Scheduler::on_step_done(const StepPlan& plan, double seconds) {
+  if (seconds > 0) policy_->on_step_timed(seconds);
   const int32_t num_layers = state_.config.num_layers;
   for (const PlanEntry& e : plan.entries) {
     Sequence& seq = *e.seq;

@@ -101,6 +101,8 @@ class SchedulePolicy {
   virtual std::string_view name() const = 0;
   // Fills `plan` for one step from the queues.
   virtual void schedule(SchedulerState& state, StepPlan& plan) = 0;
+  // How long the last plan took to run (policies that size steps by time learn from it).
+  virtual void on_step_timed(double /*seconds*/) {}
 };
 
 // vLLM V1: decodes, then partially prefilled sequences, then waiting ones,
@@ -137,7 +139,8 @@ class LayeredPolicy : public SchedulePolicy {
 using StepSecondsEstimate = std::function<double(const StepPlan&)>;
 
 // Step sizing driven by a TBT target: decodes every step, and as much
-// prefill as the estimate says fits in the target. A prefill cohort runs
+// prefill as the estimate says fits in the target (which 99% of decode gaps
+// must meet: a rare step may take longer, see policy_slo.cpp). A prefill cohort runs
 // through a layer span of its own choosing per step (one layer up to all),
 // so it is layered prefill where reading the experts dominates and chunked
 // prefill where compute does; a new cohort may start at layer 0 while an
@@ -147,12 +150,21 @@ class SloPolicy : public SchedulePolicy {
   explicit SloPolicy(StepSecondsEstimate step_seconds) : step_seconds_(std::move(step_seconds)) {}
   std::string_view name() const override { return "slo"; }
   void schedule(SchedulerState& state, StepPlan& plan) override;
+  void on_step_timed(double seconds) override;
 
  private:
+  // The estimate, scaled by how far real steps have run from it lately (a
+  // profile fitted on a quiet machine underprices steps on a loaded one).
+  double estimate(const StepPlan& plan) const { return step_seconds_(plan) * correction_; }
   void advance_in_flight(SchedulerState& state, StepPlan& plan, double target);
-  void start_cohort(SchedulerState& state, StepPlan& plan, double target);
+  void start_cohort(SchedulerState& state, StepPlan& plan, double target, double stage_target);
 
   StepSecondsEstimate step_seconds_;
+  // Decode gaps scheduled so far, and those in steps estimated over the target.
+  int64_t gaps_ = 0, gaps_over_target_ = 0;
+  double correction_ = 1, last_estimate_ = 0, tbt_ = 0;
+  int64_t last_decodes_ = 0;
+  bool last_over_target_ = false;
 };
 
 // "chunked", "layered", "whole" or "slo" (which needs `step_seconds`);
@@ -172,9 +184,10 @@ class Scheduler {
   // prompt + max_tokens exceeds max_model_len or the whole KV cache.
   void add(Sequence& seq);
   StepPlan schedule();
-  // Records that the executor ran `plan`: computed tokens, stage advance,
-  // prefix-cache registration, prefilling -> decoding.
-  void on_step_done(const StepPlan& plan);
+  // Records that the executor ran `plan` (in `seconds`, when timed):
+  // computed tokens, stage advance, prefix-cache registration,
+  // prefilling -> decoding.
+  void on_step_done(const StepPlan& plan, double seconds = 0);
   // Releases a sequence the engine has finished (Finished) or cancelled (Aborted).
   void finish(Sequence& seq) { retire(seq, SeqState::Finished); }
   void abort(Sequence& seq) { retire(seq, SeqState::Aborted); }

@@ -143,7 +143,7 @@ SimResult simulate(const SimSetup& setup, const std::vector<SimRequest>& request
     result.expert_bytes += cost.expert_bytes;
     result.experts_touched += cost.experts_touched;
     result.moe_calls += cost.moe_calls;
-    scheduler.on_step_done(plan);
+    scheduler.on_step_done(plan, cost.seconds);
     for (const PlanEntry& e : plan.entries) {
       if (!e.needs_logits) continue;
       Sequence& seq = *e.seq;
