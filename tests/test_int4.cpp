@@ -25,7 +25,9 @@
 #include "formats/compressed_tensors.h"
 #include "formats/hf_folder.h"
 #include "formats/safetensors.h"
+#include "model/batch_rows.h"
 #include "model/decoder_model.h"
+#include "model/kv_cache.h"
 #include "tokenizer/tokenizer.h"
 #include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
@@ -412,13 +414,26 @@ struct TinyCtModel {
   }
 };
 
+// The forward pass runs the INT4 experts: every token routes to 2 of the 4,
+// and the layer changes the hidden states.
 TEST(CompressedTensors, ModelLoadsInt4ExpertsAndRuns) {
   TinyCtModel m("ok");
   m.write();
   const auto model = m.load();
   const int32_t tokens[3] = {1, 5, 9};
+  const int32_t positions[3] = {0, 1, 2}, slots[3] = {0, 0, 0};
   std::vector<float> hidden(size_t(3 * m.c.hidden_size)), logits(size_t(3 * m.c.vocab_size));
   model->embed(tokens, 3, hidden.data());
+  const std::vector<float> embedded = hidden;
+  ContiguousKVCache kv(m.c, 1, 3);
+  ForwardStats stats;
+  BatchRows rows{3, positions, slots};
+  rows.stats = &stats;
+  model->forward(rows, 0, m.c.num_hidden_layers, hidden.data(), kv);
+  EXPECT_EQ(stats.moe_calls, 1);
+  EXPECT_GE(stats.experts_touched, 2);
+  EXPECT_GT(stats.expert_bytes, 0);
+  EXPECT_NE(hidden, embedded);
   model->logits(hidden.data(), 3, logits.data());
   for (float v : logits) ASSERT_TRUE(std::isfinite(v));
 }

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "oracle_required.h"
 #include "core/error.h"
 #include "engine/paged_kv_cache.h"
 #include "kernels/mla_attention.h"
@@ -382,7 +383,7 @@ void expect_matches_numpy(const ModelConfig& config, const fs::path& folder) {
 }
 
 TEST(DeepseekNumpy, YarnWithHfBetasAndMscaleMatches) {
-  if (std::system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0) GTEST_SKIP() << "no numpy";
+  if (std::system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0) STRATA_ORACLE_MISSING("/usr/bin/python3 with numpy is not available");
   const fs::path dir = oracle_fixture::make_temp_dir("test_mla_numpy");
   ModelConfig c = synth_preset("tiny", "deepseek_v3");
   c.rope_scaling.beta_fast = 1.0;  // K2's betas: ramp over pairs 2-3 here, not llama.cpp's 0-3

@@ -5,8 +5,8 @@
 //
 // W4A8 does llama.cpp's arithmetic (Q8_0 activations with f16 scales, integer
 // dot products), so it must agree closely:
-//   - teacher forced over 256 positions: the same top-1 at >= 99% of them,
-//     every disagreement a near tie;
+//   - teacher forced over 256 positions: the same top-1 at >= 99.5% of them
+//     (measured: 100%), every disagreement a near tie;
 //   - greedy continuations: identical, or diverging only at a step where
 //     llama.cpp's top-2 logits are within the path's margin (its top-2
 //     probabilities within a factor exp(margin) of each other, a tie that
@@ -14,8 +14,10 @@
 // The exact path keeps activations in f32, so it differs from llama.cpp by
 // llama.cpp's own activation quantization noise (measured: logit gaps differ
 // by up to ~0.07, 98% top-1 agreement on random-token input, whose top-2 are
-// often within 0.01): it must agree at >= 95%, disagreements and greedy
-// divergences only where llama.cpp's top-2 are within 0.1.
+// often within 0.01, every miss within 0.031): it must agree at >= 97%,
+// disagreements and greedy divergences only where llama.cpp's top-2 are
+// within 0.05. Greedy: at most one of the 3 prompts parts, and at least half
+// of all 96 steps match.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -40,7 +42,7 @@ struct Margins {
   double tie;  // llama.cpp top-2 logit gap under which a disagreement is a tie
 };
 Margins margins(NumericPath path) {
-  return path == NumericPath::W4A8 ? Margins{0.99, 0.01} : Margins{0.95, 0.1};
+  return path == NumericPath::W4A8 ? Margins{0.995, 0.01} : Margins{0.97, 0.05};
 }
 
 const std::vector<std::string> kPrompts = {
@@ -135,7 +137,7 @@ TEST_P(OracleLlamaQ4Test, TeacherForcedTop1Agreement) {
 
 TEST_P(OracleLlamaQ4Test, GreedyContinuationsMatchUpToNearTies) {
   const Margins m = margins(GetParam());
-  int matched_steps = 0, total_steps = 0;
+  int matched_steps = 0, total_steps = 0, diverged_prompts = 0;
   for (size_t p = 0; p < prompts_.size(); ++p) {
     SCOPED_TRACE(fmt::format("prompt {}", p));
     const auto ours = strata_greedy(*model_, prompts_[p], kPredict, kTopK);
@@ -153,11 +155,16 @@ TEST_P(OracleLlamaQ4Test, GreedyContinuationsMatchUpToNearTies) {
       EXPECT_LE(gap, m.tie) << "step " << s;
       EXPECT_EQ(ours[s].token, want[s].top[1].id) << "strata's pick should be llama.cpp's runner-up";
       total_steps += int(ours.size() - s - 1);  // the rest follows different contexts
+      ++diverged_prompts;
       break;
     }
   }
   fmt::print("{} path: {}/{} greedy steps identical before any divergence\n", numeric_path_name(GetParam()),
              matched_steps, total_steps);
+  // A near-tie is rare: at most one prompt parts, and not before half of
+  // all steps have matched (measured: W4A8 96/96, exact 67/96).
+  EXPECT_LE(diverged_prompts, 1);
+  EXPECT_GE(matched_steps, total_steps / 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, OracleLlamaQ4Test, ::testing::Values(NumericPath::W4A8, NumericPath::Exact),

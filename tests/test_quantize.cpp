@@ -90,8 +90,10 @@ TEST_F(QuantizeTest, RoutedExpertsBecomeInt4AndTheModelStillAgrees) {
   EXPECT_TRUE(out.find("model.layers.0.self_attn.q_proj.weight"));
   EXPECT_FALSE(fs::exists(opts.out + ".partial"));
 
-  // The INT4 model loads and generates; its greedy tokens mostly follow the
-  // BF16 model's (quantization shifts logits a little).
+  // The INT4 model loads and generates 16 tokens; its first greedy token is
+  // the BF16 model's. Later ones are not compared: quantization shifts the
+  // logits a little, so a near-tie may part them (INT4 against an
+  // independent implementation is test_oracle_llama_q4's job).
   auto bf16 = Model::load((dir_ / "bf16").string());
   auto int4 = Model::load(opts.out);
   const std::vector<int32_t> prompt = {785, 3974, 13876, 38835, 34208, 916, 279, 15678};

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -563,7 +565,9 @@ TEST_F(TinyModelCalibration, KeepsTheFittedProfileForTheNextStart) {
 }
 
 TEST_F(TinyModelCalibration, BenchEnginePrintsMeasuredNextToSimulated) {
-  const std::string profile = testing::TempDir() + "/tiny-profile.json", out = testing::TempDir() + "/tiny-bench.json";
+  // Per-process names: concurrent ctest runs on one machine share /tmp.
+  const std::string tmp = testing::TempDir() + "/strata-" + std::to_string(::getpid());
+  const std::string profile = tmp + "-tiny-profile.json", out = tmp + "-tiny-bench.json";
   const std::string calibrate = std::string(STRATA_BINARY) + " sim calibrate --repeats 1 --model " + *dir_ +
                                 " --output " + profile + " > /dev/null 2>&1";
   ASSERT_EQ(std::system(calibrate.c_str()), 0);
@@ -576,7 +580,16 @@ TEST_F(TinyModelCalibration, BenchEnginePrintsMeasuredNextToSimulated) {
   std::ifstream text(out + ".txt");
   const std::string printed((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>());
   EXPECT_NE(printed.find("measured vs simulated"), std::string::npos) << printed;
-  EXPECT_NE(printed.find("TTFT/TBT figures within 25% of measured"), std::string::npos) << printed;
+  // The count itself depends on this machine's timing, so only its shape is
+  // checked: 3 policies x 5 figures (TTFT mean, median, p99; TBT mean, p99).
+  int within = -1, cells = -1;
+  const size_t at = printed.find(" TTFT/TBT figures within 25% of measured");
+  ASSERT_NE(at, std::string::npos) << printed;
+  const size_t line = printed.rfind('\n', at) + 1;
+  ASSERT_EQ(std::sscanf(printed.c_str() + line, "%d of %d", &within, &cells), 2) << printed;
+  EXPECT_EQ(cells, 15);
+  EXPECT_GE(within, 0);
+  EXPECT_LE(within, cells);
   std::ifstream in(out);
   const nlohmann::json j = nlohmann::json::parse(in);
   ASSERT_EQ(j["runs"].size(), 4u);
@@ -597,7 +610,7 @@ TEST_F(TinyModelCalibration, BenchEnginePrintsMeasuredNextToSimulated) {
 }
 
 TEST(SimCli, RunsAComparisonAndRejectsBadFlags) {
-  const std::string out = testing::TempDir() + "/sim.json";
+  const std::string out = testing::TempDir() + "/strata-" + std::to_string(::getpid()) + "-sim.json";
   const std::string cmd = std::string(STRATA_BINARY) +
                           " sim --model gpt-oss-20b --dataset sharegpt --request-rates 6 --num-prompts 20"
                           " --policies chunked:512,layered --slo ttft:5000,tbt:100 --output-json " + out +

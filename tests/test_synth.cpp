@@ -23,6 +23,7 @@
 #include "formats/gguf.h"
 #include "formats/hf_folder.h"
 #include "model/config.h"
+#include "model/kv_cache.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/kimi_tokenizer.h"
@@ -291,6 +292,19 @@ TEST_F(SynthTest, ShardedOutputHoldsTheSameTensors) {
     total += t.nbytes;
   }
   EXPECT_EQ(index["metadata"]["total_size"], total);
+
+  // Model::load reads the sharded folder as one model: the same logits.
+  auto logits_of = [](const Model& model) {
+    const ModelConfig& c = model.config();
+    const int32_t tokens[4] = {785, 3974, 13876, 38835}, positions[4] = {0, 1, 2, 3}, slots[4] = {};
+    std::vector<float> hidden(size_t(4 * c.hidden_size)), logits(size_t(4 * c.vocab_size));
+    ContiguousKVCache kv(c, 1, 4);
+    model.embed(tokens, 4, hidden.data());
+    model.forward({4, positions, slots}, 0, c.num_hidden_layers, hidden.data(), kv);
+    model.logits(hidden.data(), 4, logits.data());
+    return logits;
+  };
+  EXPECT_EQ(logits_of(*Model::load(path("sharded"))), logits_of(*Model::load(path("one"))));
 }
 
 TEST_F(SynthTest, FailedOrCancelledWriteLeavesNothing) {

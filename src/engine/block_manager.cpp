@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "core/check.h"
 #include "core/error.h"
 #include "engine/sequence.h"
 
@@ -85,9 +86,8 @@ bool BlockManager::can_allocate(const Sequence& seq, int32_t num_tokens, const P
 }
 
 bool BlockManager::allocate(Sequence& seq, int32_t num_tokens, const PrefixMatch& prefix) {
-  if (!prefix.blocks.empty() && !seq.block_table.empty()) {
-    fail("KV cache: sequence {} already holds blocks; a prefix match applies only at admission", seq.id);
-  }
+  check(prefix.blocks.empty() || seq.block_table.empty(), "a prefix match applies only at admission",
+        "sequence {} already holds blocks", seq.id);
   if (!can_allocate(seq, num_tokens, prefix)) return false;
   const bool admission = seq.block_table.empty() && seq.num_computed_tokens == 0;
   if (admission && prefix_caching_) {
@@ -131,7 +131,7 @@ void BlockManager::free(Sequence& seq) {
   // shared prefix they hang from.
   for (auto it = seq.block_table.rbegin(); it != seq.block_table.rend(); ++it) {
     Block& b = blocks_[size_t(*it)];
-    if (b.ref_count <= 0) fail("KV cache: block {} freed twice (sequence {})", *it, seq.id);
+    check(b.ref_count > 0, "a block is freed once per holder", "block {}, sequence {}", *it, seq.id);
     if (--b.ref_count > 0) continue;
     b.free_pos = b.registered ? free_queue_.insert(free_queue_.end(), *it) : free_queue_.insert(free_queue_.begin(), *it);
     b.in_free_queue = true;
@@ -163,33 +163,30 @@ void BlockManager::check_consistency(const std::vector<const Sequence*>& holders
   std::vector<int32_t> expected(blocks_.size(), 0);
   for (const Sequence* seq : holders) {
     for (int32_t b : seq->block_table) {
-      if (b < 0 || b >= num_blocks()) fail("KV cache check: sequence {} holds invalid block {}", seq->id, b);
+      check(b >= 0 && b < num_blocks(), "block tables hold valid block ids", "sequence {}, block {}", seq->id, b);
       expected[size_t(b)]++;
     }
   }
   std::unordered_set<int32_t> queued;
   for (int32_t b : free_queue_) {
-    if (!queued.insert(b).second) fail("KV cache check: block {} is in the free queue twice", b);
+    check(queued.insert(b).second, "a block is in the free queue at most once", "block {}", b);
   }
   for (int32_t b = 0; b < num_blocks(); ++b) {
     const Block& block = blocks_[size_t(b)];
-    if (block.ref_count != expected[size_t(b)]) {
-      fail("KV cache check: block {} has ref count {} but {} holders", b, block.ref_count, expected[size_t(b)]);
-    }
+    check(block.ref_count == expected[size_t(b)], "a block's ref count is its number of holders",
+          "block {}: ref count {}, {} holders", b, block.ref_count, expected[size_t(b)]);
     const bool should_be_free = block.ref_count == 0;
-    if (block.in_free_queue != should_be_free || queued.count(b) != (should_be_free ? 1u : 0u)) {
-      fail("KV cache check: block {} (ref count {}) is {} the free queue", b, block.ref_count,
-           block.in_free_queue ? "in" : "not in");
-    }
+    check(block.in_free_queue == should_be_free && queued.count(b) == (should_be_free ? 1u : 0u),
+          "exactly the unheld blocks are in the free queue", "block {} (ref count {}) is {} the free queue", b,
+          block.ref_count, block.in_free_queue ? "in" : "not in");
     if (block.registered) {
       const auto it = cache_index_.find(block.hash);
-      if (it == cache_index_.end() || it->second != b) fail("KV cache check: cached block {} is not indexed", b);
+      check(it != cache_index_.end() && it->second == b, "every cached block is indexed", "block {}", b);
     }
   }
   for (const auto& [hash, b] : cache_index_) {
-    if (!blocks_[size_t(b)].registered || blocks_[size_t(b)].hash != hash) {
-      fail("KV cache check: index entry for block {} is stale", b);
-    }
+    check(blocks_[size_t(b)].registered && blocks_[size_t(b)].hash == hash, "every index entry names its cached block",
+          "block {}", b);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "core/error.h"
+#include "core/service_errors.h"
 #include "core/op_profile.h"
 #include "engine/block_manager.h"
 #include "engine/executor.h"
@@ -89,12 +90,12 @@ double Engine::now() const {
 }
 
 std::shared_ptr<RequestStream> Engine::submit(Request request) {
-  if (loop_died_) fail("the engine loop has stopped; restart the server");
+  if (loop_died_) throw Unavailable("the engine loop has stopped; restart the server");
   const double arrival = now();
   request.params.validate();
   const int64_t vocab = model_.config().vocab_size;
   for (int32_t id : request.prompt) {
-    if (id < 0 || id >= vocab) fail("request: prompt token id {} is outside the vocabulary of {} tokens", id, vocab);
+    if (id < 0 || id >= vocab) refuse("request: prompt token id {} is outside the vocabulary of {} tokens", id, vocab);
   }
   std::shared_ptr<Live> live;
   {
@@ -156,6 +157,7 @@ bool Engine::step() {
 }
 
 bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>& events) {
+  if (config_.before_step) config_.before_step();
   StepPlan plan;
   double start = 0;
   {

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -54,6 +55,10 @@ struct EngineConfig {
   // Keep every StepStats and finished RequestRecord for take_*() (benchmarks).
   bool record_history = false;
   uint64_t seed = 0;  // seeds for requests that give none
+  // Fault injection for tests: runs at the start of every step, so a test can
+  // fail a step (throw std::exception), stop the loop (throw anything else)
+  // or stall it.
+  std::function<void()> before_step;
 };
 
 class Engine {

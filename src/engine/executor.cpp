@@ -4,6 +4,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/check.h"
 #include "core/error.h"
 #include "engine/paged_kv_cache.h"
 #include "engine/sequence.h"
@@ -50,7 +51,7 @@ void Executor::run(const StepPlan& plan, ForwardStats* stats) {
     const Sequence& seq = *e.seq;
     kv_.bind(int32_t(i), &seq.block_table);
     const int64_t row = first_row_[i], n = e.num_tokens();
-    if (n <= 0) fail("executor: request {} has an empty token range", seq.id);
+    check(n > 0, "every plan entry has tokens to run", "request {}", seq.id);
     for (int64_t t = 0; t < n; ++t) {
       positions_[size_t(row + t)] = e.token_begin + int32_t(t);
       slots_[size_t(row + t)] = int32_t(i);
@@ -58,9 +59,8 @@ void Executor::run(const StepPlan& plan, ForwardStats* stats) {
     float* dst = hidden_.data() + row * h;
     if (e.load_activations) {
       auto saved = saved_.find(seq.id);
-      if (saved == saved_.end() || int64_t(saved->second.size()) != n * h) {
-        fail("executor: request {} continues a prefill stage whose activations were not kept", seq.id);
-      }
+      check(saved != saved_.end() && int64_t(saved->second.size()) == n * h,
+            "a continued prefill stage finds the activations its previous stage kept", "request {}", seq.id);
       std::memcpy(dst, saved->second.data(), size_t(n * h) * sizeof(float));
       saved_.erase(saved);
     } else {

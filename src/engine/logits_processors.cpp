@@ -8,13 +8,14 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/service_errors.h"
 
 namespace strata {
 
 void PenaltyParams::validate() const {
-  if (!(repetition > 0) || !std::isfinite(repetition)) fail("repetition_penalty {} must be > 0", repetition);
-  if (!(presence >= -2 && presence <= 2)) fail("presence_penalty {} must be in [-2, 2]", presence);
-  if (!(frequency >= -2 && frequency <= 2)) fail("frequency_penalty {} must be in [-2, 2]", frequency);
+  if (!(repetition > 0) || !std::isfinite(repetition)) refuse("repetition_penalty {} must be > 0", repetition);
+  if (!(presence >= -2 && presence <= 2)) refuse("presence_penalty {} must be in [-2, 2]", presence);
+  if (!(frequency >= -2 && frequency <= 2)) refuse("frequency_penalty {} must be in [-2, 2]", frequency);
 }
 
 void apply_penalties(float* logits, int64_t vocab, const PenaltyParams& params, const std::vector<int32_t>& prompt,

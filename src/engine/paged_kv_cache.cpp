@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/check.h"
 #include "core/error.h"
 #include "model/config.h"
 
@@ -24,13 +25,13 @@ PagedKVCache::PagedKVCache(const ModelConfig& config, int32_t num_blocks, int32_
 }
 
 void PagedKVCache::bind(int32_t slot, const std::vector<int32_t>* block_table) {
-  if (slot < 0) fail("KV cache: negative slot {}", slot);
+  check(slot >= 0, "KV slots are non-negative", "slot {}", slot);
   if (size_t(slot) >= slots_.size()) slots_.resize(size_t(slot) + 1, nullptr);
   slots_[size_t(slot)] = block_table;
 }
 
 KVLayerView PagedKVCache::layer(int64_t layer) {
-  if (layer < 0 || layer >= layers_) fail("KV cache: layer {} is outside {} layers", layer, layers_);
+  check(layer >= 0 && layer < layers_, "a KV layer index is within the model's layers", "layer {} of {}", layer, layers_);
   const int64_t per_layer = int64_t(block_size_) * (key_floats_ + value_floats_);
   const int64_t value_offset = value_floats_ > 0 ? int64_t(block_size_) * key_floats_ : 0;
   return {storage_.get() + layer * per_layer, layers_ * per_layer, key_floats_, value_offset,

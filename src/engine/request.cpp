@@ -1,20 +1,21 @@
 #include "engine/request.h"
 
 #include "core/error.h"
+#include "core/service_errors.h"
 
 namespace strata {
 
 void GenerationParams::validate() const {
   sampling.validate();
   penalties.validate();
-  if (max_tokens < 1) fail("max_tokens must be at least 1 (got {})", max_tokens);
+  if (max_tokens < 1) refuse("max_tokens must be at least 1 (got {})", max_tokens);
   if (min_tokens < 0 || min_tokens > max_tokens) {
-    fail("min_tokens must be between 0 and max_tokens {} (got {})", max_tokens, min_tokens);
+    refuse("min_tokens must be between 0 and max_tokens {} (got {})", max_tokens, min_tokens);
   }
   for (const std::string& s : stop) {
-    if (s.empty()) fail("stop strings must not be empty");
+    if (s.empty()) refuse("stop strings must not be empty");
   }
-  if (logprobs && *logprobs < 0) fail("logprobs must be >= 0 (got {})", *logprobs);
+  if (logprobs && *logprobs < 0) refuse("logprobs must be >= 0 (got {})", *logprobs);
 }
 
 const char* to_string(FinishReason reason) {

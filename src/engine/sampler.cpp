@@ -4,16 +4,18 @@
 #include <cmath>
 #include <numeric>
 
+#include "core/check.h"
 #include "core/error.h"
+#include "core/service_errors.h"
 #include "kernels/ops.h"
 
 namespace strata {
 
 void SamplingParams::validate() const {
-  if (!(temperature >= 0) || !std::isfinite(temperature)) fail("sampling: temperature {} must be >= 0", temperature);
-  if (top_k < 0) fail("sampling: top_k {} must be >= 0", top_k);
-  if (!(top_p > 0 && top_p <= 1)) fail("sampling: top_p {} must be in (0, 1]", top_p);
-  if (!(min_p >= 0 && min_p <= 1)) fail("sampling: min_p {} must be in [0, 1]", min_p);
+  if (!(temperature >= 0) || !std::isfinite(temperature)) refuse("sampling: temperature {} must be >= 0", temperature);
+  if (top_k < 0) refuse("sampling: top_k {} must be >= 0", top_k);
+  if (!(top_p > 0 && top_p <= 1)) refuse("sampling: top_p {} must be in (0, 1]", top_p);
+  if (!(min_p >= 0 && min_p <= 1)) refuse("sampling: min_p {} must be in [0, 1]", min_p);
 }
 
 std::vector<float> softmax_probs(const float* logits, int64_t n, float temperature) {
@@ -32,7 +34,7 @@ std::vector<float> softmax_probs(const float* logits, int64_t n, float temperatu
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) { params_.validate(); }
 
 int32_t Sampler::sample(const float* logits, int64_t vocab) {
-  if (vocab <= 0) fail("sampling: empty logits");
+  check(vocab > 0, "the sampler gets logits", "vocabulary size {}", vocab);
   if (params_.temperature == 0) return int32_t(argmax(logits, vocab));
   probs_ = softmax_probs(logits, vocab, params_.temperature);
   auto by_prob = [&](int32_t a, int32_t b) {

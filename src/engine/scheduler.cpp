@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "core/check.h"
 #include "core/error.h"
+#include "core/service_errors.h"
 
 namespace strata {
 
@@ -131,20 +133,19 @@ Scheduler::Scheduler(const SchedulerConfig& config, BlockManager& blocks, std::u
 
 void Scheduler::add(Sequence& seq) {
   const int64_t total = int64_t(seq.prompt.size()) + std::max(0, seq.max_tokens);
-  if (seq.prompt.empty()) fail("request {}: the prompt is empty", seq.id);
+  if (seq.prompt.empty()) refuse("request {}: the prompt is empty", seq.id);
   if (total > state_.config.max_model_len) {
-    fail("request {}: prompt ({} tokens) + max_tokens ({}) exceeds the model's maximum length {}", seq.id,
+    refuse("request {}: prompt ({} tokens) + max_tokens ({}) exceeds the model's maximum length {}", seq.id,
          seq.prompt.size(), seq.max_tokens, state_.config.max_model_len);
   }
   const BlockManager& blocks = state_.blocks;
   if (total > int64_t(blocks.num_blocks()) * blocks.block_size()) {
-    fail("request {}: prompt ({} tokens) + max_tokens ({}) can never fit the KV cache ({} blocks of {} tokens); "
+    refuse("request {}: prompt ({} tokens) + max_tokens ({}) can never fit the KV cache ({} blocks of {} tokens); "
          "raise the KV memory budget",
          seq.id, seq.prompt.size(), seq.max_tokens, blocks.num_blocks(), blocks.block_size());
   }
-  if (seq.state != SeqState::Waiting || !seq.block_table.empty() || seq.num_computed_tokens != 0) {
-    fail("request {}: already scheduled", seq.id);
-  }
+  check(seq.state == SeqState::Waiting && seq.block_table.empty() && seq.num_computed_tokens == 0,
+        "a request is added to the scheduler once, before it runs", "request {}", seq.id);
   state_.waiting.push_back(&seq);
 }
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/service_errors.h"
 #include "server/jinja/template.h"
 
 namespace strata {
@@ -52,7 +53,7 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const nlohmann::ordered_json& c
 
 std::string ChatTemplate::render(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
                                  bool add_generation_prompt, const nlohmann::ordered_json& template_kwargs) const {
-  if (!messages.is_array()) fail("chat template: messages must be an array");
+  if (!messages.is_array()) refuse("chat template: messages must be an array");
   jinja::Object variables;
   variables.set("messages", jinja::Value::from_json(messages));
   variables.set("tools", jinja::Value::from_json(tools));
@@ -63,7 +64,13 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& messages, const n
   if (!eos_token_.empty()) variables.set("eos_token", jinja::Value(eos_token_));
   if (template_kwargs.is_object())
     for (const auto& [key, value] : template_kwargs.items()) variables.set(key, jinja::Value::from_json(value));
-  return template_->render(variables);
+  // The template parsed when the model loaded, so what fails now is this
+  // conversation (raise_exception on roles that do not alternate, say).
+  try {
+    return template_->render(variables);
+  } catch (const Error& e) {
+    refuse("{}", e.what());
+  }
 }
 
 }  // namespace strata

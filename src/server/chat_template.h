@@ -32,8 +32,8 @@ class ChatTemplate {
 
   // messages: OpenAI-style array as the client sent it (keep the client's key
   // order: parse request bodies with nlohmann::ordered_json). tools: array or
-  // null. template_kwargs: object or null. Throws strata::Error, including
-  // the template's own raise_exception() message.
+  // null. template_kwargs: object or null. Throws InvalidRequest (this
+  // conversation cannot be rendered), with raise_exception()'s message.
   std::string render(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
                      bool add_generation_prompt, const nlohmann::ordered_json& template_kwargs) const;
 

@@ -36,18 +36,15 @@ void send_error(httplib::Response& res, const ApiError& error) {
   res.set_content(error.body(), "application/json");
 }
 
-// Runs a handler, turning every failure into an OpenAI error response.
+// Runs a handler, turning every failure into an OpenAI error response whose
+// status comes from the exception's type (as_api_error).
 template <class Handler>
 httplib::Server::Handler guarded(Handler handler) {
   return [handler](const httplib::Request& req, httplib::Response& res) {
     try {
       handler(req, res);
-    } catch (const ApiError& e) {
-      send_error(res, e);
-    } catch (const Error& e) {
-      send_error(res, ApiError(400, e.what()));
     } catch (const std::exception& e) {
-      send_error(res, ApiError(500, e.what()));
+      send_error(res, as_api_error(e));
     }
   };
 }
@@ -204,14 +201,13 @@ void HttpServer::add_routes() {
     send_error(res, ApiError(status, message));
   });
   s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
-    std::string message = "internal error";
     try {
       std::rethrow_exception(error);
     } catch (const std::exception& e) {
-      message = e.what();
+      send_error(res, as_api_error(e));
     } catch (...) {
+      send_error(res, ApiError(500, "internal error", {}, "internal_error"));
     }
-    send_error(res, ApiError(500, message));
   });
 
   s.Get("/health", guarded([this](const httplib::Request&, httplib::Response& res) {

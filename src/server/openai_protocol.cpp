@@ -7,6 +7,8 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "core/service_errors.h"
+#include "server/request_limits.h"
 #include "tokenizer/tokenizer.h"
 
 namespace strata {
@@ -80,8 +82,14 @@ std::vector<std::string> stop_strings(const json& body) {
   } else {
     throw bad_param("stop", "'stop' must be a string or a list of strings");
   }
+  if (int64_t(out.size()) > request_limits::kMaxStopStrings) {
+    throw bad_param("stop", fmt::format("'stop' holds at most {} strings", request_limits::kMaxStopStrings));
+  }
   for (const std::string& s : out) {
     if (s.empty()) throw bad_param("stop", "'stop' strings must not be empty");
+    if (int64_t(s.size()) > request_limits::kMaxStopStringBytes) {
+      throw bad_param("stop", fmt::format("'stop' strings are at most {} bytes", request_limits::kMaxStopStringBytes));
+    }
   }
   return out;
 }
@@ -90,6 +98,9 @@ std::vector<int32_t> stop_token_ids(const json& body) {
   const json* v = field(body, "stop_token_ids");
   if (!v) return {};
   if (!v->is_array()) throw bad_param("stop_token_ids", "'stop_token_ids' must be a list of token ids");
+  if (int64_t(v->size()) > request_limits::kMaxStopTokenIds) {
+    throw bad_param("stop_token_ids", fmt::format("'stop_token_ids' holds at most {} ids", request_limits::kMaxStopTokenIds));
+  }
   std::vector<int32_t> out;
   for (const json& id : *v) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
@@ -139,6 +150,17 @@ std::string ApiError::body() const {
   return json_text(json{{"error", error}});
 }
 
+ApiError as_api_error(const std::exception& e) {
+  if (const auto* api = dynamic_cast<const ApiError*>(&e)) return *api;
+  if (dynamic_cast<const InvalidRequest*>(&e)) return ApiError(400, e.what());
+  if (dynamic_cast<const Unavailable*>(&e)) return ApiError(503, e.what(), {}, "unavailable");
+  return ApiError(500, e.what(), {}, "internal_error");
+}
+
+ApiError generation_error(const std::string& why) {
+  return ApiError(500, "generation failed: " + why, {}, "generation_failed");
+}
+
 ApiError context_length_error(int32_t max_model_len, int32_t prompt_tokens, int32_t completion_tokens,
                               const std::string& prompt_param) {
   const char* what = prompt_param == "messages" ? "messages" : "prompt";
@@ -159,7 +181,7 @@ CompletionSettings parse_completion_settings(const json& body, Endpoint endpoint
     if (!model->is_string()) throw bad_param("model", "'model' must be a string");
     s.model = model->get<std::string>();
   }
-  if (auto n = integer_field(body, "n")) s.n = int32_in("n", *n, 1, 128);
+  if (auto n = integer_field(body, "n")) s.n = int32_in("n", *n, 1, request_limits::kMaxChoices);
   if (auto stream = bool_field(body, "stream")) s.stream = *stream;
   if (const json* options = field(body, "stream_options")) {
     if (!options->is_object()) throw bad_param("stream_options", "'stream_options' must be an object");
@@ -220,9 +242,9 @@ CompletionSettings parse_completion_settings(const json& body, Endpoint endpoint
     const bool logprobs = bool_field(body, "logprobs").value_or(false);
     const auto top = integer_field(body, "top_logprobs");
     if (top && !logprobs) throw bad_param("top_logprobs", "'top_logprobs' requires 'logprobs' to be true");
-    if (logprobs) p.logprobs = top ? int32_in("top_logprobs", *top, 0, 20) : 0;
+    if (logprobs) p.logprobs = top ? int32_in("top_logprobs", *top, 0, request_limits::kMaxLogprobs) : 0;
   } else if (auto top = integer_field(body, "logprobs")) {
-    p.logprobs = int32_in("logprobs", *top, 0, 20);
+    p.logprobs = int32_in("logprobs", *top, 0, request_limits::kMaxLogprobs);
   }
   return s;
 }

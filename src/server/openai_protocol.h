@@ -39,6 +39,15 @@ class ApiError : public std::runtime_error {
   std::vector<std::pair<std::string, int64_t>> extra_;
 };
 
+// The OpenAI error for any exception, chosen by its type and never by its
+// message: an ApiError as it is; InvalidRequest 400 (the client's to fix);
+// Unavailable 503; anything else, a Bug included, is the server's: 500.
+ApiError as_api_error(const std::exception& e);
+
+// HTTP 500 for a request the engine gave up on (StreamEvent::error), code
+// "generation_failed"; streams send it as their last data frame.
+ApiError generation_error(const std::string& why);
+
 // HTTP 400 for a prompt that does not leave room for its completion, with
 // vLLM's wording ("This model's maximum context length is N tokens. However,
 // you requested M tokens (P in the messages, C in the completion)...") and

@@ -181,8 +181,7 @@ ChoiceRun::ChoiceRun(ServingContext& ctx, const std::vector<std::vector<int32_t>
     // release theirs through their abort event.
     for (int32_t i = index; i < total; ++i) ctx.admission.release_place();
     ctx.admission.leave();
-    // A refused request is the client's error; anything else is ours.
-    throw ApiError(dynamic_cast<const Error*>(&e) ? 400 : 500, e.what());
+    throw as_api_error(e);
   }
 }
 
@@ -247,8 +246,7 @@ void stream_sse(httplib::Response& res, std::shared_ptr<ChoiceRun> run, std::fun
           // cpp-httplib calls providers outside its own try/catch: an escaping
           // exception would end the process, so end this stream instead.
           run->abort();
-          const nlohmann::ordered_json error = {{"error", {{"message", e.what()}, {"type", "internal_error"}}}};
-          out += sse_frame(json_text(error)) + "data: [DONE]\n\n";
+          out += sse_frame(as_api_error(e).body()) + kSseDone;
           more = false;
         }
         if (out.empty() && more && Clock::now() - *last_write > kKeepAlive) out = ": keep-alive\n\n";

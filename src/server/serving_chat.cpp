@@ -2,14 +2,16 @@
 
 #include <httplib.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/error.h"
+#include "core/service_errors.h"
 #include "engine/request.h"
 #include "model/model.h"
 #include "server/chat_template.h"
 #include "server/openai_protocol.h"
 #include "server/reasoning_parser.h"
+#include "server/request_limits.h"
 #include "server/request_runner.h"
 #include "server/tool_call_parser.h"
 #include "tokenizer/tokenizer.h"
@@ -69,6 +71,9 @@ ToolSetup read_tools(const json& body, bool parser_available) {
   auto tools = body.find("tools");
   const bool has_tools = tools != body.end() && !tools->is_null();
   if (has_tools && (!tools->is_array() || tools->empty())) throw ApiError(400, "'tools' must be a non-empty list", "tools");
+  if (has_tools && int64_t(tools->size()) > request_limits::kMaxTools) {
+    throw ApiError(400, fmt::format("'tools' holds at most {} tools", request_limits::kMaxTools), "tools");
+  }
   if (has_tools) {
     for (const json& tool : *tools) {
       if (!tool.is_object() || tool.value("type", "") != "function" || !tool.contains("function") ||
@@ -215,7 +220,7 @@ std::string render_chat_prompt(const ServingContext& ctx, const json& body, cons
   }
   try {
     return ctx.chat_template->render(messages, tools, add_generation_prompt, kwargs);
-  } catch (const Error& e) {
+  } catch (const InvalidRequest& e) {
     throw ApiError(400, e.what(), "messages");
   }
 }
@@ -265,7 +270,7 @@ void serve_chat(ServingContext& ctx, const httplib::Request& req, httplib::Respo
     UsageTotals usage;
     for (size_t i = 0; i < n; ++i) {
       const StreamEvent& last = *finals[i];
-      if (!last.error.empty()) throw ApiError(500, "generation failed: " + last.error);
+      if (!last.error.empty()) throw generation_error(last.error);
       usage.add(last);
       ReasoningDelta split{"", texts[i]};
       if (parse_reasoning) split = ReasoningParser(starts_in_reasoning, ctx.reasoning_implicit_ends).parse(texts[i]);
@@ -323,7 +328,7 @@ void serve_chat(ServingContext& ctx, const httplib::Request& req, httplib::Respo
       const StreamEvent& e = item->event;
       StreamingChoice& choice = state->choices[size_t(item->index)];
       if (!e.error.empty()) {
-        out += sse_frame(ApiError(500, "generation failed: " + e.error).body());
+        out += sse_frame(generation_error(e.error).body());
       } else {
         json delta = json::object();
         choice.add(delta, e.text, e.finish.has_value());

@@ -109,7 +109,7 @@ void serve_completions(ServingContext& ctx, const httplib::Request& req, httplib
     UsageTotals usage;
     for (size_t i = 0; i < choices.size(); ++i) {
       const StreamEvent& last = *choices[i].final_event;
-      if (!last.error.empty()) throw ApiError(500, "generation failed: " + last.error);
+      if (!last.error.empty()) throw generation_error(last.error);
       usage.add(last);
       out["choices"].push_back({{"index", i},
                                 {"text", choices[i].text},
@@ -136,7 +136,7 @@ void serve_completions(ServingContext& ctx, const httplib::Request& req, httplib
     if (item) {
       const StreamEvent& e = item->event;
       if (!e.error.empty()) {
-        out += sse_frame(ApiError(500, "generation failed: " + e.error).body());
+        out += sse_frame(generation_error(e.error).body());
       } else if (!e.text.empty() || e.finish || (want_logprobs && !e.logprobs.empty())) {
         json logprobs = nullptr;
         if (want_logprobs) {

@@ -114,18 +114,17 @@ const tools = [{
     parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
   },
 }];
+// Random weights never write tool-call markup in 4 tokens, so this checks
+// that every tool_choice is accepted, rendered and answered in the client's
+// shape with no calls; extracting calls from model output is tested in
+// test_reasoning_tool_parsers.cpp.
 await check("chat.completions.create with tools", async () => {
   for (const tool_choice of ["auto", "required", { type: "function", function: { name: "get_weather" } }]) {
     const out = await client.chat.completions.create({
       model, messages: [{ role: "user", content: "Weather in Paris?" }], tools, tool_choice, max_tokens: 4, ...greedy,
     });
-    const message = out.choices[0].message;
-    assert.ok(Array.isArray(message.tool_calls));
-    for (const call of message.tool_calls) {
-      assert.equal(call.type, "function");
-      JSON.parse(call.function.arguments);
-    }
-    assert.ok(["length", "stop", "tool_calls"].includes(out.choices[0].finish_reason));
+    assert.deepEqual(out.choices[0].message.tool_calls, []);
+    assert.ok(["length", "stop"].includes(out.choices[0].finish_reason));
   }
   // A conversation that already holds a tool call and its result renders.
   const followUp = await client.chat.completions.create({
