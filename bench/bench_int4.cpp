@@ -227,13 +227,13 @@ void BM_Fp8VsBf16(benchmark::State& state) {
 
 // Expert shapes of Qwen3-30B-A3B (gate/up 768x2048, down 2048x768) and its
 // q_proj (4096x2048); GEMV (n = 1) and a 512-token GEMM.
-#define SHAPES ->Args({768, 2048, 1})->Args({2048, 768, 1})->Args({4096, 2048, 1})->Args({151936, 2048, 1})->Args({768, 2048, 512})->UseManualTime()
+#define SHAPES ->Args({768, 2048, 1})->Args({2048, 768, 1})->Args({4096, 2048, 1})->Args({151936, 2048, 1})->Args({768, 2048, 512})->Args({768, 2048, 32})->Args({2048, 768, 32})->UseManualTime()
 BENCHMARK_CAPTURE(BM_Int4, exact, NumericPath::Exact) SHAPES;
 BENCHMARK_CAPTURE(BM_Int4, w4a8, NumericPath::W4A8) SHAPES;
 #define EXPERT_SHAPES ->Args({768, 2048, 16})->Args({2048, 768, 8})->UseManualTime()
 BENCHMARK_CAPTURE(BM_Int4Experts, exact, NumericPath::Exact) EXPERT_SHAPES;
 BENCHMARK_CAPTURE(BM_Int4Experts, w4a8, NumericPath::W4A8) EXPERT_SHAPES;
-#define BF16_SHAPES ->Args({151936, 2048, 1})->Args({4096, 2048, 1})->Args({768, 2048, 512})->UseManualTime()
+#define BF16_SHAPES ->Args({151936, 2048, 1})->Args({4096, 2048, 1})->Args({768, 2048, 512})->Args({4096, 2048, 512})->Args({2048, 4096, 512})->Args({768, 2048, 32})->UseManualTime()
 BENCHMARK_CAPTURE(BM_Bf16, exact, "gemm_bf16_avx512") BF16_SHAPES;
 BENCHMARK_CAPTURE(BM_Bf16, bf16dot, "gemm_bf16_avx512_bf16dot") BF16_SHAPES;
 BENCHMARK(BM_Fp8) SHAPES;

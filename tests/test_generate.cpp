@@ -123,8 +123,9 @@ TEST_F(GenerateTest, RepeatsReportMedianSpreadAndFirstForward) {
 }
 
 // --batch runs copies with their own prompts at once; copy 0's prompt and
-// tokens are the lone request's. --profile accounts for the decode steps op
-// by op, and its bytes are the ones the bandwidth fraction uses.
+// tokens are the lone request's. --profile accounts for the prompt pass and
+// the decode steps op by op, and its bytes are the ones the bandwidth
+// fraction uses.
 TEST_F(GenerateTest, BatchDecodesEveryCopyAndProfilesTheSteps) {
   const std::string args = "--prompt-tokens 16 --max-tokens 6 --temperature 0 --ignore-eos";
   const json single = generate_json(args);
@@ -152,6 +153,17 @@ TEST_F(GenerateTest, BatchDecodesEveryCopyAndProfilesTheSteps) {
   EXPECT_EQ(ops["logits processing and sampling"]["calls_per_step"], 3);  // one per sequence
   EXPECT_NEAR(share, 1.0, 1e-9);  // "other" closes the sum
   EXPECT_NEAR(bytes_per_step, out["decode_bytes_per_token"].get<double>() * 3, bytes_per_step * 1e-9);
+
+  // The prompt pass (the three prompts, up to every copy's first token) too.
+  std::map<std::string, json> prompt_ops;
+  double prompt_share = 0;
+  for (const json& op : out["prompt_profile"]) {
+    prompt_ops[op["op"]] = op;
+    if (op["op"] != "join waits (within the above)") prompt_share += op["share"].get<double>();
+  }
+  ASSERT_TRUE(prompt_ops.count("routed experts")) << out["prompt_profile"];
+  EXPECT_GE(prompt_ops["routed experts"]["calls_per_step"].get<double>(), layers);
+  EXPECT_NEAR(prompt_share, 1.0, 1e-9);
 }
 
 TEST_F(GenerateTest, SeededSamplingRepeatsItself) {

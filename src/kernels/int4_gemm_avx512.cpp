@@ -15,7 +15,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "core/dtype.h"
@@ -117,12 +116,11 @@ void w4a8_kernel(const Int4Matrix& w, int64_t tile, const QuantizedActivations& 
         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
+          // Broadcast from memory (a load, folded into vpdpbusd), not
+          // through a general register (a shuffle-port uop per vpdpbusd).
           const int8_t* xq = x.q + t * x.cols + g * kGroup + 8 * k;
-          int32_t x_lo, x_hi;
-          std::memcpy(&x_lo, xq, 4);
-          std::memcpy(&x_hi, xq + 4, 4);
-          isum[i][t] = _mm512_dpbusd_epi32(isum[i][t], lo, _mm512_set1_epi32(x_lo));
-          isum[i][t] = _mm512_dpbusd_epi32(isum[i][t], hi, _mm512_set1_epi32(x_hi));
+          isum[i][t] = _mm512_dpbusd_epi32(isum[i][t], lo, _mm512_broadcastd_epi32(_mm_loadu_si32(xq)));
+          isum[i][t] = _mm512_dpbusd_epi32(isum[i][t], hi, _mm512_broadcastd_epi32(_mm_loadu_si32(xq + 4)));
         }
       }
     }
@@ -144,30 +142,34 @@ void w4a8_kernel(const Int4Matrix& w, int64_t tile, const QuantizedActivations& 
     for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y + t * ldy + (tile + i) * kTile, row_mask(w, tile + i), acc[i][t]);
 }
 
-// Tiles per kernel call for T tokens: two for 2-3 tokens, to keep enough
-// independent chains; one when many, to stay within 32 registers; one for a
-// single token too, so a thread reads its tiles as one sequential stream the
-// hardware prefetchers follow (four tiles side by side are four streams;
-// bench_int4 measured 0.79-0.99 of the read bandwidth against 0.68-0.82 for
-// decode-shaped expert GEMVs, the chains of successive groups overlapping
-// instead).
-constexpr int tiles_for(int T) { return T == 1 ? 1 : T <= 3 ? 2 : 1; }
+// Tiles per kernel call for T tokens: two up to kPairedT tokens, to keep
+// enough independent chains (exact: 2-3 tokens, then one to stay within 32
+// registers; w4a8: up to 6, whose integer sums are half the registers of
+// its chains and whose activation broadcasts then serve two tiles, measured
+// 1.05-1.08x bench_int4's 8-token-by-one-tile kernel at 32 and 512 tokens);
+// one for a single token, so a thread reads its tiles as one sequential
+// stream the hardware prefetchers follow (four tiles side by side are four
+// streams; bench_int4 measured 0.79-0.99 of the read bandwidth against
+// 0.68-0.82 for decode-shaped expert GEMVs, the chains of successive groups
+// overlapping instead).
+template <int kPairedT>
+constexpr int tiles_for(int T) { return T == 1 ? 1 : T <= kPairedT ? 2 : 1; }
 
 // Runs fn<T, NT> over tiles [t0, t1) for a token block of T tokens.
-template <int T, class Call>
+template <int T, int kPairedT, class Call>
 void over_tiles(int64_t t0, int64_t t1, Call&& call) {
-  constexpr int NT = tiles_for(T);
+  constexpr int NT = tiles_for<kPairedT>(T);
   int64_t tile = t0;
   for (; tile + NT <= t1; tile += NT) call.template operator()<T, NT>(tile);
   for (; tile < t1; ++tile) call.template operator()<T, 1>(tile);
 }
 
 // Dispatches a runtime token count (1..kMaxT) to the compile-time T.
-template <int kMaxT, class Call>
+template <int kMaxT, int kPairedT, class Call>
 void with_tokens(int64_t nt, int64_t t0, int64_t t1, Call&& call) {
   if constexpr (kMaxT >= 1) {
-    if (nt == kMaxT) return over_tiles<kMaxT>(t0, t1, call);
-    with_tokens<kMaxT - 1>(nt, t0, t1, call);
+    if (nt == kMaxT) return over_tiles<kMaxT, kPairedT>(t0, t1, call);
+    with_tokens<kMaxT - 1, kPairedT>(nt, t0, t1, call);
   }
 }
 
@@ -180,7 +182,7 @@ void exact(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
     for (int64_t t = 0; t < a.n; t += kMaxT) {
       const float* x = a.x + t * w.cols();
       float* y = a.y + t * w.rows();
-      with_tokens<kMaxT>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NT>(int64_t tile) {
+      with_tokens<kMaxT, 3>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NT>(int64_t tile) {
         exact_kernel<S, T, NT>(w, tile, x, w.cols(), y, w.rows());
       });
     }
@@ -205,7 +207,7 @@ void quantize_activations_q8_avx512(const float* x, int64_t cols, int8_t* q, flo
 
 template <Int4ScaleType S>
 void w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
-  constexpr int kMaxT = 8;
+  constexpr int kMaxT = 6;
   const Int4Matrix& w = *a.w;
   const QuantizedActivations xq = quantize_tokens_q8(a.x, a.n, w.cols(), quantize_activations_q8_avx512);
   for (int64_t c0 = tile_begin; c0 < tile_end; c0 += kCacheTiles) {
@@ -213,7 +215,7 @@ void w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
     for (int64_t t = 0; t < a.n; t += kMaxT) {
       const QuantizedActivations x = xq.token(t);
       float* y = a.y + t * w.rows();
-      with_tokens<kMaxT>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NT>(int64_t tile) {
+      with_tokens<kMaxT, kMaxT>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NT>(int64_t tile) {
         w4a8_kernel<S, T, NT>(w, tile, x, y, w.rows());
       });
     }

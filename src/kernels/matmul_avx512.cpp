@@ -29,6 +29,11 @@ namespace strata {
 namespace {
 
 constexpr int kTileTokens = 4, kTileRows = 4, kPanelRows = 16;
+// Tokens per tile of a plain-type GEMM: 6 x 4 accumulators, the 4 rows'
+// weights of one 16-column half and one activation vector fill 29 of the 32
+// registers. Each widened weight vector then feeds 6 FMAs instead of 4
+// (BF16: 1 widening uop per 3 FMAs, not per 2).
+constexpr int kWideTileTokens = 6;
 // f32 activations per token chunk: 512 tokens of 2048, a share of the L3.
 // (Smaller chunks that fit in L2 measured slower: more panel decodes.)
 constexpr int64_t kChunkBytes = 4 << 20;
@@ -47,34 +52,49 @@ inline float load_scale(const uint8_t* block) {
 // on an Intel Xeon, BF16 prompt 512 ran 1.28x faster without the panel and
 // a 4-sequence decode step's BF16 LM head 1.5x, since the panel's f32 rows
 // come back from L2 at twice the bytes).
+// The plain types also load one 16-column half (load_half), which the
+// several-token tile uses to keep fewer weight vectors live.
 struct LoadF32 {
   static constexpr int64_t kBytesPer32 = 128;  // stored bytes of 32 columns
   static constexpr bool kPanel = false;
+  static __m512 load_half(const uint8_t* row, int64_t c, __mmask16 m) {
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(row) + c);
+  }
   static void load(const uint8_t* row, int64_t c, __mmask16 mlo, __mmask16 mhi, __m512& lo, __m512& hi) {
-    const float* p = reinterpret_cast<const float*>(row) + c;
-    lo = _mm512_maskz_loadu_ps(mlo, p);
-    hi = _mm512_maskz_loadu_ps(mhi, p + 16);
+    lo = load_half(row, c, mlo);
+    hi = load_half(row, c + 16, mhi);
   }
 };
 struct LoadBF16 {
   static constexpr int64_t kBytesPer32 = 64;
   static constexpr bool kPanel = false;
-  static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static __m512 load_half(const uint8_t* row, int64_t c, __mmask16 m) {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(row) + c);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
   static void load(const uint8_t* row, int64_t c, __mmask16 mlo, __mmask16 mhi, __m512& lo, __m512& hi) {
-    const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c;
-    lo = widen(_mm256_maskz_loadu_epi16(mlo, p));
-    hi = widen(_mm256_maskz_loadu_epi16(mhi, p + 16));
+    lo = load_half(row, c, mlo);
+    hi = load_half(row, c + 16, mhi);
   }
 };
 struct LoadF16 {
   static constexpr int64_t kBytesPer32 = 64;
   static constexpr bool kPanel = false;
+  static __m512 load_half(const uint8_t* row, int64_t c, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(row) + c));
+  }
   static void load(const uint8_t* row, int64_t c, __mmask16 mlo, __mmask16 mhi, __m512& lo, __m512& hi) {
-    const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c;
-    lo = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mlo, p));
-    hi = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mhi, p + 16));
+    lo = load_half(row, c, mlo);
+    hi = load_half(row, c + 16, mhi);
   }
 };
+
+// Whether a loader has load_half; its GEMMs then take kWideTileTokens
+// tokens per tile.
+template <class L>
+constexpr bool loads_halves() {
+  return requires(const uint8_t* row) { L::load_half(row, 0, __mmask16(0)); };
+}
 struct LoadQ8_0 {
   static constexpr int64_t kBytesPer32 = kQ8_0BlockBytes;
   static constexpr bool kPanel = true;
@@ -110,11 +130,31 @@ inline __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 
 template <class L, int T, int R>
 void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t cols, float* y, int64_t ldy) {
   __m512 acc[T][R];
-  #pragma GCC unroll 4
+  #pragma GCC unroll 6
   for (int t = 0; t < T; ++t)
     #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) acc[t][r] = _mm512_setzero_ps();
+  // Several tokens of a plain type, one half at a time: each accumulator
+  // still adds its lo product, then its hi product, as below.
+  auto half_step = [&](int64_t c, __mmask16 m) __attribute__((always_inline)) {
+    if constexpr (loads_halves<L>()) {
+      __m512 wv[R];
+      #pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) wv[r] = L::load_half(w + r * ldw, c, m);
+      #pragma GCC unroll 6
+      for (int t = 0; t < T; ++t) {
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + c);
+        #pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) acc[t][r] = _mm512_fmadd_ps(xv, wv[r], acc[t][r]);
+      }
+    }
+  };
   auto step = [&](int64_t c, __mmask16 mlo, __mmask16 mhi) __attribute__((always_inline)) {
+    if constexpr (T > 1 && loads_halves<L>()) {
+      half_step(c, mlo);
+      half_step(c + 16, mhi);
+      return;
+    }
     __m512 xlo[T], xhi[T];
     #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
@@ -139,7 +179,7 @@ void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t col
   const int64_t full = cols / 32 * 32;
   for (int64_t c = 0; c < full; c += 32) step(c, 0xffff, 0xffff);
   if (full < cols) step(full, lanes(cols - full), lanes(cols - full - 16));
-  #pragma GCC unroll 4
+  #pragma GCC unroll 6
   for (int t = 0; t < T; ++t)
     #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) y[t * ldy + r] = _mm512_reduce_add_ps(acc[t][r]);
@@ -162,8 +202,13 @@ TileFn pick_tile(int64_t tokens, int64_t rows) {
     case 1: return pick_rows<L, 1>(rows);
     case 2: return pick_rows<L, 2>(rows);
     case 3: return pick_rows<L, 3>(rows);
-    default: return pick_rows<L, 4>(rows);
+    case 4: return pick_rows<L, 4>(rows);
   }
+  if constexpr (loads_halves<L>()) {
+    if (tokens == 5) return pick_rows<L, 5>(rows);
+    return pick_rows<L, 6>(rows);
+  }
+  return pick_rows<L, 4>(rows);
 }
 
 // All n tokens against `rows` weight rows starting at w (stride ldw bytes),
@@ -176,8 +221,9 @@ void tiles(const float* x, int64_t n, int64_t cols, const uint8_t* w, size_t ldw
   // columns). Same sums per row either way. Measured 0.84-0.93x the time on
   // the Qwen3 LM head (bench_int4 BM_Bf16).
   const int64_t tile_rows = n == 1 ? 1 : kTileRows;
-  for (int64_t t = 0; t < n; t += kTileTokens) {
-    const int64_t nt = std::min<int64_t>(kTileTokens, n - t);
+  constexpr int64_t tile_tokens = loads_halves<L>() ? kWideTileTokens : kTileTokens;
+  for (int64_t t = 0; t < n; t += tile_tokens) {
+    const int64_t nt = std::min<int64_t>(tile_tokens, n - t);
     for (int64_t r = 0; r < rows; r += tile_rows) {
       const int64_t nr = std::min<int64_t>(tile_rows, rows - r);
       pick_tile<L>(nt, nr)(x + t * cols, cols, w + r * ldw, ldw, cols, y + t * ldy + r, ldy);
@@ -192,7 +238,8 @@ void matmul_typed(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
   thread_local std::vector<float> panel;
   const int64_t stride = (w.cols + 31) / 32 * 32;
   if (decode_panel) panel.resize(size_t(kPanelRows * stride));
-  const int64_t chunk = std::max<int64_t>(kTileTokens, kChunkBytes / (stride * 4) / kTileTokens * kTileTokens);
+  const int64_t chunk =
+      std::max<int64_t>(kWideTileTokens, kChunkBytes / (stride * 4) / kWideTileTokens * kWideTileTokens);
   for (int64_t t0 = 0; t0 < a.n; t0 += chunk) {
     const int64_t nt = std::min(chunk, a.n - t0);
     const float* x = a.x + t0 * w.cols;

@@ -8,7 +8,8 @@
 // copy has its first token, over the tokens all of them make after it.
 // Decode is held to the machine's limit: the bytes it reads per token (the
 // op profile counts them) over the read bandwidth measured right after each
-// run. --profile shows where a decode step's time goes, op by op.
+// run. --profile shows where the prompt pass's and a decode step's time
+// goes, op by op.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -85,13 +86,32 @@ struct Generation {
   double prompt_seconds = 0;  // submit to the last copy's first token
   double decode_seconds = 0;  // from then to the last token
   int64_t decode_tokens = 0;  // tokens of all copies made in decode_seconds
+  OpTotals prompt_ops, decode_ops;  // the op profile of each phase
 };
+
+OpTotals operator-(OpTotals a, const OpTotals& b) {
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i].calls -= b[i].calls;
+    a[i].seconds -= b[i].seconds;
+    a[i].bytes -= b[i].bytes;
+  }
+  return a;
+}
+
+OpTotals& operator+=(OpTotals& a, const OpTotals& b) {
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i].calls += b[i].calls;
+    a[i].seconds += b[i].seconds;
+    a[i].bytes += b[i].bytes;
+  }
+  return a;
+}
 
 // Submits the copies and steps the engine on this thread until they finish
 // (no engine thread: a lone request should not pay for wake-ups). The op
 // profile records the decode steps, from the moment all copies have their
-// first token.
-Generation generate(Engine& engine, const Request& request, int batch,
+// first token, and the prompt pass before it when `profile_prompt`.
+Generation generate(Engine& engine, const Request& request, int batch, bool profile_prompt,
                     const std::function<std::vector<int32_t>(int)>& prompt_of,
                     const std::function<void(const std::string&)>& on_text) {
   Generation g;
@@ -99,6 +119,8 @@ Generation generate(Engine& engine, const Request& request, int batch,
   int started = 0;
   std::string error;
   std::vector<int64_t> made(size_t(batch), 0);
+  OpTotals mark = op_profile::totals();
+  op_profile::enable(profile_prompt);
   const auto submitted = Clock::now();
   for (int copy = 0; copy < batch; ++copy) {
     Request r = request;
@@ -108,6 +130,9 @@ Generation generate(Engine& engine, const Request& request, int batch,
       if (!event.token_ids.empty()) {
         if (made[size_t(copy)] == 0 && ++started == batch) {
           decode_start = now;
+          const OpTotals at_first = op_profile::totals();
+          g.prompt_ops = at_first - mark;
+          mark = at_first;
           op_profile::enable(true);
         } else if (started == batch) {
           g.decode_tokens += int64_t(event.token_ids.size());
@@ -127,6 +152,7 @@ Generation generate(Engine& engine, const Request& request, int batch,
   }
   while (engine.has_unfinished()) engine.step();
   op_profile::enable(false);
+  g.decode_ops = op_profile::totals() - mark;
   if (!error.empty()) fail("generation failed: {}", error);
   g.prompt_seconds = seconds_between(submitted, decode_start);
   g.decode_seconds = seconds_between(decode_start, last_token);
@@ -168,9 +194,9 @@ double total_bytes(const OpTotals& t) {
   return b;
 }
 
-// Ops in profile order, the nested join waits last, per decode step; `other`
-// is the decode time no op accounts for (scheduling, stream events, the step
-// loop).
+// Ops in profile order, the nested join waits last, per step (a decode step
+// or a prompt pass); `other` is the time no op accounts for (scheduling,
+// stream events, the step loop).
 nlohmann::json profile_json(const OpTotals& t, int64_t steps, double decode_seconds) {
   const double tokens = double(steps);
   nlohmann::json ops = nlohmann::json::array();
@@ -192,10 +218,10 @@ nlohmann::json profile_json(const OpTotals& t, int64_t steps, double decode_seco
   return ops;
 }
 
-void print_profile(const OpTotals& t, int64_t steps, double decode_seconds, double read_gb_per_s) {
+void print_profile(const char* phase, const char* step, const OpTotals& t, int64_t steps, double decode_seconds,
+                   double read_gb_per_s) {
   if (steps <= 0) return;
-  fmt::print(stderr, "\ndecode, per step over {} steps ({:.3f} ms each):\n", steps,
-             decode_seconds * 1e3 / double(steps));
+  fmt::print(stderr, "\n{}, per {} over {} ({:.3f} ms each):\n", phase, step, steps, decode_seconds * 1e3 / double(steps));
   fmt::print(stderr, "{:<30} {:>8} {:>9} {:>7} {:>9} {:>8} {:>9}\n", "op", "calls", "ms", "share", "MB read", "GB/s",
              "of read");
   for (const nlohmann::json& op : profile_json(t, steps, decode_seconds)) {
@@ -249,7 +275,7 @@ void run_generate(GenerateOptions o) {
   warm_up.params.max_tokens = std::min<int32_t>(2, request.params.max_tokens);
   warm_up.params.ignore_eos = true;
   warm_up.params.stop.clear();
-  const double first_forward_seconds = generate(engine, warm_up, 1, prompt_of, nullptr).prompt_seconds;
+  const double first_forward_seconds = generate(engine, warm_up, 1, false, prompt_of, nullptr).prompt_seconds;
 
   // The text is shown as the first timed run produces it; the same seed
   // makes every run produce the same tokens.
@@ -261,12 +287,11 @@ void run_generate(GenerateOptions o) {
   std::vector<double> prompt_seconds, decode_seconds, read_gb_per_s, fractions;
   Generation first;
   std::optional<ColdReader> reader;  // made at the first measurement, sized to the reads
-  op_profile::reset();
+  OpTotals prompt_profile{}, profile{};
   double bytes_per_token = 0;
   int64_t profiled_tokens = 0, decode_tokens = 0;
   for (int i = 0; i < o.repeats; ++i) {
-    const double bytes_before = total_bytes(op_profile::totals());
-    Generation g = generate(engine, request, o.batch, prompt_of, i == 0 && !o.json ? print_text : nullptr);
+    Generation g = generate(engine, request, o.batch, o.profile, prompt_of, i == 0 && !o.json ? print_text : nullptr);
     prompt_seconds.push_back(g.prompt_seconds);
     decode_seconds.push_back(g.decode_seconds);
     const int64_t decoded = g.decode_tokens;
@@ -274,16 +299,17 @@ void run_generate(GenerateOptions o) {
     profiled_tokens += decoded;
     if (decoded > 0 && g.decode_seconds > 0) {
       // A step reads its weights once for all the sequences in it.
-      const double bytes_per_step = (total_bytes(op_profile::totals()) - bytes_before) * o.batch / double(decoded);
+      const double bytes_per_step = total_bytes(g.decode_ops) * o.batch / double(decoded);
       bytes_per_token = bytes_per_step / o.batch;
       // A ring far beyond the last-level cache; 4 steps' bytes suffice for big models.
       if (!reader) reader.emplace(std::clamp(size_t(4 * bytes_per_step), size_t(256) << 20, size_t(1) << 30));
       read_gb_per_s.push_back(reader->gb_per_s(size_t(bytes_per_step), 3));
       fractions.push_back(bytes_per_token * double(decoded) / g.decode_seconds / 1e9 / read_gb_per_s.back());
     }
+    prompt_profile += g.prompt_ops;
+    profile += g.decode_ops;
     if (i == 0) first = std::move(g);
   }
-  const OpTotals profile = op_profile::totals();
   // The first token comes from the prompt pass; the decode rate counts the
   // forward passes made after it.
   const Rate prompt_rate = rate(int64_t(prompt.size()) * o.batch, prompt_seconds);
@@ -313,7 +339,10 @@ void run_generate(GenerateOptions o) {
       out["read_bandwidth_gb_per_s"] = median(read_gb_per_s);
       out["decode_bandwidth_fraction"] = median(fractions);
     }
-    if (o.profile) out["decode_profile"] = profile_json(profile, profiled_tokens / o.batch, sum(decode_seconds));
+    if (o.profile) {
+      out["prompt_profile"] = profile_json(prompt_profile, o.repeats, sum(prompt_seconds));
+      out["decode_profile"] = profile_json(profile, profiled_tokens / o.batch, sum(decode_seconds));
+    }
     fmt::print("{}\n", out.dump());
     return;
   }
@@ -332,7 +361,10 @@ void run_generate(GenerateOptions o) {
                "bandwidth measured after each run\n",
                bytes_per_token / 1e6, median(fractions), median(read_gb_per_s));
   }
-  if (o.profile) print_profile(profile, profiled_tokens / o.batch, sum(decode_seconds), median(read_gb_per_s));
+  if (o.profile) {
+    print_profile("prompt pass", "pass", prompt_profile, o.repeats, sum(prompt_seconds), median(read_gb_per_s));
+    print_profile("decode", "step", profile, profiled_tokens / o.batch, sum(decode_seconds), median(read_gb_per_s));
+  }
   if (!o.capture.dir.empty()) {
     fmt::print(stderr, "{} workloads recorded in {}\n", flush_workload_capture(), o.capture.dir);
   }
@@ -365,7 +397,7 @@ void add_generate_command(CLI::App& app) {
                   "its own prompt)")
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object with the text and the timings");
-  cmd->add_flag("--profile", o->profile, "Show the decode time and bytes read per op");
+  cmd->add_flag("--profile", o->profile, "Show the prompt pass's and the decode steps' time and bytes read per op");
   add_schedule_options(*cmd, o->engine);
   add_slo_schedule_options(*cmd, o->engine, o->cost_profile);
   cmd->callback([o] { run_generate(*o); });
