@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "server/openai_protocol.h"
@@ -13,9 +14,28 @@ namespace strata {
 
 using json = nlohmann::ordered_json;
 
+namespace {
+
+// An optional field of type `is` (null counts as absent). Checked before
+// reading: json::value() throws a type error, which would answer 500.
+template <class Is>
+const json* optional_field(const json& body, const char* key, Is is, const char* what) {
+  auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return nullptr;
+  if (!(it->*is)()) throw ApiError(400, fmt::format("'{}' must be {}", key, what), key);
+  return &*it;
+}
+
+std::string model_field(const json& body) {
+  const json* model = optional_field(body, "model", &json::is_string, "a string");
+  return model ? model->get<std::string>() : "";
+}
+
+}  // namespace
+
 void serve_tokenize(ServingContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const json body = parse_body(req.body);
-  check_model_name(body.value("model", ""), ctx.served_model_name);
+  check_model_name(model_field(body), ctx.served_model_name);
   std::vector<int32_t> tokens;
   if (body.contains("messages")) {
     const json tools = body.contains("tools") ? body["tools"] : json(nullptr);
@@ -32,7 +52,8 @@ void serve_tokenize(ServingContext& ctx, const httplib::Request& req, httplib::R
     tokens = add_special_tokens ? ctx.tokenizer.encode_prompt(text) : ctx.tokenizer.encode(text);
   }
   json out = {{"count", tokens.size()}, {"max_model_len", ctx.max_model_len}, {"tokens", tokens}, {"token_strs", nullptr}};
-  if (body.value("return_token_strs", false)) {
+  const json* token_strs = optional_field(body, "return_token_strs", &json::is_boolean, "a boolean");
+  if (token_strs && token_strs->get<bool>()) {
     out["token_strs"] = json::array();
     for (int32_t id : tokens) out["token_strs"].push_back(token_text(ctx.tokenizer, id));
   }
@@ -41,7 +62,7 @@ void serve_tokenize(ServingContext& ctx, const httplib::Request& req, httplib::R
 
 void serve_detokenize(ServingContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const json body = parse_body(req.body);
-  check_model_name(body.value("model", ""), ctx.served_model_name);
+  check_model_name(model_field(body), ctx.served_model_name);
   auto tokens = body.find("tokens");
   if (tokens == body.end() || !tokens->is_array()) throw ApiError(400, "'tokens' must be a list of token ids", "tokens");
   std::vector<int32_t> ids;
