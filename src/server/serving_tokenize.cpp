@@ -22,7 +22,7 @@ template <class Is>
 const json* optional_field(const json& body, const char* key, Is is, const char* what) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return nullptr;
-  if (!(it->*is)()) throw ApiError(400, fmt::format("'{}' must be {}", key, what), key);
+  if (!((*it).*is)()) throw ApiError(400, fmt::format("'{}' must be {}", key, what), key);
   return &*it;
 }
 
