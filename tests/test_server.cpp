@@ -19,6 +19,7 @@
 #include <iterator>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -466,6 +467,27 @@ TEST_F(ServerTest, BadRequestsNameTheParameter) {
   for (const auto& [body, param] : chats) {
     const json error = post_json(c, "/v1/chat/completions", body, 400);
     EXPECT_EQ(error["error"]["param"], param) << body.dump();
+  }
+}
+
+// Fields of the wrong JSON type were read with json::value(), whose type
+// error escaped as a 500 (found by fuzz/openai_request.cpp).
+TEST_F(ServerTest, FieldsOfTheWrongTypeAre400) {
+  auto c = client();
+  const json user = json::array({{{"role", "user"}, {"content", "hi"}}});
+  const json tool = {{"type", "function"}, {"function", {{"name", "f"}}}};
+  const std::vector<std::tuple<std::string, json, std::string>> cases = {
+      {"/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", {{{"type", 5}}}}}}}}, "messages"},
+      {"/v1/chat/completions", {{"messages", user}, {"tools", {{{"type", 5}}}}}, "tools"},
+      {"/v1/chat/completions", {{"messages", user}, {"tools", {tool}}, {"tool_choice", {{"type", 5}}}}, "tool_choice"},
+      {"/v1/completions", {{"prompt", "x"}, {"response_format", {{"type", 5}}}}, "response_format"},
+      {"/tokenize", {{"prompt", "x"}, {"model", 5}}, "model"},
+      {"/tokenize", {{"prompt", "x"}, {"return_token_strs", "yes"}}, "return_token_strs"},
+      {"/detokenize", {{"tokens", {1}}, {"model", json::array()}}, "model"},
+  };
+  for (const auto& [path, body, param] : cases) {
+    const json error = post_json(c, path, body, 400);
+    EXPECT_EQ(error["error"]["param"], param) << path << " " << body.dump();
   }
 }
 

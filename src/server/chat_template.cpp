@@ -37,7 +37,7 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const nlohmann::ordered_json& c
     source = it->get<std::string>();
   } else if (it->is_array()) {
     for (const auto& named : *it)
-      if (named.is_object() && named.value("name", "") == "default" && named.contains("template") &&
+      if (named.is_object() && named.value("name", nlohmann::ordered_json()) == "default" && named.contains("template") &&
           named["template"].is_string())
         source = named["template"].get<std::string>();
     if (source.empty()) fail("{}: \"chat_template\" list has no \"default\" template", where);

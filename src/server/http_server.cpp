@@ -12,7 +12,7 @@
 #include "server/request_runner.h"
 #include "server/serving_chat.h"
 #include "server/serving_completions.h"
-#include "tokenizer/tokenizer.h"
+#include "server/serving_tokenize.h"
 
 namespace strata {
 
@@ -54,47 +54,6 @@ bool same_secret(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % std::max<size_t>(b.size(), 1)]);
   return diff == 0;
-}
-
-void serve_tokenize(ServingContext& ctx, const httplib::Request& req, httplib::Response& res) {
-  const json body = parse_body(req.body);
-  check_model_name(body.value("model", ""), ctx.served_model_name);
-  std::vector<int32_t> tokens;
-  if (body.contains("messages")) {
-    const json tools = body.contains("tools") ? body["tools"] : json(nullptr);
-    tokens = ctx.tokenizer.encode(render_chat_prompt(ctx, body, tools));
-  } else {
-    auto prompt = body.find("prompt");
-    if (prompt == body.end() || !prompt->is_string()) throw ApiError(400, "'prompt' must be a string", "prompt");
-    auto add_special = body.find("add_special_tokens");
-    if (add_special != body.end() && !add_special->is_boolean()) {
-      throw ApiError(400, "'add_special_tokens' must be a boolean", "add_special_tokens");
-    }
-    const bool add_special_tokens = add_special == body.end() || add_special->get<bool>();
-    const std::string text = prompt->get<std::string>();
-    tokens = add_special_tokens ? ctx.tokenizer.encode_prompt(text) : ctx.tokenizer.encode(text);
-  }
-  json out = {{"count", tokens.size()}, {"max_model_len", ctx.max_model_len}, {"tokens", tokens}, {"token_strs", nullptr}};
-  if (body.value("return_token_strs", false)) {
-    out["token_strs"] = json::array();
-    for (int32_t id : tokens) out["token_strs"].push_back(token_text(ctx.tokenizer, id));
-  }
-  res.set_content(json_text(out), "application/json");
-}
-
-void serve_detokenize(ServingContext& ctx, const httplib::Request& req, httplib::Response& res) {
-  const json body = parse_body(req.body);
-  check_model_name(body.value("model", ""), ctx.served_model_name);
-  auto tokens = body.find("tokens");
-  if (tokens == body.end() || !tokens->is_array()) throw ApiError(400, "'tokens' must be a list of token ids", "tokens");
-  std::vector<int32_t> ids;
-  for (const json& id : *tokens) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= ctx.tokenizer.vocab_size()) {
-      throw ApiError(400, "'tokens' must hold token ids of this vocabulary", "tokens");
-    }
-    ids.push_back(int32_t(id.get<int64_t>()));
-  }
-  res.set_content(json_text({{"prompt", ctx.tokenizer.decode(ids)}}), "application/json");
 }
 
 void serve_models(ServingContext& ctx, httplib::Response& res) {

@@ -124,7 +124,7 @@ void reject_unsupported(const json& body, Endpoint endpoint) {
     throw bad_param("best_of", "'best_of' is not supported");
   }
   if (const json* format = field(body, "response_format")) {
-    if (!format->is_object() || format->value("type", "text") != "text") {
+    if (!format->is_object() || format->value("type", json("text")) != "text") {
       throw bad_param("response_format", "only {\"type\": \"text\"} is supported for 'response_format'");
     }
   }

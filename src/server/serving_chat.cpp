@@ -49,7 +49,7 @@ json normalized_messages(const json& body) {
     if (content == message.end() || !content->is_array()) continue;
     std::string text;
     for (const json& part : *content) {
-      if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string()) {
+      if (!part.is_object() || part.value("type", json()) != "text" || !part.contains("text") || !part["text"].is_string()) {
         throw ApiError(400, "only text content parts are supported", "messages");
       }
       if (!text.empty()) text += "\n";
@@ -76,7 +76,7 @@ ToolSetup read_tools(const json& body, bool parser_available) {
   }
   if (has_tools) {
     for (const json& tool : *tools) {
-      if (!tool.is_object() || tool.value("type", "") != "function" || !tool.contains("function") ||
+      if (!tool.is_object() || tool.value("type", json()) != "function" || !tool.contains("function") ||
           !tool["function"].is_object() || !tool["function"].contains("name") || !tool["function"]["name"].is_string()) {
         throw ApiError(400, "each tool must be {\"type\": \"function\", \"function\": {\"name\": ...}}", "tools");
       }
@@ -91,7 +91,7 @@ ToolSetup read_tools(const json& body, bool parser_available) {
       if (choice != "none" && choice != "auto" && choice != "required") {
         throw ApiError(400, "'tool_choice' must be \"none\", \"auto\", \"required\" or a named function", "tool_choice");
       }
-    } else if (tool_choice->is_object() && tool_choice->value("type", "") == "function" &&
+    } else if (tool_choice->is_object() && tool_choice->value("type", json()) == "function" &&
                tool_choice->contains("function") && (*tool_choice)["function"].is_object() &&
                (*tool_choice)["function"].contains("name") && (*tool_choice)["function"]["name"].is_string()) {
       choice = "named";

@@ -30,7 +30,7 @@ class Object {
   void set(const std::string& key, Value value);
   void set_key(Value key, Value value);  // any hashable key
   const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
-  size_t size() const { return entries_.size(); }
+  size_t size() const;  // defined below Value: clang needs the complete type here
 
  private:
   std::vector<std::pair<Value, Value>> entries_;
@@ -128,6 +128,8 @@ std::string python_float_repr(double d);
 
 // markupsafe.escape(): & < > " ' as HTML entities.
 std::string html_escape(std::string_view s);
+
+inline size_t Object::size() const { return entries_.size(); }
 
 // Code-point view of UTF-8 text, for len(), indexing and slicing like Python str.
 std::vector<std::string_view> utf8_chars(std::string_view s);
