@@ -421,6 +421,16 @@ TEST(ModelConfig, BadConfigsAreRejectedNamingTheSource) {
   j = good;
   j["hidden_size"] = int64_t(1) << 40;
   expect_rejected(j, "hidden_size");
+  // A float out of an integer's range (fuzz/safetensors found the cast).
+  j = good;
+  j["num_hidden_layers"] = 7.8e59;
+  expect_rejected(j, "num_hidden_layers");
+  j = good;
+  j["num_hidden_layers"] = 2.5;
+  expect_rejected(j, "num_hidden_layers");
+  j = good;
+  j["num_hidden_layers"] = double(good["num_hidden_layers"].get<int64_t>());  // a whole float is read
+  EXPECT_EQ(ModelConfig::from_hf(j, "ok/config.json").num_hidden_layers, good["num_hidden_layers"].get<int64_t>());
   j = good;
   j.erase("num_hidden_layers");
   expect_rejected(j, "num_hidden_layers");

@@ -1,7 +1,10 @@
 #pragma once
 // Typed reads of a Hugging Face config.json with errors that name the file
 // and key: for architecture files (model/arch.h) and config.cpp.
+#include <cmath>
+#include <limits>
 #include <string>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +24,18 @@ class HFConfigReader {
   T get(const char* key, T fallback) const {
     auto it = j_.find(key);
     if (it == j_.end() || it->is_null()) return fallback;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // nlohmann converts a float to an integer with a plain cast, which is
+      // undefined out of range (found by fuzz/safetensors): only whole
+      // numbers in range pass.
+      if (it->is_number_float()) {
+        const double v = it->get<double>();
+        if (!(v == std::floor(v) && v >= double(std::numeric_limits<T>::min()) &&
+              v <= double(std::numeric_limits<T>::max())))
+          fail("{}: key '{}' must be an integer in range (got {})", source_, key, it->dump());
+        return T(v);
+      }
+    }
     try {
       return it->get<T>();
     } catch (const nlohmann::json::exception&) {
