@@ -581,13 +581,13 @@ TEST_F(TinyModelCalibration, BenchEnginePrintsMeasuredNextToSimulated) {
   const std::string printed((std::istreambuf_iterator<char>(text)), std::istreambuf_iterator<char>());
   EXPECT_NE(printed.find("measured vs simulated"), std::string::npos) << printed;
   // The count itself depends on this machine's timing, so only its shape is
-  // checked: 3 policies x 5 figures (TTFT mean, median, p99; TBT mean, p99).
+  // checked: 4 policies x 5 figures (TTFT mean, median, p99; TBT mean, p99).
   int within = -1, cells = -1;
   const size_t at = printed.find(" TTFT/TBT figures within 25% of measured");
   ASSERT_NE(at, std::string::npos) << printed;
   const size_t line = printed.rfind('\n', at) + 1;
   ASSERT_EQ(std::sscanf(printed.c_str() + line, "%d of %d", &within, &cells), 2) << printed;
-  EXPECT_EQ(cells, 15);
+  EXPECT_EQ(cells, 20);
   EXPECT_GE(within, 0);
   EXPECT_LE(within, cells);
   std::ifstream in(out);

@@ -8,8 +8,10 @@
 //      widest layer span the target still has room for; the oldest always
 //      advances at least one layer, so prefill cannot starve;
 //   3. if room is left, a new cohort starts at layer 0: of the candidate
-//      sizes (each pending request's end, and powers of two), the one whose
-//      expected mean TTFT over the queue is lowest, with its widest span.
+//      sizes (each pending request's end; powers of two only when not even
+//      the first request fits a layer), the one whose expected mean TTFT
+//      over the queue is lowest, with its widest span.
+//   Each step's real time then corrects the estimate (on_step_timed).
 // On a machine where reading the experts dominates, large cohorts through
 // few layers win (layered prefill); where compute dominates, a cohort's
 // cost grows with its tokens x layers and small cohorts through all layers
