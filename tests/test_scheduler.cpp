@@ -575,7 +575,7 @@ TEST(SloPolicy, NinetyNinePercentOfGapsMeetTheTargetUnderRandomTraffic) {
     }
     h.run_to_completion();
     EXPECT_GT(prefilling, 20);
-    EXPECT_GT(gaps, 1000);
+    EXPECT_GT(gaps, 500);  // enough for 1% to be 5 gaps
     EXPECT_LE(double(gaps_over), 0.01 * double(gaps)) << gaps_over << " of " << gaps << " gaps";
     EXPECT_LE(longest_ms, 4 * 50) << "a step beside decodes goes at most 4x over";
     EXPECT_EQ(h.blocks().usage(), 0.0);
@@ -630,6 +630,6 @@ TEST(SloPolicy, LearnsThatStepsRunSlowerThanItsCostModel) {
     if (plan.num_decode_tokens > 0 && 2 * kComputeBound(plan) > config.tbt_slo_seconds) gaps_over += plan.num_decode_tokens;
   }
   h.run_to_completion();
-  EXPECT_GT(gaps, 1000);
+  EXPECT_GT(gaps, 500);  // enough for 1% to be 5 gaps
   EXPECT_LE(double(gaps_over), 0.01 * double(gaps)) << gaps_over << " of " << gaps << " gaps";
 }
