@@ -451,6 +451,76 @@ TEST(KernelRunner, SolutionsGetTheirStatusAndTheRunnerSurvives) {
   EXPECT_THAT(text, HasSubstr("| tester_c_wrong | tester | 0.00x | 0% | 0% | 1 |"));
 }
 
+// The expected outputs are the definition's Python reference's: a reference
+// that says "times 1.1" fails strata's every rmsnorm, which only the scalar
+// baseline's own outputs would have passed. A reference that kills Python
+// or loops falls back to the baseline, saying why; `--reference python` without a
+// Python that imports torch is an error (torch: scripts/install-deps).
+TEST(KernelRunner, ExpectedOutputsComeFromThePythonReference) {
+  const std::string def_file = std::string(STRATA_SOURCE_DIR) + "/kernels/definitions/rmsnorm/rmsnorm_f32_h128.json";
+  std::ifstream def_in(def_file);
+  const Json def = Json::parse(std::string(std::istreambuf_iterator<char>(def_in), {}));
+  auto bench = [&](const std::string& reference_code, const std::string& flags, const std::string& env = "") {
+    TempDataset t;
+    Json d = def;
+    d["reference"] = reference_code;
+    t.write("definitions/rmsnorm/rmsnorm_f32_h128.json", d.dump(2));
+    const fs::path out = t.root / "out";
+    const CommandOutput run = run_command(fmt::format("{} {} kernels bench {} --out {} --synthetic-sizes 3 --trials 1 "
+                                                      "--warmup 0 --iterations 1 {}",
+                                                      env, STRATA_BINARY, t.root.string(), out.string(), flags));
+    std::vector<Trace> traces;
+    if (run.status == 0) traces = load_dataset(out.string()).traces;
+    return std::make_pair(run, traces);
+  };
+  const std::string right = def["reference"];
+  const std::string scaled = right.substr(0, right.rfind("return")) + "return hidden_states * inv_rms * weight * 1.1\n";
+  ASSERT_NE(scaled, right);
+
+  const auto [ran, traces] = bench(scaled, "");
+  ASSERT_EQ(ran.status, 0) << ran.text;
+  EXPECT_THAT(ran.text, HasSubstr("expected outputs: the definitions' Python references (python3 torch"));
+  ASSERT_GE(traces.size(), 1u);
+  for (const Trace& tr : traces) {
+    EXPECT_EQ(tr.evaluation->status, EvaluationStatus::IncorrectNumerical) << *tr.solution;
+    EXPECT_THAT(tr.evaluation->libs.at("reference"), HasSubstr("python reference (python3 torch")) << *tr.solution;
+  }
+
+  const auto [ran_right, traces_right] = bench(right, "--reference python");
+  ASSERT_EQ(ran_right.status, 0) << ran_right.text;
+  for (const Trace& tr : traces_right) EXPECT_EQ(tr.evaluation->status, EvaluationStatus::Passed) << tr.evaluation->log;
+
+  const auto [ran_baseline, traces_baseline] = bench(scaled, "--reference baseline");
+  ASSERT_EQ(ran_baseline.status, 0) << ran_baseline.text;
+  for (const Trace& tr : traces_baseline) {
+    EXPECT_EQ(tr.evaluation->status, EvaluationStatus::Passed);
+    EXPECT_EQ(tr.evaluation->libs.at("reference"), "baseline rmsnorm_scalar");
+  }
+
+  const auto [ran_dies, traces_dies] = bench("import os\n\ndef run(hidden_states, weight):\n    os._exit(3)\n", "");
+  ASSERT_EQ(ran_dies.status, 0) << ran_dies.text;
+  ASSERT_GE(traces_dies.size(), 1u);
+  for (const Trace& tr : traces_dies) {
+    EXPECT_EQ(tr.evaluation->status, EvaluationStatus::Passed);
+    EXPECT_THAT(tr.evaluation->libs.at("reference"),
+                HasSubstr("baseline rmsnorm_scalar (the Python reference failed: the Python reference process died"));
+  }
+
+  const auto [ran_loops, traces_loops] = bench("def run(hidden_states, weight):\n    while True:\n        pass\n", "--timeout 2");
+  ASSERT_EQ(ran_loops.status, 0) << ran_loops.text;
+  ASSERT_GE(traces_loops.size(), 1u);
+  EXPECT_THAT(traces_loops[0].evaluation->libs.at("reference"), HasSubstr("the Python reference ran past 2 s"));
+
+  const auto [no_python, none] = bench(right, "--reference python", "STRATA_PYTHON=/nonexistent/python3");
+  EXPECT_NE(no_python.status, 0);
+  EXPECT_THAT(no_python.text, HasSubstr("the Python reference process died"));
+  const auto [auto_no_python, baseline_traces] = bench(right, "", "STRATA_PYTHON=/nonexistent/python3");
+  ASSERT_EQ(auto_no_python.status, 0) << auto_no_python.text;
+  EXPECT_THAT(auto_no_python.text, HasSubstr("expected outputs: the scalar baselines"));
+  ASSERT_GE(baseline_traces.size(), 1u);
+  EXPECT_EQ(baseline_traces[0].evaluation->libs.at("reference"), "baseline rmsnorm_scalar");
+}
+
 // Installed choices serve their shape and bucket; any other call (a miss)
 // keeps the selection.
 TEST(KernelTable, ChoicesServeTheirShapeAndMissesKeepTheSelection) {

@@ -59,8 +59,24 @@ struct BenchArgs {
   std::vector<int64_t> synthetic_sizes = {1, 16, 128};
   int64_t max_tokens = 0;
   int workloads_per_bucket = 0;
+  std::string reference = "auto";
   RunnerOptions runner;
 };
+
+// The process that runs the definitions' Python references, per --reference:
+// auto uses it when torch imports, python requires it, baseline never starts it.
+std::unique_ptr<PythonReference> start_python_reference(const BenchArgs& a) {
+  if (a.reference == "baseline") return nullptr;
+  try {
+    auto python = std::make_unique<PythonReference>(a.runner.timeout_seconds);
+    fmt::print("expected outputs: the definitions' Python references ({})\n", python->description());
+    return python;
+  } catch (const Error& e) {
+    if (a.reference == "python") throw;
+    fmt::print("expected outputs: the scalar baselines ({})\n", e.what());
+    return nullptr;
+  }
+}
 
 bool selected(const std::vector<std::string>& names, const std::string& name) {
   return names.empty() || std::find(names.begin(), names.end(), name) != names.end();
@@ -113,6 +129,7 @@ void bench(const BenchArgs& a) {
   const Dataset d = load_dataset(a.dataset);
   for (const std::string& e : d.errors) fmt::print(stderr, "warning: skipped: {}\n", e);
   const std::string build_dir = (std::filesystem::path(a.out) / "build").string();
+  const std::unique_ptr<PythonReference> python = start_python_reference(a);
   int benched = 0;
   for (const Definition& def : d.definitions) {
     if (!selected(a.definitions, def.name)) continue;
@@ -150,7 +167,7 @@ void bench(const BenchArgs& a) {
       fmt::print("{}: skipped: no workloads (capture some; its inputs cannot be drawn at random)\n", def.name);
       continue;
     }
-    std::vector<Trace> traces = bench_definition(def, workloads, solutions, a.runner, a.dataset);
+    std::vector<Trace> traces = bench_definition(def, workloads, solutions, a.runner, a.dataset, python.get());
     for (const auto& [name, log] : compile_errors) {
       for (const Workload& w : workloads) {
         Evaluation e = runner_environment();
@@ -244,6 +261,11 @@ void add_kernels_command(CLI::App& app) {
   b->add_option("--max-tokens", bargs->max_tokens, "skip workloads with more tokens (0: none skipped)")->capture_default_str();
   b->add_option("--workloads-per-bucket", bargs->workloads_per_bucket,
                 "at most this many workloads per power-of-two token bucket (0: all)")
+      ->capture_default_str();
+  b->add_option("--reference", bargs->reference,
+                "expected outputs from: the definitions' Python references (python), the scalar baselines (baseline), "
+                "or Python where torch imports (auto)")
+      ->check(CLI::IsMember({"auto", "python", "baseline"}))
       ->capture_default_str();
   b->add_option("--warmup", bargs->runner.warmup)->capture_default_str();
   b->add_option("--iterations", bargs->runner.iterations)->capture_default_str();

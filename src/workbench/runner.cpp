@@ -214,6 +214,26 @@ std::string cpu_model_name() {
   return "unknown x86-64 CPU";
 }
 
+// A trial's expected outputs: the Python reference's where it runs, else the
+// baseline's. `source` says which, and why Python did not serve.
+std::vector<TensorData> expected_outputs(const Definition& def, const Workload& w, const std::vector<TensorData>& in,
+                                         const RunnableSolution& baseline, PythonReference* python, std::string& source) {
+  if (python) {
+    try {
+      std::vector<TensorData> out = python->run(def, in, empty_outputs(def, w));
+      source = "python reference (" + python->description() + ")";
+      return out;
+    } catch (const Error& e) {
+      source = fmt::format("baseline {} (the Python reference failed: {})", baseline.builtin, e.what());
+    }
+  } else {
+    source = "baseline " + baseline.builtin;
+  }
+  std::vector<TensorData> out = empty_outputs(def, w);
+  baseline.prepare(in)(out);
+  return out;
+}
+
 }  // namespace
 
 Evaluation runner_environment() {
@@ -228,7 +248,7 @@ Evaluation runner_environment() {
 
 std::vector<Trace> bench_definition(const Definition& def, const std::vector<Workload>& workloads,
                                     const std::vector<RunnableSolution>& solutions, const RunnerOptions& o,
-                                    const std::string& root) {
+                                    const std::string& root, PythonReference* python) {
   if (solutions.empty()) fail("{}: no solutions to run", def.name);
   const Evaluation environment = runner_environment();
   if (o.cold_cache) evict_caches();  // allocates the buffer once, before the children share it
@@ -236,10 +256,10 @@ std::vector<Trace> bench_definition(const Definition& def, const std::vector<Wor
   for (const Workload& w : workloads) {
     w.check_against(def, "workload " + w.uuid);
     std::vector<std::vector<TensorData>> inputs, expected;
+    std::string source;
     for (int t = 0; t < o.trials; ++t) {
       inputs.push_back(make_inputs(def, w, uint64_t(t + 1), root));
-      expected.push_back(empty_outputs(def, w));
-      solutions[0].prepare(inputs.back())(expected.back());
+      expected.push_back(expected_outputs(def, w, inputs.back(), solutions[0], python, source));
     }
     double reference_ms = 0;
     for (size_t i = 0; i < solutions.size(); ++i) {
@@ -254,6 +274,7 @@ std::vector<Trace> bench_definition(const Definition& def, const std::vector<Wor
       }
       if (i == 0) reference_ms = r.latency_ms;
       Evaluation e = environment;
+      e.libs["reference"] = source;
       e.status = r.status;
       e.timestamp = trace_timestamp();
       e.log = r.log;

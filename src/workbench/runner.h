@@ -3,8 +3,10 @@
 // checked against the baseline's outputs and timed, as flashinfer-bench's
 // runner does, on this CPU:
 // - per trial a fresh input set (random inputs redrawn, captured ones as
-//   given); the baseline (the scalar reference) computes the expected
-//   outputs in process;
+//   given); the definition's Python reference computes the expected outputs
+//   where it runs (python_reference.h), otherwise the baseline (the scalar
+//   reference) does, in process; the traces' environment says which
+//   (libs["reference"]);
 // - each (solution, workload) is evaluated in a forked child: a crash is a
 //   RUNTIME_ERROR, running past the timeout a TIMEOUT (the child is killed),
 //   and the runner goes on;
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "workbench/python_reference.h"
 #include "workbench/runnable_solution.h"
 #include "workbench/trace.h"
 
@@ -32,10 +35,11 @@ struct RunnerOptions {
   bool cold_cache = true;
 };
 
-// solutions[0] is the baseline. Returns one trace per (solution, workload).
+// solutions[0] is the baseline. `python` (may be null) runs the definition's
+// reference. Returns one trace per (solution, workload).
 std::vector<Trace> bench_definition(const Definition& def, const std::vector<Workload>& workloads,
                                     const std::vector<RunnableSolution>& solutions, const RunnerOptions& options,
-                                    const std::string& dataset_root);
+                                    const std::string& dataset_root, PythonReference* python);
 
 // What an evaluation's environment says: the CPU's model name and its
 // instruction sets.
