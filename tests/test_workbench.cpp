@@ -521,6 +521,46 @@ TEST(KernelRunner, ExpectedOutputsComeFromThePythonReference) {
   EXPECT_EQ(baseline_traces[0].evaluation->libs.at("reference"), "baseline rmsnorm_scalar");
 }
 
+// The paged-attention and FP8 definitions run strata's solutions on
+// synthetic batches whose page tables (shuffled pages, one unused, partial
+// last pages) are blobs of the output dataset; every solution agrees with
+// the definition's Python reference (FP8: the scalar reference, where this
+// torch has no float8), and the output dataset validates.
+TEST(KernelRunner, PagedAttentionAndFp8SolutionsMatchTheReferences) {
+  TempDataset t;
+  const std::vector<std::string> names = {
+      "gqa_paged/gqa_paged_decode_f32_h32_kv4_d128_ps16", "gqa_paged/gqa_paged_prefill_causal_f32_h32_kv4_d128_ps16",
+      "mla_paged/mla_paged_decode_f32_h64_ckv512_kpe64_ps16", "mla_paged/mla_paged_prefill_causal_f32_h64_ckv512_kpe64_ps16",
+      "gemm/gemm_fp8_e4m3_block128_n1536_k3072"};
+  for (const std::string& n : names) {
+    std::ifstream in(std::string(STRATA_SOURCE_DIR) + "/kernels/definitions/" + n + ".json");
+    t.write("definitions/" + n + ".json", std::string(std::istreambuf_iterator<char>(in), {}));
+  }
+  const fs::path out = t.root / "out";
+  const CommandOutput run = strata_cli(fmt::format(
+      "kernels bench {} --out {} --synthetic-sizes 3,70 --trials 1 --warmup 0 --iterations 1", t.root.string(), out.string()));
+  ASSERT_EQ(run.status, 0) << run.text;
+  const Dataset d = load_dataset(out.string());
+  EXPECT_THAT(d.errors, ::testing::IsEmpty());
+  std::map<std::string, int> passed, python_checked;
+  for (const Trace& tr : d.traces) {
+    EXPECT_EQ(tr.evaluation->status, EvaluationStatus::Passed) << *tr.solution << ": " << tr.evaluation->log;
+    passed[tr.definition] += tr.evaluation->status == EvaluationStatus::Passed;
+    python_checked[tr.definition] += tr.evaluation->libs.at("reference").starts_with("python reference");
+  }
+  EXPECT_EQ(passed.size(), names.size());
+  for (const auto& [definition, n] : passed) {
+    EXPECT_GE(n, 4) << definition;  // the scalar reference and a SIMD solution, two workloads
+    if (!definition.starts_with("gemm_fp8")) EXPECT_EQ(python_checked[definition], n) << definition;
+  }
+  // 70 prefill rows go to two sequences.
+  const auto prefill = std::find_if(d.workloads.begin(), d.workloads.end(), [](const Trace& w) {
+    return w.definition.starts_with("gqa_paged_prefill") && w.workload.axis("total_q") == 70;
+  });
+  ASSERT_NE(prefill, d.workloads.end());
+  EXPECT_EQ(prefill->workload.axis("batch_size"), 2);
+}
+
 // Installed choices serve their shape and bucket; any other call (a miss)
 // keeps the selection.
 TEST(KernelTable, ChoicesServeTheirShapeAndMissesKeepTheSelection) {
@@ -574,15 +614,22 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
     const std::optional<std::string> kernel = def.tag("strata_kernel");
     if (!kernel) continue;
     std::vector<int64_t> shape;
+    const bool paged = *kernel == "gqa_paged_attention" || *kernel == "mla_paged_attention";
     if (*kernel == "gemm_bf16" || *kernel == "gemm_w4a16_g32") {
       shape = {def.axis("N")->value, def.axis("K")->value};
     } else if (*kernel == "rmsnorm") {
       shape = {def.axis("hidden_size")->value};
+    } else if (*kernel == "gqa_paged_attention") {
+      for (const char* a : {"num_qo_heads", "num_kv_heads", "head_dim", "page_size"}) shape.push_back(def.axis(a)->value);
+    } else if (*kernel == "mla_paged_attention") {
+      for (const char* a : {"num_qo_heads", "head_dim_ckv", "head_dim_kpe", "page_size"}) shape.push_back(def.axis(a)->value);
     } else {
       continue;
     }
     const NumericPath path = def.tag("strata_path") == std::optional<std::string>("w4a8") ? NumericPath::W4A8 : NumericPath::Exact;
-    const std::optional<Definition> made = definition_for_call(*kernel, shape, path);
+    const std::optional<Definition> made =
+        paged ? paged_definition_for_call(*kernel, shape, def.tag("stage") == std::optional<std::string>("prefill"))
+              : definition_for_call(*kernel, shape, path);
     ASSERT_TRUE(made.has_value()) << def.name;
     nlohmann::json a = nlohmann::json::parse(made->to_json().dump()), b = nlohmann::json::parse(def.to_json().dump());
     for (nlohmann::json* j : {&a, &b}) {
@@ -592,7 +639,7 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
     EXPECT_EQ(a, b) << def.name;
     ++compared;
   }
-  EXPECT_EQ(compared, 5 + 4 + 4 + 5);  // gemm_f32_bf16, gemm_w4a16_g32, gemm_w4a8_g32, rmsnorm_f32 files
+  EXPECT_EQ(compared, 5 + 4 + 4 + 5 + 2 + 2);  // gemm_f32_bf16, gemm_w4a16_g32, gemm_w4a8_g32, rmsnorm_f32, gqa_paged, mla_paged files
   EXPECT_FALSE(definition_for_call("softmax", std::vector<int64_t>{8}, NumericPath::Exact).has_value());
 }
 
@@ -638,7 +685,25 @@ TEST(WorkloadCapture, CaptureBenchApplyServe) {
       "kernels bench {} --out {} --trials 1 --warmup 0 --iterations 2 --max-seconds-per-trial 0.2", captured.string(),
       benched.string()));
   ASSERT_EQ(bench_status, 0) << bench_log;
-  EXPECT_EQ(load_dataset(benched.string()).workloads.size(), d.workloads.size());  // the output stands on its own
+  // Attention: the 12-token prompt as a prefill batch, the decode steps as
+  // decode batches, their page tables blobs; each checked against the Python reference.
+  using Axes = std::map<std::string, int64_t>;
+  std::map<std::string, Axes> attention;
+  for (const Trace& w : d.workloads)
+    if (w.definition.starts_with("gqa_paged_")) attention[w.definition.substr(0, 16)] = Axes(w.workload.axes.begin(), w.workload.axes.end());
+  EXPECT_EQ(attention["gqa_paged_prefil"],
+            (Axes{{"total_q", 12}, {"batch_size", 1}, {"num_pages", 2}, {"len_indptr", 2}, {"num_kv_indices", 1}}));
+  EXPECT_EQ(attention["gqa_paged_decode"], (Axes{{"batch_size", 1}, {"num_pages", 2}, {"len_indptr", 2}, {"num_kv_indices", 1}}));
+  const Dataset benched_set = load_dataset(benched.string());
+  int attention_checked = 0;
+  for (const Trace& tr : benched_set.traces) {
+    if (!tr.definition.starts_with("gqa_paged_")) continue;
+    EXPECT_EQ(tr.evaluation->status, EvaluationStatus::Passed) << *tr.solution << ": " << tr.evaluation->log;
+    EXPECT_THAT(tr.evaluation->libs.at("reference"), HasSubstr("python reference"));
+    ++attention_checked;
+  }
+  EXPECT_GE(attention_checked, 4) << bench_log;  // two definitions, the scalar reference and a SIMD solution each
+  EXPECT_EQ(benched_set.workloads.size(), d.workloads.size());  // the output stands on its own, blobs included
   // --max-tokens and --workloads-per-bucket narrow the workloads benched.
   const fs::path narrow = t.root / "narrow";
   auto [narrow_status, narrow_log] = run_cli(fmt::format(

@@ -14,6 +14,9 @@ struct KernelCall {
   std::string_view kernel;         // the registry's definition name, e.g. gemm_bf16
   std::span<const int64_t> shape;  // its constant sizes, as shape_choices.h keys them
   int64_t tokens;
+  // Paged attention only: per sequence of the batch, its query rows and
+  // cached positions (the query rows are the last ones).
+  std::span<const int32_t> q_lens = {}, kv_lens = {};
 };
 using KernelCallObserver = void (*)(const KernelCall& call);
 
@@ -24,10 +27,22 @@ namespace detail {
 extern std::atomic<KernelCallObserver> g_kernel_call_observer;
 }
 
-inline void observe_kernel_call(std::string_view kernel, std::span<const int64_t> shape, int64_t tokens) {
-  if (const KernelCallObserver o = detail::g_kernel_call_observer.load(std::memory_order_relaxed)) {
-    o(KernelCall{kernel, shape, tokens});
-  }
+inline bool observing_kernel_calls() {
+  return detail::g_kernel_call_observer.load(std::memory_order_relaxed) != nullptr;
 }
+
+inline void observe_kernel_call(const KernelCall& call) {
+  if (const KernelCallObserver o = detail::g_kernel_call_observer.load(std::memory_order_relaxed)) o(call);
+}
+
+inline void observe_kernel_call(std::string_view kernel, std::span<const int64_t> shape, int64_t tokens) {
+  observe_kernel_call(KernelCall{kernel, shape, tokens});
+}
+
+// A paged-attention batch as a call: the sequences' query rows and cached
+// positions from the batch's rows (a sequence's rows are consecutive, in
+// position order). Only when someone observes.
+void observe_paged_attention(std::string_view kernel, std::span<const int64_t> shape, int64_t n_rows,
+                             const int32_t* seq_slots, const int32_t* positions);
 
 }  // namespace strata

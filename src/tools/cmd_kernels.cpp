@@ -17,6 +17,7 @@
 #include "workbench/kernel_table.h"
 #include "workbench/leaderboard.h"
 #include "workbench/out_of_tree_solution.h"
+#include "workbench/paged_workloads.h"
 #include "workbench/runner.h"
 
 namespace strata {
@@ -162,12 +163,16 @@ void bench(const BenchArgs& a) {
                  captured);
     }
     const bool synthetic = captured == 0;
-    if (synthetic) workloads = synthetic_workloads(def, a.synthetic_sizes);
+    // Synthetic page tables are blobs, written into the output dataset.
+    if (synthetic) {
+      workloads = takes_page_table(def) ? synthetic_paged_workloads(def, a.synthetic_sizes, a.out)
+                                        : synthetic_workloads(def, a.synthetic_sizes);
+    }
     if (workloads.empty()) {
       fmt::print("{}: skipped: no workloads (capture some; its inputs cannot be drawn at random)\n", def.name);
       continue;
     }
-    std::vector<Trace> traces = bench_definition(def, workloads, solutions, a.runner, a.dataset, python.get());
+    std::vector<Trace> traces = bench_definition(def, workloads, solutions, a.runner, synthetic ? a.out : a.dataset, python.get());
     for (const auto& [name, log] : compile_errors) {
       for (const Workload& w : workloads) {
         Evaluation e = runner_environment();
@@ -180,7 +185,10 @@ void bench(const BenchArgs& a) {
     write_definition(a.out, def);
     // The output is a dataset of its own: it gets the workloads its traces
     // ran, unless it is the input dataset, which has them already.
-    if (synthetic || !same_folder(a.out, a.dataset)) append_workloads(a.out, def, workloads);
+    if (synthetic || !same_folder(a.out, a.dataset)) {
+      if (!synthetic) copy_workload_blobs(a.dataset, a.out, workloads);
+      append_workloads(a.out, def, workloads);
+    }
     std::map<std::string, std::vector<Trace>> by_author;
     for (const TraceSolution& r : records) {
       write_solution(a.out, def.op_type, r);

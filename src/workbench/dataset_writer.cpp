@@ -42,6 +42,19 @@ void append_workloads(const std::string& root, const Definition& def, const std:
   append_lines(fs::path(root) / "workloads" / def.op_type / (def.name + ".jsonl"), traces);
 }
 
+void copy_workload_blobs(const std::string& from, const std::string& to, const std::vector<Workload>& workloads) {
+  for (const Workload& w : workloads) {
+    for (const auto& [name, in] : w.inputs) {
+      if (in.kind != WorkloadInput::Kind::Safetensors) continue;
+      const fs::path target = fs::path(to) / in.path;
+      fs::create_directories(target.parent_path());
+      std::error_code ec;
+      fs::copy_file(fs::path(from) / in.path, target, fs::copy_options::skip_existing, ec);
+      if (ec) fail("{}: cannot copy blob to {}: {}", in.path, to, ec.message());
+    }
+  }
+}
+
 void append_traces(const std::string& root, const Definition& def, const std::string& author,
                    const std::vector<Trace>& traces) {
   append_lines(fs::path(root) / "traces" / author / def.op_type / (def.name + ".jsonl"), traces);

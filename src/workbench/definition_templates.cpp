@@ -65,6 +65,77 @@ def run(hidden_states, weight):
     return hidden_states * inv_rms * weight
 )PY";
 
+constexpr const char* kSequenceKv = R"PY(import torch
+
+def sequence_kv(cache, kv_indptr, kv_indices, kv_last_page_len, b):
+    # Sequence b's cached rows in position order: its pages, the last one filled to kv_last_page_len[b].
+    pages = kv_indices[kv_indptr[b]:kv_indptr[b + 1]].long()
+    rows = cache[pages].reshape(-1, *cache.shape[2:])
+    page_size = cache.shape[1]
+    return rows[: (pages.numel() - 1) * page_size + int(kv_last_page_len[b])]
+
+)PY";
+
+constexpr const char* kCausalAttention = R"PY(@torch.no_grad()
+def causal_attention(q, k, v, sm_scale):
+    # q: [n_q, H, D] are the last n_q of the n_kv positions; k, v: [n_kv, H, Dk], [n_kv, H, Dv].
+    n_q, n_kv = q.shape[0], k.shape[0]
+    scores = torch.einsum("qhd,nhd->hqn", q, k) * sm_scale
+    visible = torch.arange(n_kv).unsqueeze(0) <= torch.arange(n_kv - n_q, n_kv).unsqueeze(1)
+    scores = scores.masked_fill(~visible.unsqueeze(0), float("-inf"))
+    return torch.einsum("hqn,nhd->qhd", torch.softmax(scores, dim=-1), v)
+
+)PY";
+
+constexpr const char* kGqaDecodeRun = R"PY(@torch.no_grad()
+def run(q, k_cache, v_cache, kv_indptr, kv_indices, kv_last_page_len, sm_scale):
+    batch_size, num_qo_heads, head_dim = q.shape
+    group = num_qo_heads // k_cache.shape[2]
+    output = torch.empty_like(q)
+    for b in range(batch_size):
+        k = sequence_kv(k_cache, kv_indptr, kv_indices, kv_last_page_len, b).repeat_interleave(group, dim=1)
+        v = sequence_kv(v_cache, kv_indptr, kv_indices, kv_last_page_len, b).repeat_interleave(group, dim=1)
+        scores = torch.einsum("hd,nhd->hn", q[b], k) * sm_scale
+        output[b] = torch.einsum("hn,nhd->hd", torch.softmax(scores, dim=-1), v)
+    return output
+)PY";
+
+constexpr const char* kGqaPrefillRun = R"PY(@torch.no_grad()
+def run(q, qo_indptr, k_cache, v_cache, kv_indptr, kv_indices, kv_last_page_len, sm_scale):
+    group = q.shape[1] // k_cache.shape[2]
+    output = torch.empty_like(q)
+    for b in range(qo_indptr.numel() - 1):
+        rows = slice(int(qo_indptr[b]), int(qo_indptr[b + 1]))
+        k = sequence_kv(k_cache, kv_indptr, kv_indices, kv_last_page_len, b).repeat_interleave(group, dim=1)
+        v = sequence_kv(v_cache, kv_indptr, kv_indices, kv_last_page_len, b).repeat_interleave(group, dim=1)
+        output[rows] = causal_attention(q[rows], k, v, sm_scale)
+    return output
+)PY";
+
+constexpr const char* kMlaDecodeRun = R"PY(@torch.no_grad()
+def run(q_nope, q_pe, ckv_cache, kpe_cache, kv_indptr, kv_indices, kv_last_page_len, sm_scale):
+    output = torch.empty_like(q_nope)
+    for b in range(q_nope.shape[0]):
+        ckv = sequence_kv(ckv_cache, kv_indptr, kv_indices, kv_last_page_len, b)
+        kpe = sequence_kv(kpe_cache, kv_indptr, kv_indices, kv_last_page_len, b)
+        scores = (q_nope[b] @ ckv.T + q_pe[b] @ kpe.T) * sm_scale
+        output[b] = torch.softmax(scores, dim=-1) @ ckv
+    return output
+)PY";
+
+constexpr const char* kMlaPrefillRun = R"PY(@torch.no_grad()
+def run(q_nope, q_pe, qo_indptr, ckv_cache, kpe_cache, kv_indptr, kv_indices, kv_last_page_len, sm_scale):
+    output = torch.empty_like(q_nope)
+    for b in range(qo_indptr.numel() - 1):
+        rows = slice(int(qo_indptr[b]), int(qo_indptr[b + 1]))
+        ckv = sequence_kv(ckv_cache, kv_indptr, kv_indices, kv_last_page_len, b)
+        kpe = sequence_kv(kpe_cache, kv_indptr, kv_indices, kv_last_page_len, b)
+        q = torch.cat([q_nope[rows], q_pe[rows]], dim=-1)
+        k = torch.cat([ckv, kpe], dim=-1).unsqueeze(1).expand(-1, q.shape[1], -1)
+        output[rows] = causal_attention(q, k, ckv.unsqueeze(1).expand(-1, q.shape[1], -1), sm_scale)
+    return output
+)PY";
+
 Json gemm_bf16(int64_t n, int64_t k) {
   return {{"name", fmt::format("gemm_f32_bf16_n{}_k{}", n, k)},
           {"op_type", "gemm"},
@@ -116,7 +187,80 @@ Json rmsnorm(int64_t h) {
           {"reference", kRmsnormReference}};
 }
 
+Json const_axis(int64_t value) { return {{"type", "const"}, {"value", value}}; }
+
+Json described(Json j, const char* description) {
+  j["description"] = description;
+  return j;
+}
+
+// GQA (mla = false: shape {H, KV, D, PS}) or MLA ({H, CKV, KPE, PS}) paged
+// attention, decode or causal prefill: the families' shared layout of axes,
+// constraints and inputs, each family's own heads, caches and reference.
+Json paged_attention(bool mla, bool prefill, std::span<const int64_t> shape) {
+  const std::string rows = prefill ? "total_q" : "batch_size";
+  Json axes;
+  if (prefill) axes["total_q"] = {{"type", "var"}, {"description", "query tokens over all sequences"}};
+  axes["batch_size"] = {{"type", "var"}};
+  axes["num_qo_heads"] = const_axis(shape[0]);
+  Json inputs, outputs;
+  if (mla) {
+    axes["head_dim_ckv"] = const_axis(shape[1]);
+    axes["head_dim_kpe"] = const_axis(shape[2]);
+    inputs["q_nope"] = described(tensor({rows, "num_qo_heads", "head_dim_ckv"}, "float32"),
+                                 "W_UK^T q_nope: the query moved into the latent space");
+    inputs["q_pe"] = tensor({rows, "num_qo_heads", "head_dim_kpe"}, "float32");
+  } else {
+    axes["num_kv_heads"] = const_axis(shape[1]);
+    axes["head_dim"] = const_axis(shape[2]);
+    inputs["q"] = tensor({rows, "num_qo_heads", "head_dim"}, "float32");
+  }
+  axes["num_pages"] = {{"type", "var"}};
+  axes["page_size"] = const_axis(shape[3]);
+  axes["len_indptr"] = {{"type", "var"}, {"description", "batch_size + 1"}};
+  axes["num_kv_indices"] = {{"type", "var"}, {"description", "pages over all sequences"}};
+  if (prefill) inputs["qo_indptr"] = tensor({"len_indptr"}, "int32");
+  if (mla) {
+    inputs["ckv_cache"] = described(tensor({"num_pages", "page_size", "head_dim_ckv"}, "float32"), "normalised latent c_kv");
+    inputs["kpe_cache"] = described(tensor({"num_pages", "page_size", "head_dim_kpe"}, "float32"), "roped k_pe");
+  } else {
+    inputs["k_cache"] = tensor({"num_pages", "page_size", "num_kv_heads", "head_dim"}, "float32");
+    inputs["v_cache"] = tensor({"num_pages", "page_size", "num_kv_heads", "head_dim"}, "float32");
+  }
+  inputs["kv_indptr"] = tensor({"len_indptr"}, "int32");
+  inputs["kv_indices"] = tensor({"num_kv_indices"}, "int32");
+  inputs["kv_last_page_len"] =
+      described(tensor({"batch_size"}, "int32"), "positions used in each sequence's last page, 1..page_size");
+  inputs["sm_scale"] = {{"shape", nullptr}, {"dtype", "float32"}};
+  outputs["output"] = tensor({rows, "num_qo_heads", mla ? "head_dim_ckv" : "head_dim"}, "float32");
+  Json constraints = {"len_indptr == batch_size + 1"};
+  if (prefill) constraints.push_back("total_q == qo_indptr[-1].item()");
+  constraints.push_back("num_kv_indices == kv_indptr[-1].item()");
+  const char* stage = prefill ? "prefill_causal" : "decode";
+  const std::string name =
+      mla ? fmt::format("mla_paged_{}_f32_h{}_ckv{}_kpe{}_ps{}", stage, shape[0], shape[1], shape[2], shape[3])
+          : fmt::format("gqa_paged_{}_f32_h{}_kv{}_d{}_ps{}", stage, shape[0], shape[1], shape[2], shape[3]);
+  const std::string reference = std::string(kSequenceKv) + (prefill ? kCausalAttention : "") +
+                                (mla ? (prefill ? kMlaPrefillRun : kMlaDecodeRun) : (prefill ? kGqaPrefillRun : kGqaDecodeRun));
+  return {{"name", name},
+          {"op_type", mla ? "mla_paged" : "gqa_paged"},
+          {"description", fmt::format("{} attention over a paged KV cache, {}, f32 throughout. Captured from strata.",
+                                      mla ? "MLA (absorbed)" : "Grouped-query", prefill ? "causal prefill" : "decode")},
+          {"tags", {"status:unverified", fmt::format("stage:{}", prefill ? "prefill" : "decode"),
+                    mla ? "strata_kernel:mla_paged_attention" : "strata_kernel:gqa_paged_attention"}},
+          {"axes", axes},
+          {"constraints", constraints},
+          {"inputs", inputs},
+          {"outputs", outputs},
+          {"reference", reference}};
+}
+
 }  // namespace
+
+std::optional<Definition> paged_definition_for_call(std::string_view kernel, std::span<const int64_t> shape, bool prefill) {
+  if (shape.size() != 4 || (kernel != "gqa_paged_attention" && kernel != "mla_paged_attention")) return std::nullopt;
+  return Definition::from_json(paged_attention(kernel == "mla_paged_attention", prefill, shape), "template");
+}
 
 std::optional<Definition> definition_for_call(std::string_view kernel, std::span<const int64_t> shape, NumericPath path) {
   Json j;

@@ -18,4 +18,11 @@ namespace strata {
 // W4A8 one; rmsnorm {H} -> rmsnorm_f32_h{H}. Other kernels: nullopt.
 std::optional<Definition> definition_for_call(std::string_view kernel, std::span<const int64_t> shape, NumericPath path);
 
+// Paged attention over 16-token pages: gqa_paged_attention {H, KV, D, PS} ->
+// gqa_paged_{decode|prefill_causal}_f32_h{H}_kv{KV}_d{D}_ps{PS};
+// mla_paged_attention {H, CKV, KPE, PS} ->
+// mla_paged_{decode|prefill_causal}_f32_h{H}_ckv{CKV}_kpe{KPE}_ps{PS}.
+// Other kernels: nullopt.
+std::optional<Definition> paged_definition_for_call(std::string_view kernel, std::span<const int64_t> shape, bool prefill);
+
 }  // namespace strata

@@ -1,5 +1,6 @@
 #include "workbench/workload_capture.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include "kernels/solution_registry.h"
 #include "workbench/dataset_writer.h"
 #include "workbench/definition_templates.h"
+#include "workbench/paged_workloads.h"
 
 namespace strata {
 
@@ -23,7 +25,19 @@ struct CapturedCall {
   std::string kernel;
   std::vector<int64_t> shape;
   int64_t tokens;
+  std::vector<int32_t> q_lens, kv_lens;  // paged attention only
 };
+
+// The var-axis values keep_first_k_by_axes compares beyond the token count:
+// a paged batch's sequences and pages (its definitions' other var axes
+// follow from them).
+std::pair<int64_t, int64_t> batch_axes(const KernelCall& call) {
+  if (call.kv_lens.empty()) return {0, 0};
+  const int64_t page_size = call.shape.back();
+  int64_t pages = 0;
+  for (int32_t n : call.kv_lens) pages += (n + page_size - 1) / page_size;
+  return {int64_t(call.kv_lens.size()), pages};
+}
 
 // Kept for the process's life: an observer call that began before a flush
 // may still be waiting on the mutex.
@@ -31,7 +45,7 @@ struct CaptureState {
   std::mutex mutex;
   bool active = false;
   CaptureOptions options;
-  std::map<std::tuple<std::string, std::vector<int64_t>, int64_t>, int> seen;
+  std::map<std::tuple<std::string, std::vector<int64_t>, int64_t, std::pair<int64_t, int64_t>>, int> seen;
   std::vector<CapturedCall> kept;
   int64_t dropped = 0;
 };
@@ -45,14 +59,17 @@ void observe(const KernelCall& call) {
   CaptureState& s = state();
   std::lock_guard lock(s.mutex);
   if (!s.active) return;
-  int& count = s.seen[{std::string(call.kernel), std::vector<int64_t>(call.shape.begin(), call.shape.end()), call.tokens}];
+  std::vector<int64_t> shape(call.shape.begin(), call.shape.end());
+  int& count = s.seen[{std::string(call.kernel), shape, call.tokens, batch_axes(call)}];
   if (count >= s.options.keep_per_axes) return;
   if (int(s.kept.size()) >= s.options.max_workloads) {
     ++s.dropped;
     return;
   }
   ++count;
-  s.kept.push_back({std::string(call.kernel), std::vector<int64_t>(call.shape.begin(), call.shape.end()), call.tokens});
+  s.kept.push_back({std::string(call.kernel), std::move(shape), call.tokens,
+                    std::vector<int32_t>(call.q_lens.begin(), call.q_lens.end()),
+                    std::vector<int32_t>(call.kv_lens.begin(), call.kv_lens.end())});
 }
 
 }  // namespace
@@ -82,13 +99,25 @@ int flush_workload_capture() {
   const std::string& dir = s.options.dir;
   std::map<std::string, std::pair<Definition, std::vector<Workload>>> by_definition;
   for (const CapturedCall& c : s.kept) {
-    // The call ran on its kernel's selected numeric path (a kernel table never switches it).
-    std::optional<Definition> def = definition_for_call(c.kernel, c.shape, select(c.kernel).path);
+    // The call ran on its kernel's selected numeric path (a kernel table
+    // never switches it). A paged batch with any multi-row sequence is a
+    // prefill (its definition also covers the one-row sequences in it).
+    const bool paged = !c.kv_lens.empty();
+    const bool prefill = std::any_of(c.q_lens.begin(), c.q_lens.end(), [](int32_t n) { return n > 1; });
+    std::optional<Definition> def = paged ? paged_definition_for_call(c.kernel, c.shape, prefill)
+                                          : definition_for_call(c.kernel, c.shape, select(c.kernel).path);
     if (!def) continue;
     auto [it, fresh] = by_definition.try_emplace(def->name, std::move(*def), std::vector<Workload>{});
-    Workload w;
     const Definition& d = it->second.first;
-    w.uuid = fmt::format("captured-{}-{}-{}", d.name, c.tokens, it->second.second.size());
+    const std::string uuid = fmt::format("captured-{}-{}-{}", d.name, c.tokens, it->second.second.size());
+    if (paged) {
+      // Page tables are blobs; the pages are renumbered (the live cache's
+      // numbering would make k_cache the size of the whole pool).
+      it->second.second.push_back(paged_workload(d, c.q_lens, c.kv_lens, uuid, dir, it->second.second.size() + 1));
+      continue;
+    }
+    Workload w;
+    w.uuid = uuid;
     for (const DefinitionAxis& a : d.axes)
       if (!a.is_const) w.axes.emplace_back(a.name, c.tokens);
     for (const DefinitionTensor& t : d.inputs) w.inputs.emplace_back(t.name, WorkloadInput{});

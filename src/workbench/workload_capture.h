@@ -3,12 +3,14 @@
 // the engine makes (kernels/kernel_calls.h) become FlashInfer-Trace
 // workloads of the dataset in DIR. A call maps to its definition by the
 // dataset's naming (gemm_f32_bf16_n{N}_k{K}, gemm_w4a16_g32_n{N}_k{K},
-// rmsnorm_f32_h{H}); a definition DIR lacks is written from a template.
-// Dedup is flashinfer-bench's keep_first_k_by_axes: the first k calls per
+// rmsnorm_f32_h{H}, gqa_paged_{decode|prefill_causal}_*, mla_paged_*); a
+// definition DIR lacks is written from a template. Dedup is
+// flashinfer-bench's keep_first_k_by_axes: the first k calls per
 // (definition, var-axis values) are kept, and at most `max_workloads` in all;
 // inputs are "random" (upstream's dump_none, its default for GEMMs and norms:
-// random weights time the same as real ones). Nothing is written until
-// flush().
+// random weights time the same as real ones), except the paged batches'
+// page tables, which are safetensors blobs holding the batch's real query
+// and context lengths (paged_workloads.h). Nothing is written until flush().
 #include <cstdint>
 #include <string>
 

@@ -7,6 +7,7 @@
 
 #include "core/op_profile.h"
 #include "core/thread_pool.h"
+#include "kernels/kernel_calls.h"
 #include "kernels/attention.h"
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
@@ -92,6 +93,8 @@ void attention_block(const AttentionSpec& s, const AttentionWeights& w, const Ba
     for (int64_t head = 0; head < n_heads; head += heads_per_item)
       items.push_back({b.row, b.n_rows, head, heads_per_item, b.n_keys});
   const float scale = 1.0f / std::sqrt(float(hd));
+  const int64_t call_shape[] = {n_heads, n_kv, hd, kv.block_size};  // for workload capture
+  observe_paged_attention(kGqaPagedAttention.name, call_shape, n, rows.seq_slots, rows.positions);
   run_attention_items(items, n, n_heads, hd, chunk_keys, att, pool, ws,
                       [&](const AttentionItem& it, int32_t begin, int32_t end, float* out, SoftmaxState* states) {
                         const std::vector<int32_t>& table = *tables[size_t(rows.seq_slots[it.row])];

@@ -7,6 +7,7 @@
 
 #include "core/op_profile.h"
 #include "core/thread_pool.h"
+#include "kernels/kernel_calls.h"
 #include "kernels/mla_attention.h"
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
@@ -132,6 +133,8 @@ void absorbed_attention(const MlaSpec& s, const MlaWeights& w, const BatchRows& 
   for (int64_t t = 0; t < n; ++t)
     for (int64_t h = 0; h < H; h += heads_per_item)
       items.push_back({t, 1, h, std::min(heads_per_item, H - h), rows.positions[t] + 1});
+  const int64_t call_shape[] = {H, lora, rope, kv.block_size};  // for workload capture
+  observe_paged_attention(kMlaPagedAttention.name, call_shape, n, rows.seq_slots, rows.positions);
   run_attention_items(items, n, H, lora, chunk_keys, o_lat, pool, ws,
                       [&](const AttentionItem& it, int32_t begin, int32_t end, float* out, SoftmaxState* states) {
                         const std::vector<int32_t>& table = *tables[size_t(rows.seq_slots[it.row])];
