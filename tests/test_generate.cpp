@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -40,14 +42,21 @@ std::string quoted(const std::string& s) {
 CliRun run_strata(const std::string& args) {
   const fs::path err_file = fs::temp_directory_path() / ("strata_test_generate_err_" + std::to_string(::getpid()));
   const std::string cmd = std::string(STRATA_BINARY) + " " + args + " 2>" + err_file.string();
-  FILE* p = popen(cmd.c_str(), "r");
   CliRun run;
+  // Under heavy load popen's fork can fail; that is a failed run, not a crash of the test.
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) {
+    run.status = -1;
+    run.err = "popen failed: " + std::string(std::strerror(errno));
+    return run;
+  }
   std::array<char, 4096> buf;
   while (size_t n = fread(buf.data(), 1, buf.size(), p)) run.out.append(buf.data(), n);
   run.status = pclose(p);
-  FILE* e = fopen(err_file.c_str(), "r");
-  while (size_t n = fread(buf.data(), 1, buf.size(), e)) run.err.append(buf.data(), n);
-  fclose(e);
+  if (FILE* e = fopen(err_file.c_str(), "r")) {
+    while (size_t n = fread(buf.data(), 1, buf.size(), e)) run.err.append(buf.data(), n);
+    fclose(e);
+  }
   fs::remove(err_file);
   return run;
 }
