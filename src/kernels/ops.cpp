@@ -93,8 +93,8 @@ void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n) 
   }
 }
 
-void topk_router(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& p, int32_t* ids,
-                 float* weights) {
+void topk_router_scalar(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& p, int32_t* ids,
+                        float* weights) {
   thread_local std::vector<float> scores, select;
   thread_local std::vector<int32_t> order;
   scores.assign(logits, logits + n_experts);
@@ -166,6 +166,11 @@ void silu_mul(const float* gate, const float* up, float* out, int64_t n) {
 int64_t argmax(const float* x, int64_t n) {
   static const SelectedKernel kernel(kArgmax);
   return kernel()(x, n);
+}
+void topk_router(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& params, int32_t* ids,
+                 float* weights) {
+  static const SelectedKernel kernel(kMoeTopkRouter);
+  kernel()(logits, n_experts, top_k, params, ids, weights);
 }
 
 }  // namespace strata

@@ -66,6 +66,8 @@ using RopeFn = void (*)(float* x, int64_t n_rows, int64_t n_heads, int64_t head_
 using SoftmaxFn = void (*)(float* x, int64_t n);
 using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64_t n);
 using ArgmaxFn = int64_t (*)(const float* x, int64_t n);
+using TopkRouterFn = void (*)(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& params,
+                              int32_t* ids, float* weights);
 // Generic in their sizes; the dataset's definitions (kernels/definitions/,
 // tagged strata_kernel:<name>) fix the shapes the models use.
 inline constexpr KernelDefinition<RmsNormFn> kRmsnorm{"rmsnorm"};
@@ -74,6 +76,7 @@ inline constexpr KernelDefinition<RopeFn> kRopeGptj{"rope_gptj"};
 inline constexpr KernelDefinition<SoftmaxFn> kSoftmax{"softmax"};
 inline constexpr KernelDefinition<SiluMulFn> kSiluMul{"silu_mul"};
 inline constexpr KernelDefinition<ArgmaxFn> kArgmax{"argmax"};
+inline constexpr KernelDefinition<TopkRouterFn> kMoeTopkRouter{"moe_topk_router"};
 
 // Solutions: the references (ops.cpp) and the AVX-512 variants (ops_avx512.cpp).
 void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
@@ -84,6 +87,8 @@ void rope_gptj_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_di
 void softmax_scalar(float* x, int64_t n);
 void silu_mul_scalar(const float* gate, const float* up, float* out, int64_t n);
 int64_t argmax_scalar(const float* x, int64_t n);
+void topk_router_scalar(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& params, int32_t* ids,
+                        float* weights);
 void rmsnorm_avx512(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
 void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta);

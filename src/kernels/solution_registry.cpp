@@ -68,6 +68,7 @@ const std::vector<DefinitionSpec>& definition_specs() {
       {kSoftmax.name},
       {kSiluMul.name},
       {kArgmax.name},
+      {kMoeTopkRouter.name},
   };
   return specs;
 }
@@ -124,6 +125,7 @@ std::vector<Solution> registered_solutions() {
       make_solution(kSiluMul, "silu_mul_avx512", Isa::Avx512, silu_mul_avx512),
       make_solution(kArgmax, "argmax_scalar", Isa::Scalar, argmax_scalar),
       make_solution(kArgmax, "argmax_avx512", Isa::Avx512, argmax_avx512),
+      make_solution(kMoeTopkRouter, "moe_topk_router_scalar", Isa::Scalar, topk_router_scalar),
   };
 }
 

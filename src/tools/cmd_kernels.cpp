@@ -61,8 +61,19 @@ struct BenchArgs {
   int64_t max_tokens = 0;
   int workloads_per_bucket = 0;
   std::string reference = "auto";
+  double max_input_gib = 4;
   RunnerOptions runner;
 };
+
+double input_bytes(const Definition& def, const Workload& w) {
+  double bytes = 0;
+  for (const DefinitionTensor& t : def.inputs) {
+    double n = double(trace_dtype_bytes(t.dtype));
+    for (int64_t d : concrete_shape(t, def, w.axes)) n *= double(d);
+    bytes += n;
+  }
+  return bytes;
+}
 
 // The process that runs the definitions' Python references, per --reference:
 // auto uses it when torch imports, python requires it, baseline never starts it.
@@ -172,6 +183,18 @@ void bench(const BenchArgs& a) {
       fmt::print("{}: skipped: no workloads (capture some; its inputs cannot be drawn at random)\n", def.name);
       continue;
     }
+    // Each trial's inputs stay in memory and go to Python too (Kimi K2's MoE layer is 9 GiB a set).
+    const double limit = a.max_input_gib * double(1 << 30);
+    double largest = 0;
+    std::erase_if(workloads, [&](const Workload& w) {
+      largest = std::max(largest, input_bytes(def, w));
+      return input_bytes(def, w) > limit;
+    });
+    if (workloads.empty()) {
+      fmt::print("{}: skipped: inputs of {:.1f} GiB per trial exceed --max-input-gib {}\n", def.name,
+                 largest / double(1 << 30), a.max_input_gib);
+      continue;
+    }
     std::vector<Trace> traces = bench_definition(def, workloads, solutions, a.runner, synthetic ? a.out : a.dataset, python.get());
     for (const auto& [name, log] : compile_errors) {
       for (const Workload& w : workloads) {
@@ -274,6 +297,8 @@ void add_kernels_command(CLI::App& app) {
                 "expected outputs from: the definitions' Python references (python), the scalar baselines (baseline), "
                 "or Python where torch imports (auto)")
       ->check(CLI::IsMember({"auto", "python", "baseline"}))
+      ->capture_default_str();
+  b->add_option("--max-input-gib", bargs->max_input_gib, "skip workloads whose inputs take more memory per trial")
       ->capture_default_str();
   b->add_option("--warmup", bargs->runner.warmup)->capture_default_str();
   b->add_option("--iterations", bargs->runner.iterations)->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <regex>
 
@@ -200,12 +201,90 @@ PreparedCall mla_paged(const Solution& s, const Definition& def, const Inputs& i
   };
 }
 
-const Adapter* adapter_for(const std::string& kernel) {
+// Routers: the definition's name carries the scoring and its constants
+// (softmax_renorm; ds_sigmoid_bias with groups ng/kg and scale rsf, "2p827"
+// meaning 2.827), as upstream names its routers.
+PreparedCall router_adapter(const Solution& s, const Definition& def, const Inputs& in) {
+  const TopkRouterFn fn = s.kernel(kMoeTopkRouter);
+  RouterParams p;
+  const bool sigmoid = def.name.find("_sigmoid") != std::string::npos;
+  if (sigmoid) {
+    std::smatch m;
+    if (!std::regex_search(def.name, m, std::regex("_ng(\\d+)_kg(\\d+)_.*_rsf(\\d+)p(\\d+)"))) {
+      fail("{}: a sigmoid router's name gives ng, kg and rsf", def.name);
+    }
+    p = RouterParams{.sigmoid = true, .normalize = true, .scale = std::stof(m[3].str() + "." + m[4].str()),
+                     .n_group = std::stoll(m[1]), .topk_group = std::stoll(m[2]), .bias = input(def, in, "correction_bias").as<float>()};
+  } else if (def.name.find("_softmax_renorm") == std::string::npos) {
+    fail("{}: unknown router scoring", def.name);
+  }
+  const int64_t experts = const_axis(def, "num_experts"), top_k = const_axis(def, "top_k");
+  const TensorData& logits = input(def, in, "router_logits");
+  return [=, &logits](std::vector<TensorData>& out) {
+    for (int64_t t = 0; t < logits.shape[0]; ++t) {
+      fn(logits.as<float>() + t * experts, experts, top_k, p, out[0].as<int32_t>() + t * top_k, out[1].as<float>() + t * top_k);
+    }
+  };
+}
+
+// The pre-routed MoE expert FFN on one INT4 GEMM solution, as moe_block
+// runs it on one thread: each routed expert's tokens gathered, gate and up,
+// SiLU(gate) * up, down, and each token's weighted sum. Preparing re-lays
+// the routed experts' weights and groups the routes (serving does both
+// before the GEMMs too).
+PreparedCall moe_w4a16(const Solution& s, const Definition& def, const Inputs& in) {
+  const Int4GemmFn fn = s.kernel(kGemmW4a16G32);
+  const int64_t hidden = const_axis(def, "hidden_size"), inter = const_axis(def, "intermediate_size"),
+                top_k = const_axis(def, "top_k");
+  const TensorData &x = input(def, in, "hidden_states"), &ids = input(def, in, "topk_ids"),
+                   &route_weights = input(def, in, "topk_weights");
+  struct Expert {
+    std::shared_ptr<Int4Matrix> gate, up, down;
+    std::vector<int64_t> routes;  // token * top_k + slot
+  };
+  auto matrix = [&](const char* name, int64_t e, int64_t rows, int64_t cols) {
+    const std::string n(name);
+    const int32_t* packed = input(def, in, n + "_packed").as<int32_t>() + e * rows * cols / 8;
+    const uint16_t* scales = input(def, in, n + "_scale").as<uint16_t>() + e * rows * cols / 32;
+    return std::make_shared<Int4Matrix>(Int4Matrix::from_compressed_tensors(packed, scales, Int4ScaleType::BF16, rows, cols));
+  };
+  auto experts = std::make_shared<std::map<int32_t, Expert>>();
+  for (int64_t r = 0; r < ids.numel(); ++r) (*experts)[ids.as<int32_t>()[r]].routes.push_back(r);
+  int64_t most = 0;
+  for (auto& [e, ex] : *experts) {
+    ex.gate = matrix("gate", e, inter, hidden), ex.up = matrix("up", e, inter, hidden), ex.down = matrix("down", e, hidden, inter);
+    most = std::max<int64_t>(most, int64_t(ex.routes.size()));
+  }
+  auto scratch = std::make_shared<std::vector<float>>(size_t(most * (2 * hidden + 2 * inter)));
+  return [=, &x, &route_weights](std::vector<TensorData>& out) {
+    float* y = out[0].as<float>();
+    std::fill_n(y, out[0].numel(), 0.0f);
+    float *xin = scratch->data(), *gate = xin + most * hidden, *up = gate + most * inter, *down = up + most * inter;
+    for (const auto& [e, ex] : *experts) {
+      const int64_t m = int64_t(ex.routes.size());
+      for (int64_t i = 0; i < m; ++i) std::copy_n(x.as<float>() + ex.routes[i] / top_k * hidden, hidden, xin + i * hidden);
+      fn(Int4GemmArgs{xin, m, ex.gate.get(), gate}, 0, ex.gate->tiles());
+      fn(Int4GemmArgs{xin, m, ex.up.get(), up}, 0, ex.up->tiles());
+      silu_mul(gate, up, gate, m * inter);
+      fn(Int4GemmArgs{gate, m, ex.down.get(), down}, 0, ex.down->tiles());
+      for (int64_t i = 0; i < m; ++i) {
+        const float w = route_weights.as<float>()[ex.routes[i]];
+        float* dst = y + ex.routes[i] / top_k * hidden;
+        for (int64_t c = 0; c < hidden; ++c) dst[c] += w * down[i * hidden + c];
+      }
+    }
+  };
+}
+
+const Adapter* adapter_for(const Definition& def, const std::string& kernel) {
+  static const Adapter moe = moe_w4a16;
+  if (def.op_type == "moe") return kernel == "gemm_w4a16_g32" ? &moe : nullptr;
   static const std::vector<std::pair<std::string, Adapter>> adapters = {
       {"gemm_bf16", gemm_bf16},        {"gemm_w4a16_g32", gemm_w4a16}, {"rmsnorm", rmsnorm_adapter},
       {"rope_neox", rope_neox},        {"softmax", softmax_adapter},   {"silu_mul", silu_mul_adapter},
       {"argmax", argmax_adapter},      {"gemm_fp8_e4m3_block128", gemm_fp8},
       {"gqa_paged_attention", gqa_paged}, {"mla_paged_attention", mla_paged},
+      {"moe_topk_router", router_adapter},
   };
   for (const auto& [name, a] : adapters)
     if (name == kernel) return &a;
@@ -216,7 +295,7 @@ const Adapter* adapter_for(const std::string& kernel) {
 
 std::vector<RunnableSolution> in_tree_solutions(const Definition& def) {
   const std::optional<std::string> kernel = def.tag("strata_kernel");
-  const Adapter* adapter = kernel ? adapter_for(*kernel) : nullptr;
+  const Adapter* adapter = kernel ? adapter_for(def, *kernel) : nullptr;
   if (!adapter) return {};
   // A definition fixes the numeric path (strata_path tag); its first solution
   // on it (the scalar reference, or the lowest instruction set) is the baseline.

@@ -20,15 +20,16 @@ namespace {
 // The kernels whose dispatch points consult shape choices: the constant axes
 // of their shape key, in the order the dispatch passes them, and the token axis.
 struct Applicable {
+  const char* op_type;  // a kernel also serves composite definitions (INT4 GEMMs in moe); those have no choices
   const char* kernel;
   std::vector<const char*> shape_axes;
   const char* token_axis;
 };
 const std::vector<Applicable>& applicable() {
   static const std::vector<Applicable> all = {
-      {"gemm_bf16", {"N", "K"}, "M"},
-      {"gemm_w4a16_g32", {"N", "K"}, "M"},
-      {"rmsnorm", {"hidden_size"}, "batch_size"},
+      {"gemm", "gemm_bf16", {"N", "K"}, "M"},
+      {"gemm", "gemm_w4a16_g32", {"N", "K"}, "M"},
+      {"rmsnorm", "rmsnorm", {"hidden_size"}, "batch_size"},
   };
   return all;
 }
@@ -78,7 +79,7 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
   for (const Definition& def : d.definitions) {
     const std::optional<std::string> kernel = def.tag("strata_kernel");
     auto how = std::find_if(applicable().begin(), applicable().end(),
-                            [&](const Applicable& a) { return kernel && a.kernel == *kernel; });
+                            [&](const Applicable& a) { return kernel && a.kernel == *kernel && a.op_type == def.op_type; });
     // (bucket, solution) -> latencies; and which (bucket, solution) failed somewhere.
     std::map<std::pair<int64_t, std::string>, std::vector<double>> latencies;
     std::map<int64_t, int> workloads_in_bucket;
