@@ -648,7 +648,7 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
     std::vector<int64_t> shape;
     const bool paged = *kernel == "gqa_paged_attention" || *kernel == "mla_paged_attention";
     if (def.op_type == "moe") {
-      continue;  // a composite of INT4 GEMMs: no call maps to it
+      for (const char* a : {"num_experts", "top_k", "hidden_size", "intermediate_size"}) shape.push_back(def.axis(a)->value);
     } else if (*kernel == "gemm_bf16" || *kernel == "gemm_w4a16_g32") {
       shape = {def.axis("N")->value, def.axis("K")->value};
     } else if (*kernel == "rmsnorm") {
@@ -662,8 +662,9 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
     }
     const NumericPath path = def.tag("strata_path") == std::optional<std::string>("w4a8") ? NumericPath::W4A8 : NumericPath::Exact;
     const std::optional<Definition> made =
-        paged ? paged_definition_for_call(*kernel, shape, def.tag("stage") == std::optional<std::string>("prefill"))
-              : definition_for_call(*kernel, shape, path);
+        paged                  ? paged_definition_for_call(*kernel, shape, def.tag("stage") == std::optional<std::string>("prefill"))
+        : def.op_type == "moe" ? moe_definition_for_call(shape)
+                               : definition_for_call(*kernel, shape, path);
     ASSERT_TRUE(made.has_value()) << def.name;
     nlohmann::json a = nlohmann::json::parse(made->to_json().dump()), b = nlohmann::json::parse(def.to_json().dump());
     for (nlohmann::json* j : {&a, &b}) {
@@ -673,7 +674,8 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
     EXPECT_EQ(a, b) << def.name;
     ++compared;
   }
-  EXPECT_EQ(compared, 5 + 4 + 4 + 5 + 2 + 2);  // gemm_f32_bf16, gemm_w4a16_g32, gemm_w4a8_g32, rmsnorm_f32, gqa_paged, mla_paged files
+  // gemm_f32_bf16, gemm_w4a16_g32, gemm_w4a8_g32, rmsnorm_f32, gqa_paged, mla_paged and moe files
+  EXPECT_EQ(compared, 5 + 4 + 4 + 5 + 2 + 2 + 2);
   EXPECT_FALSE(definition_for_call("softmax", std::vector<int64_t>{8}, NumericPath::Exact).has_value());
 }
 
@@ -720,7 +722,8 @@ TEST(WorkloadCapture, CaptureBenchApplyServe) {
       benched.string()));
   ASSERT_EQ(bench_status, 0) << bench_log;
   // Attention: the 12-token prompt as a prefill batch, the decode steps as
-  // decode batches, their page tables blobs; each checked against the Python reference.
+  // decode batches, their page tables blobs; these and the MoE experts below
+  // are checked against the Python references.
   using Axes = std::map<std::string, int64_t>;
   std::map<std::string, Axes> attention;
   for (const Trace& w : d.workloads)
@@ -728,15 +731,25 @@ TEST(WorkloadCapture, CaptureBenchApplyServe) {
   EXPECT_EQ(attention["gqa_paged_prefil"],
             (Axes{{"total_q", 12}, {"batch_size", 1}, {"num_pages", 2}, {"len_indptr", 2}, {"num_kv_indices", 1}}));
   EXPECT_EQ(attention["gqa_paged_decode"], (Axes{{"batch_size", 1}, {"num_pages", 2}, {"len_indptr", 2}, {"num_kv_indices", 1}}));
+  // MoE: every layer call's routed experts, the expert ids as routed in a blob.
+  int moe_workloads = 0;
+  for (const Trace& w : d.workloads) {
+    if (!w.definition.starts_with("moe_w4a16_g32_precomputed_")) continue;
+    ++moe_workloads;
+    for (const auto& [name, in] : w.workload.inputs) {
+      EXPECT_EQ(in.kind, name == "topk_ids" ? WorkloadInput::Kind::Safetensors : WorkloadInput::Kind::Random) << name;
+    }
+  }
+  EXPECT_EQ(moe_workloads, 2) << cap_log;  // 12 tokens, then 1 (keep the first per token count)
   const Dataset benched_set = load_dataset(benched.string());
   int attention_checked = 0;
   for (const Trace& tr : benched_set.traces) {
-    if (!tr.definition.starts_with("gqa_paged_")) continue;
+    if (!tr.definition.starts_with("gqa_paged_") && !tr.definition.starts_with("moe_")) continue;
     EXPECT_EQ(tr.evaluation->status, EvaluationStatus::Passed) << *tr.solution << ": " << tr.evaluation->log;
     EXPECT_THAT(tr.evaluation->libs.at("reference"), HasSubstr("python reference"));
     ++attention_checked;
   }
-  EXPECT_GE(attention_checked, 4) << bench_log;  // two definitions, the scalar reference and a SIMD solution each
+  EXPECT_GE(attention_checked, 8) << bench_log;  // three definitions, the scalar reference and SIMD solutions each
   EXPECT_EQ(benched_set.workloads.size(), d.workloads.size());  // the output stands on its own, blobs included
   // --max-tokens and --workloads-per-bucket narrow the workloads benched.
   const fs::path narrow = t.root / "narrow";

@@ -11,13 +11,20 @@
 namespace strata {
 
 struct KernelCall {
-  std::string_view kernel;         // the registry's definition name, e.g. gemm_bf16
+  // The registry's definition name, e.g. gemm_bf16, or kMoeExpertsCall.
+  std::string_view kernel;
   std::span<const int64_t> shape;  // its constant sizes, as shape_choices.h keys them
   int64_t tokens;
   // Paged attention only: per sequence of the batch, its query rows and
   // cached positions (the query rows are the last ones).
   std::span<const int32_t> q_lens = {}, kv_lens = {};
+  // The routed INT4 experts of a MoE layer only: [tokens, top_k] expert ids.
+  std::span<const int32_t> expert_ids = {};
 };
+
+// The kernel name of a MoE layer's routed INT4 experts: a composite of
+// gemm_w4a16_g32 calls, shape {n_experts, top_k, hidden, intermediate}.
+inline constexpr std::string_view kMoeExpertsCall = "moe_experts_w4a16_g32";
 using KernelCallObserver = void (*)(const KernelCall& call);
 
 // nullptr turns observing off. The observer must be thread-safe.

@@ -18,7 +18,7 @@ def run(A, B):
     return C
 )PY";
 
-constexpr const char* kGemmW4Reference = R"PY(import torch
+constexpr const char* kDequantizeW4 = R"PY(import torch
 
 def dequantize_w4_g32(packed, scale):
     # compressed-tensors pack-quantized: 8 unsigned nibbles per int32, low first, value = (nibble - 8) * scale
@@ -27,10 +27,25 @@ def dequantize_w4_g32(packed, scale):
     q = nibbles.reshape(*packed.shape[:-1], packed.shape[-1] * 8).to(torch.float32) - 8.0
     return q * scale.to(torch.float32).repeat_interleave(32, dim=-1)
 
-@torch.no_grad()
+)PY";
+
+constexpr const char* kGemmW4Run = R"PY(@torch.no_grad()
 def run(A, B_packed, B_scale):
     C = torch.matmul(A, dequantize_w4_g32(B_packed, B_scale).T)
     return C
+)PY";
+
+constexpr const char* kMoeW4Run = R"PY(@torch.no_grad()
+def run(hidden_states, topk_ids, topk_weights, gate_packed, gate_scale, up_packed, up_scale, down_packed, down_scale):
+    output = torch.zeros_like(hidden_states)
+    for e in torch.unique(topk_ids).tolist():
+        rows, slots = torch.nonzero(topk_ids == e, as_tuple=True)
+        x = hidden_states[rows]
+        gate = x @ dequantize_w4_g32(gate_packed[e], gate_scale[e]).T
+        up = x @ dequantize_w4_g32(up_packed[e], up_scale[e]).T
+        y = (gate * torch.sigmoid(gate) * up) @ dequantize_w4_g32(down_packed[e], down_scale[e]).T
+        output.index_add_(0, rows, y * topk_weights[rows, slots].unsqueeze(1))
+    return output
 )PY";
 
 constexpr const char* kGemmW4a8Reference = R"PY(import torch
@@ -171,7 +186,7 @@ Json gemm_int4(int64_t n, int64_t k, bool w4a8) {
                       {"B_packed", tensor({"N", "K_packed"}, "int32")},
                       {"B_scale", tensor({"N", "K_groups"}, "bfloat16")}}},
           {"outputs", {{"C", tensor({"M", "N"}, "float32")}}},
-          {"reference", w4a8 ? kGemmW4a8Reference : kGemmW4Reference}};
+          {"reference", w4a8 ? std::string(kGemmW4a8Reference) : std::string(kDequantizeW4) + kGemmW4Run}};
 }
 
 Json rmsnorm(int64_t h) {
@@ -255,7 +270,49 @@ Json paged_attention(bool mla, bool prefill, std::span<const int64_t> shape) {
           {"reference", reference}};
 }
 
+// The routed experts of a MoE layer with INT4 g32 weights, routing given:
+// shape {E, top_k, H, I}.
+Json moe_w4a16(std::span<const int64_t> shape) {
+  const int64_t experts = shape[0], top_k = shape[1], h = shape[2], i = shape[3];
+  auto weight = [](const char* rows, const char* cols) { return std::vector<std::string>{"num_experts", rows, cols}; };
+  Json inputs;
+  inputs["hidden_states"] = tensor({"seq_len", "hidden_size"}, "float32");
+  inputs["topk_ids"] = described(tensor({"seq_len", "top_k"}, "int32"), "expert of each (token, slot), in [0, num_experts)");
+  inputs["topk_weights"] = tensor({"seq_len", "top_k"}, "float32");
+  inputs["gate_packed"] = tensor(weight("intermediate_size", "hidden_packed"), "int32");
+  inputs["gate_scale"] = tensor(weight("intermediate_size", "hidden_groups"), "bfloat16");
+  inputs["up_packed"] = tensor(weight("intermediate_size", "hidden_packed"), "int32");
+  inputs["up_scale"] = tensor(weight("intermediate_size", "hidden_groups"), "bfloat16");
+  inputs["down_packed"] = tensor(weight("hidden_size", "intermediate_packed"), "int32");
+  inputs["down_scale"] = tensor(weight("hidden_size", "intermediate_groups"), "bfloat16");
+  return {{"name", fmt::format("moe_w4a16_g32_precomputed_topk{}_e{}_h{}_i{}", top_k, experts, h, i)},
+          {"op_type", "moe"},
+          {"description", "Routed experts of a MoE layer, routing done: output[t] = sum_j topk_weights[t, j] * "
+                          "down_e(silu(gate_e(x_t)) * up_e(x_t)) with e = topk_ids[t, j]; weights INT4 g32 as in "
+                          "gemm_w4a16_g32_*; f32 activations and output. Captured from strata."},
+          {"tags", {"status:unverified", "quantization:w4a16_g32", "routing:pre-computed", "fused",
+                    "strata_kernel:gemm_w4a16_g32", "strata_path:exact"}},
+          {"axes", {{"seq_len", {{"type", "var"}, {"description", "tokens"}}},
+                    {"num_experts", const_axis(experts)},
+                    {"top_k", const_axis(top_k)},
+                    {"hidden_size", const_axis(h)},
+                    {"intermediate_size", const_axis(i)},
+                    {"hidden_packed", const_axis(h / 8)},
+                    {"hidden_groups", const_axis(h / 32)},
+                    {"intermediate_packed", const_axis(i / 8)},
+                    {"intermediate_groups", const_axis(i / 32)}}},
+          {"constraints", {"topk_ids.max().item() < num_experts"}},
+          {"inputs", inputs},
+          {"outputs", {{"output", tensor({"seq_len", "hidden_size"}, "float32")}}},
+          {"reference", std::string(kDequantizeW4) + kMoeW4Run}};
+}
+
 }  // namespace
+
+std::optional<Definition> moe_definition_for_call(std::span<const int64_t> shape) {
+  if (shape.size() != 4) return std::nullopt;
+  return Definition::from_json(moe_w4a16(shape), "template");
+}
 
 std::optional<Definition> paged_definition_for_call(std::string_view kernel, std::span<const int64_t> shape, bool prefill) {
   if (shape.size() != 4 || (kernel != "gqa_paged_attention" && kernel != "mla_paged_attention")) return std::nullopt;

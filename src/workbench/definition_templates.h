@@ -25,4 +25,8 @@ std::optional<Definition> definition_for_call(std::string_view kernel, std::span
 // Other kernels: nullopt.
 std::optional<Definition> paged_definition_for_call(std::string_view kernel, std::span<const int64_t> shape, bool prefill);
 
+// The routed experts of an INT4 g32 MoE layer, routing given ({E, top_k, H,
+// I}) -> moe_w4a16_g32_precomputed_topk{top_k}_e{E}_h{H}_i{I}.
+std::optional<Definition> moe_definition_for_call(std::span<const int64_t> shape);
+
 }  // namespace strata

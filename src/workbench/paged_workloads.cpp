@@ -2,18 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <numeric>
 #include <random>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
-#include "formats/safetensors.h"
+#include "workbench/index_blob.h"
 
 namespace strata {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -67,27 +64,11 @@ Workload paged_workload(const Definition& def, const std::vector<int32_t>& q_len
     if (value < 0) fail("{}: no rule for var axis '{}' of a paged batch", def.name, a.name);
     w.axes.emplace_back(a.name, value);
   }
-  const std::string rel = fmt::format("blob/workloads/{}/{}/{}_{}.safetensors", def.op_type, def.name, def.name, uuid);
-  std::vector<std::pair<std::string, const std::vector<int32_t>*>> index = {
-      {"kv_indptr", &kv_indptr}, {"kv_indices", &kv_indices}, {"kv_last_page_len", &last_page_len}};
-  if (prefill) index.emplace_back("qo_indptr", &qo_indptr);
-  fs::create_directories((fs::path(root) / rel).parent_path());
-  SafetensorsWriter blob((fs::path(root) / rel).string());
-  for (const auto& [name, values] : index) blob.add_tensor(name, DType::I32, {int64_t(values->size())});
-  for (const auto& [name, values] : index) blob.write_data(values->data(), values->size() * sizeof(int32_t));
-  blob.finish();
-  for (const DefinitionTensor& t : def.inputs) {
-    WorkloadInput in;
-    if (!t.shape) {
-      in.kind = WorkloadInput::Kind::Scalar;
-      in.value = 1.0 / std::sqrt(128.0);
-    } else if (std::any_of(index.begin(), index.end(), [&](const auto& p) { return p.first == t.name; })) {
-      in.kind = WorkloadInput::Kind::Safetensors;
-      in.path = "./" + rel;
-      in.tensor_key = t.name;
-    }
-    w.inputs.emplace_back(t.name, std::move(in));
-  }
+  std::vector<IndexTensor> index = {{"kv_indptr", {int64_t(kv_indptr.size())}, kv_indptr},
+                                    {"kv_indices", {int64_t(kv_indices.size())}, kv_indices},
+                                    {"kv_last_page_len", {int64_t(last_page_len.size())}, last_page_len}};
+  if (prefill) index.push_back({"qo_indptr", {int64_t(qo_indptr.size())}, qo_indptr});
+  w.inputs = write_index_blob(def, uuid, index, root, 1.0 / std::sqrt(128.0));
   return w;
 }
 

@@ -15,6 +15,7 @@
 #include "kernels/solution_registry.h"
 #include "workbench/dataset_writer.h"
 #include "workbench/definition_templates.h"
+#include "workbench/index_blob.h"
 #include "workbench/paged_workloads.h"
 
 namespace strata {
@@ -26,6 +27,7 @@ struct CapturedCall {
   std::vector<int64_t> shape;
   int64_t tokens;
   std::vector<int32_t> q_lens, kv_lens;  // paged attention only
+  std::vector<int32_t> expert_ids;       // MoE experts only
 };
 
 // The var-axis values keep_first_k_by_axes compares beyond the token count:
@@ -69,7 +71,8 @@ void observe(const KernelCall& call) {
   ++count;
   s.kept.push_back({std::string(call.kernel), std::move(shape), call.tokens,
                     std::vector<int32_t>(call.q_lens.begin(), call.q_lens.end()),
-                    std::vector<int32_t>(call.kv_lens.begin(), call.kv_lens.end())});
+                    std::vector<int32_t>(call.kv_lens.begin(), call.kv_lens.end()),
+                    std::vector<int32_t>(call.expert_ids.begin(), call.expert_ids.end())});
 }
 
 }  // namespace
@@ -102,9 +105,10 @@ int flush_workload_capture() {
     // The call ran on its kernel's selected numeric path (a kernel table
     // never switches it). A paged batch with any multi-row sequence is a
     // prefill (its definition also covers the one-row sequences in it).
-    const bool paged = !c.kv_lens.empty();
+    const bool paged = !c.kv_lens.empty(), moe = c.kernel == kMoeExpertsCall;
     const bool prefill = std::any_of(c.q_lens.begin(), c.q_lens.end(), [](int32_t n) { return n > 1; });
     std::optional<Definition> def = paged ? paged_definition_for_call(c.kernel, c.shape, prefill)
+                                    : moe ? moe_definition_for_call(c.shape)
                                           : definition_for_call(c.kernel, c.shape, select(c.kernel).path);
     if (!def) continue;
     auto [it, fresh] = by_definition.try_emplace(def->name, std::move(*def), std::vector<Workload>{});
@@ -120,7 +124,12 @@ int flush_workload_capture() {
     w.uuid = uuid;
     for (const DefinitionAxis& a : d.axes)
       if (!a.is_const) w.axes.emplace_back(a.name, c.tokens);
-    for (const DefinitionTensor& t : d.inputs) w.inputs.emplace_back(t.name, WorkloadInput{});
+    if (moe) {
+      // The routing that served (which experts, how many tokens each) is what the timing depends on.
+      w.inputs = write_index_blob(d, uuid, {{"topk_ids", {c.tokens, c.shape[1]}, c.expert_ids}}, dir, 0);
+    } else {
+      for (const DefinitionTensor& t : d.inputs) w.inputs.emplace_back(t.name, WorkloadInput{});
+    }
     it->second.second.push_back(std::move(w));
   }
   int written = 0;

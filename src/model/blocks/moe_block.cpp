@@ -7,6 +7,7 @@
 
 #include "core/op_profile.h"
 #include "core/thread_pool.h"
+#include "kernels/kernel_calls.h"
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
 #include "model/workspace.h"
@@ -64,6 +65,11 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
                             r.topk_group, r.correction_bias ? w.correction_bias.data() : nullptr};
   for (int64_t t = 0; t < n; ++t) {
     topk_router(&router_logits[t * n_exp], n_exp, top_k, params, &route_expert[t * top_k], &route_weight[t * top_k]);
+  }
+  if (observing_kernel_calls() && w.experts[0].gate.int4) {
+    const int64_t call_shape[] = {n_exp, top_k, h, ffn};  // for workload capture
+    observe_kernel_call(KernelCall{.kernel = kMoeExpertsCall, .shape = call_shape, .tokens = n,
+                                   .expert_ids = std::span<const int32_t>(route_expert, size_t(n_routes))});
   }
   // Group the (token, choice) routes by expert: expert e's routes become the
   // rows [first[e], first[e] + count) of the gathered buffers, so each
