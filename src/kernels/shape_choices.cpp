@@ -38,9 +38,17 @@ void add_shape_choice(std::string_view definition, std::vector<int64_t> shape, i
     fail("kernel table: solution '{}' is of {}, not {}", solution, found->definition, definition);
   }
   if (!solution_runs_here(*found)) fail("kernel table: solution '{}' does not run on this CPU", solution);
+  add_shape_choice(definition, std::move(shape), max_tokens, *found);
+}
+
+void add_shape_choice(std::string_view definition, std::vector<int64_t> shape, int64_t max_tokens,
+                      const Solution& solution) {
+  if (solution.definition != definition) {
+    fail("kernel table: solution '{}' is of {}, not {}", solution.name, solution.definition, definition);
+  }
   std::lock_guard lock(g_write);
   auto& all = choices();
-  all.push_back({std::string(definition), std::move(shape), max_tokens, found});
+  all.push_back({std::string(definition), std::move(shape), max_tokens, &solution});
   std::stable_sort(all.begin(), all.end(), [](const ShapeChoice& a, const ShapeChoice& b) { return a.max_tokens < b.max_tokens; });
   g_any.store(true, std::memory_order_release);
 }

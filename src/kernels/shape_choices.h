@@ -22,6 +22,10 @@ namespace strata {
 // than the next smaller bucket's) take it.
 void add_shape_choice(std::string_view definition, std::vector<int64_t> shape, int64_t max_tokens,
                       std::string_view solution);
+// The same with a solution that is not in the registry (an out-of-tree one
+// loaded at run time), which must outlive the choices.
+void add_shape_choice(std::string_view definition, std::vector<int64_t> shape, int64_t max_tokens,
+                      const Solution& solution);
 void clear_shape_choices();
 bool any_shape_choices();
 // The chosen solution for this call, or nullptr.

@@ -61,7 +61,7 @@ void add_kernel_table_option(CLI::App& cmd) {
         } catch (const nlohmann::json::exception& e) {
           fail("--kernel-table {}: not JSON: {}", path, e.what());
         }
-        for (const std::string& line : install_kernel_table(KernelTable::from_json(j, path))) {
+        for (const std::string& line : install_kernel_table(KernelTable::from_json(j, path), solution_cache_dir())) {
           fmt::print(stderr, "kernel table: {}\n", line);
         }
       },

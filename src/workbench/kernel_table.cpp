@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <numeric>
@@ -12,6 +13,8 @@
 #include "core/error.h"
 #include "kernels/shape_choices.h"
 #include "kernels/solution_registry.h"
+#include "workbench/external_solution.h"
+#include "workbench/out_of_tree_solution.h"
 
 namespace strata {
 
@@ -55,6 +58,7 @@ nlohmann::ordered_json KernelTable::to_json() const {
                             {"max_tokens", e.max_tokens},
                             {"solution", e.solution},
                             {"latency_ms", e.latency_ms}});
+    if (!e.out_of_tree.is_null()) entries_json.back()["out_of_tree"] = e.out_of_tree;
   }
   return {{"hardware", hardware}, {"entries", entries_json}};
 }
@@ -66,7 +70,9 @@ KernelTable KernelTable::from_json(const nlohmann::json& j, const std::string& w
     for (const nlohmann::json& e : j.at("entries")) {
       t.entries.push_back({e.at("definition").get<std::string>(), e.at("kernel").get<std::string>(),
                            e.at("shape").get<std::vector<int64_t>>(), e.at("max_tokens").get<int64_t>(),
-                           e.at("solution").get<std::string>(), e.at("latency_ms").get<double>()});
+                           e.at("solution").get<std::string>(), e.at("latency_ms").get<double>(),
+                           e.value("out_of_tree", nlohmann::json())});
+      if (!t.entries.back().out_of_tree.is_null()) TraceSolution::from_json(t.entries.back().out_of_tree, where);
     }
   } catch (const nlohmann::json::exception& ex) {
     fail("{}: not a kernel table: {}", where, ex.what());
@@ -116,12 +122,19 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
       for (const auto& [key, ms] : latencies) {
         if (key.first != bucket || failed.contains(key) || int(ms.size()) < count) continue;
         const std::optional<std::string> registry = registry_solution(d, key.second);
-        if (!registry) {
-          notes.push_back(fmt::format("{}: {} is not a registry solution; serve cannot run it", def.name, key.second));
+        const TraceSolution* external = registry ? nullptr : d.find_solution(key.second);
+        if (!registry && !(external && external->spec.language == "cpp" && external_solutions_supported(*kernel))) {
+          notes.push_back(fmt::format("{}: {} is neither a registry solution nor an out-of-tree cpp solution of a "
+                                      "kernel serve can load it for (rmsnorm, gemm_bf16)",
+                                      def.name, key.second));
           continue;
         }
         const double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / double(ms.size());
-        if (best.solution.empty() || mean < best.latency_ms) best.solution = *registry, best.latency_ms = mean;
+        if (best.solution.empty() || mean < best.latency_ms) {
+          best.solution = registry ? *registry : external->name;
+          best.latency_ms = mean;
+          best.out_of_tree = external ? nlohmann::json(external->to_json()) : nlohmann::json();
+        }
       }
       if (!best.solution.empty()) table.entries.push_back(std::move(best));
     }
@@ -129,9 +142,25 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
   return table;
 }
 
-std::vector<std::string> install_kernel_table(const KernelTable& table) {
+std::string solution_cache_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  const std::string base = xdg && *xdg ? xdg : std::string(home ? home : "/tmp") + "/.cache";
+  return base + "/strata/solutions";
+}
+
+std::vector<std::string> install_kernel_table(const KernelTable& table, const std::string& build_dir) {
   std::vector<std::string> lines;
   for (const KernelTableEntry& e : table.entries) {
+    if (!e.out_of_tree.is_null()) {
+      const TraceSolution s = TraceSolution::from_json(e.out_of_tree, "kernel table entry " + e.solution);
+      const CompiledSolution built = compile_solution(s, build_dir);
+      if (!built.runnable) fail("kernel table: out-of-tree solution {} does not build: {}", s.name, built.log);
+      add_shape_choice(e.kernel, e.shape, e.max_tokens, load_external_solution(e.kernel, s.name, built.library, built.function));
+      lines.push_back(fmt::format("{} [{}] tokens<={}: {} ({}; out-of-tree, {})", e.kernel, fmt::join(e.shape, ", "),
+                                  e.max_tokens, e.solution, e.definition, built.library));
+      continue;
+    }
     // A table picks among a definition's solutions; the numeric path (e.g.
     // STRATA_INT4_PATH) stays the user's choice.
     const std::string_view selected_path = numeric_path_name(select(e.kernel).path);

@@ -1,7 +1,8 @@
 #pragma once
 // The apply step: from a benched dataset's traces, per definition and token
 // bucket, the fastest correct solution that strata can run at serve time
-// (a registry solution of the definition's strata_kernel), as a JSON table
+// (a registry solution of the definition's strata_kernel, or an out-of-tree
+// cpp solution of a kernel external_solution.h wraps), as a JSON table
 // that `strata serve --kernel-table` installs as shape choices
 // (kernels/shape_choices.h). Calls the table does not cover keep today's
 // selection.
@@ -20,8 +21,11 @@ struct KernelTableEntry {
   std::string kernel;            // its strata_kernel, e.g. gemm_bf16
   std::vector<int64_t> shape;    // the kernel's shape key, e.g. {N, K}
   int64_t max_tokens = 0;        // bucket: calls with (previous bucket, max_tokens] tokens
-  std::string solution;           // the registry solution it runs
+  std::string solution;           // the registry solution it runs, or an out-of-tree one's name
   double latency_ms = 0;         // mean over the bucket's workloads
+  // An out-of-tree winner: its Solution JSON, sources inline, which serve
+  // compiles and loads (external_solution.h).
+  nlohmann::json out_of_tree = nullptr;
 };
 
 struct KernelTable {
@@ -40,7 +44,13 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
 // Installs the entries whose solution is on the numeric path serving selects
 // for its kernel (a table does not switch e.g. INT4 from W4A8 to exact);
 // returns one line per entry ("<kernel> [shape] tokens<=N: <solution>", or
-// why it was not applied). Throws Error for a solution that does not run here.
-std::vector<std::string> install_kernel_table(const KernelTable& table);
+// why it was not applied). Out-of-tree entries are compiled (kept in
+// `build_dir`) and loaded first. Throws Error for a solution that does not
+// run or build here.
+std::vector<std::string> install_kernel_table(const KernelTable& table, const std::string& build_dir);
+
+// Where serve keeps the libraries of out-of-tree entries: $XDG_CACHE_HOME (or
+// ~/.cache)/strata/solutions.
+std::string solution_cache_dir();
 
 }  // namespace strata

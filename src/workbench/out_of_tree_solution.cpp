@@ -71,6 +71,8 @@ CompiledSolution compile_solution(const TraceSolution& s, const std::string& bui
     fs::rename(library.string() + ".tmp", library);
   }
   const std::string function = s.entry_function();
+  out.library = library.string();
+  out.function = function;
   out.runnable = RunnableSolution{
       s.name, s.author, "", s.spec.target_hardware, [lib = library.string(), function](const std::vector<TensorData>& in) {
         // Loaded at the first call, in the runner's child: its initialisers run isolated too.

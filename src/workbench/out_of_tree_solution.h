@@ -14,6 +14,7 @@ namespace strata {
 struct CompiledSolution {
   std::optional<RunnableSolution> runnable;  // empty when it did not build
   std::string log;                            // the compiler's output
+  std::string library, function;              // the shared library and its entry point, when built
 };
 
 // `cc`/`c++` with -O3 -march=native -shared -fPIC; reuses a library built
