@@ -329,6 +329,33 @@ TEST(Ops, RmsNorm) {
   for (float v : rows) EXPECT_FLOAT_EQ(v, 1.0f);
 }
 
+// Each fused add+rmsnorm solution is its ISA's add then rmsnorm, bit for
+// bit (the decoder fuses them, so outputs must not move), on rows that are
+// not a multiple of the vector width.
+TEST(Ops, FusedAddRmsNormIsAddThenRmsNorm) {
+  const int64_t rows = 3, dim = 37;
+  std::vector<float> delta(rows * dim), residual(rows * dim), w(dim);
+  for (size_t i = 0; i < delta.size(); ++i) {
+    delta[i] = float(int(i % 11) - 5) * 0.31f;
+    residual[i] = float(int(i % 7) - 3) * 1.7f;
+  }
+  for (size_t i = 0; i < w.size(); ++i) w[i] = 0.5f + float(i) / 37.0f;
+  std::map<Isa, const Solution*> norms;
+  for (const Solution* s : runnable_solutions(kRmsnorm.name)) norms[s->isa] = s;
+  const auto fused = runnable_solutions(kFusedAddRmsnorm.name);
+  ASSERT_GE(fused.size(), 1u);
+  for (const Solution* s : fused) {
+    SCOPED_TRACE(s->name);
+    ASSERT_TRUE(norms.contains(s->isa));
+    std::vector<float> res_fused = residual, y_fused(rows * dim), res_plain = residual, y_plain(rows * dim);
+    s->kernel(kFusedAddRmsnorm)(delta.data(), res_fused.data(), w.data(), y_fused.data(), rows, dim, 1e-6f);
+    for (size_t i = 0; i < res_plain.size(); ++i) res_plain[i] += delta[i];
+    norms[s->isa]->kernel(kRmsnorm)(res_plain.data(), w.data(), y_plain.data(), rows, dim, 1e-6f);
+    EXPECT_EQ(res_fused, res_plain);
+    EXPECT_EQ(y_fused, y_plain);
+  }
+}
+
 TEST(Ops, RopeNeox) {
   // head_dim 4: pairs (0, 2) and (1, 3); angles pos * 10000^(-2i/4).
   float x[] = {1, 2, 3, 4, /* second head */ 1, 0, 0, 1};

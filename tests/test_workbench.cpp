@@ -390,7 +390,7 @@ TEST(KernelRunner, SolutionsGetTheirStatusAndTheRunnerSurvives) {
   for (const auto& [name, j] : solutions) t.write("solutions/tester/rmsnorm/rmsnorm_f32_h128/" + name + ".json", j.dump(2));
   const fs::path out = t.root / "out";
   const CommandOutput bench_run = strata_cli(fmt::format(
-      "kernels bench {} --out {} --synthetic-sizes 3 --trials 2 --warmup 1 --iterations 3 --timeout 3 "
+      "kernels bench {} --out {} --synthetic-sizes 3 --trials 2 --warmup 1 --iterations 3 --timeout 10 "
       "--max-seconds-per-trial 0.5",
       t.root.string(), out.string()));
   const std::string& log = bench_run.text;
@@ -509,7 +509,7 @@ TEST(KernelRunner, ExpectedOutputsComeFromThePythonReference) {
                 HasSubstr("baseline rmsnorm_scalar (the Python reference failed: the Python reference process died"));
   }
 
-  const auto [ran_loops, traces_loops] = bench("def run(hidden_states, weight):\n    while True:\n        pass\n", "--timeout 2");
+  const auto [ran_loops, traces_loops] = bench("def run(hidden_states, weight):\n    while True:\n        pass\n", "--reference-timeout 2");
   ASSERT_EQ(ran_loops.status, 0) << ran_loops.text;
   ASSERT_GE(traces_loops.size(), 1u);
   EXPECT_THAT(traces_loops[0].evaluation->libs.at("reference"), HasSubstr("the Python reference ran past 2 s"));
@@ -720,7 +720,7 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
       for (const char* a : {"num_experts", "top_k", "hidden_size", "intermediate_size"}) shape.push_back(def.axis(a)->value);
     } else if (*kernel == "gemm_bf16" || *kernel == "gemm_w4a16_g32") {
       shape = {def.axis("N")->value, def.axis("K")->value};
-    } else if (*kernel == "rmsnorm") {
+    } else if (*kernel == "rmsnorm" || *kernel == "fused_add_rmsnorm") {
       shape = {def.axis("hidden_size")->value};
     } else if (*kernel == "gqa_paged_attention") {
       for (const char* a : {"num_qo_heads", "num_kv_heads", "head_dim", "page_size"}) shape.push_back(def.axis(a)->value);
@@ -743,8 +743,8 @@ TEST(WorkloadCapture, TemplatesAgreeWithTheDatasetFiles) {
     EXPECT_EQ(a, b) << def.name;
     ++compared;
   }
-  // gemm_f32_bf16, gemm_w4a16_g32, gemm_w4a8_g32, rmsnorm_f32, gqa_paged, mla_paged and moe files
-  EXPECT_EQ(compared, 5 + 4 + 4 + 5 + 2 + 2 + 2);
+  // gemm_f32_bf16, gemm_w4a16_g32, gemm_w4a8_g32, rmsnorm_f32, fused_add_rmsnorm, gqa_paged, mla_paged and moe files
+  EXPECT_EQ(compared, 5 + 4 + 4 + 5 + 1 + 2 + 2 + 2);
   EXPECT_FALSE(definition_for_call("softmax", std::vector<int64_t>{8}, NumericPath::Exact).has_value());
 }
 

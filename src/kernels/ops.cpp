@@ -22,6 +22,12 @@ void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_row
   }
 }
 
+void fused_add_rmsnorm_scalar(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows,
+                              int64_t dim, float eps) {
+  for (int64_t i = 0; i < n_rows * dim; ++i) residual[i] += delta[i];
+  rmsnorm_scalar(residual, weight, y, n_rows, dim, eps);
+}
+
 void rope_angles(int32_t position, int64_t rotary_dim, float theta, float* cos_t, float* sin_t) {
   const float theta_scale = std::pow(theta, -2.0f / float(rotary_dim));
   float angle = float(position);
@@ -144,6 +150,13 @@ void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int6
   const int64_t shape[] = {dim};
   observe_kernel_call(kRmsnorm.name, shape, n_rows);
   choose(kernel, kRmsnorm, shape, n_rows)(x, weight, y, n_rows, dim, eps);
+}
+void fused_add_rmsnorm(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows, int64_t dim,
+                       float eps) {
+  static const SelectedKernel kernel(kFusedAddRmsnorm);
+  const int64_t shape[] = {dim};
+  observe_kernel_call(kFusedAddRmsnorm.name, shape, n_rows);
+  choose(kernel, kFusedAddRmsnorm, shape, n_rows)(delta, residual, weight, y, n_rows, dim, eps);
 }
 void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta) {

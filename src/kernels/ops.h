@@ -1,6 +1,7 @@
 #pragma once
 // The element-wise and small ops of a decoder layer (f32 in, f32 out).
-// rmsnorm, rope_neox, rope_gptj, softmax, silu_mul and argmax are kernel definitions: each
+// rmsnorm, fused_add_rmsnorm, rope_neox, rope_gptj, softmax, silu_mul, argmax and
+// moe_topk_router are kernel definitions: each
 // function below is its definition's dispatch point and runs the selected
 // solution (a scalar reference or a SIMD variant, see solution_registry.h);
 // attention is in attention.h, matmul in matmul.h.
@@ -14,6 +15,12 @@ namespace strata {
 // Per-head RMSNorm (Qwen3's q_norm/k_norm) is this with dim = head_dim and
 // n_rows = tokens * heads.
 void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
+
+// A residual add and the next norm in one pass: residual += delta, then
+// y = rmsnorm(residual) * weight. Each solution's numbers are its rmsnorm's
+// on the summed residual, bit for bit.
+void fused_add_rmsnorm(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows, int64_t dim,
+                       float eps);
 
 // NeoX-style rotary embedding, in place, on x[n_rows, n_heads, head_dim]:
 // the pair (i, i + rotary_dim/2) of each head is rotated by
@@ -61,6 +68,8 @@ void topk_router(const float* logits, int64_t n_experts, int64_t top_k, const Ro
                  float* weights);
 
 using RmsNormFn = void (*)(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
+using FusedAddRmsNormFn = void (*)(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows,
+                                   int64_t dim, float eps);
 using RopeFn = void (*)(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                         float theta);
 using SoftmaxFn = void (*)(float* x, int64_t n);
@@ -71,6 +80,7 @@ using TopkRouterFn = void (*)(const float* logits, int64_t n_experts, int64_t to
 // Generic in their sizes; the dataset's definitions (kernels/definitions/,
 // tagged strata_kernel:<name>) fix the shapes the models use.
 inline constexpr KernelDefinition<RmsNormFn> kRmsnorm{"rmsnorm"};
+inline constexpr KernelDefinition<FusedAddRmsNormFn> kFusedAddRmsnorm{"fused_add_rmsnorm"};
 inline constexpr KernelDefinition<RopeFn> kRopeNeox{"rope_neox"};
 inline constexpr KernelDefinition<RopeFn> kRopeGptj{"rope_gptj"};
 inline constexpr KernelDefinition<SoftmaxFn> kSoftmax{"softmax"};
@@ -80,6 +90,8 @@ inline constexpr KernelDefinition<TopkRouterFn> kMoeTopkRouter{"moe_topk_router"
 
 // Solutions: the references (ops.cpp) and the AVX-512 variants (ops_avx512.cpp).
 void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
+void fused_add_rmsnorm_scalar(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows,
+                              int64_t dim, float eps);
 void rope_neox_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta);
 void rope_gptj_scalar(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
@@ -90,6 +102,8 @@ int64_t argmax_scalar(const float* x, int64_t n);
 void topk_router_scalar(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& params, int32_t* ids,
                         float* weights);
 void rmsnorm_avx512(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
+void fused_add_rmsnorm_avx512(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows,
+                              int64_t dim, float eps);
 void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                       float theta);
 void rope_gptj_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,

@@ -43,6 +43,19 @@ void rmsnorm_avx512(const float* x, const float* weight, float* y, int64_t n_row
   }
 }
 
+// The add row by row, so each row is summed and normed while in cache.
+void fused_add_rmsnorm_avx512(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows,
+                              int64_t dim, float eps) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    float* res = residual + r * dim;
+    for (int64_t i = 0; i < dim; i += 16) {
+      const __mmask16 m = lanes(dim - i);
+      _mm512_mask_storeu_ps(res + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, res + i), _mm512_maskz_loadu_ps(m, delta + r * dim + i)));
+    }
+    rmsnorm_avx512(res, weight, y + r * dim, 1, dim, eps);
+  }
+}
+
 // The reference's angles; the compiler may fuse a product and a difference
 // into an FMA, so results can differ from it in the last bit.
 void rope_neox_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,

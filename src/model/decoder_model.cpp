@@ -218,30 +218,29 @@ void DecoderModel::forward(const BatchRows& rows, int64_t layer_begin, int64_t l
     fail("forward: layer range [{}, {}) is outside the model's {} layers", layer_begin, layer_end,
          config_.num_hidden_layers);
   }
+  if (layer_begin == layer_end) return;
   Workspace local;
   Workspace& ws = rows.workspace ? *rows.workspace : local;
   const int64_t n = rows.n_tokens, h = config_.hidden_size;
   const float eps = float(config_.rms_norm_eps);
   float* x = ws.floats(Scratch::Normed, size_t(n * h));
   float* delta = ws.floats(Scratch::Delta, size_t(n * h));
+  {
+    ScopedOp op(Op::Norm);
+    rmsnorm(hidden, layers_[size_t(layer_begin)].attn_norm.data(), x, n, h, eps);
+  }
+  // Each residual add runs fused with the norm that follows it (the next
+  // layer's attention norm after an FFN); x holds the normed input of each block.
   for (int64_t i = layer_begin; i < layer_end; ++i) {
     const Layer& layer = layers_[size_t(i)];
-    {
-      ScopedOp op(Op::Norm);
-      rmsnorm(hidden, layer.attn_norm.data(), x, n, h, eps);
-    }
     if (layer.spec.mla) {
       mla_block(layer.spec.latent, layer.mla, rows, x, delta, kv.layer(i), ws);
     } else {
       attention_block(layer.spec.attention, layer.attention, rows, x, delta, kv.layer(i), ws);
     }
     {
-      ScopedOp op(Op::Residual);
-      add_into(hidden, delta, n * h);
-    }
-    {
       ScopedOp op(Op::Norm);
-      rmsnorm(hidden, layer.ffn_norm.data(), x, n, h, eps);
+      fused_add_rmsnorm(delta, hidden, layer.ffn_norm.data(), x, n, h, eps);
     }
     if (layer.spec.moe) {
       moe_block(layer.spec.experts, layer.moe, x, n, h, delta, ws, rows.stats);
@@ -250,8 +249,13 @@ void DecoderModel::forward(const BatchRows& rows, int64_t layer_begin, int64_t l
                                        layer.mlp.down.stored_bytes()));
       mlp_block(layer.mlp, x, n, delta, ws);
     }
-    ScopedOp op(Op::Residual);
-    add_into(hidden, delta, n * h);
+    if (i + 1 < layer_end) {
+      ScopedOp op(Op::Norm);
+      fused_add_rmsnorm(delta, hidden, layers_[size_t(i + 1)].attn_norm.data(), x, n, h, eps);
+    } else {
+      ScopedOp op(Op::Residual);
+      add_into(hidden, delta, n * h);
+    }
   }
 }
 

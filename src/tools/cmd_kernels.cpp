@@ -80,7 +80,7 @@ double input_bytes(const Definition& def, const Workload& w) {
 std::unique_ptr<PythonReference> start_python_reference(const BenchArgs& a) {
   if (a.reference == "baseline") return nullptr;
   try {
-    auto python = std::make_unique<PythonReference>(a.runner.timeout_seconds);
+    auto python = std::make_unique<PythonReference>(a.runner.reference_timeout_seconds);
     fmt::print("expected outputs: the definitions' Python references ({})\n", python->description());
     return python;
   } catch (const Error& e) {
@@ -304,6 +304,9 @@ void add_kernels_command(CLI::App& app) {
   b->add_option("--iterations", bargs->runner.iterations)->capture_default_str();
   b->add_option("--trials", bargs->runner.trials, "input sets per workload")->capture_default_str()->check(CLI::PositiveNumber);
   b->add_option("--timeout", bargs->runner.timeout_seconds, "seconds per solution and workload")->capture_default_str();
+  b->add_option("--reference-timeout", bargs->runner.reference_timeout_seconds,
+                "seconds per call of a Python reference (its start-up, importing torch, is not counted)")
+      ->capture_default_str();
   b->add_option("--max-seconds-per-trial", bargs->runner.max_seconds_per_trial)->capture_default_str();
   b->add_option("--atol", bargs->runner.atol)->capture_default_str();
   b->add_option("--rtol", bargs->runner.rtol)->capture_default_str();

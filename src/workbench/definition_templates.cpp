@@ -189,6 +189,29 @@ Json gemm_int4(int64_t n, int64_t k, bool w4a8) {
           {"reference", w4a8 ? std::string(kGemmW4a8Reference) : std::string(kDequantizeW4) + kGemmW4Run}};
 }
 
+constexpr const char* kFusedAddRmsnormReference = R"PY(import torch
+
+@torch.no_grad()
+def run(hidden_states, residual, weight):
+    EPS = 1e-6
+    x = hidden_states + residual
+    return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + EPS) * weight
+)PY";
+
+Json fused_add_rmsnorm(int64_t h) {
+  return {{"name", fmt::format("fused_add_rmsnorm_f32_h{}", h)},
+          {"op_type", "rmsnorm"},
+          {"description", "residual += hidden_states, then output = rmsnorm(residual) * weight with eps = 1e-6, f32 (the "
+                          "residual update is in place and, as upstream, not an output). Captured from strata."},
+          {"tags", {"status:unverified", "fused", "strata_kernel:fused_add_rmsnorm"}},
+          {"axes", {{"batch_size", {{"type", "var"}, {"description", "rows"}}}, {"hidden_size", {{"type", "const"}, {"value", h}}}}},
+          {"inputs", {{"hidden_states", tensor({"batch_size", "hidden_size"}, "float32")},
+                      {"residual", tensor({"batch_size", "hidden_size"}, "float32")},
+                      {"weight", tensor({"hidden_size"}, "float32")}}},
+          {"outputs", {{"output", tensor({"batch_size", "hidden_size"}, "float32")}}},
+          {"reference", kFusedAddRmsnormReference}};
+}
+
 Json rmsnorm(int64_t h) {
   return {{"name", fmt::format("rmsnorm_f32_h{}", h)},
           {"op_type", "rmsnorm"},
@@ -327,6 +350,8 @@ std::optional<Definition> definition_for_call(std::string_view kernel, std::span
     j = gemm_int4(shape[0], shape[1], path == NumericPath::W4A8);
   } else if (kernel == "rmsnorm" && shape.size() == 1) {
     j = rmsnorm(shape[0]);
+  } else if (kernel == "fused_add_rmsnorm" && shape.size() == 1) {
+    j = fused_add_rmsnorm(shape[0]);
   } else {
     return std::nullopt;
   }

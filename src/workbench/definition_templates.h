@@ -15,7 +15,8 @@ namespace strata {
 
 // gemm_bf16 {N, K} -> gemm_f32_bf16_n{N}_k{K}; gemm_w4a16_g32 {N, K} ->
 // gemm_w4a16_g32_n{N}_k{K} on the exact path, gemm_w4a8_g32_n{N}_k{K} on the
-// W4A8 one; rmsnorm {H} -> rmsnorm_f32_h{H}. Other kernels: nullopt.
+// W4A8 one; rmsnorm {H} -> rmsnorm_f32_h{H}; fused_add_rmsnorm {H} ->
+// fused_add_rmsnorm_f32_h{H}. Other kernels: nullopt.
 std::optional<Definition> definition_for_call(std::string_view kernel, std::span<const int64_t> shape, NumericPath path);
 
 // Paged attention over 16-token pages: gqa_paged_attention {H, KV, D, PS} ->

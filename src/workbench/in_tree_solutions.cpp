@@ -62,6 +62,18 @@ PreparedCall rmsnorm_adapter(const Solution& s, const Definition&, const Inputs&
   };
 }
 
+// The residual is updated in place, so each call starts from a copy of the
+// input's (the copy is timed with every solution alike).
+PreparedCall fused_add_rmsnorm_adapter(const Solution& s, const Definition&, const Inputs& in) {
+  const FusedAddRmsNormFn fn = s.kernel(kFusedAddRmsnorm);
+  auto residual = std::make_shared<std::vector<float>>(size_t(in[1].numel()));
+  return [fn, residual, &in](std::vector<TensorData>& out) {
+    std::copy_n(in[1].as<float>(), in[1].numel(), residual->data());
+    fn(in[0].as<float>(), residual->data(), in[2].as<float>(), out[0].as<float>(), in[0].shape[0], in[0].shape[1],
+       kRmsnormEps);
+  };
+}
+
 PreparedCall rope_neox(const Solution& s, const Definition& def, const Inputs& in) {
   const RopeFn fn = s.kernel(kRopeNeox);
   const float theta = float(name_constant(def, "theta"));
@@ -284,7 +296,7 @@ const Adapter* adapter_for(const Definition& def, const std::string& kernel) {
       {"rope_neox", rope_neox},        {"softmax", softmax_adapter},   {"silu_mul", silu_mul_adapter},
       {"argmax", argmax_adapter},      {"gemm_fp8_e4m3_block128", gemm_fp8},
       {"gqa_paged_attention", gqa_paged}, {"mla_paged_attention", mla_paged},
-      {"moe_topk_router", router_adapter},
+      {"moe_topk_router", router_adapter},  {"fused_add_rmsnorm", fused_add_rmsnorm_adapter},
   };
   for (const auto& [name, a] : adapters)
     if (name == kernel) return &a;

@@ -33,6 +33,7 @@ const std::vector<Applicable>& applicable() {
       {"gemm", "gemm_bf16", {"N", "K"}, "M"},
       {"gemm", "gemm_w4a16_g32", {"N", "K"}, "M"},
       {"rmsnorm", "rmsnorm", {"hidden_size"}, "batch_size"},
+      {"rmsnorm", "fused_add_rmsnorm", {"hidden_size"}, "batch_size"},
   };
   return all;
 }

@@ -70,7 +70,9 @@ void PythonReference::start() {
   close(in[0]), close(out[1]);
   to_python_ = in[1], from_python_ = out[0];
   pending_.clear();
-  const Json hello = Json::parse(read_line());
+  // Importing torch takes seconds, more on a loaded machine; that is not the reference's time.
+  constexpr double kStartSeconds = 300;
+  const Json hello = Json::parse(read_line(kStartSeconds));
   if (hello.contains("error")) fail("{}: {}", python, hello["error"].get<std::string>());
   description_ = fmt::format("{} torch {}", fs::path(python).filename().string(), hello.at("torch").get<std::string>());
 }
@@ -83,9 +85,9 @@ void PythonReference::stop() {
   pid_ = -1;
 }
 
-// One reply line, within the timeout; a dead or stuck process is stopped and reported.
-std::string PythonReference::read_line() {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds_);
+// One reply line within `seconds`; a dead or stuck process is stopped and reported.
+std::string PythonReference::read_line(double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   for (;;) {
     if (const size_t eol = pending_.find('\n'); eol != std::string::npos) {
       std::string line = pending_.substr(0, eol);
@@ -97,7 +99,7 @@ std::string PythonReference::read_line() {
     const std::string log = dir_ + "/python.log";
     if (left <= 0) {
       stop();
-      fail("the Python reference ran past {} s", timeout_seconds_);
+      fail("the Python reference ran past {} s", seconds);
     }
     pollfd p{from_python_, POLLIN, 0};
     if (poll(&p, 1, int(std::min<long long>(left, 1000))) <= 0) continue;
@@ -151,7 +153,7 @@ std::vector<TensorData> PythonReference::run(const Definition& def, const std::v
     }
     done += size_t(n);
   }
-  const Json reply = Json::parse(read_line());
+  const Json reply = Json::parse(read_line(timeout_seconds_));
   if (reply.contains("error")) fail("{}'s Python reference: {}", def.name, reply["error"].get<std::string>());
   for (size_t i = 0; i < outputs.size(); ++i) {
     const std::string path = request["outputs"][i]["path"];

@@ -18,7 +18,7 @@ namespace strata {
 class PythonReference {
  public:
   // Starts the process; throws Error when it cannot start or torch does
-  // not import (the message says why).
+  // not import (the message says why). Each call may take `timeout_seconds`.
   explicit PythonReference(double timeout_seconds);
   ~PythonReference();
   PythonReference(const PythonReference&) = delete;
@@ -38,7 +38,7 @@ class PythonReference {
  private:
   void start();
   void stop();
-  std::string read_line();
+  std::string read_line(double seconds);
 
   double timeout_seconds_;
   std::string dir_, description_;

@@ -31,6 +31,7 @@ struct RunnerOptions {
   int warmup = 10, iterations = 50, trials = 3;
   double atol = 1e-2, rtol = 1e-2;
   double timeout_seconds = 300;
+  double reference_timeout_seconds = 600;  // per call of a Python reference
   double max_seconds_per_trial = 2;
   bool cold_cache = true;
 };
