@@ -1,5 +1,6 @@
 #include "workbench/python_reference.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -59,11 +60,13 @@ void PythonReference::start() {
   fflush(nullptr);
   pid_ = fork();
   if (pid_ < 0) fail("python reference: fork failed");
-  if (pid_ == 0) {
+  if (pid_ == 0) {  // only async-signal-safe calls until exec: the parent has threads
+    const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (log_fd < 0) _exit(127);
     dup2(in[0], 0);
     dup2(out[1], 1);
-    if (!freopen(log.c_str(), "w", stderr)) _exit(127);
-    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+    dup2(log_fd, 2);
+    close(in[0]), close(in[1]), close(out[0]), close(out[1]), close(log_fd);
     execlp(python.c_str(), python.c_str(), "-u", script.c_str(), nullptr);
     _exit(127);
   }
