@@ -55,6 +55,11 @@ struct EngineCounters {
   int64_t prefill_tokens = 0, decode_tokens = 0, layer_rows = 0;
   int64_t moe_calls = 0, experts_touched = 0, expert_bytes = 0;
   double busy_seconds = 0;
+  // Speculative decoding, as vLLM counts it: drafts verified (one per
+  // sequence and step that had one), their tokens, the tokens accepted, and
+  // accepted ones by position in the draft (index 0 = first proposed token).
+  int64_t spec_num_drafts = 0, spec_num_draft_tokens = 0, spec_num_accepted_tokens = 0;
+  std::vector<int64_t> spec_accepted_per_pos;
 };
 
 }  // namespace strata

@@ -400,6 +400,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_flag("--profile", o->profile, "Show the prompt pass's and the decode steps' time and bytes read per op");
   add_schedule_options(*cmd, o->engine);
   add_slo_schedule_options(*cmd, o->engine, o->cost_profile);
+  add_speculative_option(*cmd, o->engine);
   cmd->callback([o] { run_generate(*o); });
 }
 
