@@ -196,6 +196,7 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
     s.num_seqs = int32_t(plan.entries.size());
     s.prefill_tokens = plan.num_prefill_tokens;
     s.decode_tokens = plan.num_decode_tokens;
+    for (const PlanEntry& e : plan.entries) s.draft_tokens += e.num_draft_tokens;
     s.preempted = plan.num_preempted;
     for (const LayerSegment& segment : layer_segments(plan)) {
       int64_t rows = 0;

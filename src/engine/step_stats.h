@@ -15,6 +15,7 @@ struct StepStats {
   double start = 0, duration = 0;  // wall time of schedule + forward + sampling
   int32_t num_seqs = 0;            // plan entries
   int32_t prefill_tokens = 0, decode_tokens = 0;
+  int32_t draft_tokens = 0;  // of decode_tokens, those verifying drafts
   int32_t preempted = 0;
   // Layer segments as [layer_begin, layer_end) with the rows run through them.
   struct Segment {
