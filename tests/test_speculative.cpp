@@ -18,6 +18,7 @@
 #include "engine/ngram_proposer.h"
 #include "engine/sequence.h"
 #include "engine/speculative_config.h"
+#include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
 #include "engine_fixture.h"
 
@@ -296,4 +297,31 @@ TEST(BlockManagerTruncate, FreesBlocksPastTheCutAndKeepsCachedOnesWhole) {
   EXPECT_THROW(blocks.truncate(seq, 7), Bug);  // would cut a cached block
   blocks.free(seq);
   blocks.check_consistency({});
+}
+
+// /metrics carries vLLM's spec_decode counters, from the engine's, and only
+// when speculative decoding is on.
+TEST_F(SpeculativeTest, MetricsUseVllmNames) {
+  Engine engine(*model_, with_ngram(config("chunked"), 3));
+  run(engine, repetitive_requests(6, 40));
+  const EngineCounters c = engine.counters();
+  ASSERT_EQ(c.spec_accepted_per_pos.size(), 3u);
+  const std::string page = ServerMetrics("tiny").render(c);
+  const std::string labels = "{model_name=\"tiny\"}";
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, int64_t>>{{"vllm:spec_decode_num_drafts_total", c.spec_num_drafts},
+                                                    {"vllm:spec_decode_num_draft_tokens_total", c.spec_num_draft_tokens},
+                                                    {"vllm:spec_decode_num_accepted_tokens_total", c.spec_num_accepted_tokens}}) {
+    EXPECT_NE(page.find(name + labels + " " + std::to_string(value) + "\n"), std::string::npos) << name << "\n" << page;
+  }
+  EXPECT_NE(page.find("# TYPE vllm:spec_decode_num_accepted_tokens_per_pos counter"), std::string::npos);
+  for (size_t pos = 0; pos < 3; ++pos) {
+    const std::string line = fmt::format("vllm:spec_decode_num_accepted_tokens_per_pos_total{{model_name=\"tiny\",position=\"{}\"}} {}\n",
+                                         pos, c.spec_accepted_per_pos[pos]);
+    EXPECT_NE(page.find(line), std::string::npos) << line;
+  }
+  // Acceptance at a position needs acceptance at every earlier one.
+  EXPECT_GE(c.spec_accepted_per_pos[0], c.spec_accepted_per_pos[1]);
+  EXPECT_GE(c.spec_accepted_per_pos[1], c.spec_accepted_per_pos[2]);
+  EXPECT_EQ(ServerMetrics("tiny").render(EngineCounters{}).find("spec_decode"), std::string::npos);
 }
