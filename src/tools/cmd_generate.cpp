@@ -84,6 +84,7 @@ std::vector<int32_t> prompt_ids(const Tokenizer& tok, const GenerateOptions& o, 
 // One run of `batch` copies of a request to their end.
 struct Generation {
   std::vector<int32_t> tokens;  // the first copy's
+  std::vector<std::vector<int32_t>> copy_tokens;  // every copy's
   std::string text;
   FinishReason finish = FinishReason::Length;
   double prompt_seconds = 0;  // submit to the last copy's first token
@@ -122,6 +123,7 @@ Generation generate(Engine& engine, const Request& request, int batch, bool prof
   int started = 0;
   std::string error;
   std::vector<int64_t> made(size_t(batch), 0);
+  g.copy_tokens.resize(size_t(batch));
   OpTotals mark = op_profile::totals();
   op_profile::enable(profile_prompt);
   const auto submitted = Clock::now();
@@ -142,7 +144,8 @@ Generation generate(Engine& engine, const Request& request, int batch, bool prof
         }
         made[size_t(copy)] += int64_t(event.token_ids.size());
         last_token = now;
-        if (copy == 0) g.tokens.insert(g.tokens.end(), event.token_ids.begin(), event.token_ids.end());
+        std::vector<int32_t>& tokens = g.copy_tokens[size_t(copy)];
+        tokens.insert(tokens.end(), event.token_ids.begin(), event.token_ids.end());
       }
       if (copy == 0) {
         g.text += event.text;
@@ -157,6 +160,7 @@ Generation generate(Engine& engine, const Request& request, int batch, bool prof
   op_profile::enable(false);
   g.decode_ops = op_profile::totals() - mark;
   if (!error.empty()) fail("generation failed: {}", error);
+  g.tokens = g.copy_tokens[0];
   g.prompt_seconds = seconds_between(submitted, decode_start);
   g.decode_seconds = seconds_between(decode_start, last_token);
   return g;
@@ -290,15 +294,18 @@ void run_generate(GenerateOptions o) {
 
   if (o.edit) {
     // Each copy's document: its prompt's greedy continuation (max_tokens long).
+    const std::function<std::vector<int32_t>(int)> plain_prompt_of = [&](int copy) { return prompt_ids(tok, o, copy); };
+    Request document;
+    document.prompt = plain_prompt_of(0);
+    document.params.max_tokens = int32_t(o.max_tokens);
+    document.params.ignore_eos = true;
+    const Generation documents = generate(engine, document, o.batch, false, plain_prompt_of, nullptr);
     for (int copy = 0; copy < o.batch; ++copy) {
-      Request document;
-      document.prompt = prompt_ids(tok, o, copy);
-      document.params.max_tokens = int32_t(o.max_tokens);
-      document.params.ignore_eos = true;
-      std::vector<int32_t> edited = document.prompt;
-      const std::vector<int32_t> continuation = generate(engine, document, 1, false, nullptr, nullptr).tokens;
+      const std::vector<int32_t> prompt = plain_prompt_of(copy);
+      const std::vector<int32_t>& continuation = documents.copy_tokens[size_t(copy)];
+      std::vector<int32_t> edited = prompt;
       edited.insert(edited.end(), continuation.begin(), continuation.end());
-      edited.insert(edited.end(), document.prompt.begin(), document.prompt.end());
+      edited.insert(edited.end(), prompt.begin(), prompt.end());
       edit_prompts.push_back(std::move(edited));
     }
   }
