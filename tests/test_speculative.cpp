@@ -1,5 +1,5 @@
 // Speculative decoding end to end on the engine tests' tiny models: with
-// ngram prompt lookup, greedy outputs (tokens, log-probabilities, text,
+// ngram prompt lookup (and a draft model), greedy outputs (tokens, log-probabilities, text,
 // finish) are bit-identical to decoding without it whatever the policy, the
 // batch and the prefix cache; rejected drafts give back their KV blocks;
 // seeded sampling at temperature > 0 gives the same tokens as without it.
@@ -15,6 +15,7 @@
 #include "core/check.h"
 #include "core/error.h"
 #include "engine/block_manager.h"
+#include "engine/draft_proposer.h"
 #include "engine/ngram_proposer.h"
 #include "engine/sequence.h"
 #include "engine/speculative_config.h"
@@ -229,6 +230,44 @@ TEST_F(SpeculativeTest, SeededSamplingIsUnchanged) {
   expect_accepted_and_rejected(engine.counters(), "temperature 0.7");
 }
 
+// The draft method with a 1-layer draft made of the target's first layer
+// and head (synth writes the same weights for the same names and seed), and
+// with the target itself as its own draft (which must be right every time).
+TEST_F(SpeculativeTest, DraftModelKeepsGreedyOutputAndReturnsItsBlocks) {
+  const fs::path draft_dir = fs::path(dir_->string() + "_draft");
+  SynthOptions options;
+  options.config = synth_preset("tiny", QwenMoe::arch);
+  options.config.num_hidden_layers = 1;
+  options.tokenizer_dir = default_synth_tokenizer_dir();
+  options.seed = 7;
+  synthesize_model(draft_dir.string(), options);
+  const std::vector<Request> requests = repetitive_requests(6, 40);
+  std::vector<Output> ref;
+  for (const Request& r : requests) ref.push_back(run(config("whole"), {r})[0]);
+  for (const fs::path& draft : {draft_dir, *dir_}) {
+    for (const std::string policy : {"chunked", "layered"}) {
+      const std::string what = policy + " with draft " + draft.filename().string();
+      EngineConfig c = config(policy);
+      c.speculative = SpeculativeConfig::parse(
+          fmt::format(R"({{"method": "draft", "model": "{}", "num_speculative_tokens": 3}})", draft.string()));
+      Engine engine(*model_, c);
+      const std::vector<Output> out = run(engine, requests, {0, 0, 2, 3, 5, 24});
+      for (size_t i = 0; i < requests.size(); ++i) expect_same(out[i], ref[i], what + ", request " + std::to_string(i));
+      const EngineCounters counters = engine.counters();
+      if (draft == *dir_) {
+        EXPECT_GT(counters.spec_num_draft_tokens, 0) << what;
+        EXPECT_EQ(counters.spec_num_accepted_tokens, counters.spec_num_draft_tokens) << what;
+      } else {
+        expect_accepted_and_rejected(counters, what);
+      }
+      const auto* proposer = dynamic_cast<const DraftProposer*>(engine.proposer());
+      ASSERT_NE(proposer, nullptr);
+      EXPECT_EQ(proposer->num_held_blocks(), 0) << what;
+    }
+  }
+  fs::remove_all(draft_dir);
+}
+
 TEST(NgramProposer, ProposesWhatFollowedTheLatestLongestMatch) {
   Sequence seq;
   seq.prompt = {1, 2, 3, 9, 1, 2, 3, 7, 8, 5, 2, 3};
@@ -271,6 +310,12 @@ TEST(SpeculativeConfig, ParsesVllmJsonAndRefusesBadValues) {
   refused(R"(["ngram"])", "JSON object");
   refused(R"({"num_speculative_tokens": 4})", "\"method\"");
   refused(R"({"method": "eagle", "num_speculative_tokens": 4})", "unknown method \"eagle\"");
+  refused(R"({"method": "draft", "num_speculative_tokens": 4})", "needs \"model\"");
+  refused(R"({"method": "ngram", "model": "m", "num_speculative_tokens": 4})", "for method \"draft\" only");
+  const SpeculativeConfig draft =
+      SpeculativeConfig::parse(R"({"method": "draft_model", "model": "m", "num_speculative_tokens": 3})");
+  EXPECT_EQ(draft.method, "draft");
+  EXPECT_EQ(draft.model, "m");
   refused(R"({"method": "ngram"})", "num_speculative_tokens");
   refused(R"({"method": "ngram", "num_speculative_tokens": 0})", "from 1 to 64");
   refused(R"({"method": "ngram", "num_speculative_tokens": "4"})", "from 1 to 64");

@@ -80,7 +80,7 @@ Engine::Engine(const Model& model, const EngineConfig& config) : model_(model), 
   executor_ = std::make_unique<Executor>(model, *kv_);
   scheduler_ = std::make_unique<Scheduler>(sc, *blocks_, std::move(policy));
   if (config_.speculative.enabled()) {
-    proposer_ = make_proposer(config_.speculative);
+    proposer_ = make_proposer(config_.speculative, model, num_blocks, config_.block_size);
     counters_.spec_accepted_per_pos.assign(size_t(config_.speculative.num_speculative_tokens), 0);
   }
   eos_ids_ = model.tokenizer().eos_ids();
@@ -165,11 +165,22 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
   if (config_.before_step) config_.before_step();
   StepPlan plan;
   double start = 0;
+  std::vector<Sequence*> decoding;
   {
     std::lock_guard lock(mutex_);
     process_aborts(events);
     start = now();
-    if (proposer_) propose_drafts();
+    if (proposer_) {
+      for (Sequence* seq : scheduler_->state().running) {
+        if (seq->state == SeqState::Decoding) decoding.push_back(seq);
+      }
+    }
+  }
+  // Outside the lock (a draft model's passes must not hold up submit()):
+  // running sequences change only on this thread.
+  if (proposer_) propose_drafts(decoding);
+  {
+    std::lock_guard lock(mutex_);
     plan = scheduler_->schedule();
   }
   // The lock is free while the model runs: submit() only appends to the
@@ -220,14 +231,11 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
   return true;
 }
 
-void Engine::propose_drafts() {
-  std::optional<ScopedOp> op(std::in_place, Op::Sampling);
-  for (auto& [id, live] : live_) {
-    Sequence& seq = live->seq;
-    if (seq.state != SeqState::Decoding) continue;
+void Engine::propose_drafts(const std::vector<Sequence*>& decoding) {
+  for (Sequence* seq : decoding) {
     // The step emits the accepted tokens plus one: never past max_tokens.
-    const int32_t room = seq.max_tokens - int32_t(seq.output.size()) - 1;
-    seq.draft = proposer_->propose(seq, std::min(config_.speculative.num_speculative_tokens, room));
+    const int32_t room = seq->max_tokens - int32_t(seq->output.size()) - 1;
+    seq->draft = proposer_->propose(*seq, std::min(config_.speculative.num_speculative_tokens, room));
   }
 }
 
@@ -335,6 +343,7 @@ void Engine::finish(Live& live, FinishReason reason, StreamEvent& event) {
     event.text += live.stop.release();
   }
   Sequence& seq = live.seq;
+  if (proposer_) proposer_->release(seq.id);
   if (reason == FinishReason::Abort) {
     scheduler_->abort(seq);
   } else {

@@ -101,6 +101,8 @@ class Engine {
   const EngineConfig& config() const { return config_; }
   const Scheduler& scheduler() const { return *scheduler_; }
   const BlockManager& block_manager() const { return *blocks_; }
+  // Speculative decoding's proposer (tests inspect a draft model's cache); null when off.
+  const Proposer* proposer() const { return proposer_.get(); }
   size_t num_saved_activations() const;
 
  private:
@@ -111,7 +113,7 @@ class Engine {
   // to deliver, even when the step throws half-way.
   bool run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>& events);
   // Gives every decoding sequence its draft for the next step.
-  void propose_drafts();
+  void propose_drafts(const std::vector<Sequence*>& decoding);
   // Samples the next token(s) of `live` from plan entry `entry`'s logits
   // (verifying its draft, if any) and updates its state; returns the event
   // to deliver (empty token list if nothing to say).
@@ -134,6 +136,7 @@ class Engine {
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Proposer> proposer_;  // null: no speculative decoding
+
   const std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
 
   // Guards everything below plus the scheduler's queues; released while

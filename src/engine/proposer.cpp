@@ -1,14 +1,16 @@
 #include "engine/proposer.h"
 
-#include "core/check.h"
+#include "engine/draft_proposer.h"
 #include "engine/ngram_proposer.h"
 #include "engine/speculative_config.h"
+#include "model/model.h"
 
 namespace strata {
 
-std::unique_ptr<Proposer> make_proposer(const SpeculativeConfig& config) {
-  check(config.method == "ngram", "speculative configs name a known method", "method '{}'", config.method);
-  return std::make_unique<NgramProposer>(config.prompt_lookup_min, config.prompt_lookup_max);
+std::unique_ptr<Proposer> make_proposer(const SpeculativeConfig& config, const Model& target, int32_t num_kv_blocks,
+                                        int32_t block_size) {
+  if (config.method == "ngram") return std::make_unique<NgramProposer>(config.prompt_lookup_min, config.prompt_lookup_max);
+  return std::make_unique<DraftProposer>(Model::load(config.model), target, num_kv_blocks, block_size);
 }
 
 }  // namespace strata

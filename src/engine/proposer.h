@@ -8,6 +8,7 @@
 
 namespace strata {
 
+class Model;
 struct Sequence;
 struct SpeculativeConfig;
 
@@ -17,9 +18,15 @@ class Proposer {
   // Up to max_tokens tokens likely to follow seq's prompt and output
   // (fewer, or none, when it has no good guess).
   virtual std::vector<int32_t> propose(const Sequence& seq, int32_t max_tokens) = 0;
+  // The sequence has finished or been aborted: drop what is kept for it.
+  virtual void release(int64_t /*seq_id*/) {}
 };
 
-// The proposer of config.method (config.enabled() must hold).
-std::unique_ptr<Proposer> make_proposer(const SpeculativeConfig& config);
+// The proposer of config.method (config.enabled() must hold), for `target`
+// with a KV cache of num_kv_blocks blocks of block_size tokens (a draft
+// model gets as many of its own). Throws Error for a draft model that
+// cannot load or does not fit the target.
+std::unique_ptr<Proposer> make_proposer(const SpeculativeConfig& config, const Model& target, int32_t num_kv_blocks,
+                                        int32_t block_size);
 
 }  // namespace strata

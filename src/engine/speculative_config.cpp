@@ -27,22 +27,29 @@ SpeculativeConfig SpeculativeConfig::parse(std::string_view text) {
   }
   if (!j.is_object()) fail("--speculative-config: expected a JSON object (got {})", j.dump());
   for (const auto& [key, value] : j.items()) {
-    if (key != "method" && key != "num_speculative_tokens" && key != "prompt_lookup_min" &&
+    if (key != "method" && key != "model" && key != "num_speculative_tokens" && key != "prompt_lookup_min" &&
         key != "prompt_lookup_max") {
-      fail("--speculative-config: unknown key \"{}\" (known: method, num_speculative_tokens, prompt_lookup_min, "
-           "prompt_lookup_max)",
+      fail("--speculative-config: unknown key \"{}\" (known: method, model, num_speculative_tokens, "
+           "prompt_lookup_min, prompt_lookup_max)",
            key);
     }
   }
   if (!j.contains("method") || !j["method"].is_string()) fail("--speculative-config: \"method\" (a string) is required");
   SpeculativeConfig c;
   c.method = j["method"].get<std::string>();
-  if (c.method != "ngram") {
-    fail("--speculative-config: unknown method \"{}\" (supported: ngram; draft models and MTP are not implemented)",
-         c.method);
+  if (c.method == "draft_model") c.method = "draft";
+  if (c.method != "ngram" && c.method != "draft") {
+    fail("--speculative-config: unknown method \"{}\" (supported: ngram, draft; MTP is not implemented)", c.method);
   }
   if (!j.contains("num_speculative_tokens")) fail("--speculative-config: \"num_speculative_tokens\" is required");
   c.num_speculative_tokens = positive_int(j, "num_speculative_tokens");
+  if (c.method == "draft") {
+    if (!j.contains("model") || !j["model"].is_string() || j["model"].get<std::string>().empty())
+      fail("--speculative-config: method \"draft\" needs \"model\", the draft model's path");
+    c.model = j["model"].get<std::string>();
+    return c;
+  }
+  if (j.contains("model")) fail("--speculative-config: \"model\" is for method \"draft\" only");
   const bool has_min = j.contains("prompt_lookup_min"), has_max = j.contains("prompt_lookup_max");
   c.prompt_lookup_min = has_min ? positive_int(j, "prompt_lookup_min") : 0;
   c.prompt_lookup_max = has_max ? positive_int(j, "prompt_lookup_max") : 0;

@@ -1,7 +1,8 @@
 #pragma once
 // Speculative decoding settings, given as vLLM's --speculative-config JSON,
-// e.g. {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4}.
-// Only the `ngram` method (prompt lookup) exists so far.
+// e.g. {"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4}
+// (prompt lookup) or {"method": "draft", "model": PATH, "num_speculative_tokens": 4}
+// (a smaller model; vLLM's name "draft_model" is taken too).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -9,7 +10,8 @@
 namespace strata {
 
 struct SpeculativeConfig {
-  std::string method;                  // empty: speculative decoding off
+  std::string method;                  // empty: speculative decoding off; "ngram" or "draft"
+  std::string model;                   // draft: the draft model's folder or .gguf
   int32_t num_speculative_tokens = 0;  // most tokens proposed per sequence and step
   // ngram: lengths of the suffix looked up in the sequence's earlier tokens.
   int32_t prompt_lookup_min = 0, prompt_lookup_max = 0;
