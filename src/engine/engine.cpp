@@ -59,6 +59,11 @@ Engine::Engine(const Model& model, const EngineConfig& config) : model_(model), 
   const int32_t num_blocks = config_.num_kv_blocks > 0
                                  ? config_.num_kv_blocks
                                  : num_kv_blocks_for_budget(parse_kv_budget(config_.kv_budget), mc, config_.block_size);
+  // First, so that a draft model that cannot be used stops start-up before anything is logged.
+  if (config_.speculative.enabled()) {
+    proposer_ = make_proposer(config_.speculative, model, num_blocks, config_.block_size);
+    counters_.spec_accepted_per_pos.assign(size_t(config_.speculative.num_speculative_tokens), 0);
+  }
   fmt::print(stderr, "strata: KV cache: {} bytes per token ({} layers x {} floats, f32), {} blocks of {} tokens\n",
              kv_bytes_per_token(mc), mc.num_hidden_layers, mc.kv_key_floats() + mc.kv_value_floats(), num_blocks,
              config_.block_size);
@@ -79,10 +84,6 @@ Engine::Engine(const Model& model, const EngineConfig& config) : model_(model), 
   kv_ = std::make_unique<PagedKVCache>(mc, num_blocks, config_.block_size);
   executor_ = std::make_unique<Executor>(model, *kv_);
   scheduler_ = std::make_unique<Scheduler>(sc, *blocks_, std::move(policy));
-  if (config_.speculative.enabled()) {
-    proposer_ = make_proposer(config_.speculative, model, num_blocks, config_.block_size);
-    counters_.spec_accepted_per_pos.assign(size_t(config_.speculative.num_speculative_tokens), 0);
-  }
   eos_ids_ = model.tokenizer().eos_ids();
   tokenizer_vocab_ = model.tokenizer().vocab_size();
   seed_rng_.seed(config_.seed);
