@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "engine/block_manager.h"
 #include "engine/draft_proposer.h"
+#include "engine/scheduler.h"
 #include "engine/ngram_proposer.h"
 #include "engine/sequence.h"
 #include "engine/speculative_config.h"
@@ -266,6 +267,76 @@ TEST_F(SpeculativeTest, DraftModelKeepsGreedyOutputAndReturnsItsBlocks) {
     }
   }
   fs::remove_all(draft_dir);
+}
+
+// Scheduling a draft: it is dropped rather than preempt anyone when its
+// blocks are not free, it fits the chunked token budget, and after
+// verification the accepted tokens count as computed and the blocks that
+// only rejected tokens used go back.
+TEST(SpeculativeScheduling, DraftsNeverPreemptFitTheBudgetAndRollBack) {
+  SchedulerConfig sc;
+  sc.num_layers = 2;
+  sc.max_model_len = 64;
+  {
+    BlockManager blocks(2, 4, /*enable_prefix_caching=*/false);
+    Scheduler scheduler(sc, blocks, make_schedule_policy("chunked"));
+    Sequence a, b;
+    a.id = 0, b.id = 1;
+    a.prompt = {1, 2, 3};
+    b.prompt = {4, 5};
+    a.max_tokens = b.max_tokens = 4;
+    scheduler.add(a);
+    scheduler.add(b);
+    scheduler.on_step_done(scheduler.schedule());  // both prompts
+    a.output = {9};
+    b.output = {9};
+    ASSERT_EQ(a.state, SeqState::Decoding);
+    ASSERT_EQ(b.state, SeqState::Decoding);
+    ASSERT_EQ(blocks.num_free_blocks(), 0);
+    a.draft = {5, 6};  // would need a second block
+    const StepPlan plan = scheduler.schedule();
+    ASSERT_EQ(plan.entries.size(), 2u);
+    EXPECT_EQ(plan.num_preempted, 0);
+    EXPECT_EQ(plan.entries[0].num_draft_tokens, 0);
+    EXPECT_TRUE(a.draft.empty());
+  }
+  sc.max_num_batched_tokens = 4;
+  BlockManager blocks(8, 2, /*enable_prefix_caching=*/false);
+  Scheduler scheduler(sc, blocks, make_schedule_policy("chunked"));
+  Sequence a;
+  a.prompt = {1, 2, 3};
+  a.max_tokens = 8;
+  scheduler.add(a);
+  scheduler.on_step_done(scheduler.schedule());
+  a.output = {9};
+  a.draft = {5, 6, 7, 8};
+  StepPlan plan = scheduler.schedule();
+  ASSERT_EQ(plan.entries.size(), 1u);
+  EXPECT_EQ(plan.entries[0].num_tokens(), 4);  // the budget: the newest token and 3 of the draft
+  EXPECT_EQ(plan.entries[0].num_draft_tokens, 3);
+  EXPECT_TRUE(plan.entries[0].needs_logits);
+  EXPECT_EQ(a.draft, (std::vector<int32_t>{5, 6, 7}));
+  EXPECT_EQ(a.block_table.size(), 4u);  // positions 0-6
+  scheduler.on_step_done(plan);
+  EXPECT_EQ(a.num_computed_tokens, 4);  // the draft counts only once accepted
+  a.output.insert(a.output.end(), {5, 11});  // 5 accepted, then 11 instead of 6
+  scheduler.on_draft_verified(a, 1);
+  EXPECT_EQ(a.num_computed_tokens, 5);
+  EXPECT_TRUE(a.draft.empty());
+  EXPECT_EQ(a.block_table.size(), 3u);  // 6 tokens
+  EXPECT_EQ(blocks.num_free_blocks(), 5);
+  a.draft = {1, 2, 3};
+  plan = scheduler.schedule();
+  EXPECT_EQ(a.block_table.size(), 5u);  // positions 0-8
+  scheduler.on_step_done(plan);
+  a.output.push_back(12);  // the first draft token rejected
+  scheduler.on_draft_verified(a, 0);
+  EXPECT_EQ(a.num_computed_tokens, 6);
+  EXPECT_EQ(a.block_table.size(), 4u);  // 7 tokens
+  EXPECT_EQ(blocks.num_free_blocks(), 4);
+  EXPECT_THROW(scheduler.on_draft_verified(a, 1), Bug);  // no draft left to accept from
+  scheduler.finish(a);
+  EXPECT_EQ(blocks.num_free_blocks(), 8);
 }
 
 TEST(NgramProposer, ProposesWhatFollowedTheLatestLongestMatch) {
