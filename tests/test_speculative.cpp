@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -273,6 +275,67 @@ TEST_F(SpeculativeTest, DraftModelKeepsGreedyOutputAndReturnsItsBlocks) {
 // blocks are not free, it fits the chunked token budget, and after
 // verification the accepted tokens count as computed and the blocks that
 // only rejected tokens used go back.
+// The same, as a distribution: with disjoint seeds for the two runs (so
+// the seeded coupling above plays no part), the tokens at several output
+// positions have the same distribution with and without speculation, by a
+// chi-square test of homogeneity at a false-failure rate near 1e-6 per
+// position. The test has power: the same comparison against sampling at a
+// much lower temperature fails.
+TEST_F(SpeculativeTest, SampledTokenDistributionIsUnchanged) {
+  const Request base = repetitive_requests(5, 12)[4];
+  auto sampled = [&](const EngineConfig& c, uint64_t first_seed, float temperature) {
+    std::vector<Request> requests;
+    for (uint64_t seed = first_seed; seed < first_seed + 300; ++seed) {
+      Request r = base;
+      r.params.sampling.temperature = temperature;
+      r.params.sampling.top_k = 4;
+      r.params.seed = seed;
+      r.params.logprobs.reset();
+      requests.push_back(r);
+    }
+    Engine engine(*model_, c);
+    std::vector<Output> out = run(engine, requests);
+    return std::make_pair(out, engine.counters());
+  };
+  const auto [spec, counters] = sampled(with_ngram(config("chunked")), 0, 0.7f);
+  const auto plain = sampled(config("chunked"), 100000, 0.7f).first;
+  const auto colder = sampled(config("chunked"), 200000, 0.2f).first;
+  expect_accepted_and_rejected(counters, "distribution");
+  // Chi-square homogeneity of two equal-size samples, categories with fewer
+  // than 10 draws together pooled; returns the statistic and its critical
+  // value (Wilson-Hilferty, z = 4.75: p ~ 1e-6).
+  auto chi_square = [](const std::vector<Output>& a, const std::vector<Output>& b, size_t pos) {
+    std::map<int32_t, std::pair<int64_t, int64_t>> counts;
+    for (const Output& o : a) counts[o.tokens.at(pos)].first++;
+    for (const Output& o : b) counts[o.tokens.at(pos)].second++;
+    std::vector<std::pair<int64_t, int64_t>> cells(1, {0, 0});  // cells[0]: the pooled rare ones
+    for (const auto& [token, c] : counts) {
+      if (c.first + c.second < 10) {
+        cells[0].first += c.first, cells[0].second += c.second;
+      } else {
+        cells.push_back(c);
+      }
+    }
+    double stat = 0;
+    int df = -1;
+    for (const auto& [x, y] : cells) {
+      if (x + y == 0) continue;
+      stat += double(x - y) * double(x - y) / double(x + y);
+      ++df;
+    }
+    const double k = 2.0 / (9.0 * std::max(df, 1));
+    return std::make_pair(stat, std::max(df, 1) * std::pow(1 - k + 4.75 * std::sqrt(k), 3));
+  };
+  bool colder_detected = false;
+  for (size_t pos : {1u, 4u, 7u, 10u}) {
+    const auto [stat, critical] = chi_square(spec, plain, pos);
+    EXPECT_LT(stat, critical) << "position " << pos;
+    const auto [cold_stat, cold_critical] = chi_square(colder, plain, pos);
+    colder_detected |= cold_stat > cold_critical;
+  }
+  EXPECT_TRUE(colder_detected) << "the test cannot tell temperature 0.2 from 0.7";
+}
+
 TEST(SpeculativeScheduling, DraftsNeverPreemptFitTheBudgetAndRollBack) {
   SchedulerConfig sc;
   sc.num_layers = 2;
