@@ -217,7 +217,11 @@ TEST_F(GenerateTest, BadFlagsGiveOneLineErrors) {
   for (const std::string args :
        {"--prompt-tokens 8 --repeats 0", "--prompt-tokens 8 --max-tokens 0", "--prompt hi --prompt-tokens 8", "",
         "--prompt-tokens 8 --stage-rule sometimes", "--prompt-tokens 8 --schedule fifo", "--prompt-tokens 8 --repeats x",
-        "--prompt-tokens 8 --max-tokens 100000000", "--prompt-tokens 8 --batch 0"}) {
+        "--prompt-tokens 8 --max-tokens 100000000", "--prompt-tokens 8 --batch 0",
+        "--prompt-tokens 8 --speculative-config '{\"method\": \"ngram\"'",
+        "--prompt-tokens 8 --speculative-config '{\"method\": \"eagle\", \"num_speculative_tokens\": 2}'",
+        "--prompt-tokens 8 --speculative-config '{\"method\": \"draft\", \"model\": \"/nonexistent\", "
+        "\"num_speculative_tokens\": 2}'"}) {
     const CliRun run = run_strata("generate" + model + " " + args);
     EXPECT_NE(run.status, 0) << args;
     EXPECT_TRUE(run.out.empty()) << args << ": " << run.out;
@@ -227,3 +231,33 @@ TEST_F(GenerateTest, BadFlagsGiveOneLineErrors) {
 }
 
 }  // namespace
+
+// --edit re-writes a document (prompt, its greedy continuation, prompt). On
+// a model synthesized with near-identity layers (--branch-gain 0.002) the
+// re-written continuation copies the document, so ngram proposals are
+// accepted; the greedy output is the same with and without them.
+TEST_F(GenerateTest, EditWorkloadOnACopyingModelAcceptsNgramDrafts) {
+  const fs::path copying = fs::path(dir_->string() + "_copying");
+  SynthOptions options;
+  options.config = synth_preset("tiny", "qwen3_moe");
+  options.tokenizer_dir = default_synth_tokenizer_dir();
+  options.seed = 5;
+  options.branch_gain = 0.002f;
+  synthesize_model(copying.string(), options);
+  const std::string args = "--model " + copying.string() +
+                           " --json --prompt-tokens 12 --max-tokens 24 --temperature 0 --ignore-eos --edit --batch 2";
+  const CliRun plain = run_strata("generate " + args);
+  const CliRun spec = run_strata(
+      "generate " + args + " --speculative-config '{\"method\": \"ngram\", \"num_speculative_tokens\": 3, \"prompt_lookup_min\": 1}'");
+  fs::remove_all(copying);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  ASSERT_EQ(spec.status, 0) << spec.err;
+  const json p = json::parse(plain.out), s = json::parse(spec.out);
+  EXPECT_EQ(p["prompt_tokens"], 2 * (12 + 24 + 12));
+  EXPECT_EQ(s["tokens"], p["tokens"]);
+  EXPECT_FALSE(p.contains("speculative"));
+  const json& stats = s["speculative"];
+  EXPECT_GT(stats["drafts"].get<int64_t>(), 0);
+  EXPECT_EQ(stats["acceptance_by_position"].size(), 3u);
+  EXPECT_GT(stats["acceptance_rate"].get<double>(), 0.5) << stats.dump();
+}

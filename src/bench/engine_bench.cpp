@@ -149,6 +149,12 @@ RunResult run_one(const Model& model, const EngineBenchOptions& o, const std::st
     }
   }
   engine.stop();
+  if (config.speculative.enabled()) {
+    const EngineCounters c = engine.counters();
+    fmt::print("{} at {} req/s, speculative: {} of {} draft tokens accepted in {} drafts (accepted tokens arrive "
+               "together: their gaps count as 0 in TBT)\n",
+               policy, rate, c.spec_num_accepted_tokens, c.spec_num_draft_tokens, c.spec_num_drafts);
+  }
 
   RunResult run;
   run.policy = policy;

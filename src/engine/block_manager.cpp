@@ -129,15 +129,29 @@ void BlockManager::cache_computed_blocks(Sequence& seq) {
 void BlockManager::free(Sequence& seq) {
   // Last blocks first, so a sequence's deepest blocks are evicted before the
   // shared prefix they hang from.
-  for (auto it = seq.block_table.rbegin(); it != seq.block_table.rend(); ++it) {
-    Block& b = blocks_[size_t(*it)];
-    check(b.ref_count > 0, "a block is freed once per holder", "block {}, sequence {}", *it, seq.id);
-    if (--b.ref_count > 0) continue;
-    b.free_pos = b.registered ? free_queue_.insert(free_queue_.end(), *it) : free_queue_.insert(free_queue_.begin(), *it);
-    b.in_free_queue = true;
-  }
+  for (auto it = seq.block_table.rbegin(); it != seq.block_table.rend(); ++it) release(*it, seq);
   seq.block_table.clear();
   seq.num_hashed_blocks = 0;
+}
+
+void BlockManager::truncate(Sequence& seq, int32_t num_tokens) {
+  // A registered block past the cut would be written with other tokens later.
+  check(seq.num_hashed_blocks * block_size_ <= num_tokens, "truncation keeps the prefix-cached blocks whole",
+        "sequence {}: {} cached blocks, truncated to {} tokens", seq.id, seq.num_hashed_blocks, num_tokens);
+  const size_t keep = size_t(blocks_for(num_tokens));
+  while (seq.block_table.size() > keep) {
+    release(seq.block_table.back(), seq);
+    seq.block_table.pop_back();
+  }
+  seq.num_computed_tokens = std::min(seq.num_computed_tokens, num_tokens);
+}
+
+void BlockManager::release(int32_t block, const Sequence& holder) {
+  Block& b = blocks_[size_t(block)];
+  check(b.ref_count > 0, "a block is freed once per holder", "block {}, sequence {}", block, holder.id);
+  if (--b.ref_count > 0) return;
+  b.free_pos = b.registered ? free_queue_.insert(free_queue_.end(), block) : free_queue_.insert(free_queue_.begin(), block);
+  b.in_free_queue = true;
 }
 
 int32_t BlockManager::take_free_block() {

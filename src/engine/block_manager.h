@@ -56,6 +56,13 @@ class BlockManager {
   void cache_computed_blocks(Sequence& seq);
   // Releases seq's blocks (finish, abort or preemption).
   void free(Sequence& seq);
+  // Shrinks seq's block table to cover positions [0, num_tokens), releasing
+  // the blocks past it (speculative decoding: the rejected draft tokens'),
+  // and moves num_computed_tokens back to at most num_tokens. Blocks already
+  // registered in the prefix cache must lie below the cut (checked): only
+  // computed, verified tokens are ever registered (cache_computed_blocks),
+  // so no rejected token's KV can be found by a later request.
+  void truncate(Sequence& seq, int32_t num_tokens);
 
   // Prefix-cache counters in tokens, as vLLM's prefix_cache_queries / hits:
   // tokens looked up at admission, and tokens found cached.
@@ -85,6 +92,8 @@ class BlockManager {
 
   // Pops the block to reuse next, evicting its cache entry if it has one.
   int32_t take_free_block();
+  // Drops one holder of `block`; an unheld block joins the free queue.
+  void release(int32_t block, const Sequence& holder);
   void remove_from_free_queue(int32_t block);
   bool verify(int32_t block, const Sequence& seq, int32_t index, int32_t parent) const;
 

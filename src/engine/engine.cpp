@@ -12,6 +12,7 @@
 #include "engine/executor.h"
 #include "engine/logits_processors.h"
 #include "engine/paged_kv_cache.h"
+#include "engine/proposer.h"
 #include "engine/sampler.h"
 #include "engine/stop_checker.h"
 #include "model/model.h"
@@ -58,6 +59,11 @@ Engine::Engine(const Model& model, const EngineConfig& config) : model_(model), 
   const int32_t num_blocks = config_.num_kv_blocks > 0
                                  ? config_.num_kv_blocks
                                  : num_kv_blocks_for_budget(parse_kv_budget(config_.kv_budget), mc, config_.block_size);
+  // First, so that a draft model that cannot be used stops start-up before anything is logged.
+  if (config_.speculative.enabled()) {
+    proposer_ = make_proposer(config_.speculative, model, num_blocks, config_.block_size);
+    counters_.spec_accepted_per_pos.assign(size_t(config_.speculative.num_speculative_tokens), 0);
+  }
   fmt::print(stderr, "strata: KV cache: {} bytes per token ({} layers x {} floats, f32), {} blocks of {} tokens\n",
              kv_bytes_per_token(mc), mc.num_hidden_layers, mc.kv_key_floats() + mc.kv_value_floats(), num_blocks,
              config_.block_size);
@@ -160,10 +166,22 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
   if (config_.before_step) config_.before_step();
   StepPlan plan;
   double start = 0;
+  std::vector<Sequence*> decoding;
   {
     std::lock_guard lock(mutex_);
     process_aborts(events);
     start = now();
+    if (proposer_) {
+      for (Sequence* seq : scheduler_->state().running) {
+        if (seq->state == SeqState::Decoding) decoding.push_back(seq);
+      }
+    }
+  }
+  // Outside the lock (a draft model's passes must not hold up submit()):
+  // running sequences change only on this thread.
+  if (proposer_) propose_drafts(decoding);
+  {
+    std::lock_guard lock(mutex_);
     plan = scheduler_->schedule();
   }
   // The lock is free while the model runs: submit() only appends to the
@@ -180,7 +198,7 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
       const PlanEntry& e = plan.entries[i];
       if (!e.needs_logits) continue;
       std::shared_ptr<Live> live = live_.at(e.seq->id);
-      StreamEvent event = advance(*live, executor_->logits(int32_t(i)), sampled_at);
+      StreamEvent event = advance(*live, e, int32_t(i), sampled_at);
       events.emplace_back(std::move(live), std::move(event));
     }
     StepStats s;
@@ -190,6 +208,7 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
     s.num_seqs = int32_t(plan.entries.size());
     s.prefill_tokens = plan.num_prefill_tokens;
     s.decode_tokens = plan.num_decode_tokens;
+    for (const PlanEntry& e : plan.entries) s.draft_tokens += e.num_draft_tokens;
     s.preempted = plan.num_preempted;
     for (const LayerSegment& segment : layer_segments(plan)) {
       int64_t rows = 0;
@@ -213,13 +232,51 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
   return true;
 }
 
-StreamEvent Engine::advance(Live& live, float* logits, double time) {
+void Engine::propose_drafts(const std::vector<Sequence*>& decoding) {
+  for (Sequence* seq : decoding) {
+    // The step emits the accepted tokens plus one: never past max_tokens.
+    const int32_t room = seq->max_tokens - int32_t(seq->output.size()) - 1;
+    seq->draft = proposer_->propose(*seq, std::min(config_.speculative.num_speculative_tokens, room));
+  }
+}
+
+// Verification: row j's logits follow the draft's first j tokens. A token is
+// sampled from each row in turn, exactly as decoding one token per step
+// would (same penalties, same sampler state); the draft's token j is
+// accepted when row j sampled it, and the first mismatch (or the row after
+// the whole draft) gives the step's last token. Greedy, this is the longest
+// matching prefix plus the next token. At temperature > 0 it is rejection
+// sampling for a proposal that puts all its mass q on the draft token d:
+// accepting d with probability min(1, p(d) / q(d)) = p(d) and otherwise
+// drawing from max(0, p - q) normalized (p without d) gives every token
+// its probability p, which is what drawing t ~ p and comparing t with d
+// gives too, with one draw per emitted token. So the output distribution is
+// the target's, and a seeded request's tokens match its non-speculative ones.
+StreamEvent Engine::advance(Live& live, const PlanEntry& e, int32_t entry, double time) {
+  Sequence& seq = live.seq;
+  StreamEvent event;
+  event.request_id = seq.id;
+  const int32_t k = e.num_draft_tokens;
+  int32_t accepted = 0;
+  for (int32_t row = 0; row <= k; ++row) {
+    const int32_t token = append_token(live, executor_->logits(entry, row), time, event);
+    if (seq.is_finished() || row == k || token != seq.draft[size_t(row)]) break;
+    ++accepted;
+  }
+  if (k == 0) return event;
+  counters_.spec_num_drafts++;
+  counters_.spec_num_draft_tokens += k;
+  counters_.spec_num_accepted_tokens += accepted;
+  for (int32_t pos = 0; pos < accepted; ++pos) counters_.spec_accepted_per_pos[size_t(pos)]++;
+  if (!seq.is_finished()) scheduler_->on_draft_verified(seq, accepted);
+  return event;
+}
+
+int32_t Engine::append_token(Live& live, float* logits, double time, StreamEvent& event) {
   std::optional<ScopedOp> op(std::in_place, Op::Sampling);
   Sequence& seq = live.seq;
   const GenerationParams& p = live.params;
   const int64_t vocab = model_.config().vocab_size;
-  StreamEvent event;
-  event.request_id = seq.id;
 
   // Log-probabilities are of the raw logits, so keep them before any edit.
   double lse = 0;
@@ -255,24 +312,24 @@ StreamEvent Engine::advance(Live& live, float* logits, double time) {
   if (may_stop && (is_eos || is_stop_token)) {
     if (!is_eos) event.stop_token = token;
     finish(live, FinishReason::Stop, event);
-    return event;
+    return token;
   }
   op.emplace(Op::Detokenize);
   // The embedding may be padded past the tokenizer's ids; such a token has no text.
   const std::string piece = token < tokenizer_vocab_ ? live.decoder.push(token) : std::string();
   if (may_stop) {
     StopChecker::Result checked = live.stop.push(piece);
-    event.text = std::move(checked.text);
+    event.text += checked.text;
     if (checked.matched) {
       event.stop_string = std::move(checked.matched);
       finish(live, FinishReason::Stop, event);
-      return event;
+      return token;
     }
   } else {
-    event.text = piece;
+    event.text += piece;
   }
   if (int32_t(seq.output.size()) >= p.max_tokens) finish(live, FinishReason::Length, event);
-  return event;
+  return token;
 }
 
 void Engine::finish(Live& live, FinishReason reason, StreamEvent& event) {
@@ -287,6 +344,7 @@ void Engine::finish(Live& live, FinishReason reason, StreamEvent& event) {
     event.text += live.stop.release();
   }
   Sequence& seq = live.seq;
+  if (proposer_) proposer_->release(seq.id);
   if (reason == FinishReason::Abort) {
     scheduler_->abort(seq);
   } else {

@@ -27,6 +27,7 @@
 
 #include "engine/request.h"
 #include "engine/scheduler.h"
+#include "engine/speculative_config.h"
 #include "engine/step_stats.h"
 
 namespace strata {
@@ -35,6 +36,7 @@ class Model;
 class BlockManager;
 class PagedKVCache;
 class Executor;
+class Proposer;
 
 struct EngineConfig {
   std::string schedule = "layered";  // layered, chunked, whole or slo
@@ -55,6 +57,9 @@ struct EngineConfig {
   // Keep every StepStats and finished RequestRecord for take_*() (benchmarks).
   bool record_history = false;
   uint64_t seed = 0;  // seeds for requests that give none
+  // Off unless a method is set: each decode then verifies up to
+  // num_speculative_tokens proposed tokens per step.
+  SpeculativeConfig speculative;
   // Fault injection for tests: runs at the start of every step, so a test can
   // fail a step (throw std::exception), stop the loop (throw anything else)
   // or stall it.
@@ -96,6 +101,8 @@ class Engine {
   const EngineConfig& config() const { return config_; }
   const Scheduler& scheduler() const { return *scheduler_; }
   const BlockManager& block_manager() const { return *blocks_; }
+  // Speculative decoding's proposer (tests inspect a draft model's cache); null when off.
+  const Proposer* proposer() const { return proposer_.get(); }
   size_t num_saved_activations() const;
 
  private:
@@ -105,9 +112,15 @@ class Engine {
   // One step's work; the events it produces are left in `events` for step()
   // to deliver, even when the step throws half-way.
   bool run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>& events);
-  // Samples the next token of `live` from its logits and updates its state;
-  // returns the event to deliver (empty token list if nothing to say).
-  StreamEvent advance(Live& live, float* logits, double time);
+  // Gives every decoding sequence its draft for the next step.
+  void propose_drafts(const std::vector<Sequence*>& decoding);
+  // Samples the next token(s) of `live` from plan entry `entry`'s logits
+  // (verifying its draft, if any) and updates its state; returns the event
+  // to deliver (empty token list if nothing to say).
+  StreamEvent advance(Live& live, const PlanEntry& e, int32_t entry, double time);
+  // Samples one token from `logits`, appends it to the output and applies the
+  // stop conditions (which may finish the request); returns the token.
+  int32_t append_token(Live& live, float* logits, double time, StreamEvent& event);
   void finish(Live& live, FinishReason reason, StreamEvent& event);
   void deliver(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>& events);
   // After an executor failure: every live request ends with the error.
@@ -122,6 +135,8 @@ class Engine {
   std::unique_ptr<PagedKVCache> kv_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Proposer> proposer_;  // null: no speculative decoding
+
   const std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
 
   // Guards everything below plus the scheduler's queues; released while

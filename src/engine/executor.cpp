@@ -14,9 +14,9 @@ namespace strata {
 
 Executor::Executor(const Model& model, PagedKVCache& kv) : model_(model), kv_(kv) {}
 
-float* Executor::logits(int32_t entry) {
+float* Executor::logits(int32_t entry, int32_t row) {
   if (entry < 0 || size_t(entry) >= logits_row_.size() || logits_row_[size_t(entry)] < 0) return nullptr;
-  return logits_.data() + size_t(logits_row_[size_t(entry)]) * size_t(model_.config().vocab_size);
+  return logits_.data() + size_t(logits_row_[size_t(entry)] + row) * size_t(model_.config().vocab_size);
 }
 
 void Executor::run(const StepPlan& plan, ForwardStats* stats) {
@@ -118,9 +118,12 @@ void Executor::run(const StepPlan& plan, ForwardStats* stats) {
     const float* rows = hidden_.data() + first_row_[i] * h;
     if (e.keep_activations) saved_[e.seq->id].assign(rows, rows + e.num_tokens() * h);
     if (e.needs_logits) {
-      const float* last = rows + (e.num_tokens() - 1) * h;
-      logit_hidden_.insert(logit_hidden_.end(), last, last + h);
-      logits_row_[i] = num_logits++;
+      const int32_t n = 1 + e.num_draft_tokens;
+      check(n <= e.num_tokens(), "a draft's tokens are rows of its entry", "request {}", e.seq->id);
+      const float* first = rows + (e.num_tokens() - n) * h;
+      logit_hidden_.insert(logit_hidden_.end(), first, first + n * h);
+      logits_row_[i] = num_logits;
+      num_logits += n;
     }
   }
   logits_.resize(size_t(num_logits) * size_t(model_.config().vocab_size));

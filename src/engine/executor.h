@@ -27,13 +27,14 @@ class Executor {
  public:
   Executor(const Model& model, PagedKVCache& kv);
 
-  // Runs one step. Afterwards logits(i) holds the logits row of every entry i
-  // with needs_logits. `stats` (optional) receives the forward passes' counts.
+  // Runs one step. Afterwards logits(i) holds the logits row(s) of every
+  // entry i with needs_logits. `stats` (optional) receives the forward passes' counts.
   void run(const StepPlan& plan, ForwardStats* stats = nullptr);
   // The vocab_size logits of plan entry `entry` (valid until the next run);
-  // null when the entry did not need logits. Mutable so that logits
-  // processors can work in place.
-  float* logits(int32_t entry);
+  // null when the entry did not need logits. `row` 0 follows the entry's
+  // newest sequence token, row j > 0 its draft's token j - 1 (rows up to
+  // num_draft_tokens). Mutable so that logits processors can work in place.
+  float* logits(int32_t entry, int32_t row = 0);
 
   // Sequences whose hidden rows are kept between layered-prefill stages.
   size_t num_saved_activations() const { return saved_.size(); }

@@ -10,7 +10,8 @@ void ChunkedPolicy::schedule(SchedulerState& state, StepPlan& plan) {
   int32_t budget = state.config.max_num_batched_tokens;
   for (Sequence* seq : state.running_decodes()) {
     if (budget == 0) break;
-    if (seq->state == SeqState::Decoding && state.add_decode(plan, *seq)) budget--;
+    // A decode costs one token, plus its draft's.
+    if (seq->state == SeqState::Decoding && state.add_decode(plan, *seq, budget)) budget -= plan.entries.back().num_tokens();
   }
   for (Sequence* seq : state.running_prefills()) {
     if (budget == 0) break;

@@ -75,7 +75,7 @@ void SloPolicy::schedule(SchedulerState& state, StepPlan& plan) {
     if (seq->state == SeqState::Decoding) state.add_decode(plan, *seq);
   }
   const double tbt = state.config.tbt_slo_seconds;
-  const int64_t decodes = plan.num_decode_tokens;
+  const int64_t decodes = int64_t(plan.entries.size());  // one gap each, however long its draft
   double target = kTargetShare * tbt;
   if (decodes == 0) {
     target = std::numeric_limits<double>::infinity();

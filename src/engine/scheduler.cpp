@@ -62,6 +62,7 @@ void SchedulerState::preempt(Sequence& seq, StepPlan& plan) {
   blocks.free(seq);
   if (seq.prefill_stage.in_flight()) plan.dropped_activations.push_back(seq.id);
   seq.prefill_stage = {};
+  seq.draft.clear();
   seq.num_computed_tokens = 0;
   seq.state = SeqState::Waiting;
   seq.num_preemptions++;
@@ -117,10 +118,16 @@ void SchedulerState::add_entry(StepPlan& plan, Sequence& seq, int32_t begin, int
   plan.entries.push_back(e);
 }
 
-bool SchedulerState::add_decode(StepPlan& plan, Sequence& seq) {
+bool SchedulerState::add_decode(StepPlan& plan, Sequence& seq, int32_t max_tokens) {
   const int32_t n = seq.num_tokens();
-  if (!reserve(seq, n, plan)) return false;
-  add_entry(plan, seq, n - 1, n, 0, config.num_layers);
+  const int32_t room = std::min(max_tokens - 1, config.max_model_len - n);
+  if (int32_t(seq.draft.size()) > room) seq.draft.resize(size_t(std::max(0, room)));
+  if (!seq.draft.empty() && !blocks.can_allocate(seq, n + int32_t(seq.draft.size()))) seq.draft.clear();
+  const int32_t k = int32_t(seq.draft.size());
+  if (!reserve(seq, n + k, plan)) return false;
+  add_entry(plan, seq, n - 1, n + k, 0, config.num_layers);
+  plan.entries.back().num_draft_tokens = k;
+  plan.entries.back().needs_logits = true;
   return true;
 }
 
@@ -174,11 +181,23 @@ void Scheduler::on_step_done(const StepPlan& plan, double seconds) {
     }
     stage = {};
     if (e.layer_end == num_layers) {
-      seq.num_computed_tokens = e.token_end;
+      // A draft's tokens count once verified (on_draft_verified).
+      seq.num_computed_tokens = e.token_end - e.num_draft_tokens;
       state_.blocks.cache_computed_blocks(seq);
     }
     if (e.needs_logits) seq.state = SeqState::Decoding;
   }
+}
+
+void Scheduler::on_draft_verified(Sequence& seq, int32_t num_accepted) {
+  check(num_accepted >= 0 && num_accepted <= int32_t(seq.draft.size()) &&
+            seq.num_computed_tokens + num_accepted + 1 == seq.num_tokens(),
+        "a verified draft's accepted tokens and the next one were appended", "request {}: {} of {} accepted", seq.id,
+        num_accepted, seq.draft.size());
+  seq.num_computed_tokens += num_accepted;
+  seq.draft.clear();
+  state_.blocks.truncate(seq, seq.num_tokens());
+  state_.blocks.cache_computed_blocks(seq);
 }
 
 void Scheduler::retire(Sequence& seq, SeqState final_state) {

@@ -10,8 +10,10 @@
 //   executor runs plan                 // see step_plan.h
 //   scheduler.on_step_done(plan);      // advances sequences, caches finished blocks
 //   for entries with needs_logits: sample, append to seq.output, and
-//     scheduler.finish(seq) when the engine decides it is done
+//     scheduler.finish(seq) when the engine decides it is done;
+//     after verifying a draft, scheduler.on_draft_verified(seq, accepted)
 //   scheduler.abort(seq)               // cancellation, between steps only
+#include <climits>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -91,8 +93,10 @@ class SchedulerState {
   // Appends an entry for tokens [begin, end) of seq through layers [a, b).
   void add_entry(StepPlan& plan, Sequence& seq, int32_t begin, int32_t end, int32_t layer_begin,
                  int32_t layer_end) const;
-  // Schedules seq's newest token through all layers; false if preempted.
-  bool add_decode(StepPlan& plan, Sequence& seq);
+  // Schedules seq's newest token through all layers, followed by its draft
+  // (trimmed to max_tokens rows in all, to max_model_len, and dropped when
+  // its blocks are not free: a draft never preempts); false if preempted.
+  bool add_decode(StepPlan& plan, Sequence& seq, int32_t max_tokens = INT32_MAX);
 };
 
 class SchedulePolicy {
@@ -190,6 +194,10 @@ class Scheduler {
   void on_step_done(const StepPlan& plan, double seconds = 0);
   // Releases a sequence the engine has finished (Finished) or cancelled (Aborted).
   void finish(Sequence& seq) { retire(seq, SeqState::Finished); }
+  // After a step verified seq's draft and the engine appended the accepted
+  // tokens and the one sampled after them to seq.output: the accepted
+  // tokens' KV counts as computed, the rejected ones' blocks are released.
+  void on_draft_verified(Sequence& seq, int32_t num_accepted);
   void abort(Sequence& seq) { retire(seq, SeqState::Aborted); }
 
   bool has_unfinished() const { return !state_.waiting.empty() || !state_.running.empty(); }

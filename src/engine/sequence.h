@@ -37,6 +37,10 @@ struct Sequence {
   SeqState state = SeqState::Waiting;
   std::vector<int32_t> prompt;
   std::vector<int32_t> output;
+  // Speculative decoding: tokens proposed to follow `output`, verified by
+  // the next decode step (which runs them at positions num_tokens() on).
+  // Not part of the sequence until accepted; never hashed into the prefix cache.
+  std::vector<int32_t> draft;
   // Upper bound on generated tokens, used only to reject a request that can
   // never fit; the engine decides when the sequence finishes.
   int32_t max_tokens = 0;
@@ -55,9 +59,11 @@ struct Sequence {
   int32_t num_hashed_blocks = 0;
 
   int32_t num_tokens() const { return int32_t(prompt.size() + output.size()); }
-  // Token at position `pos` of prompt followed by output.
+  // Token at position `pos` of prompt, output and draft, in that order.
   int32_t token(int32_t pos) const {
-    return pos < int32_t(prompt.size()) ? prompt[size_t(pos)] : output[size_t(pos) - prompt.size()];
+    if (pos < int32_t(prompt.size())) return prompt[size_t(pos)];
+    const size_t in_output = size_t(pos) - prompt.size();
+    return in_output < output.size() ? output[in_output] : draft[in_output - output.size()];
   }
   bool is_finished() const { return state == SeqState::Finished || state == SeqState::Aborted; }
 };

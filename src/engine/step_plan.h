@@ -10,7 +10,9 @@
 //     layer sees all the tokens that pass through it in this step);
 //   if keep_activations, save the entry's hidden rows for seq.id (the next
 //     stage loads them), else drop them;
-//   if needs_logits, compute logits of the entry's last row.
+//   if needs_logits, compute logits of the entry's last 1 + num_draft_tokens
+//   rows (a decode verifying a draft: one row per proposed token, plus the
+//   row after the last one).
 //   Before all that, free the saved activations of dropped_activations.
 //
 // Slots: bind slot i to entries[i].seq->block_table in the PagedKVCache.
@@ -31,6 +33,9 @@ struct PlanEntry {
   bool needs_logits = false;
   bool load_activations = false;  // a later stage: hidden rows come from the previous step
   bool keep_activations = false;  // an earlier stage: save hidden rows for the next step
+  // A decode verifying seq.draft: its rows are the newest token then the
+  // draft's tokens (causal among themselves, like a small prefill chunk).
+  int32_t num_draft_tokens = 0;
 
   int32_t num_tokens() const { return token_end - token_begin; }
 };

@@ -15,6 +15,7 @@ struct StepStats {
   double start = 0, duration = 0;  // wall time of schedule + forward + sampling
   int32_t num_seqs = 0;            // plan entries
   int32_t prefill_tokens = 0, decode_tokens = 0;
+  int32_t draft_tokens = 0;  // of decode_tokens, those verifying drafts
   int32_t preempted = 0;
   // Layer segments as [layer_begin, layer_end) with the rows run through them.
   struct Segment {
@@ -55,6 +56,11 @@ struct EngineCounters {
   int64_t prefill_tokens = 0, decode_tokens = 0, layer_rows = 0;
   int64_t moe_calls = 0, experts_touched = 0, expert_bytes = 0;
   double busy_seconds = 0;
+  // Speculative decoding, as vLLM counts it: drafts verified (one per
+  // sequence and step that had one), their tokens, the tokens accepted, and
+  // accepted ones by position in the draft (index 0 = first proposed token).
+  int64_t spec_num_drafts = 0, spec_num_draft_tokens = 0, spec_num_accepted_tokens = 0;
+  std::vector<int64_t> spec_accepted_per_pos;
 };
 
 }  // namespace strata

@@ -123,6 +123,18 @@ std::string ServerMetrics::render(const EngineCounters& engine) const {
                        to_string(FinishReason(reason)), engine.finished_by_reason[reason]);
   }
 
+  // As vLLM, only when speculative decoding is on (one position per proposed token).
+  if (!engine.spec_accepted_per_pos.empty()) {
+    counter("vllm:spec_decode_num_drafts", "Number of spec decoding drafts.", engine.spec_num_drafts);
+    counter("vllm:spec_decode_num_draft_tokens", "Number of draft tokens.", engine.spec_num_draft_tokens);
+    counter("vllm:spec_decode_num_accepted_tokens", "Number of accepted tokens.", engine.spec_num_accepted_tokens);
+    header(out, "vllm:spec_decode_num_accepted_tokens_per_pos", "counter", "Accepted tokens per draft position.");
+    for (size_t pos = 0; pos < engine.spec_accepted_per_pos.size(); ++pos) {
+      out += fmt::format("vllm:spec_decode_num_accepted_tokens_per_pos_total{{{},position=\"{}\"}} {}\n", labels_, pos,
+                         engine.spec_accepted_per_pos[pos]);
+    }
+  }
+
   std::lock_guard lock(mutex_);
   auto histogram = [&](const char* name, const char* help, const Histogram& h) {
     header(out, name, "histogram", help);

@@ -64,6 +64,7 @@ void add_bench_engine_command(CLI::App& bench) {
   add_layered_options(*cmd, o.engine);
   add_slo_schedule_options(*cmd, o.engine, o.cost_profile);
   add_capacity_options(*cmd, o.engine);
+  add_speculative_option(*cmd, o.engine);
   cmd->add_option("--slo", o.slo, "ttft:MS,tbt:MS - a request attains it if TTFT and every gap are within")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Seed for lengths, prompts and arrivals")->capture_default_str();

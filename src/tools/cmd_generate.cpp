@@ -49,6 +49,9 @@ struct GenerateOptions {
   bool json = false;
   CaptureOptions capture;
   bool profile = false;
+  // The request re-writes a document: its prompt is the prompt, the model's
+  // greedy continuation of it and the prompt again (speculative-decoding benchmarks).
+  bool edit = false;
   EngineConfig engine;
   std::string cost_profile;  // slo schedule
 };
@@ -81,6 +84,7 @@ std::vector<int32_t> prompt_ids(const Tokenizer& tok, const GenerateOptions& o, 
 // One run of `batch` copies of a request to their end.
 struct Generation {
   std::vector<int32_t> tokens;  // the first copy's
+  std::vector<std::vector<int32_t>> copy_tokens;  // every copy's
   std::string text;
   FinishReason finish = FinishReason::Length;
   double prompt_seconds = 0;  // submit to the last copy's first token
@@ -119,6 +123,7 @@ Generation generate(Engine& engine, const Request& request, int batch, bool prof
   int started = 0;
   std::string error;
   std::vector<int64_t> made(size_t(batch), 0);
+  g.copy_tokens.resize(size_t(batch));
   OpTotals mark = op_profile::totals();
   op_profile::enable(profile_prompt);
   const auto submitted = Clock::now();
@@ -139,7 +144,8 @@ Generation generate(Engine& engine, const Request& request, int batch, bool prof
         }
         made[size_t(copy)] += int64_t(event.token_ids.size());
         last_token = now;
-        if (copy == 0) g.tokens.insert(g.tokens.end(), event.token_ids.begin(), event.token_ids.end());
+        std::vector<int32_t>& tokens = g.copy_tokens[size_t(copy)];
+        tokens.insert(tokens.end(), event.token_ids.begin(), event.token_ids.end());
       }
       if (copy == 0) {
         g.text += event.text;
@@ -154,6 +160,7 @@ Generation generate(Engine& engine, const Request& request, int batch, bool prof
   op_profile::enable(false);
   g.decode_ops = op_profile::totals() - mark;
   if (!error.empty()) fail("generation failed: {}", error);
+  g.tokens = g.copy_tokens[0];
   g.prompt_seconds = seconds_between(submitted, decode_start);
   g.decode_seconds = seconds_between(decode_start, last_token);
   return g;
@@ -233,6 +240,27 @@ void print_profile(const char* phase, const char* step, const OpTotals& t, int64
   }
 }
 
+// Speculative decoding over the timed runs (counters `to` minus `from`):
+// drafts, proposed and accepted tokens, the acceptance rate and, per draft
+// position, the fraction of drafts accepted up to it, and decode steps saved
+// (accepted tokens per draft: each accepted token is a forward pass not run).
+nlohmann::json speculative_json(const EngineCounters& from, const EngineCounters& to) {
+  const int64_t drafts = to.spec_num_drafts - from.spec_num_drafts;
+  const int64_t proposed = to.spec_num_draft_tokens - from.spec_num_draft_tokens;
+  const int64_t accepted = to.spec_num_accepted_tokens - from.spec_num_accepted_tokens;
+  auto ratio = [](int64_t a, int64_t b) { return b > 0 ? double(a) / double(b) : 0.0; };
+  nlohmann::json per_pos = nlohmann::json::array();
+  for (size_t pos = 0; pos < to.spec_accepted_per_pos.size(); ++pos) {
+    per_pos.push_back(ratio(to.spec_accepted_per_pos[pos] - from.spec_accepted_per_pos[pos], drafts));
+  }
+  return {{"drafts", drafts},
+          {"draft_tokens", proposed},
+          {"accepted_tokens", accepted},
+          {"acceptance_rate", ratio(accepted, proposed)},
+          {"accepted_per_draft", ratio(accepted, drafts)},
+          {"acceptance_by_position", per_pos}};
+}
+
 void run_generate(GenerateOptions o) {
   if (o.prompt.empty() == (o.prompt_tokens == 0))
     fail("give exactly one of --prompt TEXT or --prompt-tokens N");
@@ -245,13 +273,16 @@ void run_generate(GenerateOptions o) {
   const double load_seconds = seconds_between(load_start, Clock::now());
   if (!o.capture.dir.empty()) start_workload_capture(o.capture);
   const Tokenizer& tok = model->tokenizer();
-  const std::function<std::vector<int32_t>(int)> prompt_of = [&](int copy) { return prompt_ids(tok, o, copy); };
-  const std::vector<int32_t> prompt = prompt_of(0);
-  if (prompt.empty()) fail("the prompt encodes to no tokens");
-  const int64_t context = int64_t(prompt.size()) + o.max_tokens;
+  std::vector<std::vector<int32_t>> edit_prompts;  // by copy, with --edit
+  const std::function<std::vector<int32_t>(int)> prompt_of = [&](int copy) {
+    return o.edit ? edit_prompts[size_t(copy)] : prompt_ids(tok, o, copy);
+  };
+  if (prompt_ids(tok, o, 0).empty()) fail("the prompt encodes to no tokens");
+  // With --edit the prompt grows to twice the prompt plus a continuation.
+  const int64_t context = (o.edit ? 2 : 1) * (int64_t(prompt_ids(tok, o, 0).size()) + o.max_tokens);
   if (context > model->config().max_context_length())
-    fail("prompt ({} tokens) plus --max-tokens ({}) exceeds the maximum context length of {} tokens",
-         prompt.size(), o.max_tokens, model->config().max_context_length());
+    fail("prompt ({} tokens) plus --max-tokens ({}) exceeds the maximum context length of {} tokens{}",
+         prompt_ids(tok, o, 0).size(), o.max_tokens, model->config().max_context_length(), o.edit ? " (twice, with --edit)" : "");
 
   // KV for these sequences, not a server's budget. Prefix caching is off so
   // that every repetition and copy computes the whole prompt.
@@ -261,6 +292,24 @@ void run_generate(GenerateOptions o) {
   prepare_slo_schedule(*model, o.model, o.cost_profile, o.engine);
   Engine engine(*model, o.engine);
 
+  if (o.edit) {
+    // Each copy's document: its prompt's greedy continuation (max_tokens long).
+    const std::function<std::vector<int32_t>(int)> plain_prompt_of = [&](int copy) { return prompt_ids(tok, o, copy); };
+    Request document;
+    document.prompt = plain_prompt_of(0);
+    document.params.max_tokens = int32_t(o.max_tokens);
+    document.params.ignore_eos = true;
+    const Generation documents = generate(engine, document, o.batch, false, plain_prompt_of, nullptr);
+    for (int copy = 0; copy < o.batch; ++copy) {
+      const std::vector<int32_t> prompt = plain_prompt_of(copy);
+      const std::vector<int32_t>& continuation = documents.copy_tokens[size_t(copy)];
+      std::vector<int32_t> edited = prompt;
+      edited.insert(edited.end(), continuation.begin(), continuation.end());
+      edited.insert(edited.end(), prompt.begin(), prompt.end());
+      edit_prompts.push_back(std::move(edited));
+    }
+  }
+  const std::vector<int32_t> prompt = prompt_of(0);
   Request request;
   request.prompt = prompt;
   request.params.sampling = sampling_params(*model, o);
@@ -276,6 +325,7 @@ void run_generate(GenerateOptions o) {
   warm_up.params.ignore_eos = true;
   warm_up.params.stop.clear();
   const double first_forward_seconds = generate(engine, warm_up, 1, false, prompt_of, nullptr).prompt_seconds;
+  const EngineCounters after_warm_up = engine.counters();
 
   // The text is shown as the first timed run produces it; the same seed
   // makes every run produce the same tokens.
@@ -339,6 +389,7 @@ void run_generate(GenerateOptions o) {
       out["read_bandwidth_gb_per_s"] = median(read_gb_per_s);
       out["decode_bandwidth_fraction"] = median(fractions);
     }
+    if (o.engine.speculative.enabled()) out["speculative"] = speculative_json(after_warm_up, engine.counters());
     if (o.profile) {
       out["prompt_profile"] = profile_json(prompt_profile, o.repeats, sum(prompt_seconds));
       out["decode_profile"] = profile_json(profile, profiled_tokens / o.batch, sum(decode_seconds));
@@ -356,6 +407,13 @@ void run_generate(GenerateOptions o) {
              load_seconds, first_forward_seconds, prompt_rate.tokens, prompt_rate.per_second, spread(prompt_rate),
              first.tokens.size(), decode_rate.per_second, spread(decode_rate), finish_reason,
              o.repeats > 1 ? fmt::format(" | median of {} runs", o.repeats) : std::string());
+  if (o.engine.speculative.enabled()) {
+    const nlohmann::json spec = speculative_json(after_warm_up, engine.counters());
+    fmt::print(stderr, "speculative: {} of {} draft tokens accepted ({:.1f}%), {:.2f} per draft; by position {}\n",
+               spec["accepted_tokens"].get<int64_t>(), spec["draft_tokens"].get<int64_t>(),
+               100 * spec["acceptance_rate"].get<double>(), spec["accepted_per_draft"].get<double>(),
+               spec["acceptance_by_position"].dump());
+  }
   if (!fractions.empty()) {
     fmt::print(stderr, "decode reads {:.0f} MB per token: {:.2f} of the limit that sets at the {:.1f} GB/s read "
                "bandwidth measured after each run\n",
@@ -396,10 +454,15 @@ void add_generate_command(CLI::App& app) {
                   "Run this many copies of the request at once (batched decode; with --prompt-tokens each copy has "
                   "its own prompt)")
       ->capture_default_str();
+  cmd->add_flag("--edit", o->edit,
+                "Re-write a document: the prompt becomes the prompt, the model's greedy continuation of it "
+                "(--max-tokens long) and the prompt again, so the output tends to copy the prompt's spans "
+                "(where --speculative-config ngram pays)");
   cmd->add_flag("--json", o->json, "Print one JSON object with the text and the timings");
   cmd->add_flag("--profile", o->profile, "Show the prompt pass's and the decode steps' time and bytes read per op");
   add_schedule_options(*cmd, o->engine);
   add_slo_schedule_options(*cmd, o->engine, o->cost_profile);
+  add_speculative_option(*cmd, o->engine);
   cmd->callback([o] { run_generate(*o); });
 }
 

@@ -105,6 +105,7 @@ void add_serve_command(CLI::App& app) {
   add_schedule_options(*cmd, o->engine);
   add_slo_schedule_options(*cmd, o->engine, o->cost_profile);
   add_capacity_options(*cmd, o->engine);
+  add_speculative_option(*cmd, o->engine);
   add_kernel_table_option(*cmd);
   add_trace_workloads_options(*cmd, o->capture);
   cmd->add_option("--seed", o->engine.seed, "Seed for requests that give none")->capture_default_str();

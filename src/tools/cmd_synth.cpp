@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cmath>
 #include <fstream>
 #include <iterator>
 #include <fmt/core.h>
@@ -24,6 +25,7 @@ struct SynthArgs {
               quant = "none";
   std::string tokenizer_dir, chat_template;
   uint64_t seed = 0;
+  float branch_gain = kSynthBranchGain;
   uint64_t shard_bytes = uint64_t(4) << 30;
   bool force = false, progress = false;
   // Shape overrides, applied over the preset when given.
@@ -134,6 +136,8 @@ void run_synth(const SynthArgs& a, const CLI::App& cmd) {
     fail("synth: unknown --quant '{}' (use none or int4)", a.quant);
   }
   o.seed = a.seed;
+  if (!(a.branch_gain > 0) || !std::isfinite(a.branch_gain)) fail("synth: --branch-gain must be positive (got {})", a.branch_gain);
+  o.branch_gain = a.branch_gain;
   o.tokenizer_dir = a.tokenizer_dir.empty() ? default_synth_tokenizer_dir() : a.tokenizer_dir;
   if (!a.chat_template.empty()) {
     std::ifstream in(a.chat_template);
@@ -179,6 +183,10 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--quant", args->quant,
                   "none, or int4: routed experts INT4 g32 (compressed-tensors; Q4_0 in GGUF)");
   cmd->add_option("--seed", args->seed, "Weights are a function of the seed");
+  cmd->add_option("--branch-gain", args->branch_gain,
+                  "Scale of attention/MLP outputs against the residual; small (e.g. 0.1) makes the layers near "
+                  "identity, so greedy output copies what followed the same tokens before")
+      ->capture_default_str();
   cmd->add_option("--tokenizer-dir", args->tokenizer_dir,
                   "Folder with tokenizer.json and tokenizer_config.json (kimi_k2: the vocabulary "
                   "its tiktoken.model is made of)");

@@ -49,6 +49,14 @@ void add_capacity_options(CLI::App& cmd, EngineConfig& config) {
       "Do not reuse the KV blocks of shared prompt prefixes");
 }
 
+void add_speculative_option(CLI::App& cmd, EngineConfig& config) {
+  cmd.add_option_function<std::string>(
+      "--speculative-config",
+      [&config](const std::string& json) { config.speculative = SpeculativeConfig::parse(json); },
+      R"(Speculative decoding, as vLLM's JSON: {"method": "ngram", "num_speculative_tokens": K, )"
+      R"("prompt_lookup_min": N, "prompt_lookup_max": M} (default: off))");
+}
+
 void add_kernel_table_option(CLI::App& cmd) {
   cmd.add_option_function<std::string>(
       "--kernel-table",

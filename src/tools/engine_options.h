@@ -17,6 +17,9 @@ void add_schedule_options(CLI::App& cmd, EngineConfig& config);
 // What the engine holds: --max-num-seqs, --max-model-len, --kv-budget,
 // --num-kv-blocks, --block-size, --no-prefix-caching.
 void add_capacity_options(CLI::App& cmd, EngineConfig& config);
+// --speculative-config JSON (vLLM's; see engine/speculative_config.h),
+// parsed when the flag is: a bad config stops the command at startup.
+void add_speculative_option(CLI::App& cmd, EngineConfig& config);
 // --kernel-table FILE: per-shape kernel choices from `strata kernels apply`,
 // installed when the flag is parsed; each one is logged to stderr.
 void add_kernel_table_option(CLI::App& cmd);

@@ -64,16 +64,15 @@ inline float element_value(const Distribution& d, uint64_t key, int64_t index) {
 // Scales keep activations near unit RMS through the layers while making the
 // output interesting: logits spread over a few units (so greedy decoding
 // follows the context instead of repeating one token), router logits spread
-// enough that different tokens pick different experts, and branch outputs as
-// large as the residual so earlier tokens matter.
+// enough that different tokens pick different experts, and branch outputs
+// (kSynthBranchGain by default) as large as the residual so earlier tokens matter.
 constexpr float kNormNoise = 0.1f;       // norm weights: 1 +- this
 constexpr float kLogitStd = 2.5f;        // std of LM-head logits
 constexpr float kRouterLogitStd = 1.5f;  // std of router logits
-constexpr float kBranchGain = 1.5f;      // scale of attention / MLP outputs
 
 constexpr float kBiasStd = 0.2f;          // router correction biases: enough to change some selections
 
-Distribution distribution_for(const ModelConfig& c, TensorRole role) {
+Distribution distribution_for(const ModelConfig& c, TensorRole role, float branch_gain) {
   const float inv_sqrt_hidden = 1.0f / std::sqrt(float(c.hidden_size));
   using R = TensorRole;
   switch (role) {
@@ -86,11 +85,11 @@ Distribution distribution_for(const ModelConfig& c, TensorRole role) {
     case R::Router: return {0.0f, kRouterLogitStd * inv_sqrt_hidden};
     case R::RouterBias: return {0.0f, kBiasStd};
     case R::O:
-      return {0.0f, kBranchGain / std::sqrt(float(c.num_attention_heads * (c.is_mla() ? c.v_head_dim : c.head_dim)))};
+      return {0.0f, branch_gain / std::sqrt(float(c.num_attention_heads * (c.is_mla() ? c.v_head_dim : c.head_dim)))};
     case R::QB: return {0.0f, 1.0f / std::sqrt(float(c.q_lora_rank))};  // from the normalised latent
     case R::KvB: return {0.0f, 1.0f / std::sqrt(float(c.kv_lora_rank))};
-    case R::ExpertDown: case R::SharedDown: return {0.0f, kBranchGain / std::sqrt(float(c.moe_intermediate_size))};
-    case R::MlpDown: return {0.0f, kBranchGain / std::sqrt(float(c.intermediate_size))};
+    case R::ExpertDown: case R::SharedDown: return {0.0f, branch_gain / std::sqrt(float(c.moe_intermediate_size))};
+    case R::MlpDown: return {0.0f, branch_gain / std::sqrt(float(c.intermediate_size))};
     default: return {0.0f, inv_sqrt_hidden};  // q/k/v and gate/up projections
   }
 }
@@ -316,7 +315,7 @@ std::string default_synth_tokenizer_dir() {
 }
 
 float synth_weight_value(const ModelConfig& config, uint64_t seed, const std::string& hf_name,
-                         int64_t index) {
+                         int64_t index, float branch_gain) {
   // Callers walk one tensor element by element: look its role up once.
   thread_local std::string last_name, last_arch;
   thread_local TensorRole last_role;
@@ -331,7 +330,7 @@ float synth_weight_value(const ModelConfig& config, uint64_t seed, const std::st
     last_name = hf_name;
     last_arch = config.architecture;
   }
-  return element_value(distribution_for(config, last_role), tensor_key(seed, hf_name), index);
+  return element_value(distribution_for(config, last_role, branch_gain), tensor_key(seed, hf_name), index);
 }
 
 // GGUF keeps 1-D tensors (the norms) in F32 whatever the weights' dtype, as
@@ -522,7 +521,7 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
     if (t.split != TensorSpec::Split::None) {
       // A per-head split of an HF matrix: its elements generated in GGUF order.
       const HFPart& part = t.parts[0];
-      const Distribution dist = distribution_for(c, TensorRole::KvB);
+      const Distribution dist = distribution_for(c, TensorRole::KvB, options.branch_gain);
       const uint64_t key = tensor_key(options.seed, part.name);
       const DType out = gguf_dtype(t, dtype, quant);
       const int64_t n = numel_of(t.shape);
@@ -537,7 +536,7 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
     for (const auto& part : t.parts) {
       TensorWriter* const hf_out = write_hf && !t.gguf_only ? hf.get() : nullptr;
 
-      const Distribution dist = distribution_for(c, t.role);
+      const Distribution dist = distribution_for(c, t.role, options.branch_gain);
       const uint64_t key = tensor_key(options.seed, part.name);
       if (int4_tensor(t, quant)) {
         if (options.cancel && options.cancel->load()) {

@@ -35,12 +35,20 @@ inline constexpr const char* kSynthGGUFName = "model.gguf";
 // The Qwen3 embedding size (the tokenizer's 151,669 ids padded to a multiple of 128).
 inline constexpr int64_t kQwen3VocabSize = 151936;
 
+inline constexpr float kSynthBranchGain = 1.5f;
+
 struct SynthOptions {
   ModelConfig config;
   SynthFormat format = SynthFormat::HF;
   DType dtype = DType::BF16;  // F32, F16 or BF16
   SynthQuant quant = SynthQuant::None;
   uint64_t seed = 0;
+  // Scale of the attention and MLP branch outputs against the residual. The
+  // default makes every layer matter; a small gain makes the layers near
+  // identity, so the next token depends mostly on the current one and
+  // greedy output repeats what followed the same tokens before (a model on
+  // which speculative proposals can be right).
+  float branch_gain = kSynthBranchGain;
   std::string tokenizer_dir;  // holds tokenizer.json and tokenizer_config.json (kimi_k2: the base vocabulary)
   std::string chat_template;  // replaces the tokenizer's (kimi_k2: Kimi-K2-Thinking's) template when not empty
   uint64_t shard_bytes = uint64_t(4) << 30;  // HF: start a new safetensors shard past this
@@ -71,7 +79,7 @@ std::string default_synth_tokenizer_dir();
 // The value synth stores (before rounding to the output dtype) for element
 // `index` of the Hugging Face tensor `hf_name`.
 float synth_weight_value(const ModelConfig& config, uint64_t seed, const std::string& hf_name,
-                         int64_t index);
+                         int64_t index, float branch_gain = kSynthBranchGain);
 
 // Writes the model to `out` (a folder for HF/Both, a file for GGUF).
 // Throws Error on bad options, existing output without `force`, I/O failure,

@@ -1,0 +1,23 @@
+#include "engine/proposer.h"
+
+#include "core/error.h"
+#include "engine/draft_proposer.h"
+#include "engine/ngram_proposer.h"
+#include "engine/speculative_config.h"
+#include "model/model.h"
+
+namespace strata {
+
+std::unique_ptr<Proposer> make_proposer(const SpeculativeConfig& config, const Model& target, int32_t num_kv_blocks,
+                                        int32_t block_size) {
+  if (config.method == "ngram") return std::make_unique<NgramProposer>(config.prompt_lookup_min, config.prompt_lookup_max);
+  std::unique_ptr<Model> draft;
+  try {
+    draft = Model::load(config.model);
+  } catch (const Error& e) {
+    fail("--speculative-config: the draft model: {}", e.what());
+  }
+  return std::make_unique<DraftProposer>(std::move(draft), target, num_kv_blocks, block_size);
+}
+
+}  // namespace strata

@@ -1,0 +1,32 @@
+#pragma once
+// A speculative-decoding proposer: guesses the tokens that follow a
+// sequence, for the next decode step to verify (see Engine). Proposals cost
+// nothing when wrong beyond the rows verifying them, so a proposer may guess freely.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace strata {
+
+class Model;
+struct Sequence;
+struct SpeculativeConfig;
+
+class Proposer {
+ public:
+  virtual ~Proposer() = default;
+  // Up to max_tokens tokens likely to follow seq's prompt and output
+  // (fewer, or none, when it has no good guess).
+  virtual std::vector<int32_t> propose(const Sequence& seq, int32_t max_tokens) = 0;
+  // The sequence has finished or been aborted: drop what is kept for it.
+  virtual void release(int64_t /*seq_id*/) {}
+};
+
+// The proposer of config.method (config.enabled() must hold), for `target`
+// with a KV cache of num_kv_blocks blocks of block_size tokens (a draft
+// model gets as many of its own). Throws Error for a draft model that
+// cannot load or does not fit the target.
+std::unique_ptr<Proposer> make_proposer(const SpeculativeConfig& config, const Model& target, int32_t num_kv_blocks,
+                                        int32_t block_size);
+
+}  // namespace strata
