@@ -629,6 +629,46 @@ TEST_F(ServerTest, DisconnectAbortsAndFreesKvBlocks) {
   EXPECT_EQ(metric_value(page->body, "vllm:kv_cache_usage_perc"), 0.0);
 }
 
+// A non-streamed request whose client goes away is aborted at once (the
+// handler polls the connection), not run to max_tokens; its KV blocks free.
+TEST_F(ServerTest, NonStreamedDisconnectAbortsAndFreesKvBlocks) {
+  constexpr int kMaxTokens = 4000;  // ~10 s of generation on this model
+  EngineConfig config = engine_config();
+  config.max_model_len = 4096;
+  Served served(*model_, config, serving_options(), http_options());
+  const json chat_body = {{"model", "tiny"},
+                          {"messages", {{{"role", "user"}, {"content", "Tell me everything."}}}},
+                          {"max_tokens", kMaxTokens},
+                          {"ignore_eos", true}};
+  for (const auto& [path, body] : {std::pair{"/v1/completions", completion_body("A story nobody waits for", kMaxTokens)},
+                                   std::pair{"/v1/chat/completions", chat_body}}) {
+    const EngineCounters before = served.engine.counters();
+    httplib::Client impatient("127.0.0.1", served.port);
+    impatient.set_read_timeout(std::chrono::milliseconds(300));
+    EXPECT_FALSE(impatient.Post(path, body.dump(), "application/json")) << path;  // gives up, closes the socket
+    const auto gone = Clock::now();
+    EngineCounters counters;
+    do {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      counters = served.engine.counters();
+    } while ((counters.num_running > 0 || counters.num_waiting > 0) && Clock::now() - gone < std::chrono::seconds(5));
+    const double seconds = std::chrono::duration<double>(Clock::now() - gone).count();
+    std::cout << path << ": aborted " << seconds << " s after the client left, after "
+              << counters.generation_tokens - before.generation_tokens << " tokens\n";
+    EXPECT_LT(seconds, 1.0) << path;
+    EXPECT_EQ(counters.num_running, 0) << path;
+    EXPECT_EQ(counters.kv_usage, 0.0) << path;
+    EXPECT_EQ(counters.finished_by_reason[size_t(FinishReason::Abort)],
+              before.finished_by_reason[size_t(FinishReason::Abort)] + 1)
+        << path;
+    EXPECT_LT(counters.generation_tokens - before.generation_tokens, kMaxTokens / 4) << path;
+  }
+  auto page = served.client().Get("/metrics");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("vllm:request_success_total{model_name=\"tiny\",finished_reason=\"abort\"} 2\n"),
+            std::string::npos);
+}
+
 TEST_F(ServerTest, SixtyFourConcurrentStreams) {
   constexpr int kClients = 64;
   constexpr int kTokens = 8;

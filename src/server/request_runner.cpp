@@ -217,6 +217,13 @@ bool ChoiceRun::finished() const {
   return shared_->unfinished == 0;
 }
 
+std::optional<ChoiceRun::Event> next_while_connected(ChoiceRun& run, const httplib::Request& req) {
+  // Also the longest a disconnect goes unnoticed while no event comes.
+  constexpr auto kPoll = std::chrono::milliseconds(100);
+  if (req.is_connection_closed()) run.abort();
+  return run.next(kPoll);
+}
+
 // Idle streams send a comment line this often.
 constexpr auto kKeepAlive = std::chrono::seconds(1);
 

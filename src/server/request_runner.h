@@ -21,6 +21,7 @@
 #include "server/tool_call_parser.h"
 
 namespace httplib {
+struct Request;
 struct Response;
 }
 
@@ -132,6 +133,13 @@ class ChoiceRun {
   std::shared_ptr<Shared> shared_;
   std::vector<int64_t> request_ids_;
 };
+
+// The next event of a non-streamed request, waiting briefly. Between
+// events it asks whether the client is still connected and aborts the run
+// if not, so a client that went away frees its KV blocks instead of letting
+// the request run to max_tokens. Polling, because cpp-httplib gives a
+// handler no notice of a disconnect: only a check of the socket.
+std::optional<ChoiceRun::Event> next_while_connected(ChoiceRun& run, const httplib::Request& req);
 
 // Answers with a text/event-stream fed by `produce`, which appends SSE
 // frames to its argument (waiting briefly for events) and returns false once
