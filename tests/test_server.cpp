@@ -7,9 +7,15 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <atomic>
 #include <chrono>
@@ -667,6 +673,53 @@ TEST_F(ServerTest, NonStreamedDisconnectAbortsAndFreesKvBlocks) {
   ASSERT_TRUE(page);
   EXPECT_NE(page->body.find("vllm:request_success_total{model_name=\"tiny\",finished_reason=\"abort\"} 2\n"),
             std::string::npos);
+}
+
+// Connections that never send a request each hold a thread until the idle
+// timeout closes them; a client arriving among thousands of them is still
+// answered at once.
+TEST_F(ServerTest, ThousandsOfIdleConnections) {
+  constexpr int kIdle = 2000;
+  HttpServerOptions http = http_options();
+  http.idle_timeout_seconds = 2;
+  HttpServer server(http);
+  const int idle_port = server.bind();  // also raises the open-files limit this needs
+  server.start();
+  server.attach(served_->ctx);
+  std::vector<int> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0) << i << ": " << std::strerror(errno);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(uint16_t(idle_port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << i << ": " << std::strerror(errno);
+    idle.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the server has taken them in
+  const auto asked = Clock::now();
+  httplib::Client c("127.0.0.1", idle_port);
+  const json reply = post_json(c, "/v1/completions", completion_body("among the idle", 4), 200);
+  const double seconds = std::chrono::duration<double>(Clock::now() - asked).count();
+  std::cout << "answered in " << seconds << " s beside " << kIdle << " idle connections\n";
+  EXPECT_EQ(reply["usage"]["completion_tokens"], 4);
+  // A fixed pool of 128 threads would answer after ~30 s (15 rounds of the idle timeout).
+  EXPECT_LT(seconds, 3.0);
+  // Each idle connection is closed by the server: the client reads end-of-file.
+  const auto deadline = Clock::now() + std::chrono::seconds(http.idle_timeout_seconds + 5);
+  int closed = 0;
+  for (int fd : idle) {
+    pollfd p{fd, POLLIN, 0};
+    const int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    char byte;
+    if (::poll(&p, 1, std::max(left, 0)) == 1 && ::recv(fd, &byte, 1, 0) == 0) closed++;
+    ::close(fd);
+  }
+  const double closed_after = std::chrono::duration<double>(Clock::now() - asked).count();
+  std::cout << closed << " idle connections closed by the server within " << closed_after << " s\n";
+  EXPECT_EQ(closed, kIdle);
+  server.stop();
 }
 
 TEST_F(ServerTest, SixtyFourConcurrentStreams) {
