@@ -589,6 +589,48 @@ TEST_F(ServerTest, ApiKeyAndBodyLimit) {
   guarded.stop();
 }
 
+// A body of exactly --max-request-bytes is served, one byte more is 413,
+// whether its length is announced or it comes in chunks.
+TEST_F(ServerTest, BodiesAtTheSizeLimit) {
+  HttpServerOptions http = http_options();
+  http.max_request_bytes = 1024;
+  HttpServer limited(http);
+  const int limited_port = limited.bind();
+  limited.start();
+  limited.attach(served_->ctx);
+  httplib::Client c("127.0.0.1", limited_port);
+  auto body_of_size = [](size_t size) {
+    json body = completion_body("", 1);
+    body["prompt"] = std::string(size - body.dump().size(), 'a');
+    return body.dump();
+  };
+  const std::string at_limit = body_of_size(1024), over_limit = body_of_size(1025);
+  ASSERT_EQ(at_limit.size(), 1024u);
+  ASSERT_EQ(over_limit.size(), 1025u);
+  auto at = c.Post("/v1/completions", at_limit, "application/json");
+  ASSERT_TRUE(at);
+  EXPECT_EQ(at->status, 200) << at->body;
+  auto over = c.Post("/v1/completions", over_limit, "application/json");
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->status, 413);
+  EXPECT_EQ(json::parse(over->body)["error"]["message"], "the request body is larger than 1024 bytes");
+  // Without a Content-Length: chunked transfer encoding.
+  auto chunked = [&](const std::string& body) {
+    return c.Post("/v1/completions", [&body](size_t offset, httplib::DataSink& sink) {
+      sink.write(body.data() + offset, std::min<size_t>(100, body.size() - offset));
+      if (offset + 100 >= body.size()) sink.done();
+      return true;
+    }, "application/json");
+  };
+  auto chunked_at = chunked(at_limit);
+  ASSERT_TRUE(chunked_at);
+  EXPECT_EQ(chunked_at->status, 200) << chunked_at->body;
+  auto chunked_over = chunked(over_limit);
+  ASSERT_TRUE(chunked_over);
+  EXPECT_EQ(chunked_over->status, 413);
+  limited.stop();
+}
+
 TEST_F(ServerTest, MetricsUseVllmNames) {
   auto c = client();
   post_json(c, "/v1/completions", completion_body("metrics", 3), 200);
