@@ -37,6 +37,7 @@
 #include "engine/engine.h"
 #include "llama_source.h"
 #include "model/model.h"
+#include "server/connection_threads.h"
 #include "server/http_server.h"
 #include "server/openai_protocol.h"
 #include "tokenizer/tokenizer.h"
@@ -945,6 +946,31 @@ TEST_F(ServerTest, HealthIs503WhileLoadingAndWhileDraining) {
 }
 
 // The HTTP status follows the exception's type, whatever its message says.
+// A burst of connections gets a thread each at once (jobs that wait for one
+// another all run), up to the limit; past it, jobs wait for a free thread.
+TEST(ConnectionThreads, ABurstGetsAThreadPerJobUpToTheLimit) {
+  constexpr int kJobs = 16;
+  ConnectionThreads threads(kJobs, std::chrono::seconds(1));
+  std::mutex mutex;
+  std::condition_variable all_started;
+  int started = 0;
+  std::atomic<int> done{0};
+  for (int i = 0; i < kJobs; ++i) {
+    ASSERT_TRUE(threads.enqueue([&] {
+      std::unique_lock lock(mutex);
+      started++;
+      all_started.notify_all();
+      if (all_started.wait_for(lock, std::chrono::seconds(10), [&] { return started == kJobs; })) done++;
+    }));
+  }
+  std::atomic<bool> extra_ran{false};
+  ASSERT_TRUE(threads.enqueue([&] { extra_ran = true; }));  // waits for a thread to free
+  threads.shutdown();
+  EXPECT_EQ(done, kJobs);
+  EXPECT_TRUE(extra_ran);
+  EXPECT_FALSE(threads.enqueue([] {}));
+}
+
 TEST(ServerErrors, StatusComesFromTheExceptionType) {
   EXPECT_EQ(as_api_error(InvalidRequest("the engine loop has stopped")).status(), 400);
   EXPECT_EQ(as_api_error(Unavailable("bad sampling values")).status(), 503);
@@ -1017,10 +1043,17 @@ struct ServeProcess {
   }
   ~ServeProcess() {
     if (err >= 0) close(err);
+    // A test that failed before the process exited must not leave it running.
+    if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
   }
   int wait_exit_code() {
     int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    const pid_t waited = waitpid(pid, &status, 0);
+    pid = -1;
+    if (waited <= 0 || !WIFEXITED(status)) return -1;
     return WEXITSTATUS(status);
   }
 };
@@ -1066,6 +1099,62 @@ TEST_F(ServerTest, SigtermDrainsThenExitsZero) {
   const json result = long_request_through_sigterm(server, 600, true);
   EXPECT_EQ(result["usage"]["completion_tokens"], 600);
   EXPECT_EQ(result["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(server.wait_exit_code(), 0);
+}
+
+// SIGTERM under load: every request admitted before the signal is answered
+// in full, streamed or not; later ones are refused with 503; exit 0.
+TEST_F(ServerTest, SigtermUnderLoadLosesNoAdmittedRequest) {
+  constexpr int kClients = 16;
+  constexpr int kTokens = 500;
+  ServeProcess server(*model_dir_, "60");
+  ASSERT_GT(server.port, 0);
+  std::vector<Sse> streams(kClients);
+  std::vector<int> whole_status(kClients, 0), whole_tokens(kClients, 0);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      json body = {{"prompt", "load " + std::to_string(i)}, {"max_tokens", kTokens}, {"temperature", 0},
+                   {"ignore_eos", true}};
+      if (i % 2) {
+        body["stream"] = true;
+        body["stream_options"] = {{"include_usage", true}};
+        streams[size_t(i)] = post_stream(server.port, "/v1/completions", body);
+        return;
+      }
+      httplib::Client c("127.0.0.1", server.port);
+      c.set_read_timeout(120, 0);
+      auto res = c.Post("/v1/completions", body.dump(), "application/json");
+      whole_status[size_t(i)] = res ? res->status : -1;
+      if (res && res->status == 200) whole_tokens[size_t(i)] = json::parse(res->body)["usage"]["completion_tokens"];
+    });
+  }
+  httplib::Client c("127.0.0.1", server.port);
+  // Signal once all are admitted (running or waiting).
+  double admitted = 0, generated = 0;
+  for (int i = 0; i < 3000 && admitted < kClients; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto m = c.Get("/metrics");
+    if (!m) continue;
+    admitted = metric_value(m->body, "vllm:num_requests_running") + metric_value(m->body, "vllm:num_requests_waiting");
+    generated = metric_value(m->body, "vllm:generation_tokens_total");
+  }
+  EXPECT_EQ(kill(server.pid, SIGTERM), 0);
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(admitted, kClients);
+  EXPECT_LT(generated, kClients * kTokens) << "the load finished before the signal";
+  for (int i = 0; i < kClients; ++i) {
+    if (i % 2) {
+      const Sse& sse = streams[size_t(i)];
+      EXPECT_EQ(sse.status, 200) << i << " " << sse.error;
+      ASSERT_GE(sse.data.size(), 2u) << i;
+      EXPECT_EQ(sse.data.back(), "[DONE]") << i;
+      EXPECT_EQ(json::parse(sse.data[sse.data.size() - 2])["usage"]["completion_tokens"], kTokens) << i;
+    } else {
+      EXPECT_EQ(whole_status[size_t(i)], 200) << i;
+      EXPECT_EQ(whole_tokens[size_t(i)], kTokens) << i;
+    }
+  }
   EXPECT_EQ(server.wait_exit_code(), 0);
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "engine/engine.h"
+#include "server/connection_threads.h"
 #include "server/openai_protocol.h"
 #include "server/request_runner.h"
 #include "server/serving_chat.h"
@@ -19,9 +20,6 @@ namespace strata {
 using json = nlohmann::ordered_json;
 
 namespace {
-
-// Threads kept while idle; the rest of --http-threads start on demand.
-constexpr size_t kBaseThreads = 8;
 
 // Every connection holds a descriptor, and many distributions start
 // processes with a soft limit of 1,024: raise it to the hard limit.
@@ -77,7 +75,7 @@ HttpServer::HttpServer(HttpServerOptions options)
   if (options_.http_threads < 1) fail("--http-threads must be at least 1");
   if (options_.idle_timeout_seconds < 1) fail("--idle-timeout must be at least 1 second");
   const size_t threads = size_t(options_.http_threads);
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(std::min(threads, kBaseThreads), threads); };
+  server_->new_task_queue = [threads] { return new ConnectionThreads(threads); };
   server_->set_keep_alive_timeout(options_.idle_timeout_seconds);
   server_->set_read_timeout(options_.idle_timeout_seconds);
   server_->set_write_timeout(options_.idle_timeout_seconds);
