@@ -765,6 +765,40 @@ TEST_F(ServerTest, ThousandsOfIdleConnections) {
   server.stop();
 }
 
+// A stream whose client reads more slowly than tokens come: its writer
+// blocks once the socket's buffers are full (at most the kernel's tcp_wmem
+// maximum, 4 MiB here), and events queue in the server. Past
+// max_pending_events the request is aborted, so that queue stays bounded.
+// The blocked writer is modelled by a run whose events nobody takes.
+TEST_F(ServerTest, EventsNobodyTakesAbortTheRequestPastThePendingLimit) {
+  constexpr int kMaxTokens = 3000;
+  constexpr int kMaxPending = 64;
+  EngineConfig config = engine_config();
+  config.max_model_len = 4096;
+  ServingOptions serving = serving_options();
+  serving.max_pending_events = kMaxPending;
+  Engine engine(*model_, config);
+  ServingContext ctx(*model_, engine, serving);
+  engine.start();
+  GenerationParams params;
+  params.max_tokens = kMaxTokens;
+  params.ignore_eos = true;
+  {
+    ChoiceRun run(ctx, {model_->tokenizer().encode("nobody reads this")}, {params}, 1);
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (!engine.counters().finished_by_reason[size_t(FinishReason::Abort)] && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const EngineCounters counters = engine.counters();
+    std::cout << "aborted after " << counters.generation_tokens << " tokens\n";
+    EXPECT_EQ(counters.finished_by_reason[size_t(FinishReason::Abort)], 1);
+    // The abort lands at the next step: one token per step beyond the limit at most.
+    EXPECT_LE(counters.generation_tokens, kMaxPending + 4);
+    EXPECT_EQ(counters.kv_usage, 0.0);
+  }
+  engine.stop();
+}
+
 TEST_F(ServerTest, SixtyFourConcurrentStreams) {
   constexpr int kClients = 64;
   constexpr int kTokens = 8;

@@ -71,6 +71,10 @@ struct ServingOptions {
   std::string served_model_name;
   std::string model_root;  // the path the model was loaded from (/v1/models "root")
   int32_t max_queued_requests = 1024;
+  // Events one HTTP request's client may fall behind by (a stream read more
+  // slowly than tokens come) before the request is aborted: the server's
+  // memory per stream stays bounded. The socket's buffers hold more.
+  int32_t max_pending_events = 4096;
   std::string tool_call_parser = "auto";  // auto (from the chat template), hermes, qwen3, kimi_k2, minimax_m2 or none
 };
 
@@ -98,6 +102,7 @@ struct ServingContext {
   // chat replies are decoded with them unless the request sets
   // skip_special_tokens, as vLLM's kimi_k2 parser arranges.
   bool markers_are_special = false;
+  int32_t max_pending_events;
   ServerMetrics metrics;
   AdmissionControl admission;
 };
