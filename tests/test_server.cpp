@@ -799,6 +799,59 @@ TEST_F(ServerTest, EventsNobodyTakesAbortTheRequestPastThePendingLimit) {
   engine.stop();
 }
 
+// KV cache exhaustion under load: 24 concurrent requests need 4x the KV
+// blocks there are, so the engine preempts again and again while a third of
+// the streams are dropped mid-way. Every other request completes in full
+// and equals its run alone; nothing is left running or holding blocks.
+TEST_F(ServerTest, PreemptionStormThroughTheServer) {
+  constexpr int kClients = 24;
+  constexpr int kTokens = 48;
+  EngineConfig config = engine_config();
+  config.num_kv_blocks = 20;  // 320 positions for 24 requests of ~60
+  Served storm(*model_, config, serving_options(), http_options());
+  std::vector<Sse> streams(kClients);
+  std::vector<json> wholes(kClients);
+  std::vector<std::thread> clients;
+  auto body_for = [](int i) { return completion_body("Storm request " + std::to_string(i) + " begins", kTokens); };
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      json body = body_for(i);
+      if (i % 3 == 0) {
+        auto c = storm.client();
+        wholes[size_t(i)] = post_json(c, "/v1/completions", body, 200);
+        return;
+      }
+      body["stream"] = true;
+      streams[size_t(i)] = post_stream(storm.port, "/v1/completions", body, /*stop_after=*/i % 3 == 1 ? 5 : 0);
+    });
+  }
+  for (auto& t : clients) t.join();
+  EngineCounters counters;
+  for (int i = 0; i < 500 && ((counters = storm.engine.counters()).num_running > 0 || counters.kv_usage > 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GT(counters.preemptions, 0);
+  EXPECT_EQ(counters.num_running, 0);
+  EXPECT_EQ(counters.num_waiting, 0);
+  EXPECT_EQ(counters.kv_usage, 0.0);
+  EXPECT_EQ(counters.finished_by_reason[size_t(FinishReason::Abort)], kClients / 3);
+  std::cout << counters.preemptions << " preemptions\n";
+  auto c = client();  // the shared server: the same model, a roomy cache
+  for (int i = 0; i < kClients; ++i) {
+    if (i % 3 == 1) continue;  // dropped
+    const json alone = post_json(c, "/v1/completions", body_for(i), 200);
+    if (i % 3 == 0) {
+      EXPECT_EQ(wholes[size_t(i)]["usage"]["completion_tokens"], kTokens) << i;
+      EXPECT_EQ(wholes[size_t(i)]["choices"][0]["text"], alone["choices"][0]["text"]) << i;
+    } else {
+      const Sse& sse = streams[size_t(i)];
+      ASSERT_EQ(sse.status, 200) << i << " " << sse.error;
+      EXPECT_EQ(sse.data.back(), "[DONE]") << i;
+      EXPECT_EQ(stream_text(sse), alone["choices"][0]["text"]) << i;
+    }
+  }
+}
+
 TEST_F(ServerTest, SixtyFourConcurrentStreams) {
   constexpr int kClients = 64;
   constexpr int kTokens = 8;
