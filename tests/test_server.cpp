@@ -467,6 +467,7 @@ TEST_F(ServerTest, BadRequestsNameTheParameter) {
         {"tools", json(std::vector<json>(129, {{"type", "function"}, {"function", {{"name", "f"}}}}))}},
        "tools"},
       {{{"messages", user}, {"best_of", 3}}, "best_of"},
+      {{{"messages", user}, {"chat_template", "{{ messages }}"}}, "chat_template"},
       {{{"messages", user}, {"response_format", {{"type", "json_schema"}}}}, "response_format"},
       {{{"messages", json::array({{{"role", "user"}, {"content", json::array({{{"type", "image_url"}}})}}})}},
        "messages"},
