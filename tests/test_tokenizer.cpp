@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -825,6 +826,42 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
   const fs::path gpt2_gguf = dir.path / "gpt2.gguf";
   write_vocab_gguf(hf, gpt2_gguf, "gpt2", "llama-bpe");
   expect_error([&] { Tokenizer::from_gguf(GGUFFile(gpt2_gguf.string())); }, "tokenizer.ggml.pre 'llama-bpe'");
+}
+
+// Fuzzing found a tokenizer.json that took over 20 s to load: added tokens
+// were kept sorted by re-sorting on every insertion, and matched by trying
+// every token with the text's first byte. 50,000 of them sharing their first
+// byte took minutes; a trie makes loading and matching linear.
+TEST(Tokenizer, ManyAddedTokensLoadAndMatchInLinearTime) {
+  constexpr int kAdded = 50000;
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  for (int b = 0; b < 256; ++b) vocab[byte_level::encode(std::string(1, char(b)))] = b;
+  nlohmann::ordered_json added = nlohmann::ordered_json::array();
+  for (int i = 0; i < kAdded; ++i) {
+    added.push_back({{"id", 256 + i}, {"content", "<t" + std::to_string(i) + ">"}, {"special", true}});
+  }
+  const nlohmann::ordered_json file = {
+      {"added_tokens", added},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::ordered_json::array()}}},
+      {"pre_tokenizer",
+       {{"type", "Sequence"},
+        {"pretokenizers",
+         {{{"type", "Split"}, {"pattern", {{"Regex", std::string(kQwen2SplitRegex)}}}, {"behavior", "Isolated"},
+           {"invert", false}},
+          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
+      {"decoder", {{"type", "ByteLevel"}}}};
+  TempDir dir;
+  const std::string path = (dir.path / "tokenizer.json").string();
+  write_file(path, file.dump());
+  const auto start = std::chrono::steady_clock::now();
+  const auto tokenizer = Tokenizer::from_hf(path, "");
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "<t" + std::to_string(i % 7) + "<t";
+  tokenizer->encode(text);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 10.0) << "load and encode took " << seconds << " s";
+  EXPECT_EQ(tokenizer->encode("<t49999><t4999>x<t5"),
+            (std::vector<int32_t>{256 + 49999, 256 + 4999, 'x', '<', 't', '5'}));
 }
 
 // ---------------------------------------------------------------------------
