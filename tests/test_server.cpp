@@ -101,6 +101,17 @@ struct Served {
   int port = 0;
 };
 
+// Another HTTP front end, with its own options, over a serving context.
+struct FrontEnd {
+  FrontEnd(const HttpServerOptions& options, ServingContext& ctx) : server(options) {
+    port = server.bind();
+    server.start();
+    server.attach(ctx);
+  }
+  HttpServer server;  // stops when destroyed
+  int port = 0;
+};
+
 ServingOptions serving_options(int32_t max_queued = 1024) {
   ServingOptions o;
   o.served_model_name = "tiny";
@@ -548,11 +559,8 @@ TEST_F(ServerTest, ApiKeyAndBodyLimit) {
   HttpServerOptions http = http_options();
   http.api_key = "sk-test";
   http.max_request_bytes = 1024;
-  HttpServer guarded(http);
-  const int guarded_port = guarded.bind();
-  guarded.start();
-  guarded.attach(served_->ctx);
-  httplib::Client c("127.0.0.1", guarded_port);
+  FrontEnd guarded(http, served_->ctx);
+  httplib::Client c("127.0.0.1", guarded.port);
 
   auto health = c.Get("/health");
   ASSERT_TRUE(health);
@@ -588,7 +596,6 @@ TEST_F(ServerTest, ApiKeyAndBodyLimit) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413);
   EXPECT_TRUE(json::parse(res->body, nullptr, false)["error"].contains("message"));
-  guarded.stop();
 }
 
 // A body of exactly --max-request-bytes is served, one byte more is 413,
@@ -596,11 +603,8 @@ TEST_F(ServerTest, ApiKeyAndBodyLimit) {
 TEST_F(ServerTest, BodiesAtTheSizeLimit) {
   HttpServerOptions http = http_options();
   http.max_request_bytes = 1024;
-  HttpServer limited(http);
-  const int limited_port = limited.bind();
-  limited.start();
-  limited.attach(served_->ctx);
-  httplib::Client c("127.0.0.1", limited_port);
+  FrontEnd limited(http, served_->ctx);
+  httplib::Client c("127.0.0.1", limited.port);
   auto body_of_size = [](size_t size) {
     json body = completion_body("", 1);
     body["prompt"] = std::string(size - body.dump().size(), 'a');
@@ -630,7 +634,6 @@ TEST_F(ServerTest, BodiesAtTheSizeLimit) {
   auto chunked_over = chunked(over_limit);
   ASSERT_TRUE(chunked_over);
   EXPECT_EQ(chunked_over->status, 413);
-  limited.stop();
 }
 
 TEST_F(ServerTest, MetricsUseVllmNames) {
@@ -726,10 +729,8 @@ TEST_F(ServerTest, ThousandsOfIdleConnections) {
   constexpr int kIdle = 2000;
   HttpServerOptions http = http_options();
   http.idle_timeout_seconds = 2;
-  HttpServer server(http);
-  const int idle_port = server.bind();  // also raises the open-files limit this needs
-  server.start();
-  server.attach(served_->ctx);
+  FrontEnd server(http, served_->ctx);  // bind() also raises the open-files limit this needs
+  const int idle_port = server.port;
   std::vector<int> idle;
   for (int i = 0; i < kIdle; ++i) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -763,7 +764,6 @@ TEST_F(ServerTest, ThousandsOfIdleConnections) {
   const double closed_after = std::chrono::duration<double>(Clock::now() - asked).count();
   std::cout << closed << " idle connections closed by the server within " << closed_after << " s\n";
   EXPECT_EQ(closed, kIdle);
-  server.stop();
 }
 
 // A stream whose client reads more slowly than tokens come: its writer
