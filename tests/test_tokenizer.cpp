@@ -773,6 +773,19 @@ TEST(Tokenizer, LlamaCppQwen2VocabTestVectors) {
 // ---------------------------------------------------------------------------
 // Bad input.
 
+// A tokenizer.json of a byte-level BPE with no merges, split as Qwen2 splits.
+nlohmann::ordered_json byte_level_bpe_file(const nlohmann::ordered_json& vocab, const nlohmann::ordered_json& added) {
+  return {{"added_tokens", added},
+          {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::ordered_json::array()}}},
+          {"pre_tokenizer",
+           {{"type", "Sequence"},
+            {"pretokenizers",
+             {{{"type", "Split"}, {"pattern", {{"Regex", std::string(kQwen2SplitRegex)}}}, {"behavior", "Isolated"},
+               {"invert", false}},
+              {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
+          {"decoder", {{"type", "ByteLevel"}}}};
+}
+
 void expect_error(const std::function<void()>& f, const std::string& needle) {
   try {
     f();
@@ -804,6 +817,11 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
   expect_error([&] { Tokenizer::from_hf(path, ""); }, "unsupported normalizer");
   write_file(path, R"({"model": {"type": "BPE", "vocab": [], "merges": []}})");
   expect_error([&] { Tokenizer::from_hf(path, ""); }, "model.vocab");
+  // Found by fuzzing: a float id out of int64_t's range was converted (UB).
+  for (const char* id : {"8.49778e+76", "1.5", "-1", "16777216", "\"7\""}) {
+    write_file(path, byte_level_bpe_file({{"a", nlohmann::ordered_json::parse(id)}}, nlohmann::ordered_json::array()).dump());
+    expect_error([&] { Tokenizer::from_hf(path, ""); }, std::string("token 'a' has an invalid id ") + id);
+  }
   expect_error([&] { Tokenizer::from_hf(path, ""); }, path);
 
   // Bad configurations of a real vocabulary.
@@ -840,19 +858,9 @@ TEST(Tokenizer, ManyAddedTokensLoadAndMatchInLinearTime) {
   for (int i = 0; i < kAdded; ++i) {
     added.push_back({{"id", 256 + i}, {"content", "<t" + std::to_string(i) + ">"}, {"special", true}});
   }
-  const nlohmann::ordered_json file = {
-      {"added_tokens", added},
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::ordered_json::array()}}},
-      {"pre_tokenizer",
-       {{"type", "Sequence"},
-        {"pretokenizers",
-         {{{"type", "Split"}, {"pattern", {{"Regex", std::string(kQwen2SplitRegex)}}}, {"behavior", "Isolated"},
-           {"invert", false}},
-          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
-      {"decoder", {{"type", "ByteLevel"}}}};
   TempDir dir;
   const std::string path = (dir.path / "tokenizer.json").string();
-  write_file(path, file.dump());
+  write_file(path, byte_level_bpe_file(vocab, added).dump());
   const auto start = std::chrono::steady_clock::now();
   const auto tokenizer = Tokenizer::from_hf(path, "");
   std::string text;

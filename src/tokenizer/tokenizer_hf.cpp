@@ -161,14 +161,17 @@ void load_tokenizer_json(Tokenizer::Impl& impl, const std::string& path) {
   impl.ignore_merges = flag(model, "ignore_merges", false);
 
   constexpr int64_t kMaxId = 1 << 24;
-  auto check_id = [&](int64_t id, const std::string& token) {
-    if (id < 0 || id >= kMaxId) fail("{}: token '{}' has an invalid id {}", path, token, id);
-    return static_cast<size_t>(id);
+  // Only integers: a float converted to an integer type out of range is undefined behaviour.
+  auto check_id = [&](const json& id, const std::string& token) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxId) {
+      fail("{}: token '{}' has an invalid id {}", path, token, id.dump());
+    }
+    return id.get<size_t>();
   };
   size_t size = 0;
-  for (const auto& [token, id] : model["vocab"].items()) size = std::max(size, check_id(id.get<int64_t>(), token) + 1);
+  for (const auto& [token, id] : model["vocab"].items()) size = std::max(size, check_id(id, token) + 1);
   const json added = root.value("added_tokens", json::array());
-  for (const json& t : added) size = std::max(size, check_id(t.at("id").get<int64_t>(), t.at("content").get<std::string>()) + 1);
+  for (const json& t : added) size = std::max(size, check_id(t.at("id"), t.at("content").get<std::string>()) + 1);
 
   // Ids nobody uses become unused placeholders, as llama.cpp's converter writes them.
   impl.vocab.assign(size, std::string());
