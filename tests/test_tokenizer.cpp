@@ -822,6 +822,12 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
     write_file(path, byte_level_bpe_file({{"a", nlohmann::ordered_json::parse(id)}}, nlohmann::ordered_json::array()).dump());
     expect_error([&] { Tokenizer::from_hf(path, ""); }, std::string("token 'a' has an invalid id ") + id);
   }
+  // Found by fuzzing: one far-off id made 16 million placeholders (24 s).
+  nlohmann::ordered_json far = nlohmann::ordered_json::object();
+  for (int b = 0; b < 256; ++b) far[byte_level::encode(std::string(1, char(b)))] = b;
+  write_file(path, byte_level_bpe_file(far, {{{"id", (1 << 24) - 1}, {"content", "<far>"}}}).dump());
+  expect_error([&] { Tokenizer::from_hf(path, ""); },
+               "token ids run to 16777215 but only 257 are defined (at most 65536 ids may be left unused)");
   expect_error([&] { Tokenizer::from_hf(path, ""); }, path);
 
   // Bad configurations of a real vocabulary.
@@ -1003,7 +1009,13 @@ TEST(Tokenizer, KimiTiktokenBadInput) {
 
   expect_error([&] { Tokenizer::from_tiktoken(model, ""); }, "tokenizer_config.json");
   write_file(model, ranks + "YWI= 256\n");  // ranks and special ids overlap
-  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "is not past the 257 tokens");
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); },
+               "id '256' is not one of the 256 special ids after the 257 tokens");
+  // Found by fuzzing: an id far past them made millions of reserved tokens (50 s).
+  write_file(model, ranks);
+  write_file(config, R"({"added_tokens_decoder": {"10271028": {"content": "[BOS]", "special": true}}})");
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "id '10271028' is not one of the 256 special ids");
+  write_file(config, R"({"added_tokens_decoder": {"256": {"content": "[BOS]", "special": true}}, "bos_token": "[BOS]"})");
   write_file(model, ranks + "YWI= 7\n");
   expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "rank 7 is used twice");
   write_file(model, ranks + "YWI= 300\n");
