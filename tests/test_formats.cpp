@@ -22,7 +22,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
-#include "core/mapped_file_faults.h"
+#include "core/mapped_file_watch.h"
 #include "formats/gguf.h"
 #include "formats/hf_folder.h"
 #include "formats/safetensors.h"

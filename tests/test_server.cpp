@@ -722,6 +722,38 @@ TEST_F(ServerTest, NonStreamedDisconnectAbortsAndFreesKvBlocks) {
             std::string::npos);
 }
 
+// A model file rewritten in place changes the weights under the mapping:
+// /health turns 503 naming it, so that an orchestrator restarts the server.
+TEST_F(ServerTest, HealthIs503WhenAModelFileChangesInPlace) {
+  const std::string dir = make_model_dir();
+  {
+    const auto model = Model::load(dir);
+    Served served(*model, engine_config(), serving_options(), http_options());
+    auto c = served.client();
+    auto before = c.Get("/health");
+    ASSERT_TRUE(before);
+    EXPECT_EQ(before->status, 200);
+    std::string weights;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (entry.path().extension() == ".safetensors") weights = entry.path().string();
+    }
+    ASSERT_FALSE(weights.empty());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a later modification time
+    {
+      std::fstream file(weights, std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp(-1, std::ios::end);
+      file.put('\x7f');
+    }
+    auto after = c.Get("/health");
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->status, 503);
+    const json error = json::parse(after->body)["error"];
+    EXPECT_EQ(error["code"], "model_file_changed");
+    EXPECT_NE(error["message"].get<std::string>().find(weights), std::string::npos) << error.dump();
+  }
+  fs::remove_all(dir);
+}
+
 // Connections that never send a request each hold a thread until the idle
 // timeout closes them; a client arriving among thousands of them is still
 // answered at once.

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "core/mapped_file_faults.h"
+#include "core/mapped_file_watch.h"
 
 namespace strata {
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/mapped_file_watch.h"
 #include "engine/engine.h"
 #include "server/connection_threads.h"
 #include "server/openai_protocol.h"
@@ -178,6 +179,11 @@ void HttpServer::add_routes() {
   s.Get("/health", guarded([this](const httplib::Request&, httplib::Response& res) {
           if (draining_) throw ApiError(503, "the server is shutting down", {}, "shutting_down");
           if (!context().engine.loop_alive()) throw ApiError(503, "the engine loop has stopped", {}, "engine_dead");
+          if (const auto changed = changed_mapped_files(); !changed.empty()) {
+            throw ApiError(503, fmt::format("the model file {} changed on disk while mapped: its weights are no "
+                                            "longer the ones loaded; restart the server", changed.front()),
+                           {}, "model_file_changed");
+          }
           res.status = 200;
         }));
   s.Get("/version", guarded([](const httplib::Request&, httplib::Response& res) {

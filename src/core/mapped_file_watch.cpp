@@ -1,6 +1,7 @@
-#include "core/mapped_file_faults.h"
+#include "core/mapped_file_watch.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -17,7 +18,14 @@ struct Watched {
   std::atomic<const uint8_t*> data{nullptr};
   std::atomic<size_t> size{0};
   std::atomic<const char*> path{nullptr};
+  struct stat file {};  // as mapped; read under registry_mutex only
 };
+
+bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+bool same_contents(const struct stat& a, const struct stat& b) {
+  return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
 
 // Fixed storage, so the handler reads it without locks or allocation. A
 // sharded checkpoint has tens of files; models stay loaded a few at a time.
@@ -76,6 +84,7 @@ void watch_mapped_file(const uint8_t* data, size_t size, const char* path) {
     if (w.data.load()) continue;
     w.path = path;
     w.size = size;
+    if (::stat(path, &w.file) != 0) w.file = {};
     w.data = data;  // last: the handler reads a slot only once data is set
     return;
   }
@@ -87,6 +96,17 @@ void unwatch_mapped_file(const uint8_t* data) {
   for (Watched& w : watched) {
     if (w.data.load() == data) w.data = nullptr;
   }
+}
+
+std::vector<std::string> changed_mapped_files() {
+  std::vector<std::string> changed;
+  std::lock_guard lock(registry_mutex);
+  for (const Watched& w : watched) {
+    struct stat now {};
+    if (!w.data.load() || ::stat(w.path.load(), &now) != 0) continue;
+    if (same_file(now, w.file) && !same_contents(now, w.file)) changed.emplace_back(w.path.load());
+  }
+  return changed;
 }
 
 }  // namespace strata
