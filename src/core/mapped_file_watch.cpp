@@ -31,7 +31,7 @@ bool same_contents(const struct stat& a, const struct stat& b) {
 // sharded checkpoint has tens of files; models stay loaded a few at a time.
 constexpr size_t kMaxWatched = 1024;
 std::array<Watched, kMaxWatched> watched;
-std::mutex registry_mutex;  // writers only
+std::mutex registry_mutex;  // for changes to the slots and for reading `file`; the handler takes none
 
 // Async-signal-safe output: write(2) of fixed and decimal pieces.
 void write_text(const char* text) {
