@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "llama_source.h"
 #include "server/chat_template.h"
+#include "server/request_limits.h"
 #include "server/reasoning_parser.h"
 #include "server/tool_call_parser.h"
 #include "tools/kimi_tokenizer.h"
@@ -369,6 +370,17 @@ TEST(ChatTemplate, UnparsableTemplateFailsAtConstruction) {
   }
   EXPECT_THROW(strata::ChatTemplate("{{ 'unterminated }}", "", ""), strata::Error);
   EXPECT_THROW(strata::ChatTemplate("{% unknowntag %}", "", ""), strata::Error);
+}
+
+TEST(ChatTemplate, TemplateOverTheSizeLimitIsRefused) {
+  const std::string at_limit(size_t(strata::request_limits::kMaxChatTemplateBytes), 'x');
+  EXPECT_EQ(strata::ChatTemplate(at_limit, "", "").render(ordered_json::array(), nullptr, false, nullptr), at_limit);
+  try {
+    strata::ChatTemplate(at_limit + "x", "", "");
+    FAIL() << "expected strata::Error";
+  } catch (const strata::Error& e) {
+    EXPECT_STREQ(e.what(), "chat template: 1048577 bytes, more than the limit of 1048576 bytes");
+  }
 }
 
 TEST(ChatTemplate, RaiseExceptionCarriesTheTemplateMessage) {

@@ -5,6 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +21,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
+#include "core/mapped_file_watch.h"
 #include "formats/gguf.h"
 #include "formats/hf_folder.h"
 #include "formats/safetensors.h"
@@ -343,6 +349,39 @@ TEST(GGUFBad, Truncated) {
   // Cut inside the data of the last tensor: the error names it.
   write_bytes(path, g.bytes.substr(0, g.bytes.size() - 30));
   EXPECT_THAT(error_of([&] { GGUFFile f(path); }), HasSubstr("'blk.0.ffn_down.weight'"));
+}
+
+// Truncated before loading, a file is refused by the checks above; truncated
+// while mapped, reading its lost pages ends the process naming the file
+// rather than with a bare SIGBUS. Other SIGBUS keep their default action.
+TEST(MappedFileDeathTest, TruncatedWhileMappedNamesTheFile) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  TempDir dir;
+  const std::string path = dir.file("weights.bin");
+  write_bytes(path, std::string(3 * 4096, 'w'));
+  EXPECT_EXIT(
+      {
+        MappedFile file(path);
+        fs::resize_file(path, 4096);
+        volatile uint8_t lost = file.data()[2 * 4096 + 5];
+        (void)lost;
+      },
+      ::testing::ExitedWithCode(kMappedFileLostExitCode),
+      "model file .*weights.bin was truncated or replaced in place while mapped \\(SIGBUS reading offset 8197\\)");
+
+  const std::string other = dir.file("other.bin");
+  write_bytes(other, std::string(2 * 4096, 'o'));
+  EXPECT_EXIT(
+      {
+        MappedFile model(path);  // the handler is installed
+        write_bytes(other, std::string(2 * 4096, 'o'));
+        const int fd = ::open(other.c_str(), O_RDONLY);
+        auto* data = static_cast<const volatile uint8_t*>(::mmap(nullptr, 2 * 4096, PROT_READ, MAP_PRIVATE, fd, 0));
+        fs::resize_file(other, 0);
+        volatile uint8_t lost = data[4096];
+        (void)lost;
+      },
+      ::testing::KilledBySignal(SIGBUS), "");
 }
 
 TEST(GGUFBad, BadMagic) {

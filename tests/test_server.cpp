@@ -7,9 +7,15 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <atomic>
 #include <chrono>
@@ -31,6 +37,7 @@
 #include "engine/engine.h"
 #include "llama_source.h"
 #include "model/model.h"
+#include "server/connection_threads.h"
 #include "server/http_server.h"
 #include "server/openai_protocol.h"
 #include "tokenizer/tokenizer.h"
@@ -91,6 +98,17 @@ struct Served {
   Engine engine;
   ServingContext ctx;
   HttpServer server;
+  int port = 0;
+};
+
+// Another HTTP front end, with its own options, over a serving context.
+struct FrontEnd {
+  FrontEnd(const HttpServerOptions& options, ServingContext& ctx) : server(options) {
+    port = server.bind();
+    server.start();
+    server.attach(ctx);
+  }
+  HttpServer server;  // stops when destroyed
   int port = 0;
 };
 
@@ -460,6 +478,7 @@ TEST_F(ServerTest, BadRequestsNameTheParameter) {
         {"tools", json(std::vector<json>(129, {{"type", "function"}, {"function", {{"name", "f"}}}}))}},
        "tools"},
       {{{"messages", user}, {"best_of", 3}}, "best_of"},
+      {{{"messages", user}, {"chat_template", "{{ messages }}"}}, "chat_template"},
       {{{"messages", user}, {"response_format", {{"type", "json_schema"}}}}, "response_format"},
       {{{"messages", json::array({{{"role", "user"}, {"content", json::array({{{"type", "image_url"}}})}}})}},
        "messages"},
@@ -540,11 +559,8 @@ TEST_F(ServerTest, ApiKeyAndBodyLimit) {
   HttpServerOptions http = http_options();
   http.api_key = "sk-test";
   http.max_request_bytes = 1024;
-  HttpServer guarded(http);
-  const int guarded_port = guarded.bind();
-  guarded.start();
-  guarded.attach(served_->ctx);
-  httplib::Client c("127.0.0.1", guarded_port);
+  FrontEnd guarded(http, served_->ctx);
+  httplib::Client c("127.0.0.1", guarded.port);
 
   auto health = c.Get("/health");
   ASSERT_TRUE(health);
@@ -560,15 +576,18 @@ TEST_F(ServerTest, ApiKeyAndBodyLimit) {
     EXPECT_EQ(unauthorized["error"]["code"], "invalid_api_key") << path;
   }
   // Wrong keys of every length, a prefix and an extension of the right one included.
-  for (const char* key : {"sk-wrong", "sk-tesT", "sk-tes", "sk-test1", "", "Bearer sk-test"}) {
-    auto wrong = c.Get("/v1/models", {{"Authorization", std::string("Bearer ") + key}});
-    ASSERT_TRUE(wrong);
+  for (const char* key : {"sk-wrong", "sk-tesT", "sk-tes", "sk-test1", "Bearer sk-test"}) {
+    auto wrong = c.Get("/v1/models", httplib::Headers{{"Authorization", std::string("Bearer ") + key}});
+    ASSERT_TRUE(wrong) << key << ": " << httplib::to_string(wrong.error());
     EXPECT_EQ(wrong->status, 401) << key;
   }
-  auto not_bearer = c.Get("/v1/models", {{"Authorization", "sk-test"}});
-  ASSERT_TRUE(not_bearer);
-  EXPECT_EQ(not_bearer->status, 401);
-  auto right = c.Get("/v1/models", {{"Authorization", "Bearer sk-test"}});
+  // No key: "Bearer " loses its trailing space on the wire (RFC 9110 field values).
+  for (const char* auth : {"sk-test", "Bearer"}) {
+    auto not_bearer = c.Get("/v1/models", httplib::Headers{{"Authorization", auth}});
+    ASSERT_TRUE(not_bearer) << auth;
+    EXPECT_EQ(not_bearer->status, 401) << auth;
+  }
+  auto right = c.Get("/v1/models", httplib::Headers{{"Authorization", "Bearer sk-test"}});
   ASSERT_TRUE(right);
   EXPECT_EQ(right->status, 200);
 
@@ -577,7 +596,44 @@ TEST_F(ServerTest, ApiKeyAndBodyLimit) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413);
   EXPECT_TRUE(json::parse(res->body, nullptr, false)["error"].contains("message"));
-  guarded.stop();
+}
+
+// A body of exactly --max-request-bytes is served, one byte more is 413,
+// whether its length is announced or it comes in chunks.
+TEST_F(ServerTest, BodiesAtTheSizeLimit) {
+  HttpServerOptions http = http_options();
+  http.max_request_bytes = 1024;
+  FrontEnd limited(http, served_->ctx);
+  httplib::Client c("127.0.0.1", limited.port);
+  auto body_of_size = [](size_t size) {
+    json body = completion_body("", 1);
+    body["prompt"] = std::string(size - body.dump().size(), 'a');
+    return body.dump();
+  };
+  const std::string at_limit = body_of_size(1024), over_limit = body_of_size(1025);
+  ASSERT_EQ(at_limit.size(), 1024u);
+  ASSERT_EQ(over_limit.size(), 1025u);
+  auto at = c.Post("/v1/completions", at_limit, "application/json");
+  ASSERT_TRUE(at);
+  EXPECT_EQ(at->status, 200) << at->body;
+  auto over = c.Post("/v1/completions", over_limit, "application/json");
+  ASSERT_TRUE(over);
+  EXPECT_EQ(over->status, 413);
+  EXPECT_EQ(json::parse(over->body)["error"]["message"], "the request body is larger than 1024 bytes");
+  // Without a Content-Length: chunked transfer encoding.
+  auto chunked = [&](const std::string& body) {
+    return c.Post("/v1/completions", [&body](size_t offset, httplib::DataSink& sink) {
+      sink.write(body.data() + offset, std::min<size_t>(100, body.size() - offset));
+      if (offset + 100 >= body.size()) sink.done();
+      return true;
+    }, "application/json");
+  };
+  auto chunked_at = chunked(at_limit);
+  ASSERT_TRUE(chunked_at);
+  EXPECT_EQ(chunked_at->status, 200) << chunked_at->body;
+  auto chunked_over = chunked(over_limit);
+  ASSERT_TRUE(chunked_over);
+  EXPECT_EQ(chunked_over->status, 413);
 }
 
 TEST_F(ServerTest, MetricsUseVllmNames) {
@@ -624,6 +680,209 @@ TEST_F(ServerTest, DisconnectAbortsAndFreesKvBlocks) {
   auto page = c.Get("/metrics");
   ASSERT_TRUE(page);
   EXPECT_EQ(metric_value(page->body, "vllm:kv_cache_usage_perc"), 0.0);
+}
+
+// A non-streamed request whose client goes away is aborted at once (the
+// handler polls the connection), not run to max_tokens; its KV blocks free.
+TEST_F(ServerTest, NonStreamedDisconnectAbortsAndFreesKvBlocks) {
+  constexpr int kMaxTokens = 4000;  // ~10 s of generation on this model
+  EngineConfig config = engine_config();
+  config.max_model_len = 4096;
+  Served served(*model_, config, serving_options(), http_options());
+  const json chat_body = {{"model", "tiny"},
+                          {"messages", {{{"role", "user"}, {"content", "Tell me everything."}}}},
+                          {"max_tokens", kMaxTokens},
+                          {"ignore_eos", true}};
+  for (const auto& [path, body] : {std::pair{"/v1/completions", completion_body("A story nobody waits for", kMaxTokens)},
+                                   std::pair{"/v1/chat/completions", chat_body}}) {
+    const EngineCounters before = served.engine.counters();
+    httplib::Client impatient("127.0.0.1", served.port);
+    impatient.set_read_timeout(std::chrono::milliseconds(300));
+    EXPECT_FALSE(impatient.Post(path, body.dump(), "application/json")) << path;  // gives up, closes the socket
+    const auto gone = Clock::now();
+    EngineCounters counters;
+    do {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      counters = served.engine.counters();
+    } while ((counters.num_running > 0 || counters.num_waiting > 0) && Clock::now() - gone < std::chrono::seconds(5));
+    const double seconds = std::chrono::duration<double>(Clock::now() - gone).count();
+    std::cout << path << ": aborted " << seconds << " s after the client left, after "
+              << counters.generation_tokens - before.generation_tokens << " tokens\n";
+    EXPECT_LT(seconds, 1.0) << path;
+    EXPECT_EQ(counters.num_running, 0) << path;
+    EXPECT_EQ(counters.kv_usage, 0.0) << path;
+    EXPECT_EQ(counters.finished_by_reason[size_t(FinishReason::Abort)],
+              before.finished_by_reason[size_t(FinishReason::Abort)] + 1)
+        << path;
+    EXPECT_LT(counters.generation_tokens - before.generation_tokens, kMaxTokens / 4) << path;
+  }
+  auto page = served.client().Get("/metrics");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("vllm:request_success_total{model_name=\"tiny\",finished_reason=\"abort\"} 2\n"),
+            std::string::npos);
+}
+
+// A model file rewritten in place changes the weights under the mapping:
+// /health turns 503 naming it, so that an orchestrator restarts the server.
+TEST_F(ServerTest, HealthIs503WhenAModelFileChangesInPlace) {
+  const std::string dir = make_model_dir();
+  {
+    const auto model = Model::load(dir);
+    Served served(*model, engine_config(), serving_options(), http_options());
+    auto c = served.client();
+    auto before = c.Get("/health");
+    ASSERT_TRUE(before);
+    EXPECT_EQ(before->status, 200);
+    std::string weights;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      if (entry.path().extension() == ".safetensors") weights = entry.path().string();
+    }
+    ASSERT_FALSE(weights.empty());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a later modification time
+    {
+      std::fstream file(weights, std::ios::in | std::ios::out | std::ios::binary);
+      file.seekp(-1, std::ios::end);
+      file.put('\x7f');
+    }
+    auto after = c.Get("/health");
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->status, 503);
+    const json error = json::parse(after->body)["error"];
+    EXPECT_EQ(error["code"], "model_file_changed");
+    EXPECT_NE(error["message"].get<std::string>().find(weights), std::string::npos) << error.dump();
+  }
+  fs::remove_all(dir);
+}
+
+// Connections that never send a request each hold a thread until the idle
+// timeout closes them; a client arriving among thousands of them is still
+// answered at once.
+TEST_F(ServerTest, ThousandsOfIdleConnections) {
+  constexpr int kIdle = 2000;
+  HttpServerOptions http = http_options();
+  http.idle_timeout_seconds = 2;
+  FrontEnd server(http, served_->ctx);  // bind() also raises the open-files limit this needs
+  const int idle_port = server.port;
+  std::vector<int> idle;
+  for (int i = 0; i < kIdle; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0) << i << ": " << std::strerror(errno);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(uint16_t(idle_port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << i << ": " << std::strerror(errno);
+    idle.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the server has taken them in
+  const auto asked = Clock::now();
+  httplib::Client c("127.0.0.1", idle_port);
+  const json reply = post_json(c, "/v1/completions", completion_body("among the idle", 4), 200);
+  const double seconds = std::chrono::duration<double>(Clock::now() - asked).count();
+  std::cout << "answered in " << seconds << " s beside " << kIdle << " idle connections\n";
+  EXPECT_EQ(reply["usage"]["completion_tokens"], 4);
+  // A fixed pool of 128 threads would answer after ~30 s (15 rounds of the idle timeout).
+  EXPECT_LT(seconds, 3.0);
+  // Each idle connection is closed by the server: the client reads end-of-file.
+  const auto deadline = Clock::now() + std::chrono::seconds(http.idle_timeout_seconds + 5);
+  int closed = 0;
+  for (int fd : idle) {
+    pollfd p{fd, POLLIN, 0};
+    const int left = int(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    char byte;
+    if (::poll(&p, 1, std::max(left, 0)) == 1 && ::recv(fd, &byte, 1, 0) == 0) closed++;
+    ::close(fd);
+  }
+  const double closed_after = std::chrono::duration<double>(Clock::now() - asked).count();
+  std::cout << closed << " idle connections closed by the server within " << closed_after << " s\n";
+  EXPECT_EQ(closed, kIdle);
+}
+
+// A stream whose client reads more slowly than tokens come: its writer
+// blocks once the socket's buffers are full (at most the kernel's tcp_wmem
+// maximum, 4 MiB here), and events queue in the server. Past
+// max_pending_events the request is aborted, so that queue stays bounded.
+// The blocked writer is modelled by a run whose events nobody takes.
+TEST_F(ServerTest, EventsNobodyTakesAbortTheRequestPastThePendingLimit) {
+  constexpr int kMaxTokens = 3000;
+  constexpr int kMaxPending = 64;
+  EngineConfig config = engine_config();
+  config.max_model_len = 4096;
+  ServingOptions serving = serving_options();
+  serving.max_pending_events = kMaxPending;
+  Engine engine(*model_, config);
+  ServingContext ctx(*model_, engine, serving);
+  engine.start();
+  GenerationParams params;
+  params.max_tokens = kMaxTokens;
+  params.ignore_eos = true;
+  {
+    ChoiceRun run(ctx, {model_->tokenizer().encode("nobody reads this")}, {params}, 1);
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (!engine.counters().finished_by_reason[size_t(FinishReason::Abort)] && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const EngineCounters counters = engine.counters();
+    std::cout << "aborted after " << counters.generation_tokens << " tokens\n";
+    EXPECT_EQ(counters.finished_by_reason[size_t(FinishReason::Abort)], 1);
+    // The abort lands at the next step: one token per step beyond the limit at most.
+    EXPECT_LE(counters.generation_tokens, kMaxPending + 4);
+    EXPECT_EQ(counters.kv_usage, 0.0);
+  }
+  engine.stop();
+}
+
+// KV cache exhaustion under load: 24 concurrent requests need 4x the KV
+// blocks there are, so the engine preempts again and again while a third of
+// the streams are dropped mid-way. Every other request completes in full
+// and equals its run alone; nothing is left running or holding blocks.
+TEST_F(ServerTest, PreemptionStormThroughTheServer) {
+  constexpr int kClients = 24;
+  constexpr int kTokens = 48;
+  EngineConfig config = engine_config();
+  config.num_kv_blocks = 20;  // 320 positions for 24 requests of ~60
+  Served storm(*model_, config, serving_options(), http_options());
+  std::vector<Sse> streams(kClients);
+  std::vector<json> wholes(kClients);
+  std::vector<std::thread> clients;
+  auto body_for = [](int i) { return completion_body("Storm request " + std::to_string(i) + " begins", kTokens); };
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      json body = body_for(i);
+      if (i % 3 == 0) {
+        auto c = storm.client();
+        wholes[size_t(i)] = post_json(c, "/v1/completions", body, 200);
+        return;
+      }
+      body["stream"] = true;
+      streams[size_t(i)] = post_stream(storm.port, "/v1/completions", body, /*stop_after=*/i % 3 == 1 ? 5 : 0);
+    });
+  }
+  for (auto& t : clients) t.join();
+  EngineCounters counters;
+  for (int i = 0; i < 500 && ((counters = storm.engine.counters()).num_running > 0 || counters.kv_usage > 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GT(counters.preemptions, 0);
+  EXPECT_EQ(counters.num_running, 0);
+  EXPECT_EQ(counters.num_waiting, 0);
+  EXPECT_EQ(counters.kv_usage, 0.0);
+  EXPECT_EQ(counters.finished_by_reason[size_t(FinishReason::Abort)], kClients / 3);
+  std::cout << counters.preemptions << " preemptions\n";
+  auto c = client();  // the shared server: the same model, a roomy cache
+  for (int i = 0; i < kClients; ++i) {
+    if (i % 3 == 1) continue;  // dropped
+    const json alone = post_json(c, "/v1/completions", body_for(i), 200);
+    if (i % 3 == 0) {
+      EXPECT_EQ(wholes[size_t(i)]["usage"]["completion_tokens"], kTokens) << i;
+      EXPECT_EQ(wholes[size_t(i)]["choices"][0]["text"], alone["choices"][0]["text"]) << i;
+    } else {
+      const Sse& sse = streams[size_t(i)];
+      ASSERT_EQ(sse.status, 200) << i << " " << sse.error;
+      EXPECT_EQ(sse.data.back(), "[DONE]") << i;
+      EXPECT_EQ(stream_text(sse), alone["choices"][0]["text"]) << i;
+    }
+  }
 }
 
 TEST_F(ServerTest, SixtyFourConcurrentStreams) {
@@ -807,6 +1066,31 @@ TEST_F(ServerTest, HealthIs503WhileLoadingAndWhileDraining) {
 }
 
 // The HTTP status follows the exception's type, whatever its message says.
+// A burst of connections gets a thread each at once (jobs that wait for one
+// another all run), up to the limit; past it, jobs wait for a free thread.
+TEST(ConnectionThreads, ABurstGetsAThreadPerJobUpToTheLimit) {
+  constexpr int kJobs = 16;
+  ConnectionThreads threads(kJobs, std::chrono::seconds(1));
+  std::mutex mutex;
+  std::condition_variable all_started;
+  int started = 0;
+  std::atomic<int> done{0};
+  for (int i = 0; i < kJobs; ++i) {
+    ASSERT_TRUE(threads.enqueue([&] {
+      std::unique_lock lock(mutex);
+      started++;
+      all_started.notify_all();
+      if (all_started.wait_for(lock, std::chrono::seconds(10), [&] { return started == kJobs; })) done++;
+    }));
+  }
+  std::atomic<bool> extra_ran{false};
+  ASSERT_TRUE(threads.enqueue([&] { extra_ran = true; }));  // waits for a thread to free
+  threads.shutdown();
+  EXPECT_EQ(done, kJobs);
+  EXPECT_TRUE(extra_ran);
+  EXPECT_FALSE(threads.enqueue([] {}));
+}
+
 TEST(ServerErrors, StatusComesFromTheExceptionType) {
   EXPECT_EQ(as_api_error(InvalidRequest("the engine loop has stopped")).status(), 400);
   EXPECT_EQ(as_api_error(Unavailable("bad sampling values")).status(), 503);
@@ -879,10 +1163,17 @@ struct ServeProcess {
   }
   ~ServeProcess() {
     if (err >= 0) close(err);
+    // A test that failed before the process exited must not leave it running.
+    if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
   }
   int wait_exit_code() {
     int status = 0;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    const pid_t waited = waitpid(pid, &status, 0);
+    pid = -1;
+    if (waited <= 0 || !WIFEXITED(status)) return -1;
     return WEXITSTATUS(status);
   }
 };
@@ -928,6 +1219,62 @@ TEST_F(ServerTest, SigtermDrainsThenExitsZero) {
   const json result = long_request_through_sigterm(server, 600, true);
   EXPECT_EQ(result["usage"]["completion_tokens"], 600);
   EXPECT_EQ(result["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(server.wait_exit_code(), 0);
+}
+
+// SIGTERM under load: every request admitted before the signal is answered
+// in full, streamed or not; later ones are refused with 503; exit 0.
+TEST_F(ServerTest, SigtermUnderLoadLosesNoAdmittedRequest) {
+  constexpr int kClients = 16;
+  constexpr int kTokens = 500;
+  ServeProcess server(*model_dir_, "60");
+  ASSERT_GT(server.port, 0);
+  std::vector<Sse> streams(kClients);
+  std::vector<int> whole_status(kClients, 0), whole_tokens(kClients, 0);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      json body = {{"prompt", "load " + std::to_string(i)}, {"max_tokens", kTokens}, {"temperature", 0},
+                   {"ignore_eos", true}};
+      if (i % 2) {
+        body["stream"] = true;
+        body["stream_options"] = {{"include_usage", true}};
+        streams[size_t(i)] = post_stream(server.port, "/v1/completions", body);
+        return;
+      }
+      httplib::Client c("127.0.0.1", server.port);
+      c.set_read_timeout(120, 0);
+      auto res = c.Post("/v1/completions", body.dump(), "application/json");
+      whole_status[size_t(i)] = res ? res->status : -1;
+      if (res && res->status == 200) whole_tokens[size_t(i)] = json::parse(res->body)["usage"]["completion_tokens"];
+    });
+  }
+  httplib::Client c("127.0.0.1", server.port);
+  // Signal once all are admitted (running or waiting).
+  double admitted = 0, generated = 0;
+  for (int i = 0; i < 3000 && admitted < kClients; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    auto m = c.Get("/metrics");
+    if (!m) continue;
+    admitted = metric_value(m->body, "vllm:num_requests_running") + metric_value(m->body, "vllm:num_requests_waiting");
+    generated = metric_value(m->body, "vllm:generation_tokens_total");
+  }
+  EXPECT_EQ(kill(server.pid, SIGTERM), 0);
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(admitted, kClients);
+  EXPECT_LT(generated, kClients * kTokens) << "the load finished before the signal";
+  for (int i = 0; i < kClients; ++i) {
+    if (i % 2) {
+      const Sse& sse = streams[size_t(i)];
+      EXPECT_EQ(sse.status, 200) << i << " " << sse.error;
+      ASSERT_GE(sse.data.size(), 2u) << i;
+      EXPECT_EQ(sse.data.back(), "[DONE]") << i;
+      EXPECT_EQ(json::parse(sse.data[sse.data.size() - 2])["usage"]["completion_tokens"], kTokens) << i;
+    } else {
+      EXPECT_EQ(whole_status[size_t(i)], 200) << i;
+      EXPECT_EQ(whole_tokens[size_t(i)], kTokens) << i;
+    }
+  }
   EXPECT_EQ(server.wait_exit_code(), 0);
 }
 

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -772,6 +773,19 @@ TEST(Tokenizer, LlamaCppQwen2VocabTestVectors) {
 // ---------------------------------------------------------------------------
 // Bad input.
 
+// A tokenizer.json of a byte-level BPE with no merges, split as Qwen2 splits.
+nlohmann::ordered_json byte_level_bpe_file(const nlohmann::ordered_json& vocab, const nlohmann::ordered_json& added) {
+  return {{"added_tokens", added},
+          {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::ordered_json::array()}}},
+          {"pre_tokenizer",
+           {{"type", "Sequence"},
+            {"pretokenizers",
+             {{{"type", "Split"}, {"pattern", {{"Regex", std::string(kQwen2SplitRegex)}}}, {"behavior", "Isolated"},
+               {"invert", false}},
+              {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}}},
+          {"decoder", {{"type", "ByteLevel"}}}};
+}
+
 void expect_error(const std::function<void()>& f, const std::string& needle) {
   try {
     f();
@@ -803,6 +817,17 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
   expect_error([&] { Tokenizer::from_hf(path, ""); }, "unsupported normalizer");
   write_file(path, R"({"model": {"type": "BPE", "vocab": [], "merges": []}})");
   expect_error([&] { Tokenizer::from_hf(path, ""); }, "model.vocab");
+  // Found by fuzzing: a float id out of int64_t's range was converted (UB).
+  for (const char* id : {"8.49778e+76", "1.5", "-1", "16777216", "\"7\""}) {
+    write_file(path, byte_level_bpe_file({{"a", nlohmann::ordered_json::parse(id)}}, nlohmann::ordered_json::array()).dump());
+    expect_error([&] { Tokenizer::from_hf(path, ""); }, std::string("token 'a' has an invalid id ") + id);
+  }
+  // Found by fuzzing: one far-off id made 16 million placeholders (24 s).
+  nlohmann::ordered_json far = nlohmann::ordered_json::object();
+  for (int b = 0; b < 256; ++b) far[byte_level::encode(std::string(1, char(b)))] = b;
+  write_file(path, byte_level_bpe_file(far, {{{"id", (1 << 24) - 1}, {"content", "<far>"}}}).dump());
+  expect_error([&] { Tokenizer::from_hf(path, ""); },
+               "token ids run to 16777215 but only 257 are defined (at most 65536 ids may be left unused)");
   expect_error([&] { Tokenizer::from_hf(path, ""); }, path);
 
   // Bad configurations of a real vocabulary.
@@ -825,6 +850,32 @@ TEST(Tokenizer, BadInputGivesClearErrors) {
   const fs::path gpt2_gguf = dir.path / "gpt2.gguf";
   write_vocab_gguf(hf, gpt2_gguf, "gpt2", "llama-bpe");
   expect_error([&] { Tokenizer::from_gguf(GGUFFile(gpt2_gguf.string())); }, "tokenizer.ggml.pre 'llama-bpe'");
+}
+
+// Fuzzing found a tokenizer.json that took over 20 s to load: added tokens
+// were kept sorted by re-sorting on every insertion, and matched by trying
+// every token with the text's first byte. 50,000 of them sharing their first
+// byte took minutes; a trie makes loading and matching linear.
+TEST(Tokenizer, ManyAddedTokensLoadAndMatchInLinearTime) {
+  constexpr int kAdded = 50000;
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  for (int b = 0; b < 256; ++b) vocab[byte_level::encode(std::string(1, char(b)))] = b;
+  nlohmann::ordered_json added = nlohmann::ordered_json::array();
+  for (int i = 0; i < kAdded; ++i) {
+    added.push_back({{"id", 256 + i}, {"content", "<t" + std::to_string(i) + ">"}, {"special", true}});
+  }
+  TempDir dir;
+  const std::string path = (dir.path / "tokenizer.json").string();
+  write_file(path, byte_level_bpe_file(vocab, added).dump());
+  const auto start = std::chrono::steady_clock::now();
+  const auto tokenizer = Tokenizer::from_hf(path, "");
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "<t" + std::to_string(i % 7) + "<t";
+  tokenizer->encode(text);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 10.0) << "load and encode took " << seconds << " s";
+  EXPECT_EQ(tokenizer->encode("<t49999><t4999>x<t5"),
+            (std::vector<int32_t>{256 + 49999, 256 + 4999, 'x', '<', 't', '5'}));
 }
 
 // ---------------------------------------------------------------------------
@@ -958,7 +1009,13 @@ TEST(Tokenizer, KimiTiktokenBadInput) {
 
   expect_error([&] { Tokenizer::from_tiktoken(model, ""); }, "tokenizer_config.json");
   write_file(model, ranks + "YWI= 256\n");  // ranks and special ids overlap
-  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "is not past the 257 tokens");
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); },
+               "id '256' is not one of the 256 special ids after the 257 tokens");
+  // Found by fuzzing: an id far past them made millions of reserved tokens (50 s).
+  write_file(model, ranks);
+  write_file(config, R"({"added_tokens_decoder": {"10271028": {"content": "[BOS]", "special": true}}})");
+  expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "id '10271028' is not one of the 256 special ids");
+  write_file(config, R"({"added_tokens_decoder": {"256": {"content": "[BOS]", "special": true}}, "bos_token": "[BOS]"})");
   write_file(model, ranks + "YWI= 7\n");
   expect_error([&] { Tokenizer::from_tiktoken(model, config); }, "rank 7 is used twice");
   write_file(model, ranks + "YWI= 300\n");

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/mapped_file_watch.h"
 
 namespace strata {
 
@@ -33,12 +34,21 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
       fail("{}: cannot map: {}", path, std::strerror(e));
     }
     data_ = static_cast<const uint8_t*>(p);
+    try {
+      watch_mapped_file(data_, size_, path_.c_str());
+    } catch (...) {
+      ::munmap(p, size_);
+      ::close(fd);
+      throw;
+    }
   }
   ::close(fd);
 }
 
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (!data_) return;
+  unwatch_mapped_file(data_);
+  ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 }  // namespace strata

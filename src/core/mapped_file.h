@@ -1,5 +1,7 @@
 #pragma once
 // Read-only memory map of a whole file. Weights are read in place from it.
+// A file truncated while mapped ends the process with a message naming it
+// (core/mapped_file_watch.h).
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -4,12 +4,17 @@
 
 #include "core/error.h"
 #include "core/service_errors.h"
+#include "server/request_limits.h"
 #include "server/jinja/template.h"
 
 namespace strata {
 
 ChatTemplate::ChatTemplate(const std::string& source, std::string bos_token, std::string eos_token)
     : bos_token_(std::move(bos_token)), eos_token_(std::move(eos_token)) {
+  if (int64_t(source.size()) > request_limits::kMaxChatTemplateBytes) {
+    fail("chat template: {} bytes, more than the limit of {} bytes", source.size(),
+         request_limits::kMaxChatTemplateBytes);
+  }
   try {
     template_ = std::make_unique<jinja::Template>(source);
   } catch (const Error& e) {

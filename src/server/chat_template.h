@@ -18,7 +18,8 @@ class ChatTemplate {
  public:
   // An empty bos/eos token means the tokenizer has none: the variable is then
   // left undefined, as transformers does. Parses the template now, so a template the engine cannot handle is
-  // reported at start-up: throws strata::Error("chat template: ...").
+  // reported at start-up: throws strata::Error("chat template: ..."), also
+  // for one larger than request_limits::kMaxChatTemplateBytes.
   ChatTemplate(const std::string& source, std::string bos_token, std::string eos_token);
   ~ChatTemplate();
   ChatTemplate(ChatTemplate&&) noexcept;

@@ -1,13 +1,15 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
-#include <sys/socket.h>
+#include <sys/resource.h>
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/mapped_file_watch.h"
 #include "engine/engine.h"
+#include "server/connection_threads.h"
 #include "server/openai_protocol.h"
 #include "server/request_runner.h"
 #include "server/serving_chat.h"
@@ -20,15 +22,15 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-constexpr int kListenBacklog = 1024;
-
-// Debian's cpp-httplib listens with a backlog of 5, so a burst of clients
-// connecting at once overflows it; listen() again raises it (Linux allows
-// this on a listening socket).
-class ListeningServer : public httplib::Server {
- public:
-  void raise_backlog(int backlog) { ::listen(svr_sock_, backlog); }
-};
+// Every connection holds a descriptor, and many distributions start
+// processes with a soft limit of 1,024: raise it to the hard limit.
+void raise_open_files_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
 
 void send_error(httplib::Response& res, const ApiError& error) {
   res.status = error.status();
@@ -70,9 +72,14 @@ void serve_models(ServingContext& ctx, httplib::Response& res) {
 }  // namespace
 
 HttpServer::HttpServer(HttpServerOptions options)
-    : options_(std::move(options)), server_(std::make_unique<ListeningServer>()) {
-  const size_t threads = size_t(std::max(options_.http_threads, 1));
-  server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    : options_(std::move(options)), server_(std::make_unique<httplib::Server>()) {
+  if (options_.http_threads < 1) fail("--http-threads must be at least 1");
+  if (options_.idle_timeout_seconds < 1) fail("--idle-timeout must be at least 1 second");
+  const size_t threads = size_t(options_.http_threads);
+  server_->new_task_queue = [threads] { return new ConnectionThreads(threads); };
+  server_->set_keep_alive_timeout(options_.idle_timeout_seconds);
+  server_->set_read_timeout(options_.idle_timeout_seconds);
+  server_->set_write_timeout(options_.idle_timeout_seconds);
   server_->set_payload_max_length(options_.max_request_bytes);
   add_routes();
 }
@@ -80,6 +87,7 @@ HttpServer::HttpServer(HttpServerOptions options)
 HttpServer::~HttpServer() { stop(); }
 
 int HttpServer::bind() {
+  raise_open_files_limit();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);
     if (port_ < 0) fail("serve: cannot listen on {} (any port)", options_.host);
@@ -89,7 +97,6 @@ int HttpServer::bind() {
     }
     port_ = options_.port;
   }
-  static_cast<ListeningServer&>(*server_).raise_backlog(kListenBacklog);
   return port_;
 }
 
@@ -172,6 +179,11 @@ void HttpServer::add_routes() {
   s.Get("/health", guarded([this](const httplib::Request&, httplib::Response& res) {
           if (draining_) throw ApiError(503, "the server is shutting down", {}, "shutting_down");
           if (!context().engine.loop_alive()) throw ApiError(503, "the engine loop has stopped", {}, "engine_dead");
+          if (const auto changed = changed_mapped_files(); !changed.empty()) {
+            throw ApiError(503, fmt::format("the model file {} changed on disk while mapped: its weights are no "
+                                            "longer the ones loaded; restart the server", changed.front()),
+                           {}, "model_file_changed");
+          }
           res.status = 200;
         }));
   s.Get("/version", guarded([](const httplib::Request&, httplib::Response& res) {

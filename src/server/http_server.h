@@ -30,7 +30,13 @@ struct HttpServerOptions {
   int port = 8000;  // 0: any free port
   std::string api_key;  // when set, every route but /health needs "Authorization: Bearer <key>"
   size_t max_request_bytes = size_t(16) << 20;  // larger bodies answer 413
-  int http_threads = 128;  // concurrent connections served (a streaming client holds one)
+  // Connections served at once: each holds a thread (a stream for its whole
+  // length); threads start on demand and end after 3 s without work.
+  // Connections past this wait for a thread.
+  int http_threads = 4096;
+  // A connection that sends no request for this long, or stalls this long
+  // inside one, is closed; so is a response the client stops reading.
+  int idle_timeout_seconds = 5;
 };
 
 class HttpServer {

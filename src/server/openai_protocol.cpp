@@ -117,6 +117,10 @@ void reject_unsupported(const json& body, Endpoint endpoint) {
     if (auto echo = bool_field(body, "echo"); echo && *echo) throw bad_param("echo", "'echo' is not supported");
     if (field(body, "suffix")) throw bad_param("suffix", "'suffix' is not supported");
   }
+  // vLLM, too, refuses a request's own template unless told to trust it.
+  if (endpoint == Endpoint::Chat && field(body, "chat_template")) {
+    throw bad_param("chat_template", "'chat_template' is not supported: the model's own chat template is used");
+  }
   if (const json* bias = field(body, "logit_bias"); bias && !bias->empty()) {
     throw bad_param("logit_bias", "'logit_bias' is not supported");
   }

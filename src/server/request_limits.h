@@ -14,5 +14,8 @@ inline constexpr int64_t kMaxStopStrings = 64;      // checked against every new
 inline constexpr int64_t kMaxStopStringBytes = 1024;
 inline constexpr int64_t kMaxStopTokenIds = 1024;
 inline constexpr int64_t kMaxTools = 128;           // each is rendered into the prompt
+// The model's chat template (a request cannot bring its own): the largest
+// published ones are tens of KiB; a larger one is refused at start-up.
+inline constexpr int64_t kMaxChatTemplateBytes = 1 << 20;
 
 }  // namespace strata::request_limits

@@ -79,9 +79,11 @@ ServingContext::ServingContext(const Model& model_, Engine& engine_, const Servi
       model_root(options.model_root),
       max_model_len(engine_.config().max_model_len),
       created(unix_time()),
+      max_pending_events(options.max_pending_events),
       metrics(options.served_model_name),
       admission(options.max_queued_requests) {
   if (options.max_queued_requests < 1) fail("--max-queued-requests must be at least 1");
+  if (options.max_pending_events < 1) fail("max_pending_events must be at least 1");
   const std::string& source = tokenizer.chat_template();
   if (!source.empty()) {
     const auto bos = tokenizer.bos_id();
@@ -123,6 +125,7 @@ struct ChoiceRun::Shared {
   // On the engine's thread: timing metrics, queue place, then the event.
   void deliver(int32_t index, const StreamEvent& event) {
     const Clock::time_point now = Clock::now();
+    bool overflow = false;
     {
       std::lock_guard lock(mutex);
       auto& last = last_token[size_t(index)];
@@ -147,8 +150,11 @@ struct ChoiceRun::Shared {
                                      event.completion_tokens);
       }
       events.push_back({index, event});
+      overflow = !event.finish && events.size() > size_t(ctx->max_pending_events);
     }
     ready.notify_all();
+    // Engine calls back without holding its lock, so this thread may abort.
+    if (overflow) ctx->engine.abort(event.request_id);
   }
 };
 
@@ -215,6 +221,13 @@ std::optional<ChoiceRun::Event> ChoiceRun::next(std::chrono::milliseconds timeou
 bool ChoiceRun::finished() const {
   std::lock_guard lock(shared_->mutex);
   return shared_->unfinished == 0;
+}
+
+std::optional<ChoiceRun::Event> next_while_connected(ChoiceRun& run, const httplib::Request& req) {
+  // Also the longest a disconnect goes unnoticed while no event comes.
+  constexpr auto kPoll = std::chrono::milliseconds(100);
+  if (req.is_connection_closed()) run.abort();
+  return run.next(kPoll);
 }
 
 // Idle streams send a comment line this often.

@@ -21,6 +21,7 @@
 #include "server/tool_call_parser.h"
 
 namespace httplib {
+struct Request;
 struct Response;
 }
 
@@ -70,6 +71,10 @@ struct ServingOptions {
   std::string served_model_name;
   std::string model_root;  // the path the model was loaded from (/v1/models "root")
   int32_t max_queued_requests = 1024;
+  // Events one HTTP request's client may fall behind by (a stream read more
+  // slowly than tokens come) before the request is aborted: the server's
+  // memory per stream stays bounded. The socket's buffers hold more.
+  int32_t max_pending_events = 4096;
   std::string tool_call_parser = "auto";  // auto (from the chat template), hermes, qwen3, kimi_k2, minimax_m2 or none
 };
 
@@ -97,6 +102,7 @@ struct ServingContext {
   // chat replies are decoded with them unless the request sets
   // skip_special_tokens, as vLLM's kimi_k2 parser arranges.
   bool markers_are_special = false;
+  int32_t max_pending_events;
   ServerMetrics metrics;
   AdmissionControl admission;
 };
@@ -132,6 +138,13 @@ class ChoiceRun {
   std::shared_ptr<Shared> shared_;
   std::vector<int64_t> request_ids_;
 };
+
+// The next event of a non-streamed request, waiting briefly. Between
+// events it asks whether the client is still connected and aborts the run
+// if not, so a client that went away frees its KV blocks instead of letting
+// the request run to max_tokens. Polling, because cpp-httplib gives a
+// handler no notice of a disconnect: only a check of the socket.
+std::optional<ChoiceRun::Event> next_while_connected(ChoiceRun& run, const httplib::Request& req);
 
 // Answers with a text/event-stream fed by `produce`, which appends SSE
 // frames to its argument (waiting briefly for events) and returns false once

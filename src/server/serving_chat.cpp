@@ -258,7 +258,7 @@ void serve_chat(ServingContext& ctx, const httplib::Request& req, httplib::Respo
     std::vector<json> logprobs(n, json::array());
     std::vector<std::optional<StreamEvent>> finals(n);
     while (!run->finished()) {
-      auto item = run->next(std::chrono::milliseconds(500));
+      auto item = next_while_connected(*run, req);
       if (!item) continue;
       const size_t i = size_t(item->index);
       texts[i] += item->event.text;

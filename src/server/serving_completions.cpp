@@ -94,7 +94,7 @@ void serve_completions(ServingContext& ctx, const httplib::Request& req, httplib
   if (!settings.stream) {
     std::vector<ChoiceState> choices(size_t(run->num_choices()));
     while (!run->finished()) {
-      auto item = run->next(std::chrono::milliseconds(500));
+      auto item = next_while_connected(*run, req);
       if (!item) continue;
       ChoiceState& c = choices[size_t(item->index)];
       c.text += item->event.text;

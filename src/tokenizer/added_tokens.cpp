@@ -22,24 +22,34 @@ std::string_view trim_whitespace(std::string_view text, bool left, bool right) {
 
 void AddedTokenMatcher::add(const AddedToken& token) {
   if (token.content.empty()) return;
-  auto& list = by_first_byte_[static_cast<unsigned char>(token.content[0])];
-  list.push_back(&token);
-  std::stable_sort(list.begin(), list.end(),
-                   [](const AddedToken* a, const AddedToken* b) { return a->content.size() > b->content.size(); });
+  uint32_t node = 0;
+  for (unsigned char byte : token.content) {
+    auto [edge, added] = edges_.try_emplace(uint64_t(node) * 256 + byte, uint32_t(token_at_.size()));
+    if (added) token_at_.push_back(nullptr);
+    node = edge->second;
+  }
+  // Of tokens with the same content, the first added is matched.
+  if (!token_at_[node]) token_at_[node] = &token;
   ++count_;
+}
+
+const AddedToken* AddedTokenMatcher::longest_at(std::string_view text, size_t at) const {
+  const AddedToken* longest = nullptr;
+  uint32_t node = 0;
+  for (size_t i = at; i < text.size(); ++i) {
+    auto edge = edges_.find(uint64_t(node) * 256 + static_cast<unsigned char>(text[i]));
+    if (edge == edges_.end()) break;
+    node = edge->second;
+    if (token_at_[node]) longest = token_at_[node];
+  }
+  return longest;
 }
 
 void AddedTokenMatcher::split(std::string_view text, std::vector<TextOrToken>& out) const {
   const size_t first_piece = out.size();
   size_t text_begin = 0;
   for (size_t i = 0; i < text.size();) {
-    const AddedToken* match = nullptr;
-    for (const AddedToken* t : by_first_byte_[static_cast<unsigned char>(text[i])]) {
-      if (text.substr(i).starts_with(t->content)) {
-        match = t;
-        break;
-      }
-    }
+    const AddedToken* match = longest_at(text, i);
     if (!match) {
       ++i;
       continue;

@@ -2,10 +2,10 @@
 // Added tokens (special or not) are found in the text before normalization
 // and pre-tokenization, so "<|im_start|>" written in a prompt becomes one id.
 // Matching is leftmost-longest, as in Hugging Face tokenizers.
-#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace strata {
@@ -37,7 +37,15 @@ class AddedTokenMatcher {
   void split(std::string_view text, std::vector<TextOrToken>& out) const;
 
  private:
-  std::array<std::vector<const AddedToken*>, 256> by_first_byte_;  // longest first
+  // The longest token that `text` has at `at`, or null.
+  const AddedToken* longest_at(std::string_view text, size_t at) const;
+
+  // A trie of the tokens' bytes, so that adding and matching cost the
+  // length of the token or match, whatever the number of tokens (a file
+  // with thousands of them must not take quadratic time). Node 0 is the
+  // root; the edge on byte b from node n is keyed n * 256 + b.
+  std::unordered_map<uint64_t, uint32_t> edges_;
+  std::vector<const AddedToken*> token_at_{nullptr};  // per node: the token ending there
   size_t count_ = 0;
 };
 

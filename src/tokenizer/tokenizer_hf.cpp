@@ -161,16 +161,27 @@ void load_tokenizer_json(Tokenizer::Impl& impl, const std::string& path) {
   impl.ignore_merges = flag(model, "ignore_merges", false);
 
   constexpr int64_t kMaxId = 1 << 24;
-  auto check_id = [&](int64_t id, const std::string& token) {
-    if (id < 0 || id >= kMaxId) fail("{}: token '{}' has an invalid id {}", path, token, id);
-    return static_cast<size_t>(id);
+  // Only integers: a float converted to an integer type out of range is undefined behaviour.
+  auto check_id = [&](const json& id, const std::string& token) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxId) {
+      fail("{}: token '{}' has an invalid id {}", path, token, id.dump());
+    }
+    return id.get<size_t>();
   };
   size_t size = 0;
-  for (const auto& [token, id] : model["vocab"].items()) size = std::max(size, check_id(id.get<int64_t>(), token) + 1);
+  for (const auto& [token, id] : model["vocab"].items()) size = std::max(size, check_id(id, token) + 1);
   const json added = root.value("added_tokens", json::array());
-  for (const json& t : added) size = std::max(size, check_id(t.at("id").get<int64_t>(), t.at("content").get<std::string>()) + 1);
+  for (const json& t : added) size = std::max(size, check_id(t.at("id"), t.at("content").get<std::string>()) + 1);
 
-  // Ids nobody uses become unused placeholders, as llama.cpp's converter writes them.
+  // Ids nobody uses become unused placeholders, as llama.cpp's converter
+  // writes them. Real vocabularies leave few; one far-off id would make
+  // millions (24 s to load one that fuzzing made), so they are bounded.
+  constexpr size_t kMaxUnusedIds = 1 << 16;
+  const size_t defined = model["vocab"].size() + added.size();
+  if (size > defined + kMaxUnusedIds) {
+    fail("{}: token ids run to {} but only {} are defined (at most {} ids may be left unused)", path, size - 1,
+         defined, kMaxUnusedIds);
+  }
   impl.vocab.assign(size, std::string());
   impl.types.assign(size, kTokenUnused);
   std::vector<bool> seen(size, false);
@@ -283,7 +294,7 @@ void load_tiktoken_special_tokens(Tokenizer::Impl& impl, const std::string& path
   const json decoder = config.value("added_tokens_decoder", json::object());
   if (!decoder.is_object()) fail("{}: added_tokens_decoder is not an object", path);
   const int32_t first = impl.ranked_tokens;
-  int32_t end = first + kTiktokenReservedSpecialTokens;
+  const int32_t end = first + kTiktokenReservedSpecialTokens;
   std::map<int32_t, json> named;
   for (const auto& [key, token] : decoder.items()) {
     int32_t id = -1;
@@ -293,11 +304,12 @@ void load_tiktoken_special_tokens(Tokenizer::Impl& impl, const std::string& path
       if (used != key.size()) id = -1;
     } catch (const std::exception&) {
     }
-    if (id < first || id >= (1 << 24)) {
-      fail("{}: added_tokens_decoder id '{}' is not past the {} tokens of tiktoken.model", path, key, first);
+    // Kimi K2's tokenization_kimi.py has exactly this many special ids after the ranked tokens.
+    if (id < first || id >= first + kTiktokenReservedSpecialTokens) {
+      fail("{}: added_tokens_decoder id '{}' is not one of the {} special ids after the {} tokens of tiktoken.model",
+           path, key, kTiktokenReservedSpecialTokens, first);
     }
     named[id] = token;
-    end = std::max(end, id + 1);
   }
   for (int32_t id = first; id < end; ++id) {
     AddedToken token;

@@ -117,7 +117,12 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-request-bytes", o->http.max_request_bytes, "Largest request body (larger: 413)")
       ->capture_default_str();
-  cmd->add_option("--http-threads", o->http.http_threads, "Connections served at once")->capture_default_str();
+  cmd->add_option("--http-threads", o->http.http_threads,
+                  "Connections served at once (threads start on demand; more connections wait)")
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout", o->http.idle_timeout_seconds,
+                  "Seconds a connection may stay silent (no request, a stalled body, an unread response)")
+      ->capture_default_str();
   cmd->add_option("--tool-call-parser", o->serving.tool_call_parser,
                   "Tool-call format: auto (from the chat template), hermes, qwen3, kimi_k2, minimax_m2 or none")
       ->capture_default_str();
