@@ -402,7 +402,12 @@ void Engine::start() {
 
 void Engine::stop() {
   if (!thread_.joinable()) return;
-  stop_requested_ = true;
+  {
+    // Set under the loop's mutex: set between the loop's check and its wait,
+    // the notify would be lost and join would wait forever.
+    std::lock_guard lock(mutex_);
+    stop_requested_ = true;
+  }
   work_.notify_all();
   thread_.join();
 }
