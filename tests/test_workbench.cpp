@@ -118,6 +118,13 @@ struct TempDataset {
     fs::create_directories((root / rel).parent_path());
     std::ofstream(root / rel) << text;
   }
+  // Copies "<op_type>/<name>" definitions from the project's dataset.
+  void copy_project_definitions(const std::vector<std::string>& names) const {
+    for (const std::string& n : names) {
+      std::ifstream in(std::string(STRATA_SOURCE_DIR) + "/kernels/definitions/" + n + ".json");
+      write("definitions/" + n + ".json", std::string(std::istreambuf_iterator<char>(in), {}));
+    }
+  }
 };
 
 TEST(TraceDataset, LayoutProblemsAreAllListed) {
@@ -535,10 +542,7 @@ TEST(KernelRunner, PagedAttentionAndFp8SolutionsMatchTheReferences) {
       "gqa_paged/gqa_paged_decode_f32_h32_kv4_d128_ps16", "gqa_paged/gqa_paged_prefill_causal_f32_h32_kv4_d128_ps16",
       "mla_paged/mla_paged_decode_f32_h64_ckv512_kpe64_ps16", "mla_paged/mla_paged_prefill_causal_f32_h64_ckv512_kpe64_ps16",
       "gemm/gemm_fp8_e4m3_block128_n1536_k3072"};
-  for (const std::string& n : names) {
-    std::ifstream in(std::string(STRATA_SOURCE_DIR) + "/kernels/definitions/" + n + ".json");
-    t.write("definitions/" + n + ".json", std::string(std::istreambuf_iterator<char>(in), {}));
-  }
+  t.copy_project_definitions(names);
   const fs::path out = t.root / "out";
   const CommandOutput run = strata_cli(fmt::format(
       "kernels bench {} --out {} --synthetic-sizes 3,70 --trials 1 --warmup 0 --iterations 1", t.root.string(), out.string()));
@@ -574,10 +578,7 @@ TEST(KernelRunner, MoeAndRouterSolutionsMatchTheReferences) {
                                           "moe/moe_w4a16_g32_precomputed_topk8_e384_h7168_i2048",
                                           "moe_router/moe_router_softmax_renorm_topk8_e128",
                                           "moe_router/moe_router_ds_sigmoid_bias_topk8_ng1_kg1_e384_rsf2p827"};
-  for (const std::string& n : names) {
-    std::ifstream in(std::string(STRATA_SOURCE_DIR) + "/kernels/definitions/" + n + ".json");
-    t.write("definitions/" + n + ".json", std::string(std::istreambuf_iterator<char>(in), {}));
-  }
+  t.copy_project_definitions(names);
   const fs::path out = t.root / "out";
   const CommandOutput run = strata_cli(fmt::format(
       "kernels bench {} --out {} --synthetic-sizes 2 --trials 1 --warmup 0 --iterations 1", t.root.string(), out.string()));

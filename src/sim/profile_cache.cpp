@@ -8,6 +8,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "core/cache_dir.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "sim/calibrate.h"
@@ -19,16 +20,13 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path cached_profile_path(const std::string& model_path) {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  const fs::path root = xdg && *xdg ? fs::path(xdg) : fs::path(home && *home ? home : "/tmp") / ".cache";
   const fs::path model = fs::weakly_canonical(model_path);
   const fs::path stamp_file = fs::is_directory(model) ? model / "config.json" : model;
   std::error_code ec;
   const auto stamp = fs::last_write_time(stamp_file, ec).time_since_epoch().count();
   const size_t key =
       std::hash<std::string>{}(fmt::format("{}|{}|{}", model.string(), stamp, ThreadPool::global().size()));
-  return root / "strata" / "cost-profiles" / fmt::format("{}-{:016x}.json", model.filename().string(), key);
+  return cache_dir("cost-profiles") / fmt::format("{}-{:016x}.json", model.filename().string(), key);
 }
 
 HardwareProfile fit_and_keep(const Model& model, const SimModel& sim_model, const fs::path& path) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 
+#include "core/cache_dir.h"
 #include "core/error.h"
 #include "engine/engine.h"
 #include "workbench/kernel_table.h"
@@ -69,7 +70,7 @@ void add_kernel_table_option(CLI::App& cmd) {
         } catch (const nlohmann::json::exception& e) {
           fail("--kernel-table {}: not JSON: {}", path, e.what());
         }
-        for (const std::string& line : install_kernel_table(KernelTable::from_json(j, path), solution_cache_dir())) {
+        for (const std::string& line : install_kernel_table(KernelTable::from_json(j, path), cache_dir("solutions").string())) {
           fmt::print(stderr, "kernel table: {}\n", line);
         }
       },

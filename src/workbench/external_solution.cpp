@@ -1,7 +1,5 @@
 #include "workbench/external_solution.h"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <array>
 #include <deque>
@@ -12,7 +10,7 @@
 #include "core/error.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
-#include "workbench/solution_abi.h"
+#include "workbench/out_of_tree_solution.h"
 
 namespace strata {
 
@@ -85,10 +83,7 @@ bool external_solutions_supported(std::string_view kernel) {
 const Solution& load_external_solution(std::string_view kernel, const std::string& name, const std::string& library,
                                        const std::string& function) {
   if (!external_solutions_supported(kernel)) fail("{}: serve cannot run out-of-tree solutions of {}", name, kernel);
-  void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) fail("{}: cannot load {}: {}", name, library, dlerror());
-  const auto entry = reinterpret_cast<strata_solution_entry>(dlsym(handle, function.c_str()));
-  if (!entry) fail("{}: {} has no C symbol '{}'", name, library, function);
+  const strata_solution_entry entry = load_entry(library, function);
   Loaded& l = loaded();
   std::lock_guard lock(l.mutex);
   const bool is_rmsnorm = kernel == kRmsnorm.name;

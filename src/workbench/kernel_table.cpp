@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstdlib>
 #include <map>
 #include <optional>
 #include <numeric>
@@ -141,13 +140,6 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
     }
   }
   return table;
-}
-
-std::string solution_cache_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  const char* home = std::getenv("HOME");
-  const std::string base = xdg && *xdg ? xdg : std::string(home ? home : "/tmp") + "/.cache";
-  return base + "/strata/solutions";
 }
 
 std::vector<std::string> install_kernel_table(const KernelTable& table, const std::string& build_dir) {

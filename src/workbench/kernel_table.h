@@ -45,12 +45,8 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
 // for its kernel (a table does not switch e.g. INT4 from W4A8 to exact);
 // returns one line per entry ("<kernel> [shape] tokens<=N: <solution>", or
 // why it was not applied). Out-of-tree entries are compiled (kept in
-// `build_dir`) and loaded first. Throws Error for a solution that does not
+// `build_dir`; serve uses cache_dir("solutions")) and loaded first. Throws Error for a solution that does not
 // run or build here.
 std::vector<std::string> install_kernel_table(const KernelTable& table, const std::string& build_dir);
-
-// Where serve keeps the libraries of out-of-tree entries: $XDG_CACHE_HOME (or
-// ~/.cache)/strata/solutions.
-std::string solution_cache_dir();
 
 }  // namespace strata

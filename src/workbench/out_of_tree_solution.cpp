@@ -16,9 +16,6 @@ namespace strata {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-// The entry point, loaded once per process.
 strata_solution_entry load_entry(const std::string& library, const std::string& function) {
   void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) fail("cannot load {}: {}", library, dlerror());
@@ -26,8 +23,6 @@ strata_solution_entry load_entry(const std::string& library, const std::string& 
   if (!sym) fail("{}: no C symbol '{}' (declare it extern \"C\")", library, function);
   return reinterpret_cast<strata_solution_entry>(sym);
 }
-
-}  // namespace
 
 CompiledSolution compile_solution(const TraceSolution& s, const std::string& build_dir) {
   CompiledSolution out;

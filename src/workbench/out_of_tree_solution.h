@@ -7,6 +7,7 @@
 #include <string>
 
 #include "workbench/runnable_solution.h"
+#include "workbench/solution_abi.h"
 #include "workbench/solution.h"
 
 namespace strata {
@@ -20,5 +21,9 @@ struct CompiledSolution {
 // `cc`/`c++` with -O3 -march=native -shared -fPIC; reuses a library built
 // from the same sources.
 CompiledSolution compile_solution(const TraceSolution& s, const std::string& build_dir);
+
+// dlopens a built library and returns its C entry point `function` (the
+// library stays loaded for the process); throws Error naming what failed.
+strata_solution_entry load_entry(const std::string& library, const std::string& function);
 
 }  // namespace strata
