@@ -175,6 +175,33 @@ TEST_F(GenerateTest, BatchDecodesEveryCopyAndProfilesTheSteps) {
   EXPECT_NEAR(prompt_share, 1.0, 1e-9);
 }
 
+// The prompt pass's arithmetic, counted at the kernels' dispatch points, is
+// the model's: q/k/v projections are 2 x tokens x (q + k + v rows) x hidden
+// per layer, and causal attention 4 x head_dim x heads per (query, key) pair.
+// Its time is held to the arithmetic rates measured in the same run.
+TEST_F(GenerateTest, PromptPassIsHeldToTheMeasuredArithmeticRates) {
+  const int64_t tokens = 24;
+  const json out = generate_json("--prompt-tokens 24 --max-tokens 2 --temperature 0 --ignore-eos --profile --repeats 2");
+  const ModelConfig c = synth_preset("tiny", "qwen3_moe");
+  const double qkv_rows = double((c.num_attention_heads + 2 * c.num_key_value_heads) * c.head_dim);
+  const double pairs = double(tokens * (tokens + 1) / 2);
+  std::map<std::string, json> ops;
+  for (const json& op : out["prompt_profile"]) ops[op["op"]] = op;
+  const double qkv = 2.0 * tokens * qkv_rows * double(c.hidden_size * c.num_hidden_layers);
+  EXPECT_NEAR(ops["q/k/v projections"]["gop_per_step"].get<double>() * 1e9, qkv, qkv * 1e-9);
+  const double attention = 4.0 * pairs * double(c.head_dim * c.num_attention_heads * c.num_hidden_layers);
+  EXPECT_NEAR(ops["attention"]["gop_per_step"].get<double>() * 1e9, attention, attention * 1e-9);
+  EXPECT_GT(ops["routed experts"]["gop_per_step"].get<double>(), 0);
+  EXPECT_EQ(ops["rmsnorm"]["gop_per_step"].get<double>(), 0);  // not multiply-add bound: not counted
+
+  const json& work = out["prompt_work_per_pass"];
+  EXPECT_GE(work["f32_fma"].get<double>() + work["int8_dot"].get<double>(), qkv + attention);
+  EXPECT_GT(out["compute_rates_per_s"]["f32_fma"].get<double>(), 0);
+  const double fraction = out["prompt_compute_fraction"].get<double>();
+  EXPECT_GT(fraction, 0);
+  EXPECT_LT(fraction, 1.5);  // above 1 only through the rates' own noise
+}
+
 TEST_F(GenerateTest, SeededSamplingRepeatsItself) {
   const std::string args = "--prompt-tokens 8 --max-tokens 10 --temperature 1.5 --ignore-eos --seed 3";
   const json a = generate_json(args), b = generate_json(args + " --repeats 2");

@@ -19,8 +19,11 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/op_profile.h"
 #include "engine/sampler.h"
 #include "kernels/attention.h"
+#include "kernels/compute_rates.h"
+#include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
@@ -186,6 +189,75 @@ TEST(Matmul, SharedInputPassEqualsOneMatmulPerMatrix) {
     EXPECT_EQ(got_k, want_k);
     EXPECT_EQ(got_v, want_v);
   }
+}
+
+// The dispatch points count each call's arithmetic to the op open on the
+// driving thread, by the instructions that compute it; the workers' join
+// wait, nested inside, takes none.
+TEST(OpProfile, DispatchPointsCountTheirWorkToTheOpenOp) {
+  std::mt19937 rng(3);
+  const int64_t n = 5, rows = 48, cols = 64;
+  const std::vector<uint8_t> w = random_weights(DType::BF16, rows, cols, rng);
+  Int4Matrix int4(rows, cols, Int4ScaleType::F16);
+  std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
+  op_profile::reset();
+  op_profile::enable(true);
+  {
+    ScopedOp qkv(Op::QkvProj);
+    matmul(x.data(), n, matrix_of(DType::BF16, w, rows, cols), y.data());
+    { ScopedOp inner(Op::Router); matmul_rows(x.data(), n, matrix_of(DType::BF16, w, rows, cols), y.data(), 16, 32); }
+    matmul_rows(x.data(), n, WeightMatrix::of(int4), y.data(), 0, 16);
+  }
+  matmul(x.data(), n, matrix_of(DType::BF16, w, rows, cols), y.data());  // no op open: not counted
+  op_profile::enable(false);
+  matmul(x.data(), n, matrix_of(DType::BF16, w, rows, cols), y.data());  // profile off
+  const OpTotals t = op_profile::totals();
+  const Work int4_work = gemm_work(select(kGemmW4a16G32.name).path);
+  std::array<double, size_t(Work::kCount)> qkv{}, router{};
+  qkv[size_t(gemm_work(select(kGemmBf16.name).path))] += 2.0 * n * rows * cols;
+  qkv[size_t(int4_work)] += 2.0 * n * 16 * cols;
+  router[size_t(gemm_work(select(kGemmBf16.name).path))] = 2.0 * n * 16 * cols;
+  EXPECT_EQ(t[size_t(Op::QkvProj)].ops, qkv);
+  EXPECT_EQ(t[size_t(Op::Router)].ops, router);
+  EXPECT_EQ(t[size_t(Op::JoinWait)].ops, (std::array<double, size_t(Work::kCount)>{}));
+  EXPECT_EQ(gemm_work(NumericPath::W4A8), Work::Int8Dot);
+  EXPECT_EQ(gemm_work(NumericPath::Exact), Work::F32Fma);
+  op_profile::reset();
+}
+
+// Attention counts q.k and p.v over each row's keys in the call's range.
+TEST(OpProfile, AttentionCountsFourFlopsPerKeyDimensionAndHead) {
+  const int64_t hd = 4, heads = 2, block = 4;
+  std::vector<float> kv(size_t(2 * 8 * block * heads * hd), 0.1f), q(size_t(3 * heads * hd), 0.2f), out(q.size());
+  const int32_t table[] = {0, 1};
+  const int32_t n_keys[] = {6, 7, 8};
+  op_profile::reset();
+  op_profile::enable(true);
+  {
+    ScopedOp op(Op::Attention);
+    AttentionArgs a{hd, 3, heads, q.data(), out.data(), heads * hd, n_keys, kv.data(), kv.data() + kv.size() / 2,
+                    table, int32_t(block), int64_t(block) * hd, hd, 1.0f};
+    a.key_begin = 2;
+    a.key_end = 7;  // rows see 4, 5 and 5 keys
+    attention(a);
+  }
+  op_profile::enable(false);
+  EXPECT_EQ(op_profile::totals()[size_t(Op::Attention)].ops[size_t(Work::F32Fma)], 4.0 * (4 + 5 + 5) * hd * heads);
+  op_profile::reset();
+}
+
+// The rates are measured for what the CPU has, and the limit adds the kinds'
+// times (they share the execution ports).
+TEST(ComputeRates, MeasureTheCpusKindsAndAddTheirTimes) {
+  const ComputeRates r = measure_compute_rates(1);
+  EXPECT_GT(r.ops_per_second[size_t(Work::F32Fma)], 1e8);
+  if (max_isa() >= Isa::Avx2) {
+    EXPECT_GT(r.ops_per_second[size_t(Work::Int8Dot)], 1e8);
+  }
+  EXPECT_EQ(r.ops_per_second[size_t(Work::Bf16Dot)] > 0, max_isa() >= Isa::Avx512 && cpu_has({.bf16 = true}));
+  ComputeRates fixed;
+  fixed.ops_per_second = {100, 400, 0};
+  EXPECT_DOUBLE_EQ(compute_limit_seconds({50, 200, 7}, fixed), 0.5 + 0.5);  // bf16 work without a rate counts nothing
 }
 
 TEST(Matmul, BlockLayoutsDecodeAsSpecified) {

@@ -34,6 +34,8 @@ namespace {
 std::atomic<bool> on{false};
 std::mutex mu;
 OpTotals sums;
+// Op::kCount: no op open.
+std::atomic<int> open_op{int(Op::kCount)};
 }  // namespace
 
 void enable(bool enable) { on.store(enable, std::memory_order_relaxed); }
@@ -56,6 +58,18 @@ void add(Op op, double seconds, double bytes) {
   t.seconds += seconds;
   t.bytes += bytes;
 }
+
+void add_work(Work kind, double ops) {
+  if (!enabled()) return;
+  const int op = open_op.load(std::memory_order_relaxed);
+  if (op == int(Op::kCount)) return;
+  std::lock_guard lock(mu);
+  sums[size_t(op)].ops[size_t(kind)] += ops;
+}
+
+void open(Op op) { open_op.store(int(op), std::memory_order_relaxed); }
+void close(Op previous) { open_op.store(int(previous), std::memory_order_relaxed); }
+Op current() { return Op(open_op.load(std::memory_order_relaxed)); }
 
 }  // namespace op_profile
 }  // namespace strata

@@ -35,10 +35,15 @@ enum class Op : int {
 
 const char* op_name(Op op);
 
+// Arithmetic an op's kernels did, by the instructions that set its rate
+// (the kernels' dispatch points count it; see kernels/compute_rates.h).
+enum class Work : int { F32Fma, Int8Dot, Bf16Dot, kCount };
+
 struct OpTotal {
   int64_t calls = 0;
   double seconds = 0;
   double bytes = 0;
+  std::array<double, size_t(Work::kCount)> ops{};  // multiplies and adds, each counted
 };
 using OpTotals = std::array<OpTotal, size_t(Op::kCount)>;
 
@@ -48,15 +53,28 @@ bool enabled();
 void reset();
 OpTotals totals();
 void add(Op op, double seconds, double bytes);
+// Adds `ops` of `kind` to the op open on the driving thread; callable from
+// any thread (workers compute inside the driver's op). Nothing while off.
+void add_work(Work kind, double ops);
+// The op work is counted to: set by ScopedOp, except JoinWait, which nests
+// inside an op whose workers are still computing.
+void open(Op op);
+void close(Op previous);
+Op current();
 }  // namespace op_profile
 
 class ScopedOp {
  public:
   explicit ScopedOp(Op op, double bytes = 0) : op_(op), bytes_(bytes), on_(op_profile::enabled()) {
-    if (on_) start_ = std::chrono::steady_clock::now();
+    if (!on_) return;
+    start_ = std::chrono::steady_clock::now();
+    previous_ = op_profile::current();
+    if (op != Op::JoinWait) op_profile::open(op);
   }
   ~ScopedOp() {
-    if (on_) op_profile::add(op_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), bytes_);
+    if (!on_) return;
+    op_profile::add(op_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(), bytes_);
+    if (op_ != Op::JoinWait) op_profile::close(previous_);
   }
   ScopedOp(const ScopedOp&) = delete;
   ScopedOp& operator=(const ScopedOp&) = delete;
@@ -65,6 +83,7 @@ class ScopedOp {
   Op op_;
   double bytes_;
   bool on_;
+  Op previous_ = Op::kCount;
   std::chrono::steady_clock::time_point start_;
 };
 

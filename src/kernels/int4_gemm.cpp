@@ -71,7 +71,10 @@ void run_selected(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end, b
   static const SelectedKernel selected(kGemmW4a16G32);
   const int64_t shape[] = {a.w->rows(), a.w->cols()};
   if (tile_begin == 0) observe_kernel_call(kGemmW4a16G32.name, shape, a.n);
-  const Int4GemmFn fn = choose(selected, kGemmW4a16G32, shape, a.n);
+  const Solution* solution = choose(selected, kGemmW4a16G32, shape, a.n);
+  const Int4GemmFn fn = solution->kernel(kGemmW4a16G32);
+  count_gemm_work(solution->path, a.n, std::min(a.w->rows(), tile_end * Int4Matrix::kTileRows) - tile_begin * Int4Matrix::kTileRows,
+                  a.w->cols());
   if (!parallel) return fn(a, tile_begin, tile_end);
   ThreadPool::global().parallel_for(tile_end - tile_begin, [&](int64_t t0, int64_t t1) {
     fn(a, tile_begin + t0, tile_begin + t1);

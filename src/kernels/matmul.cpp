@@ -144,14 +144,14 @@ KernelDefinition<MatmulFn> gemm_definition(DType dtype) {
 namespace {
 
 // The selected solution of the dense gemm definition of `dtype`.
-MatmulFn selected_gemm(DType dtype) {
+const Solution* selected_gemm(DType dtype) {
   static const SelectedKernel f32(kGemmF32), f16(kGemmF16), bf16(kGemmBf16), q8_0(kGemmQ8_0), q4_0(kGemmQ4_0);
   switch (dtype) {
-    case DType::F32: return f32();
-    case DType::F16: return f16();
-    case DType::BF16: return bf16();
-    case DType::Q8_0: return q8_0();
-    case DType::Q4_0: return q4_0();
+    case DType::F32: return f32.solution();
+    case DType::F16: return f16.solution();
+    case DType::BF16: return bf16.solution();
+    case DType::Q8_0: return q8_0.solution();
+    case DType::Q4_0: return q4_0.solution();
     default: fail("matmul: no kernel definition for dtype {}", dtype_name(dtype));
   }
 }
@@ -162,7 +162,7 @@ MatmulFn selected_gemm(DType dtype) {
 // the SIMD row tiles aligned).
 void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, bool parallel) {
   constexpr int64_t kRowBlock = 16;
-  MatmulFn fn = selected_gemm(a.w.dtype);
+  const Solution* solution = selected_gemm(a.w.dtype);
   if (a.w.dtype == DType::BF16 && row_begin == 0) {
     // One observation per matmul: a parallel call starts here once, a
     // serial one (matmul_rows) per row range, whose first range starts at 0.
@@ -171,8 +171,10 @@ void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, 
   }
   if (any_shape_choices() && a.w.dtype == DType::BF16) {
     const int64_t shape[] = {a.w.rows, a.w.cols};
-    if (const Solution* s = shape_choice(kGemmBf16.name, shape, a.n)) fn = s->kernel(kGemmBf16);
+    if (const Solution* s = shape_choice(kGemmBf16.name, shape, a.n)) solution = s;
   }
+  const MatmulFn fn = solution->kernel(gemm_definition(a.w.dtype));
+  count_gemm_work(solution->path, a.n, row_end - row_begin, a.w.cols);
   if (!parallel) return fn(a, row_begin, row_end);
   ThreadPool::global().parallel_for((row_end - row_begin + kRowBlock - 1) / kRowBlock, [&](int64_t b0, int64_t b1) {
     fn(a, row_begin + b0 * kRowBlock, std::min(row_end, row_begin + b1 * kRowBlock));

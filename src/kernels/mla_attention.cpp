@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/op_profile.h"
+
 namespace strata {
 
 void mla_attention_scalar(const MlaAttentionArgs& a) {
@@ -34,6 +36,11 @@ void mla_attention_scalar(const MlaAttentionArgs& a) {
 
 void mla_attention(const MlaAttentionArgs& args) {
   static const SelectedKernel kernel(kMlaPagedAttention);
+  if (op_profile::enabled()) {
+    // Per head and key: q.k over the latent and rope parts, p.c over the latent.
+    const double keys = std::max(0, args.key_end - args.key_begin);
+    op_profile::add_work(Work::F32Fma, 2.0 * keys * double(args.n_heads * (2 * args.kv_lora_rank + args.rope_dim)));
+  }
   kernel()(args);
 }
 

@@ -149,14 +149,14 @@ void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int6
   static const SelectedKernel kernel(kRmsnorm);
   const int64_t shape[] = {dim};
   observe_kernel_call(kRmsnorm.name, shape, n_rows);
-  choose(kernel, kRmsnorm, shape, n_rows)(x, weight, y, n_rows, dim, eps);
+  choose(kernel, kRmsnorm, shape, n_rows)->kernel(kRmsnorm)(x, weight, y, n_rows, dim, eps);
 }
 void fused_add_rmsnorm(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows, int64_t dim,
                        float eps) {
   static const SelectedKernel kernel(kFusedAddRmsnorm);
   const int64_t shape[] = {dim};
   observe_kernel_call(kFusedAddRmsnorm.name, shape, n_rows);
-  choose(kernel, kFusedAddRmsnorm, shape, n_rows)(delta, residual, weight, y, n_rows, dim, eps);
+  choose(kernel, kFusedAddRmsnorm, shape, n_rows)->kernel(kFusedAddRmsnorm)(delta, residual, weight, y, n_rows, dim, eps);
 }
 void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta) {

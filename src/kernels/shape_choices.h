@@ -31,13 +31,14 @@ bool any_shape_choices();
 // The chosen solution for this call, or nullptr.
 const Solution* shape_choice(std::string_view definition, std::span<const int64_t> shape, int64_t tokens);
 
-// The dispatch form: the choice's function when one matches, else the selection's.
+// The dispatch form: the choice when one matches, else the selection.
 template <typename Fn>
-Fn choose(const SelectedKernel<Fn>& selected, KernelDefinition<Fn> def, std::span<const int64_t> shape, int64_t tokens) {
+const Solution* choose(const SelectedKernel<Fn>& selected, KernelDefinition<Fn> def, std::span<const int64_t> shape,
+                       int64_t tokens) {
   if (any_shape_choices()) {
-    if (const Solution* s = shape_choice(def.name, shape, tokens)) return s->kernel(def);
+    if (const Solution* s = shape_choice(def.name, shape, tokens)) return s;
   }
-  return selected();
+  return selected.solution();
 }
 
 }  // namespace strata

@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/op_profile.h"
 #include "engine/engine.h"
+#include "kernels/compute_rates.h"
 #include "kernels/read_bandwidth.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -98,6 +99,7 @@ OpTotals operator-(OpTotals a, const OpTotals& b) {
     a[i].calls -= b[i].calls;
     a[i].seconds -= b[i].seconds;
     a[i].bytes -= b[i].bytes;
+    for (size_t k = 0; k < a[i].ops.size(); ++k) a[i].ops[k] -= b[i].ops[k];
   }
   return a;
 }
@@ -107,15 +109,24 @@ OpTotals& operator+=(OpTotals& a, const OpTotals& b) {
     a[i].calls += b[i].calls;
     a[i].seconds += b[i].seconds;
     a[i].bytes += b[i].bytes;
+    for (size_t k = 0; k < a[i].ops.size(); ++k) a[i].ops[k] += b[i].ops[k];
   }
   return a;
 }
 
+// The arithmetic of all ops, per kind of work.
+std::array<double, size_t(Work::kCount)> total_work(const OpTotals& t) {
+  std::array<double, size_t(Work::kCount)> w{};
+  for (const OpTotal& op : t)
+    for (size_t k = 0; k < w.size(); ++k) w[k] += op.ops[k];
+  return w;
+}
+
 // Submits the copies and steps the engine on this thread until they finish
 // (no engine thread: a lone request should not pay for wake-ups). The op
-// profile records the decode steps, from the moment all copies have their
-// first token, and the prompt pass before it when `profile_prompt`.
-Generation generate(Engine& engine, const Request& request, int batch, bool profile_prompt,
+// profile records the prompt pass and, from the moment all copies have
+// their first token, the decode steps.
+Generation generate(Engine& engine, const Request& request, int batch,
                     const std::function<std::vector<int32_t>(int)>& prompt_of,
                     const std::function<void(const std::string&)>& on_text) {
   Generation g;
@@ -125,7 +136,7 @@ Generation generate(Engine& engine, const Request& request, int batch, bool prof
   std::vector<int64_t> made(size_t(batch), 0);
   g.copy_tokens.resize(size_t(batch));
   OpTotals mark = op_profile::totals();
-  op_profile::enable(profile_prompt);
+  op_profile::enable(true);
   const auto submitted = Clock::now();
   for (int copy = 0; copy < batch; ++copy) {
     Request r = request;
@@ -138,7 +149,6 @@ Generation generate(Engine& engine, const Request& request, int batch, bool prof
           const OpTotals at_first = op_profile::totals();
           g.prompt_ops = at_first - mark;
           mark = at_first;
-          op_profile::enable(true);
         } else if (started == batch) {
           g.decode_tokens += int64_t(event.token_ids.size());
         }
@@ -204,7 +214,34 @@ double total_bytes(const OpTotals& t) {
 // Ops in profile order, the nested join waits last, per step (a decode step
 // or a prompt pass); `other` is the time no op accounts for (scheduling,
 // stream events, the step loop).
-nlohmann::json profile_json(const OpTotals& t, int64_t steps, double decode_seconds) {
+const char* work_name(Work kind) {
+  switch (kind) {
+    case Work::F32Fma: return "f32 FMAs";
+    case Work::Int8Dot: return "int8 dot products";
+    case Work::Bf16Dot: return "bf16 dot products";
+    case Work::kCount: break;
+  }
+  return "?";
+}
+
+nlohmann::json work_json(const std::array<double, size_t(Work::kCount)>& per_kind, double scale) {
+  return {{"f32_fma", per_kind[size_t(Work::F32Fma)] * scale},
+          {"int8_dot", per_kind[size_t(Work::Int8Dot)] * scale},
+          {"bf16_dot", per_kind[size_t(Work::Bf16Dot)] * scale}};
+}
+
+// Per kind, the median over runs.
+ComputeRates median_rates(const std::vector<ComputeRates>& runs) {
+  ComputeRates m;
+  for (size_t k = 0; k < m.ops_per_second.size(); ++k) {
+    std::vector<double> v;
+    for (const ComputeRates& r : runs) v.push_back(r.ops_per_second[k]);
+    if (!v.empty()) m.ops_per_second[k] = median(v);
+  }
+  return m;
+}
+
+nlohmann::json profile_json(const OpTotals& t, int64_t steps, double decode_seconds, const ComputeRates& rates) {
   const double tokens = double(steps);
   nlohmann::json ops = nlohmann::json::array();
   double covered = 0;
@@ -212,12 +249,17 @@ nlohmann::json profile_json(const OpTotals& t, int64_t steps, double decode_seco
     const OpTotal& op = t[i];
     if (op.calls == 0) continue;
     if (Op(i) != Op::JoinWait) covered += op.seconds;
+    double gop = 0;
+    for (double w : op.ops) gop += w / 1e9 / tokens;
+    const double limit = compute_limit_seconds(op.ops, rates);
     ops.push_back({{"op", op_name(Op(i))},
                    {"calls_per_step", double(op.calls) / tokens},
                    {"ms_per_step", op.seconds * 1e3 / tokens},
                    {"share", op.seconds / decode_seconds},
                    {"mb_per_step", op.bytes / 1e6 / tokens},
-                   {"gb_per_s", op.seconds > 0 ? op.bytes / op.seconds / 1e9 : 0.0}});
+                   {"gb_per_s", op.seconds > 0 ? op.bytes / op.seconds / 1e9 : 0.0},
+                   {"gop_per_step", gop},
+                   {"compute_fraction", op.seconds > 0 ? limit / op.seconds : 0.0}});
   }
   ops.push_back({{"op", "other"},
                  {"ms_per_step", (decode_seconds - covered) * 1e3 / tokens},
@@ -225,18 +267,21 @@ nlohmann::json profile_json(const OpTotals& t, int64_t steps, double decode_seco
   return ops;
 }
 
+// "of read": the op's bytes per second over the read bandwidth; "of peak":
+// its arithmetic at the measured rates over its time.
 void print_profile(const char* phase, const char* step, const OpTotals& t, int64_t steps, double decode_seconds,
-                   double read_gb_per_s) {
+                   double read_gb_per_s, const ComputeRates& rates) {
   if (steps <= 0) return;
   fmt::print(stderr, "\n{}, per {} over {} ({:.3f} ms each):\n", phase, step, steps, decode_seconds * 1e3 / double(steps));
-  fmt::print(stderr, "{:<30} {:>8} {:>9} {:>7} {:>9} {:>8} {:>9}\n", "op", "calls", "ms", "share", "MB read", "GB/s",
-             "of read");
-  for (const nlohmann::json& op : profile_json(t, steps, decode_seconds)) {
-    const double gbs = op.value("gb_per_s", 0.0);
-    fmt::print(stderr, "{:<30} {:>8.1f} {:>9.3f} {:>6.1f}% {:>9.2f} {:>8.1f} {:>9}\n", op["op"].get<std::string>(),
-               op.value("calls_per_step", 0.0), op["ms_per_step"].get<double>(), 100 * op["share"].get<double>(),
-               op.value("mb_per_step", 0.0), gbs,
-               gbs > 0 && read_gb_per_s > 0 ? fmt::format("{:.2f}", gbs / read_gb_per_s) : std::string("-"));
+  fmt::print(stderr, "{:<30} {:>8} {:>9} {:>7} {:>9} {:>8} {:>8} {:>9} {:>8}\n", "op", "calls", "ms", "share", "MB read",
+             "GB/s", "of read", "GOP", "of peak");
+  for (const nlohmann::json& op : profile_json(t, steps, decode_seconds, rates)) {
+    const double gbs = op.value("gb_per_s", 0.0), gop = op.value("gop_per_step", 0.0);
+    fmt::print(stderr, "{:<30} {:>8.1f} {:>9.3f} {:>6.1f}% {:>9.2f} {:>8.1f} {:>8} {:>9.2f} {:>8}\n",
+               op["op"].get<std::string>(), op.value("calls_per_step", 0.0), op["ms_per_step"].get<double>(),
+               100 * op["share"].get<double>(), op.value("mb_per_step", 0.0), gbs,
+               gbs > 0 && read_gb_per_s > 0 ? fmt::format("{:.2f}", gbs / read_gb_per_s) : std::string("-"), gop,
+               gop > 0 ? fmt::format("{:.2f}", op.value("compute_fraction", 0.0)) : std::string("-"));
   }
 }
 
@@ -299,7 +344,7 @@ void run_generate(GenerateOptions o) {
     document.prompt = plain_prompt_of(0);
     document.params.max_tokens = int32_t(o.max_tokens);
     document.params.ignore_eos = true;
-    const Generation documents = generate(engine, document, o.batch, false, plain_prompt_of, nullptr);
+    const Generation documents = generate(engine, document, o.batch, plain_prompt_of, nullptr);
     for (int copy = 0; copy < o.batch; ++copy) {
       const std::vector<int32_t> prompt = plain_prompt_of(copy);
       const std::vector<int32_t>& continuation = documents.copy_tokens[size_t(copy)];
@@ -324,7 +369,7 @@ void run_generate(GenerateOptions o) {
   warm_up.params.max_tokens = std::min<int32_t>(2, request.params.max_tokens);
   warm_up.params.ignore_eos = true;
   warm_up.params.stop.clear();
-  const double first_forward_seconds = generate(engine, warm_up, 1, false, prompt_of, nullptr).prompt_seconds;
+  const double first_forward_seconds = generate(engine, warm_up, 1, prompt_of, nullptr).prompt_seconds;
   const EngineCounters after_warm_up = engine.counters();
 
   // The text is shown as the first timed run produces it; the same seed
@@ -333,15 +378,17 @@ void run_generate(GenerateOptions o) {
     fmt::print("{}", text);
     std::fflush(stdout);
   };
-  // Each run's decode is paired with a read of the bytes it read per token.
-  std::vector<double> prompt_seconds, decode_seconds, read_gb_per_s, fractions;
+  // Each run's decode is paired with a read of the bytes it read per token,
+  // and its prompt pass with a measurement of the arithmetic rates.
+  std::vector<double> prompt_seconds, decode_seconds, read_gb_per_s, fractions, compute_fractions;
+  std::vector<ComputeRates> rates;
   Generation first;
   std::optional<ColdReader> reader;  // made at the first measurement, sized to the reads
   OpTotals prompt_profile{}, profile{};
   double bytes_per_token = 0;
   int64_t profiled_tokens = 0, decode_tokens = 0;
   for (int i = 0; i < o.repeats; ++i) {
-    Generation g = generate(engine, request, o.batch, o.profile, prompt_of, i == 0 && !o.json ? print_text : nullptr);
+    Generation g = generate(engine, request, o.batch, prompt_of, i == 0 && !o.json ? print_text : nullptr);
     prompt_seconds.push_back(g.prompt_seconds);
     decode_seconds.push_back(g.decode_seconds);
     const int64_t decoded = g.decode_tokens;
@@ -356,6 +403,9 @@ void run_generate(GenerateOptions o) {
       read_gb_per_s.push_back(reader->gb_per_s(size_t(bytes_per_step), 3));
       fractions.push_back(bytes_per_token * double(decoded) / g.decode_seconds / 1e9 / read_gb_per_s.back());
     }
+    rates.push_back(measure_compute_rates());
+    const double limit = compute_limit_seconds(total_work(g.prompt_ops), rates.back());
+    if (limit > 0 && g.prompt_seconds > 0) compute_fractions.push_back(limit / g.prompt_seconds);
     prompt_profile += g.prompt_ops;
     profile += g.decode_ops;
     if (i == 0) first = std::move(g);
@@ -384,6 +434,11 @@ void run_generate(GenerateOptions o) {
                           {"decode_tokens_per_second", decode_rate.per_second},
                           {"decode_tokens_per_second_min", decode_rate.min_per_second},
                           {"decode_tokens_per_second_max", decode_rate.max_per_second}};
+    const ComputeRates rate = median_rates(rates);
+    const auto work = total_work(prompt_profile);
+    out["prompt_work_per_pass"] = work_json(work, 1.0 / o.repeats);
+    out["compute_rates_per_s"] = work_json(rate.ops_per_second, 1.0);
+    if (!compute_fractions.empty()) out["prompt_compute_fraction"] = median(compute_fractions);
     if (!fractions.empty()) {
       out["decode_bytes_per_token"] = bytes_per_token;
       out["read_bandwidth_gb_per_s"] = median(read_gb_per_s);
@@ -391,8 +446,8 @@ void run_generate(GenerateOptions o) {
     }
     if (o.engine.speculative.enabled()) out["speculative"] = speculative_json(after_warm_up, engine.counters());
     if (o.profile) {
-      out["prompt_profile"] = profile_json(prompt_profile, o.repeats, sum(prompt_seconds));
-      out["decode_profile"] = profile_json(profile, profiled_tokens / o.batch, sum(decode_seconds));
+      out["prompt_profile"] = profile_json(prompt_profile, o.repeats, sum(prompt_seconds), rate);
+      out["decode_profile"] = profile_json(profile, profiled_tokens / o.batch, sum(decode_seconds), rate);
     }
     fmt::print("{}\n", out.dump());
     return;
@@ -414,14 +469,29 @@ void run_generate(GenerateOptions o) {
                100 * spec["acceptance_rate"].get<double>(), spec["accepted_per_draft"].get<double>(),
                spec["acceptance_by_position"].dump());
   }
+  if (!compute_fractions.empty()) {
+    const ComputeRates rate = median_rates(rates);
+    const auto work = total_work(prompt_profile);
+    std::string done, at;
+    for (size_t k = 0; k < work.size(); ++k) {
+      if (work[k] <= 0) continue;
+      const char* sep = done.empty() ? "" : " and ";
+      done += fmt::format("{}{:.1f} G ops in {}", sep, work[k] / o.repeats / 1e9, work_name(Work(k)));
+      at += fmt::format("{}{:.0f}", sep, rate.ops_per_second[k] / 1e9);
+    }
+    fmt::print(stderr, "prompt pass computes {}: {:.2f} of the limit set by the {} G ops/s measured after each run\n",
+               done, median(compute_fractions), at);
+  }
   if (!fractions.empty()) {
     fmt::print(stderr, "decode reads {:.0f} MB per token: {:.2f} of the limit that sets at the {:.1f} GB/s read "
                "bandwidth measured after each run\n",
                bytes_per_token / 1e6, median(fractions), median(read_gb_per_s));
   }
   if (o.profile) {
-    print_profile("prompt pass", "pass", prompt_profile, o.repeats, sum(prompt_seconds), median(read_gb_per_s));
-    print_profile("decode", "step", profile, profiled_tokens / o.batch, sum(decode_seconds), median(read_gb_per_s));
+    const ComputeRates rate = median_rates(rates);
+    print_profile("prompt pass", "pass", prompt_profile, o.repeats, sum(prompt_seconds), median(read_gb_per_s), rate);
+    print_profile("decode", "step", profile, profiled_tokens / o.batch, sum(decode_seconds), median(read_gb_per_s),
+                  rate);
   }
   if (!o.capture.dir.empty()) {
     fmt::print(stderr, "{} workloads recorded in {}\n", flush_workload_capture(), o.capture.dir);

@@ -1,0 +1,79 @@
+#include "kernels/compute_rates.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "kernels/cpu_isa.h"
+#include "kernels/solution_registry.h"
+
+namespace strata {
+
+namespace {
+
+// Keeps the loops' results observable.
+std::atomic<double> sink{0};
+
+// Eight independent chains of scalar multiply-adds, as the scalar kernels
+// compute (baseline x86-64 has no FMA instruction).
+double f32_scalar_rounds(int64_t rounds) {
+  float a[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  for (int64_t i = 0; i < rounds; ++i)
+    for (float& v : a) v = v * 0.999999f + 1e-7f;
+  sink.store(a[0] + a[7], std::memory_order_relaxed);
+  return 16.0 * double(rounds);
+}
+
+using Loop = double (*)(int64_t rounds);
+
+// Ops per second of `loop` over every pool thread: the median of `repeats`.
+double rate_of(Loop loop, int repeats) {
+  ThreadPool& pool = ThreadPool::global();
+  // About 10 ms per thread on current cores; a slower core only takes longer.
+  constexpr int64_t kRounds = 1 << 20;
+  std::vector<double> rates;
+  for (int r = 0; r < repeats; ++r) {
+    std::atomic<double> ops{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(pool.size(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const double done = loop(kRounds);
+        double seen = ops.load();
+        while (!ops.compare_exchange_weak(seen, seen + done)) {}
+      }
+    });
+    rates.push_back(ops.load() / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+}  // namespace
+
+double f32_fma_loop_scalar(int64_t rounds) { return f32_scalar_rounds(rounds); }
+
+ComputeRates measure_compute_rates(int repeats) {
+  const Isa isa = max_isa();
+  ComputeRates r;
+  auto set = [&](Work kind, Loop loop) { r.ops_per_second[size_t(kind)] = rate_of(loop, repeats); };
+  set(Work::F32Fma, isa >= Isa::Avx512 ? f32_fma_loop_avx512 : isa >= Isa::Avx2 ? f32_fma_loop_avx2 : f32_fma_loop_scalar);
+  if (isa >= Isa::Avx512 && cpu_has({.vnni = true})) {
+    set(Work::Int8Dot, int8_dot_loop_avx512_vnni);
+  } else if (isa >= Isa::Avx2) {
+    set(Work::Int8Dot, int8_dot_loop_avx2);
+  }
+  if (isa >= Isa::Avx512 && cpu_has({.bf16 = true})) set(Work::Bf16Dot, bf16_dot_loop_avx512_bf16);
+  return r;
+}
+
+double compute_limit_seconds(const std::array<double, size_t(Work::kCount)>& ops, const ComputeRates& rates) {
+  double seconds = 0;
+  for (size_t k = 0; k < ops.size(); ++k) {
+    if (rates.ops_per_second[k] > 0) seconds += ops[k] / rates.ops_per_second[k];
+  }
+  return seconds;
+}
+
+}  // namespace strata

@@ -1,0 +1,39 @@
+#pragma once
+// The machine's arithmetic rates, measured the way the kernels compute: per
+// kind of work (core/op_profile.h's Work), independent multiply-add chains
+// of the widest instructions the selected kernels use (within max_isa()), on
+// every thread of the global pool at once. They are the baseline a prompt
+// pass is held to (its work at these rates is the fastest it can be), as
+// the read bandwidth is decode's. On a shared machine the rates move, so
+// callers measure them next to the timing they compare them with.
+#include <array>
+#include <cstdint>
+
+#include "core/op_profile.h"
+
+namespace strata {
+
+struct ComputeRates {
+  // Operations (multiplies and adds, each counted) per second; 0 where the
+  // CPU or the ISA cap has no instructions for that kind.
+  std::array<double, size_t(Work::kCount)> ops_per_second{};
+};
+
+// The median of `repeats` measurements of about 10 ms each.
+ComputeRates measure_compute_rates(int repeats = 3);
+
+// The seconds `ops` (per kind) take at `rates`: the kinds run on the same
+// execution ports, so their times add. Work of a kind the rates lack counts
+// nothing.
+double compute_limit_seconds(const std::array<double, size_t(Work::kCount)>& ops, const ComputeRates& rates);
+
+// The measuring loops: `rounds` rounds on the calling thread; each returns
+// the operations it did. Defined per ISA in compute_rates*.cpp.
+double f32_fma_loop_scalar(int64_t rounds);
+double f32_fma_loop_avx2(int64_t rounds);
+double f32_fma_loop_avx512(int64_t rounds);
+double int8_dot_loop_avx2(int64_t rounds);
+double int8_dot_loop_avx512_vnni(int64_t rounds);
+double bf16_dot_loop_avx512_bf16(int64_t rounds);
+
+}  // namespace strata
