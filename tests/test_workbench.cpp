@@ -441,6 +441,27 @@ TEST(KernelRunner, SolutionsGetTheirStatusAndTheRunnerSurvives) {
   const KernelTable again = KernelTable::from_json(nlohmann::json::parse(table.to_json().dump()), "t");
   EXPECT_EQ(again.entries[0].solution, e.solution);
 
+  // A challenger replaces what serving selects without a table only by the
+  // --min-speedup margin: 3% faster keeps the selection, 10% faster wins.
+  const std::string incumbent(select("rmsnorm").name);
+  auto with_challenger_at = [&](double challenger_ms) {
+    Dataset timed = d;
+    for (Trace& tr : timed.traces) {
+      if (!tr.evaluation->performance) continue;
+      tr.evaluation->performance->latency_ms = tr.solution->ends_with("__" + incumbent) ? 1.0
+                                               : *tr.solution == "tester_c_right"     ? challenger_ms
+                                                                                      : 10.0;
+    }
+    std::vector<std::string> why;
+    const KernelTable t = build_kernel_table(timed, why, 1.05);
+    EXPECT_EQ(t.entries.size(), 1u);
+    return std::make_pair(t.entries.empty() ? std::string() : t.entries[0].solution, why);
+  };
+  const auto [kept, kept_notes] = with_challenger_at(0.97);
+  EXPECT_EQ(kept, incumbent);
+  EXPECT_THAT(kept_notes, ::testing::Contains(HasSubstr("kept " + incumbent)));
+  EXPECT_EQ(with_challenger_at(0.9).first, "tester_c_right");
+
   // The leaderboard: the baseline at 1x, failures at 0 and last, a PNG of the
   // fast_p curves (matplotlib comes with scripts/install-deps).
   const std::vector<DefinitionBoard> boards = leaderboard(d);

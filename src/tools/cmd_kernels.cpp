@@ -235,13 +235,14 @@ void bench(const BenchArgs& a) {
 
 struct ApplyArgs {
   std::string dataset, out;
+  double min_speedup = 1.05;
 };
 
 void apply(const ApplyArgs& a) {
   const Dataset d = load_dataset(a.dataset);
   for (const std::string& e : d.errors) fmt::print(stderr, "warning: skipped: {}\n", e);
   std::vector<std::string> notes;
-  const KernelTable table = build_kernel_table(d, notes);
+  const KernelTable table = build_kernel_table(d, notes, a.min_speedup);
   std::sort(notes.begin(), notes.end());
   notes.erase(std::unique(notes.begin(), notes.end()), notes.end());
   for (const std::string& n : notes) fmt::print("note: {}\n", n);
@@ -316,6 +317,10 @@ void add_kernels_command(CLI::App& app) {
   CLI::App* ap = cmd->add_subcommand("apply", "Pick the fastest correct solution per definition and token bucket from traces");
   ap->add_option("dataset", aargs->dataset, "a dataset with traces (the --out of kernels bench)")->required();
   ap->add_option("--out", aargs->out, "kernel table JSON, for serve/generate --kernel-table")->required();
+  ap->add_option("--min-speedup", aargs->min_speedup,
+                 "a solution replaces the one serving selects without a table only when this many times faster")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 100.0));
   ap->callback([aargs] { apply(*aargs); });
 
   auto rargs = std::make_shared<ReportArgs>();

@@ -80,7 +80,7 @@ KernelTable KernelTable::from_json(const nlohmann::json& j, const std::string& w
   return t;
 }
 
-KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes) {
+KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes, double min_speedup) {
   KernelTable table;
   for (const Definition& def : d.definitions) {
     const std::optional<std::string> kernel = def.tag("strata_kernel");
@@ -117,8 +117,11 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
     }
     std::vector<int64_t> shape;
     for (const char* axis : how->shape_axes) shape.push_back(def.axis(axis)->value);
+    // What serving runs without a table: the selection, by ISA order and path.
+    const std::string_view incumbent = select(*kernel).name;
     for (const auto& [bucket, count] : workloads_in_bucket) {
       KernelTableEntry best{def.name, *kernel, shape, bucket, "", 0};
+      std::optional<double> incumbent_ms;
       for (const auto& [key, ms] : latencies) {
         if (key.first != bucket || failed.contains(key) || int(ms.size()) < count) continue;
         const std::optional<std::string> registry = registry_solution(d, key.second);
@@ -130,11 +133,22 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
           continue;
         }
         const double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / double(ms.size());
+        if (registry == incumbent) incumbent_ms = mean;
         if (best.solution.empty() || mean < best.latency_ms) {
           best.solution = registry ? *registry : external->name;
           best.latency_ms = mean;
           best.out_of_tree = external ? nlohmann::json(external->to_json()) : nlohmann::json();
         }
+      }
+      // A timing from a loaded moment can make the incumbent look slower:
+      // a challenger replaces it only by a clear margin.
+      if (incumbent_ms && best.solution != incumbent && best.latency_ms * min_speedup > *incumbent_ms) {
+        notes.push_back(fmt::format("{} tokens<={}: kept {} ({:.4f} ms): {} was {:.2f}x faster, under --min-speedup {}",
+                                    def.name, bucket, incumbent, *incumbent_ms, best.solution,
+                                    *incumbent_ms / best.latency_ms, min_speedup));
+        best.solution = std::string(incumbent);
+        best.latency_ms = *incumbent_ms;
+        best.out_of_tree = nullptr;
       }
       if (!best.solution.empty()) table.entries.push_back(std::move(best));
     }

@@ -38,8 +38,10 @@ struct KernelTable {
 
 // Buckets are the powers of two at or above each workload's token count. A
 // solution competes in a bucket only if it PASSED every workload there; the
-// least mean latency wins. `notes` says what could not be applied and why.
-KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes);
+// least mean latency wins, but it replaces the solution serving selects
+// without a table only when at least `min_speedup` times faster. `notes` says
+// what could not be applied, or was kept, and why.
+KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes, double min_speedup = 1.05);
 
 // Installs the entries whose solution is on the numeric path serving selects
 // for its kernel (a table does not switch e.g. INT4 from W4A8 to exact);
