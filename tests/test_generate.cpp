@@ -195,7 +195,8 @@ TEST_F(GenerateTest, PromptPassIsHeldToTheMeasuredArithmeticRates) {
   EXPECT_EQ(ops["rmsnorm"]["gop_per_step"].get<double>(), 0);  // not multiply-add bound: not counted
 
   const json& work = out["prompt_work_per_pass"];
-  EXPECT_GE(work["f32_fma"].get<double>() + work["int8_dot"].get<double>(), qkv + attention);
+  EXPECT_GE(work["f32_fma"].get<double>() + work["int8_dot"].get<double>() + work["bf16_dot"].get<double>(),
+            qkv + attention);
   EXPECT_GT(out["compute_rates_per_s"]["f32_fma"].get<double>(), 0);
   const double fraction = out["prompt_compute_fraction"].get<double>();
   EXPECT_GT(fraction, 0);

@@ -23,6 +23,7 @@
 #include "engine/sampler.h"
 #include "kernels/attention.h"
 #include "kernels/compute_rates.h"
+#include "kernels/gemm_work.h"
 #include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/matmul.h"
@@ -200,6 +201,7 @@ TEST(OpProfile, DispatchPointsCountTheirWorkToTheOpenOp) {
   const std::vector<uint8_t> w = random_weights(DType::BF16, rows, cols, rng);
   Int4Matrix int4(rows, cols, Int4ScaleType::F16);
   std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
+  const WeightMatrix bf16 = matrix_of(DType::BF16, w, rows, cols);
   op_profile::reset();
   op_profile::enable(true);
   {
@@ -207,6 +209,9 @@ TEST(OpProfile, DispatchPointsCountTheirWorkToTheOpenOp) {
     matmul(x.data(), n, matrix_of(DType::BF16, w, rows, cols), y.data());
     { ScopedOp inner(Op::Router); matmul_rows(x.data(), n, matrix_of(DType::BF16, w, rows, cols), y.data(), 16, 32); }
     matmul_rows(x.data(), n, WeightMatrix::of(int4), y.data(), 0, 16);
+    // Row ranges counted from the pool's workers add up to the matrices.
+    std::vector<float> y2(y.size());
+    matmul_shared_input(x.data(), n, {{&bf16, y.data()}, {&bf16, y2.data()}});
   }
   matmul(x.data(), n, matrix_of(DType::BF16, w, rows, cols), y.data());  // no op open: not counted
   op_profile::enable(false);
@@ -214,7 +219,7 @@ TEST(OpProfile, DispatchPointsCountTheirWorkToTheOpenOp) {
   const OpTotals t = op_profile::totals();
   const Work int4_work = gemm_work(select(kGemmW4a16G32.name).path);
   std::array<double, size_t(Work::kCount)> qkv{}, router{};
-  qkv[size_t(gemm_work(select(kGemmBf16.name).path))] += 2.0 * n * rows * cols;
+  qkv[size_t(gemm_work(select(kGemmBf16.name).path))] += 3 * 2.0 * n * rows * cols;
   qkv[size_t(int4_work)] += 2.0 * n * 16 * cols;
   router[size_t(gemm_work(select(kGemmBf16.name).path))] = 2.0 * n * 16 * cols;
   EXPECT_EQ(t[size_t(Op::QkvProj)].ops, qkv);

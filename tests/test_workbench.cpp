@@ -455,7 +455,9 @@ TEST(KernelRunner, SolutionsGetTheirStatusAndTheRunnerSurvives) {
     std::vector<std::string> why;
     const KernelTable t = build_kernel_table(timed, why, 1.05);
     EXPECT_EQ(t.entries.size(), 1u);
-    return std::make_pair(t.entries.empty() ? std::string() : t.entries[0].solution, why);
+    if (t.entries.empty()) return std::make_pair(std::string(), why);
+    EXPECT_EQ(t.entries[0].out_of_tree.is_null(), t.entries[0].solution != "tester_c_right");
+    return std::make_pair(t.entries[0].solution, why);
   };
   const auto [kept, kept_notes] = with_challenger_at(0.97);
   EXPECT_EQ(kept, incumbent);

@@ -33,7 +33,8 @@ namespace op_profile {
 namespace {
 std::atomic<bool> on{false};
 std::mutex mu;
-OpTotals sums;
+OpTotals sums;  // all but the work, which workers add to without the lock
+std::array<std::array<std::atomic<double>, size_t(Work::kCount)>, size_t(Op::kCount)> work;
 // Op::kCount: no op open.
 std::atomic<int> open_op{int(Op::kCount)};
 }  // namespace
@@ -44,11 +45,16 @@ bool enabled() { return on.load(std::memory_order_relaxed); }
 void reset() {
   std::lock_guard lock(mu);
   sums = OpTotals{};
+  for (auto& op : work)
+    for (auto& w : op) w.store(0, std::memory_order_relaxed);
 }
 
 OpTotals totals() {
   std::lock_guard lock(mu);
-  return sums;
+  OpTotals t = sums;
+  for (size_t i = 0; i < t.size(); ++i)
+    for (size_t k = 0; k < t[i].ops.size(); ++k) t[i].ops[k] = work[i][k].load(std::memory_order_relaxed);
+  return t;
 }
 
 void add(Op op, double seconds, double bytes) {
@@ -63,8 +69,7 @@ void add_work(Work kind, double ops) {
   if (!enabled()) return;
   const int op = open_op.load(std::memory_order_relaxed);
   if (op == int(Op::kCount)) return;
-  std::lock_guard lock(mu);
-  sums[size_t(op)].ops[size_t(kind)] += ops;
+  work[size_t(op)][size_t(kind)].fetch_add(ops, std::memory_order_relaxed);
 }
 
 void open(Op op) { open_op.store(int(op), std::memory_order_relaxed); }

@@ -1,14 +1,17 @@
 #pragma once
-// Where a forward pass spends its time: wall seconds and weight/KV bytes read
-// per op, summed over calls, for `strata generate --profile`. Off by default;
+// Where a forward pass spends its time: wall seconds, weight/KV bytes read
+// and arithmetic done per op, summed over calls, for `strata generate`. Off by default;
 // a ScopedOp then costs one relaxed atomic load. Ops are recorded by the
 // thread that drives the forward pass (workers only compute inside them), so
 // the figures of one op are its wall time, threads included. JoinWait is
 // nested inside the others: the driving thread waiting for the workers at
 // the end of a parallel loop (load imbalance plus wake-up latency).
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+
+#include "core/work.h"
 
 namespace strata {
 
@@ -35,15 +38,11 @@ enum class Op : int {
 
 const char* op_name(Op op);
 
-// Arithmetic an op's kernels did, by the instructions that set its rate
-// (the kernels' dispatch points count it; see kernels/compute_rates.h).
-enum class Work : int { F32Fma, Int8Dot, Bf16Dot, kCount };
-
 struct OpTotal {
   int64_t calls = 0;
   double seconds = 0;
   double bytes = 0;
-  std::array<double, size_t(Work::kCount)> ops{};  // multiplies and adds, each counted
+  WorkOps ops{};  // the arithmetic its kernels did, counted at their dispatch points
 };
 using OpTotals = std::array<OpTotal, size_t(Op::kCount)>;
 
@@ -55,6 +54,8 @@ OpTotals totals();
 void add(Op op, double seconds, double bytes);
 // Adds `ops` of `kind` to the op open on the driving thread; callable from
 // any thread (workers compute inside the driver's op). Nothing while off.
+// One thread drives profiled forward passes at a time (generate, the
+// context benchmark): the open op is process-wide.
 void add_work(Work kind, double ops);
 // The op work is counted to: set by ScopedOp, except JoinWait, which nests
 // inside an op whose workers are still computing.

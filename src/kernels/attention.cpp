@@ -38,8 +38,7 @@ void attention(const AttentionArgs& args) {
   if (op_profile::enabled()) {
     // q.k and p.v: 4 flops per key, head dimension and head.
     double keys = 0;
-    for (int64_t r = 0; r < args.n_rows; ++r)
-      keys += std::max(0, std::min(args.key_end, args.n_keys[r]) - args.key_begin);
+    for (int64_t r = 0; r < args.n_rows; ++r) keys += std::max(0, args.keys_end(r) - args.key_begin);
     op_profile::add_work(Work::F32Fma, 4.0 * keys * double(args.head_dim * args.n_heads));
   }
   kernel()(args);

@@ -12,13 +12,13 @@
 namespace strata {
 
 namespace {
-
-// Keeps the loops' results observable.
+// Keeps the scalar loop's result observable.
 std::atomic<double> sink{0};
+}  // namespace
 
 // Eight independent chains of scalar multiply-adds, as the scalar kernels
 // compute (baseline x86-64 has no FMA instruction).
-double f32_scalar_rounds(int64_t rounds) {
+double f32_fma_loop_scalar(int64_t rounds) {
   float a[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   for (int64_t i = 0; i < rounds; ++i)
     for (float& v : a) v = v * 0.999999f + 1e-7f;
@@ -26,22 +26,22 @@ double f32_scalar_rounds(int64_t rounds) {
   return 16.0 * double(rounds);
 }
 
+namespace {
+
 using Loop = double (*)(int64_t rounds);
 
 // Ops per second of `loop` over every pool thread: the median of `repeats`.
 double rate_of(Loop loop, int repeats) {
   ThreadPool& pool = ThreadPool::global();
-  // About 10 ms per thread on current cores; a slower core only takes longer.
+  // A few ms per thread on current cores; a slower core only takes longer.
   constexpr int64_t kRounds = 1 << 20;
   std::vector<double> rates;
-  for (int r = 0; r < repeats; ++r) {
+  for (int r = 0; r < std::max(repeats, 1); ++r) {
     std::atomic<double> ops{0};
     const auto t0 = std::chrono::steady_clock::now();
     pool.parallel_for(pool.size(), [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
-        const double done = loop(kRounds);
-        double seen = ops.load();
-        while (!ops.compare_exchange_weak(seen, seen + done)) {}
+        ops.fetch_add(loop(kRounds));
       }
     });
     rates.push_back(ops.load() / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -51,8 +51,6 @@ double rate_of(Loop loop, int repeats) {
 }
 
 }  // namespace
-
-double f32_fma_loop_scalar(int64_t rounds) { return f32_scalar_rounds(rounds); }
 
 ComputeRates measure_compute_rates(int repeats) {
   const Isa isa = max_isa();
@@ -68,7 +66,7 @@ ComputeRates measure_compute_rates(int repeats) {
   return r;
 }
 
-double compute_limit_seconds(const std::array<double, size_t(Work::kCount)>& ops, const ComputeRates& rates) {
+double compute_limit_seconds(const WorkOps& ops, const ComputeRates& rates) {
   double seconds = 0;
   for (size_t k = 0; k < ops.size(); ++k) {
     if (rates.ops_per_second[k] > 0) seconds += ops[k] / rates.ops_per_second[k];

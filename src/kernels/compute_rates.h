@@ -9,23 +9,23 @@
 #include <array>
 #include <cstdint>
 
-#include "core/op_profile.h"
+#include "core/work.h"
 
 namespace strata {
 
 struct ComputeRates {
   // Operations (multiplies and adds, each counted) per second; 0 where the
   // CPU or the ISA cap has no instructions for that kind.
-  std::array<double, size_t(Work::kCount)> ops_per_second{};
+  WorkOps ops_per_second{};
 };
 
-// The median of `repeats` measurements of about 10 ms each.
+// The median of `repeats` (at least 1) measurements of a few ms each.
 ComputeRates measure_compute_rates(int repeats = 3);
 
 // The seconds `ops` (per kind) take at `rates`: the kinds run on the same
 // execution ports, so their times add. Work of a kind the rates lack counts
 // nothing.
-double compute_limit_seconds(const std::array<double, size_t(Work::kCount)>& ops, const ComputeRates& rates);
+double compute_limit_seconds(const WorkOps& ops, const ComputeRates& rates);
 
 // The measuring loops: `rounds` rounds on the calling thread; each returns
 // the operations it did. Defined per ISA in compute_rates*.cpp.

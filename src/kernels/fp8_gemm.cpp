@@ -5,6 +5,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/fp8_matrix.h"
+#include "kernels/gemm_work.h"
 
 namespace strata {
 
@@ -32,8 +33,9 @@ namespace {
 void run_selected(const Fp8GemmArgs& a, int64_t row_begin, int64_t row_end, bool parallel) {
   constexpr int64_t kRowBlock = 16;
   static const SelectedKernel selected(kGemmFp8E4m3Block128);
-  const Fp8GemmFn fn = selected();
-  count_gemm_work(selected.solution()->path, a.n, row_end - row_begin, a.w->cols());
+  const Solution* solution = selected.solution();
+  const Fp8GemmFn fn = solution->kernel(kGemmFp8E4m3Block128);
+  count_gemm_work(solution->path, a.n, row_end - row_begin, a.w->cols());
   if (!parallel) return fn(a, row_begin, row_end);
   ThreadPool::global().parallel_for((row_end - row_begin + kRowBlock - 1) / kRowBlock, [&](int64_t b0, int64_t b1) {
     fn(a, row_begin + b0 * kRowBlock, std::min(row_end, row_begin + b1 * kRowBlock));

@@ -6,6 +6,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/gemm_work.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/kernel_calls.h"
 #include "kernels/shape_choices.h"

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "core/dtype.h"
@@ -201,7 +202,7 @@ void w4a8_block_kernel(const uint8_t* first, size_t tile_bytes, int64_t groups, 
       #pragma GCC unroll 8
       for (int i = 0; i < NT; ++i) {
         // One token (decode) streams its tiles from memory once.
-        if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(blocks[i]) + 64 * k + kGemvPrefetchBytes, _MM_HINT_T0);
+        if constexpr (T == 1 && !std::is_same_v<Tiles, PanelTiles>) _mm_prefetch(reinterpret_cast<const char*>(blocks[i]) + 64 * k + kGemvPrefetchBytes, _MM_HINT_T0);
         Tiles::nibbles(blocks[i], k, lo[i], hi[i]);
       }
       #pragma GCC unroll 8
@@ -299,9 +300,9 @@ void quantize_activations_q8_avx512(const float* x, int64_t cols, int8_t* q, flo
 // tokens on, the tiles are first unpacked into a panel: unpacking costs
 // about what 8 token blocks' in-register splitting does (bench_int4,
 // 768 x 2048, one thread: equal at 64 tokens, 1.13x faster at 512, 0.93x at
-// 30). With more than one token block, each call also brings the next
-// tiles' weights into L2 while these compute (a MoE layer's experts are cold:
-// each is read once per step).
+// 30). With more than one token block, the first block's calls also bring
+// the next tiles' weights into L2 while the other blocks compute (a MoE
+// layer's experts are cold: each is read once per step).
 constexpr int64_t kPanelTokens = 64;
 
 template <Int4ScaleType S>
@@ -326,7 +327,9 @@ void w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
       with_tokens<kMaxT, kMaxT>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NT>(int64_t tile) {
         const __mmask16 masks[2] = {row_mask(w, tile), NT > 1 ? row_mask(w, tile + 1) : __mmask16(0)};
         float* out = y + tile * kTile;
-        const uint8_t* ahead = prefetch && tile + kCacheTiles + NT <= tile_end ? w.block(tile + kCacheTiles, 0) : nullptr;
+        // Only the first token block fetches: later ones find the lines in L2.
+        const bool fetch = prefetch && t == 0 && tile + kCacheTiles + NT <= tile_end;
+        const uint8_t* ahead = fetch ? w.block(tile + kCacheTiles, 0) : nullptr;
         if (unpack) {
           const size_t tile_bytes = size_t(groups) * kPanelBlockBytes;
           w4a8_block_kernel<PanelTiles, T, NT>(panel.data() + size_t(tile - c0) * tile_bytes, tile_bytes, groups,

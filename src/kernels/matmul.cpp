@@ -8,10 +8,11 @@
 #include "formats/tensor_source.h"
 #include "kernels/fp8_gemm.h"
 #include "kernels/fp8_matrix.h"
+#include "kernels/gemm_work.h"
 #include "kernels/int4_gemm.h"
+#include "kernels/int4_matrix.h"
 #include "kernels/kernel_calls.h"
 #include "kernels/shape_choices.h"
-#include "kernels/int4_matrix.h"
 #include "kernels/weight_blocks.h"
 
 namespace strata {

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <vector>
 
+#include "core/thread_pool.h"
 #include "kernels/kernel_calls.h"
 #include "kernels/rope_rows.h"
 #include "kernels/shape_choices.h"
@@ -145,28 +147,54 @@ void topk_router_scalar(const float* logits, int64_t n_experts, int64_t top_k, c
     for (int64_t i = 0; i < top_k; ++i) weights[i] *= p.scale;
 }
 
+namespace {
+
+// Row-wise ops of many rows (a prompt pass) split their rows over the pool;
+// a row's result does not depend on the split. Below kParallelFloats the
+// fork and join cost more than they save.
+constexpr int64_t kParallelFloats = 1 << 16;
+
+void over_rows(int64_t n_rows, int64_t row_floats, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n_rows * row_floats < kParallelFloats) return fn(0, n_rows);
+  ThreadPool::global().parallel_for(n_rows, fn);
+}
+
+}  // namespace
+
 void rmsnorm(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps) {
   static const SelectedKernel kernel(kRmsnorm);
   const int64_t shape[] = {dim};
   observe_kernel_call(kRmsnorm.name, shape, n_rows);
-  choose(kernel, kRmsnorm, shape, n_rows)->kernel(kRmsnorm)(x, weight, y, n_rows, dim, eps);
+  const RmsNormFn fn = choose(kernel, kRmsnorm, shape, n_rows)->kernel(kRmsnorm);
+  over_rows(n_rows, dim, [&](int64_t r0, int64_t r1) { fn(x + r0 * dim, weight, y + r0 * dim, r1 - r0, dim, eps); });
 }
 void fused_add_rmsnorm(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows, int64_t dim,
                        float eps) {
   static const SelectedKernel kernel(kFusedAddRmsnorm);
   const int64_t shape[] = {dim};
   observe_kernel_call(kFusedAddRmsnorm.name, shape, n_rows);
-  choose(kernel, kFusedAddRmsnorm, shape, n_rows)->kernel(kFusedAddRmsnorm)(delta, residual, weight, y, n_rows, dim, eps);
+  const FusedAddRmsNormFn fn = choose(kernel, kFusedAddRmsnorm, shape, n_rows)->kernel(kFusedAddRmsnorm);
+  over_rows(n_rows, dim, [&](int64_t r0, int64_t r1) {
+    fn(delta + r0 * dim, residual + r0 * dim, weight, y + r0 * dim, r1 - r0, dim, eps);
+  });
 }
 void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta) {
   static const SelectedKernel kernel(kRopeNeox);
-  kernel()(x, n_rows, n_heads, head_dim, rotary_dim, positions, theta);
+  const RopeFn fn = kernel();
+  const int64_t row = n_heads * head_dim;
+  over_rows(n_rows, row, [&](int64_t r0, int64_t r1) {
+    fn(x + r0 * row, r1 - r0, n_heads, head_dim, rotary_dim, positions + r0, theta);
+  });
 }
 void rope_gptj(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta) {
   static const SelectedKernel kernel(kRopeGptj);
-  kernel()(x, n_rows, n_heads, head_dim, rotary_dim, positions, theta);
+  const RopeFn fn = kernel();
+  const int64_t row = n_heads * head_dim;
+  over_rows(n_rows, row, [&](int64_t r0, int64_t r1) {
+    fn(x + r0 * row, r1 - r0, n_heads, head_dim, rotary_dim, positions + r0, theta);
+  });
 }
 void softmax(float* x, int64_t n) {
   static const SelectedKernel kernel(kSoftmax);

@@ -26,19 +26,6 @@ std::string_view numeric_path_name(NumericPath path) {
   return "?";
 }
 
-Work gemm_work(NumericPath path) {
-  switch (path) {
-    case NumericPath::W4A8: return Work::Int8Dot;
-    case NumericPath::Bf16Dot: return Work::Bf16Dot;
-    case NumericPath::Exact: break;
-  }
-  return Work::F32Fma;
-}
-
-void count_gemm_work(NumericPath path, int64_t n, int64_t rows, int64_t cols) {
-  if (op_profile::enabled()) op_profile::add_work(gemm_work(path), 2.0 * double(n) * double(rows) * double(cols));
-}
-
 void Solution::wrong_definition(std::string_view asked) const {
   fail("kernel solution {} belongs to {}, not {}", name, definition, asked);
 }

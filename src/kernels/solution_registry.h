@@ -23,7 +23,6 @@
 #include <string_view>
 #include <vector>
 
-#include "core/op_profile.h"
 #include "kernels/cpu_isa.h"
 
 namespace strata {
@@ -34,12 +33,6 @@ namespace strata {
 // bf16dot: bf16 activations for BF16 weights).
 enum class NumericPath : uint8_t { Exact, W4A8, Bf16Dot };
 std::string_view numeric_path_name(NumericPath path);
-// The instructions a GEMM on `path` computes with: f32 FMAs, except int8
-// (w4a8) and bf16 (bf16dot) dot products.
-Work gemm_work(NumericPath path);
-// Counts a GEMM of n tokens over rows x cols weights on `path` to the op
-// profile's open op (core/op_profile.h).
-void count_gemm_work(NumericPath path, int64_t n, int64_t rows, int64_t cols);
 
 // A definition's name together with the function type of its solutions, so
 // registering and calling a solution are type-checked.

@@ -235,7 +235,7 @@ void bench(const BenchArgs& a) {
 
 struct ApplyArgs {
   std::string dataset, out;
-  double min_speedup = 1.05;
+  double min_speedup = kDefaultMinSpeedup;
 };
 
 void apply(const ApplyArgs& a) {

@@ -142,6 +142,10 @@ KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes
       }
       // A timing from a loaded moment can make the incumbent look slower:
       // a challenger replaces it only by a clear margin.
+      if (!incumbent_ms && !best.solution.empty() && best.solution != incumbent) {
+        notes.push_back(fmt::format("{} tokens<={}: no timing of {} (what serving selects here): {} picked without "
+                                    "the --min-speedup margin", def.name, bucket, incumbent, best.solution));
+      }
       if (incumbent_ms && best.solution != incumbent && best.latency_ms * min_speedup > *incumbent_ms) {
         notes.push_back(fmt::format("{} tokens<={}: kept {} ({:.4f} ms): {} was {:.2f}x faster, under --min-speedup {}",
                                     def.name, bucket, incumbent, *incumbent_ms, best.solution,

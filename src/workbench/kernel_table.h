@@ -41,7 +41,9 @@ struct KernelTable {
 // least mean latency wins, but it replaces the solution serving selects
 // without a table only when at least `min_speedup` times faster. `notes` says
 // what could not be applied, or was kept, and why.
-KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes, double min_speedup = 1.05);
+inline constexpr double kDefaultMinSpeedup = 1.05;
+KernelTable build_kernel_table(const Dataset& d, std::vector<std::string>& notes,
+                               double min_speedup = kDefaultMinSpeedup);
 
 // Installs the entries whose solution is on the numeric path serving selects
 // for its kernel (a table does not switch e.g. INT4 from W4A8 to exact);
