@@ -4,7 +4,7 @@
 // dtype and kernel, on the global thread pool. Counters: GFLOP/s
 // (2 * n * rows * cols per call) and weight GB/s.
 // Attention per kernel, one KV head's GQA group (8 query heads, head_dim
-// 128) on one thread: a causal 512-token prompt in blocks of 4 rows, and one
+// 128) on one thread: a causal 512-token prompt in blocks of 16 rows, and one
 // decode row over 4096 cached positions. GFLOP/s counts 4 * head_dim per
 // (query, key) pair.
 #include <benchmark/benchmark.h>
@@ -75,7 +75,7 @@ void run_matmul(benchmark::State& state, MatmulFn fn, DType dtype, MatmulShape s
 }
 
 void run_attention(benchmark::State& state, AttentionFn fn, bool prefill) {
-  constexpr int64_t kHeadDim = 128, kGroup = 8, kBlockRows = 4;
+  constexpr int64_t kHeadDim = 128, kGroup = 8, kBlockRows = 16;  // as attention_block makes its items
   const int64_t n_rows = prefill ? 512 : 1, n_pos = prefill ? 512 : 4096;
   std::mt19937 rng(2);
   std::normal_distribution<float> normal(0.0f, 1.0f);
