@@ -147,6 +147,20 @@ void topk_router_scalar(const float* logits, int64_t n_experts, int64_t top_k, c
     for (int64_t i = 0; i < top_k; ++i) weights[i] *= p.scale;
 }
 
+void moe_combine_scalar(const float* y, const int64_t* rows, const float* weights, int64_t n_tokens, int64_t top_k,
+                        int64_t h, const float* shared, float* out) {
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    float* dst = out + t * h;
+    for (int64_t j = 0; j < top_k; ++j) {
+      const float wt = weights[t * top_k + j];
+      const float* src = y + rows[t * top_k + j] * h;
+      for (int64_t c = 0; c < h; ++c) dst[c] = j == 0 ? wt * src[c] : dst[c] + wt * src[c];
+    }
+    if (shared)
+      for (int64_t c = 0; c < h; ++c) dst[c] += shared[t * h + c];
+  }
+}
+
 namespace {
 
 // Row-wise ops of many rows (a prompt pass) split their rows over the pool;
@@ -194,6 +208,15 @@ void rope_gptj(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int6
   const int64_t row = n_heads * head_dim;
   over_rows(n_rows, row, [&](int64_t r0, int64_t r1) {
     fn(x + r0 * row, r1 - r0, n_heads, head_dim, rotary_dim, positions + r0, theta);
+  });
+}
+void moe_combine(const float* y, const int64_t* rows, const float* weights, int64_t n_tokens, int64_t top_k,
+                 int64_t h, const float* shared, float* out) {
+  static const SelectedKernel kernel(kMoeCombine);
+  const MoeCombineFn fn = kernel();
+  over_rows(n_tokens, top_k * h, [&](int64_t t0, int64_t t1) {
+    fn(y, rows + t0 * top_k, weights + t0 * top_k, t1 - t0, top_k, h, shared ? shared + t0 * h : nullptr,
+       out + t0 * h);
   });
 }
 void softmax(float* x, int64_t n) {

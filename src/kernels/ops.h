@@ -67,6 +67,14 @@ struct RouterParams {
 void topk_router(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& params, int32_t* ids,
                  float* weights);
 
+// A MoE layer's output: per token t, out[t] = sum over its top_k choices j of
+// weights[t, j] * y[rows[t, j]] (+ shared[t] when given), in choice order,
+// each product rounded and then added (no fused multiply-add), so every
+// solution gives the same bits and a token's result does not depend on its
+// batch. Rows of y are h floats.
+void moe_combine(const float* y, const int64_t* rows, const float* weights, int64_t n_tokens, int64_t top_k,
+                 int64_t h, const float* shared, float* out);
+
 using RmsNormFn = void (*)(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
 using FusedAddRmsNormFn = void (*)(const float* delta, float* residual, const float* weight, float* y, int64_t n_rows,
                                    int64_t dim, float eps);
@@ -77,6 +85,8 @@ using SiluMulFn = void (*)(const float* gate, const float* up, float* out, int64
 using ArgmaxFn = int64_t (*)(const float* x, int64_t n);
 using TopkRouterFn = void (*)(const float* logits, int64_t n_experts, int64_t top_k, const RouterParams& params,
                               int32_t* ids, float* weights);
+using MoeCombineFn = void (*)(const float* y, const int64_t* rows, const float* weights, int64_t n_tokens,
+                              int64_t top_k, int64_t h, const float* shared, float* out);
 // Generic in their sizes; the dataset's definitions (kernels/definitions/,
 // tagged strata_kernel:<name>) fix the shapes the models use.
 inline constexpr KernelDefinition<RmsNormFn> kRmsnorm{"rmsnorm"};
@@ -87,6 +97,7 @@ inline constexpr KernelDefinition<SoftmaxFn> kSoftmax{"softmax"};
 inline constexpr KernelDefinition<SiluMulFn> kSiluMul{"silu_mul"};
 inline constexpr KernelDefinition<ArgmaxFn> kArgmax{"argmax"};
 inline constexpr KernelDefinition<TopkRouterFn> kMoeTopkRouter{"moe_topk_router"};
+inline constexpr KernelDefinition<MoeCombineFn> kMoeCombine{"moe_combine"};
 
 // Solutions: the references (ops.cpp) and the AVX-512 variants (ops_avx512.cpp).
 void rmsnorm_scalar(const float* x, const float* weight, float* y, int64_t n_rows, int64_t dim, float eps);
@@ -111,5 +122,9 @@ void rope_gptj_avx512(float* x, int64_t n_rows, int64_t n_heads, int64_t head_di
 void softmax_avx512(float* x, int64_t n);
 void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n);
 int64_t argmax_avx512(const float* x, int64_t n);
+void moe_combine_scalar(const float* y, const int64_t* rows, const float* weights, int64_t n_tokens, int64_t top_k,
+                        int64_t h, const float* shared, float* out);
+void moe_combine_avx512(const float* y, const int64_t* rows, const float* weights, int64_t n_tokens, int64_t top_k,
+                        int64_t h, const float* shared, float* out);
 
 }  // namespace strata

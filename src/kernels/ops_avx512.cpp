@@ -128,6 +128,29 @@ void silu_mul_avx512(const float* gate, const float* up, float* out, int64_t n) 
   }
 }
 
+// Each 16-float slice of a token's row sums its choices in a register, with
+// the reference's separate multiply and add: the explicit-rounding forms,
+// which GCC does not contract into an FMA as it does _mm512_add_ps of a
+// _mm512_mul_ps.
+void moe_combine_avx512(const float* y, const int64_t* rows, const float* weights, int64_t n_tokens, int64_t top_k,
+                        int64_t h, const float* shared, float* out) {
+  constexpr int kRound = _MM_FROUND_CUR_DIRECTION;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    const int64_t* r = rows + t * top_k;
+    const float* w = weights + t * top_k;
+    for (int64_t c = 0; c < h; c += 16) {
+      const __mmask16 m = lanes(h - c);
+      __m512 acc = _mm512_mul_round_ps(_mm512_set1_ps(w[0]), _mm512_maskz_loadu_ps(m, y + r[0] * h + c), kRound);
+      for (int64_t j = 1; j < top_k; ++j) {
+        const __m512 product = _mm512_mul_round_ps(_mm512_set1_ps(w[j]), _mm512_maskz_loadu_ps(m, y + r[j] * h + c), kRound);
+        acc = _mm512_add_round_ps(acc, product, kRound);
+      }
+      if (shared) acc = _mm512_add_round_ps(acc, _mm512_maskz_loadu_ps(m, shared + t * h + c), kRound);
+      _mm512_mask_storeu_ps(out + t * h + c, m, acc);
+    }
+  }
+}
+
 // Per lane, the first largest value and its index (strictly greater wins,
 // so NaNs never do); then the largest over lanes, the lowest index among
 // lanes holding it, and the tail in order.

@@ -70,6 +70,7 @@ const std::vector<DefinitionSpec>& definition_specs() {
       {kSiluMul.name},
       {kArgmax.name},
       {kMoeTopkRouter.name},
+      {kMoeCombine.name},
   };
   return specs;
 }
@@ -129,6 +130,8 @@ std::vector<Solution> registered_solutions() {
       make_solution(kArgmax, "argmax_scalar", Isa::Scalar, argmax_scalar),
       make_solution(kArgmax, "argmax_avx512", Isa::Avx512, argmax_avx512),
       make_solution(kMoeTopkRouter, "moe_topk_router_scalar", Isa::Scalar, topk_router_scalar),
+      make_solution(kMoeCombine, "moe_combine_scalar", Isa::Scalar, moe_combine_scalar),
+      make_solution(kMoeCombine, "moe_combine_avx512", Isa::Avx512, moe_combine_avx512),
   };
 }
 

@@ -126,23 +126,7 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
     mlp_block(w.shared, x, n, shared, ws);
   }
   op.emplace(Op::ExpertCombine);
-  ThreadPool::global().parallel_for(n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      float* dst = out + t * h;
-      for (int64_t j = 0; j < top_k; ++j) {
-        const int64_t route = t * top_k + j;
-        const float wt = route_weight[route];
-        const float* src = &y[gathered_at[route] * h];
-        if (j == 0) {
-          for (int64_t c = 0; c < h; ++c) dst[c] = wt * src[c];
-        } else {
-          for (int64_t c = 0; c < h; ++c) dst[c] += wt * src[c];
-        }
-      }
-      if (shared)
-        for (int64_t c = 0; c < h; ++c) dst[c] += shared[t * h + c];
-    }
-  });
+  moe_combine(y, gathered_at, route_weight, n, top_k, h, shared, out);
 }
 
 }  // namespace strata
