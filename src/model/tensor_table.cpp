@@ -36,6 +36,11 @@ std::string_view tensor_role_name(TensorRole role) {
     case TensorRole::KvB: return "kv up projection";
     case TensorRole::KB: return "k up projection (per head, transposed)";
     case TensorRole::VB: return "v up projection (per head)";
+    case TensorRole::MtpEmbedNorm: return "MTP embedding norm";
+    case TensorRole::MtpHiddenNorm: return "MTP hidden-state norm";
+    case TensorRole::MtpProjection: return "MTP input projection";
+    case TensorRole::MtpHeadNorm: return "MTP head norm";
+    case TensorRole::MtpHead: return "MTP head";
   }
   return "?";
 }
