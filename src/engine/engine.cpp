@@ -189,6 +189,11 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
   ForwardStats forward;
   if (!plan.empty() || !plan.dropped_activations.empty()) executor_->run(plan, &forward);
   if (plan.empty()) return false;
+  if (proposer_) {
+    for (size_t i = 0; i < plan.entries.size(); ++i) {
+      if (const float* hidden = executor_->final_hidden(int32_t(i))) proposer_->observe(plan.entries[i], hidden);
+    }
+  }
   const double ran = now() - start;
   {
     std::lock_guard lock(mutex_);

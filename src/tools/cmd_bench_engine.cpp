@@ -29,7 +29,7 @@ void run_bench_engine(BenchEngineArgs& a) {
   a.options.request_rates = a.rates;
   a.options.model_dir = a.model;
   const auto start = std::chrono::steady_clock::now();
-  auto model = Model::load(a.model);
+  auto model = Model::load(a.model, {.mtp = a.options.engine.speculative.needs_mtp_modules()});
   fmt::print("loaded {} in {:.1f} s ({} layers)\n", a.model,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
              model->config().num_hidden_layers);

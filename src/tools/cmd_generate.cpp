@@ -269,7 +269,7 @@ void run_generate(GenerateOptions o) {
   if (o.batch < 1) fail("--batch must be at least 1");
 
   const auto load_start = Clock::now();
-  auto model = Model::load(o.model);
+  auto model = Model::load(o.model, {.mtp = o.engine.speculative.needs_mtp_modules()});
   const double load_seconds = seconds_between(load_start, Clock::now());
   if (!o.capture.dir.empty()) start_workload_capture(o.capture);
   const Tokenizer& tok = model->tokenizer();
