@@ -69,10 +69,9 @@ class TensorTable {
   void add_tied_lm_head(std::vector<int64_t> shape);
   // The last entry added becomes HF-only.
   void mark_hf_only() { tensors_.back().hf_only = true; }
-  // Every entry from index `first` on becomes HF-only.
-  void mark_hf_only_from(size_t first) {
-    for (size_t i = first; i < tensors_.size(); ++i) tensors_[i].hf_only = true;
-  }
+  // Every entry from index `first` on becomes HF-only, and the GGUF-only
+  // ones among them (a kv_b split) go.
+  void mark_hf_only_from(size_t first);
   size_t size() const { return tensors_.size(); }
 
   class Layer {
