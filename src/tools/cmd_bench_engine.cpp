@@ -46,9 +46,14 @@ void add_bench_engine_command(CLI::App& bench) {
   cmd->add_option("--policies", a->policies, "Schedule policies to compare: layered, whole, chunked, chunked:BUDGET, slo, slo:TBT_MS")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--dataset", o.dataset, "sharegpt, arxiv or random length distribution")->capture_default_str();
-  cmd->add_option("--input-len", o.input_len, "Prompt tokens (random)")->capture_default_str();
-  cmd->add_option("--output-len", o.output_len, "Output tokens (random)")->capture_default_str();
+  cmd->add_option("--dataset", o.dataset,
+                  "sharegpt, arxiv or random length distribution, or edit: each prompt is a text, the model's greedy "
+                  "continuation of it and the text again (where speculative decoding pays)")
+      ->capture_default_str();
+  cmd->add_option("--input-len", o.input_len, "Prompt tokens (random; edit: the text, twice in the prompt)")
+      ->capture_default_str();
+  cmd->add_option("--output-len", o.output_len, "Output tokens (random, edit; edit: also the continuation's length)")
+      ->capture_default_str();
   cmd->add_option("--request-rate", a->rates, "Poisson request rates, req/s (comma-separated)")
       ->delimiter(',')
       ->capture_default_str();
