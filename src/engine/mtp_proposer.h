@@ -13,7 +13,8 @@
 // prompt at first, then the accepted tokens), which gives the first draft
 // token; further draft tokens chain the module on its own hidden state and
 // the previous draft token, one position each, as vLLM reuses a single MTP
-// layer for k > 1. Chained positions are cut off the shadow's cache at the
+// layer for k > 1. All the step's decoding sequences share each pass (one
+// batch of rows, one head matmul), as the target's decodes share a step. Chained positions are cut off the shadow's cache at the
 // next proposal (their inputs were guesses) and rerun with the target's
 // hidden states. Only the first module runs (DeepSeek-V3 has one;
 // MiniMax-M2 declares three): running module j at depth j would need each
@@ -39,6 +40,8 @@ class MtpProposer : public Proposer {
   // Throws Error when `target` was loaded without MTP modules.
   MtpProposer(const Model& target, int32_t num_kv_blocks, int32_t block_size);
   std::vector<int32_t> propose(const Sequence& seq, int32_t max_tokens) override;
+  std::vector<std::vector<int32_t>> propose_all(const std::vector<const Sequence*>& seqs,
+                                                const std::vector<int32_t>& max_tokens) override;
   void release(int64_t seq_id) override;
   void observe(const PlanEntry& e, const float* hidden) override;
   // KV blocks the shadows hold (tests: all come back once sequences finish).
@@ -54,20 +57,20 @@ class MtpProposer : public Proposer {
   };
   int32_t num_pending(const Shadow& shadow) const { return int32_t(int64_t(shadow.pending.size()) / hidden_size_); }
 
-  // Runs the module over n positions of `shadow` from `first`, on `tokens`
-  // (each the token after its position) and `previous` hidden rows; returns
-  // the greedy token after the last position, whose hidden row is then
-  // last_hidden().
-  int32_t run(Shadow& shadow, int32_t first, const int32_t* tokens, const float* previous, int32_t n);
-  const float* last_hidden(int32_t n) const;
+  // Runs the module over the rows gathered in positions_, slots_ (the
+  // shadow bound to each slot), tokens_ (each the token after its row's
+  // position) and previous_ (hidden rows); then its head over the rows
+  // listed in last_rows_, whose greedy tokens it returns in that order.
+  // Their hidden rows are then out_'s rows last_rows_.
+  std::vector<int32_t> run();
 
   const Model& target_;
   const int64_t hidden_size_;
   BlockManager blocks_;
   PagedKVCache kv_;
   Workspace workspace_;
-  std::vector<int32_t> positions_, slots_, tokens_;
-  std::vector<float> out_, logits_, previous_;
+  std::vector<int32_t> positions_, slots_, tokens_, last_rows_;
+  std::vector<float> out_, logits_, previous_, heads_in_;
   std::unordered_map<int64_t, Shadow> shadows_;  // by target sequence id
 };
 

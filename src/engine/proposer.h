@@ -19,6 +19,10 @@ class Proposer {
   // Up to max_tokens tokens likely to follow seq's prompt and output
   // (fewer, or none, when it has no good guess).
   virtual std::vector<int32_t> propose(const Sequence& seq, int32_t max_tokens) = 0;
+  // Drafts for all of `seqs` (up to max_tokens[i] tokens for seqs[i]), in
+  // their order. One propose() each unless a proposer batches its passes.
+  virtual std::vector<std::vector<int32_t>> propose_all(const std::vector<const Sequence*>& seqs,
+                                                        const std::vector<int32_t>& max_tokens);
   // The sequence has finished or been aborted: drop what is kept for it.
   virtual void release(int64_t /*seq_id*/) {}
   // After each step, for every plan entry that ran the target's last layer:
