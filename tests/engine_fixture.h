@@ -66,6 +66,19 @@ struct DeepseekMla {
   static constexpr const char* arch = "deepseek_v3";
 };
 
+// An architecture's optional synth settings: MTP modules (loaded with the
+// model) and the branch gain (default: synth's).
+template <typename Arch>
+constexpr int64_t mtp_modules() {
+  if constexpr (requires { Arch::mtp_modules; }) return Arch::mtp_modules;
+  return 0;
+}
+template <typename Arch>
+constexpr float branch_gain() {
+  if constexpr (requires { Arch::branch_gain; }) return Arch::branch_gain;
+  return kSynthBranchGain;
+}
+
 template <typename Arch>
 class EngineFixture : public ::testing::Test {
  protected:
@@ -77,8 +90,10 @@ class EngineFixture : public ::testing::Test {
     options.config.num_hidden_layers = 4;
     options.tokenizer_dir = default_synth_tokenizer_dir();
     options.seed = 7;
+    options.config.num_mtp_modules = mtp_modules<Arch>();
+    options.branch_gain = branch_gain<Arch>();
     synthesize_model(dir_->string(), options);
-    model_ = Model::load(dir_->string()).release();
+    model_ = Model::load(dir_->string(), {.mtp = mtp_modules<Arch>() > 0}).release();
   }
   static void TearDownTestSuite() {
     delete model_;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <map>
@@ -81,6 +82,19 @@ class GenerateTest : public ::testing::Test {
     const CliRun run = run_strata("generate --model " + dir_->string() + " --json " + args);
     EXPECT_EQ(run.status, 0) << run.err;
     return json::parse(run.out);
+  }
+
+  // The tiny model with near-identity layers (its greedy output copies what
+  // followed the same tokens before), next to the suite's, named by `suffix`.
+  static fs::path copying_model(const std::string& suffix) {
+    const fs::path dir = fs::path(dir_->string() + suffix);
+    SynthOptions options;
+    options.config = synth_preset("tiny", "qwen3_moe");
+    options.tokenizer_dir = default_synth_tokenizer_dir();
+    options.seed = 5;
+    options.branch_gain = 0.002f;
+    synthesize_model(dir.string(), options);
+    return dir;
   }
 
   static fs::path* dir_;
@@ -265,13 +279,7 @@ TEST_F(GenerateTest, BadFlagsGiveOneLineErrors) {
 // re-written continuation copies the document, so ngram proposals are
 // accepted; the greedy output is the same with and without them.
 TEST_F(GenerateTest, EditWorkloadOnACopyingModelAcceptsNgramDrafts) {
-  const fs::path copying = fs::path(dir_->string() + "_copying");
-  SynthOptions options;
-  options.config = synth_preset("tiny", "qwen3_moe");
-  options.tokenizer_dir = default_synth_tokenizer_dir();
-  options.seed = 5;
-  options.branch_gain = 0.002f;
-  synthesize_model(copying.string(), options);
+  const fs::path copying = copying_model("_copying");
   const std::string args = "--model " + copying.string() +
                            " --json --prompt-tokens 12 --max-tokens 24 --temperature 0 --ignore-eos --edit --batch 2";
   const CliRun plain = run_strata("generate " + args);
@@ -288,4 +296,33 @@ TEST_F(GenerateTest, EditWorkloadOnACopyingModelAcceptsNgramDrafts) {
   EXPECT_GT(stats["drafts"].get<int64_t>(), 0);
   EXPECT_EQ(stats["acceptance_by_position"].size(), 3u);
   EXPECT_GT(stats["acceptance_rate"].get<double>(), 0.5) << stats.dump();
+}
+
+// `strata bench engine --dataset edit` builds the same workload for the
+// served-engine path: every prompt is a text, its greedy continuation and the
+// text again, and on a copying model ngram drafts are mostly accepted.
+TEST_F(GenerateTest, BenchEngineEditDatasetAcceptsNgramDrafts) {
+  const fs::path copying = copying_model("_bench_copying");
+  const fs::path out = fs::temp_directory_path() / ("strata_test_bench_edit_" + std::to_string(::getpid()) + ".json");
+  const std::string args = "bench engine --model " + copying.string() +
+                           " --dataset edit --input-len 12 --output-len 24 --num-prompts 3 --request-rate 50"
+                           " --policies chunked --kv-budget 64MiB --output-json " + out.string();
+  const CliRun plain = run_strata(args);
+  const CliRun spec = run_strata(args + " --speculative-config '{\"method\": \"ngram\", \"num_speculative_tokens\": 3, "
+                                        "\"prompt_lookup_min\": 1}'");
+  ASSERT_EQ(plain.status, 0) << plain.err << plain.out;
+  ASSERT_EQ(spec.status, 0) << spec.err << spec.out;
+  const json j = json::parse(std::ifstream(out));
+  fs::remove(out);
+  fs::remove_all(copying);
+  EXPECT_EQ(j["dataset"], "edit");
+  EXPECT_NE(plain.out.find("3 requests (edit x1): prompt mean 48 "), std::string::npos) << plain.out;  // 12 + 24 + 12
+  const json& run = j["runs"][0];
+  EXPECT_EQ(run["completed"], 3);
+  EXPECT_EQ(run["prompt_tokens"], 3 * 48);
+  const json& stats = run["speculative"];
+  ASSERT_TRUE(stats.is_object()) << run.dump();
+  EXPECT_GT(stats["draft_tokens"].get<int64_t>(), 0);
+  EXPECT_GT(double(stats["accepted_tokens"].get<int64_t>()), 0.5 * double(stats["draft_tokens"].get<int64_t>())) << stats.dump();
+  EXPECT_EQ(stats["accepted_per_position"].size(), 3u);
 }

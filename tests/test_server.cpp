@@ -35,6 +35,7 @@
 #include "core/check.h"
 #include "core/service_errors.h"
 #include "engine/engine.h"
+#include "engine/speculative_config.h"
 #include "llama_source.h"
 #include "model/model.h"
 #include "server/connection_threads.h"
@@ -658,6 +659,32 @@ TEST_F(ServerTest, MetricsUseVllmNames) {
   }
   EXPECT_GE(metric_value(page, "vllm:generation_tokens_total"), 3);
   EXPECT_GE(metric_value(page, "vllm:e2e_request_latency_seconds_count"), 1);
+}
+
+// Inter-token latency is one observation per engine output, as vLLM's
+// vllm:inter_token_latency_seconds (and `vllm bench serve`'s ITL): with
+// speculative decoding an output carries the accepted draft tokens too, and
+// they add no zero-length gaps. So a greedy request of T tokens gives
+// T - 1 - (accepted draft tokens) observations.
+TEST_F(ServerTest, InterTokenLatencyIsOnePerOutputWithSpeculation) {
+  EngineConfig config = engine_config();
+  // The model drafts for itself: every draft is accepted, outputs carry 4 tokens.
+  config.speculative = SpeculativeConfig::parse(
+      fmt::format(R"({{"method": "draft", "model": "{}", "num_speculative_tokens": 3}})", *model_dir_));
+  Served served(*model_, config, serving_options(), http_options());
+  httplib::Client c("127.0.0.1", served.port);
+  constexpr int kTokens = 120;
+  json body = completion_body(many_words(12), kTokens);
+  body["stream"] = true;
+  const Sse sse = post_stream(served.port, "/v1/completions", body);
+  ASSERT_EQ(sse.status, 200);
+  const EngineCounters counters = served.engine.counters();
+  ASSERT_GT(counters.spec_num_accepted_tokens, kTokens / 2) << "drafts were not accepted: the test would prove nothing";
+  auto page = c.Get("/metrics");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(metric_value(page->body, "vllm:inter_token_latency_seconds_count"),
+            double(kTokens - 1 - counters.spec_num_accepted_tokens));
+  EXPECT_EQ(metric_value(page->body, "vllm:time_to_first_token_seconds_count"), 1.0);
 }
 
 TEST_F(ServerTest, DisconnectAbortsAndFreesKvBlocks) {

@@ -10,14 +10,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <numeric>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "core/check.h"
 #include "core/error.h"
 #include "engine/block_manager.h"
 #include "engine/draft_proposer.h"
+#include "engine/mtp_proposer.h"
 #include "engine/scheduler.h"
 #include "engine/ngram_proposer.h"
 #include "engine/sequence.h"
@@ -456,6 +461,16 @@ TEST(SpeculativeConfig, ParsesVllmJsonAndRefusesBadValues) {
   refused(R"({"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 5, "prompt_lookup_max": 2})",
           "exceeds");
   refused(R"({"method": "ngram", "num_speculative_tokens": 4, "lookup": 2})", "unknown key \"lookup\"");
+  // vLLM's MTP spellings: "mtp", and "deepseek_mtp", which it maps to "mtp".
+  for (const char* method : {"mtp", "deepseek_mtp"}) {
+    const SpeculativeConfig mtp =
+        SpeculativeConfig::parse(fmt::format(R"({{"method": "{}", "num_speculative_tokens": 2}})", method));
+    EXPECT_EQ(mtp.method, "mtp");
+    EXPECT_TRUE(mtp.needs_mtp_modules());
+  }
+  EXPECT_FALSE(c.needs_mtp_modules());
+  refused(R"({"method": "mtp", "num_speculative_tokens": 2, "prompt_lookup_max": 2})", "for method \"ngram\" only");
+  refused(R"({"method": "mtp", "model": "m", "num_speculative_tokens": 2})", "for method \"draft\" only");
 }
 
 TEST(BlockManagerTruncate, FreesBlocksPastTheCutAndKeepsCachedOnesWhole) {
@@ -503,4 +518,143 @@ TEST_F(SpeculativeTest, MetricsUseVllmNames) {
   EXPECT_GE(c.spec_accepted_per_pos[0], c.spec_accepted_per_pos[1]);
   EXPECT_GE(c.spec_accepted_per_pos[1], c.spec_accepted_per_pos[2]);
   EXPECT_EQ(ServerMetrics("tiny").render(EngineCounters{}).find("spec_decode"), std::string::npos);
+}
+
+// The mtp method on tiny minimax_m2 and deepseek_v3 models with MTP modules
+// (3 and 1, as their checkpoints declare). At a small branch gain the
+// target's layers and the module's block are near identity, and synth's MTP
+// input projection is the identity on the next token's embedding (with the
+// target's head), so the module predicts from the newest token about what
+// the target does, while the context makes it wrong at times: drafts are
+// accepted and rejected.
+namespace {
+
+struct MinimaxMtp {
+  static constexpr const char* arch = "minimax_m2";
+  static constexpr int64_t mtp_modules = 3;
+  static constexpr float branch_gain = 0.1f;
+};
+struct DeepseekMtp {
+  static constexpr const char* arch = "deepseek_v3";
+  static constexpr int64_t mtp_modules = 1;
+  static constexpr float branch_gain = 0.1f;
+};
+
+template <typename Arch>
+class MtpTest : public EngineFixture<Arch> {
+ protected:
+  static EngineConfig with_mtp(EngineConfig c, int32_t k) {
+    c.speculative = SpeculativeConfig::parse(fmt::format(R"({{"method": "mtp", "num_speculative_tokens": {}}})", k));
+    return c;
+  }
+  static int32_t mtp_held_blocks(const Engine& engine) {
+    const auto* proposer = dynamic_cast<const MtpProposer*>(engine.proposer());
+    check(proposer != nullptr, "the mtp method makes an MtpProposer", "method {}", engine.config().speculative.method);
+    return proposer->num_held_blocks();
+  }
+};
+
+using MtpArchs = ::testing::Types<MinimaxMtp, DeepseekMtp>;
+TYPED_TEST_SUITE(MtpTest, MtpArchs);
+
+}  // namespace
+
+TYPED_TEST(MtpTest, GreedyOutputIsUnchangedForEveryPolicyAndBatch) {
+  using F = TestFixture;
+  const std::vector<Request> requests = repetitive_requests(6, 40);
+  std::vector<Output> ref;
+  for (const Request& r : requests) ref.push_back(F::run(F::config("whole"), {r})[0]);
+  for (const auto& [policy, k] : std::vector<std::pair<std::string, int32_t>>{
+           {"whole", 1}, {"chunked", 3}, {"layered", 3}, {"slo", 2}}) {
+    {
+      const std::string what = policy + " k=" + std::to_string(k);
+      Engine engine(*F::model_, F::with_mtp(F::config(policy), k));
+      const std::vector<Output> staggered = F::run(engine, requests, {0, 0, 2, 3, 5, 24});
+      // Again, with the prompts in the prefix cache (positions the module runs without the target's hidden states).
+      const std::vector<Output> together = F::run(engine, requests);
+      for (size_t i = 0; i < requests.size(); ++i) {
+        F::expect_same(staggered[i], ref[i], what + " staggered, request " + std::to_string(i));
+        F::expect_same(together[i], ref[i], what + " batched, request " + std::to_string(i));
+      }
+      EXPECT_EQ(engine.block_manager().usage(), 0.0) << what;
+      EXPECT_EQ(F::mtp_held_blocks(engine), 0) << what;
+      expect_accepted_and_rejected(engine.counters(), what);
+    }
+  }
+}
+
+// Many drafts of the near-copy module are right (about half, measured): fed
+// the token before the right one, its drafts are never accepted.
+TYPED_TEST(MtpTest, AcceptanceIsHighOnANearIdentityPair) {
+  using F = TestFixture;
+  Engine engine(*F::model_, F::with_mtp(F::config("chunked"), 1));
+  F::run(engine, repetitive_requests(6, 40));
+  const EngineCounters c = engine.counters();
+  EXPECT_GT(double(c.spec_num_accepted_tokens), 0.3 * double(c.spec_num_draft_tokens))
+      << c.spec_num_accepted_tokens << " of " << c.spec_num_draft_tokens;
+}
+
+// A KV cache too small for the requests: preemptions recompute sequences
+// (the module's positions rewind with them) and the module's own cache runs
+// out; outputs are unchanged and every block of both caches comes back.
+TYPED_TEST(MtpTest, KVBlocksComeBackUnderASoak) {
+  using F = TestFixture;
+  std::vector<Request> requests = repetitive_requests(16, 30);
+  std::vector<int> arrivals;
+  for (size_t i = 0; i < requests.size(); ++i) arrivals.push_back(int(i) * 3);
+  const std::vector<Output> ref = F::run(F::config("chunked"), requests, arrivals);
+  for (const std::string policy : {"chunked", "layered"}) {
+    EngineConfig c = F::with_mtp(F::config(policy), 3);
+    c.num_kv_blocks = 16;
+    Engine engine(*F::model_, c);
+    const std::vector<Output> out = F::run(engine, requests, arrivals);
+    for (size_t i = 0; i < requests.size(); ++i) F::expect_same(out[i], ref[i], policy + " request " + std::to_string(i));
+    EXPECT_EQ(engine.block_manager().num_free_blocks(), 16) << policy;
+    EXPECT_EQ(F::mtp_held_blocks(engine), 0) << policy;
+    EXPECT_GT(engine.counters().preemptions, 0) << policy << ": the soak should run short of blocks";
+    expect_accepted_and_rejected(engine.counters(), policy);
+  }
+}
+
+// mtp on a model without MTP modules stops start-up with one line saying why.
+TEST_F(SpeculativeTest, MtpWithoutModulesIsRefusedAtStartup) {
+  auto one_line_error = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+      return what;
+    }
+    ADD_FAILURE() << "no error";
+    return "";
+  };
+  // An architecture without MTP (qwen3_moe), even when loaded asking for them.
+  const std::string no_modules = one_line_error([&] {
+    const auto model = Model::load(dir_->string(), {.mtp = true});
+    Engine engine(*model, [] {
+      EngineConfig c;
+      c.num_kv_blocks = 16;
+      c.speculative = SpeculativeConfig::parse(R"({"method": "mtp", "num_speculative_tokens": 2})");
+      return c;
+    }());
+  });
+  EXPECT_NE(no_modules.find("method \"mtp\" needs the model's MTP modules, and qwen3_moe has none"), std::string::npos)
+      << no_modules;
+  // A MiniMax-M2 config declaring modules its weights lack, as the published checkpoints do.
+  const fs::path dir = fs::path(dir_->string() + "_declared_mtp");
+  SynthOptions options;
+  options.config = synth_preset("tiny", "minimax_m2");
+  options.tokenizer_dir = default_synth_tokenizer_dir();
+  synthesize_model(dir.string(), options);
+  nlohmann::json config;
+  std::ifstream(dir / "config.json") >> config;
+  config["use_mtp"] = true;
+  config["num_mtp_modules"] = 3;
+  std::ofstream(dir / "config.json") << config.dump();
+  EXPECT_EQ(Model::load(dir.string())->num_mtp_modules(), 0);  // served without them
+  const std::string missing = one_line_error([&] { Model::load(dir.string(), {.mtp = true}); });
+  EXPECT_NE(missing.find("config.json declares 3 MTP modules, but they cannot be loaded"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("model.layers.2."), std::string::npos) << missing;
+  fs::remove_all(dir);
 }

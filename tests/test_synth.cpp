@@ -413,3 +413,45 @@ TEST_F(SynthTest, InterruptRemovesThePartialOutput) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << status;
   EXPECT_TRUE(entries().empty()) << entries().front();
 }
+
+// --mtp: the modules are decoder layers num_hidden_layers + i under the
+// checkpoints' names (model/mtp_tensors.h); DeepSeek's shared_head holds the
+// target's norm and head values; config.json declares them as each
+// architecture's config does; a GGUF holds none, and qwen3 has none to write.
+TEST_F(SynthTest, MtpModulesUseTheCheckpointNames) {
+  for (const auto& [arch, modules] : std::vector<std::pair<std::string, int64_t>>{{"minimax_m2", 3}, {"deepseek_v3", 1}}) {
+    SynthOptions o = tiny(SynthFormat::Both, 5);
+    o.config = synth_preset("tiny", arch);
+    o.config.num_mtp_modules = modules;
+    synthesize_model(path(arch), o);
+    HFFolder hf(path(arch));
+    const int64_t L = o.config.num_hidden_layers, H = o.config.hidden_size;
+    for (int64_t m = 0; m < modules; ++m) {
+      const std::string layer = fmt::format("model.layers.{}.", L + m);
+      EXPECT_EQ(hf.get(layer + "eh_proj.weight", {H, 2 * H}).dtype, DType::F32) << arch;
+      for (const char* name : {"enorm.weight", "hnorm.weight", "input_layernorm.weight", "post_attention_layernorm.weight"}) {
+        EXPECT_NE(hf.find(layer + name), nullptr) << arch << " " << layer << name;
+      }
+      EXPECT_NE(hf.find(layer + (arch == "minimax_m2" ? "block_sparse_moe.experts.0.w1.weight" : "mlp.experts.0.gate_proj.weight")),
+                nullptr) << arch;
+      EXPECT_EQ(hf.find(layer + "shared_head.head.weight") != nullptr, arch == "deepseek_v3") << arch;
+    }
+    EXPECT_EQ(hf.find(fmt::format("model.layers.{}.input_layernorm.weight", L + modules)), nullptr) << arch;
+    if (arch == "deepseek_v3") {
+      EXPECT_EQ(hf.config()["num_nextn_predict_layers"], 1);
+      EXPECT_TRUE(same_bytes(hf.get(fmt::format("model.layers.{}.shared_head.head.weight", L)), hf.get("lm_head.weight")));
+      EXPECT_TRUE(same_bytes(hf.get(fmt::format("model.layers.{}.shared_head.norm.weight", L)), hf.get("model.norm.weight")));
+    } else {
+      EXPECT_EQ(hf.config()["use_mtp"], true);
+      EXPECT_EQ(hf.config()["num_mtp_modules"], 3);
+      EXPECT_EQ(hf.config()["mtp_transformer_layers"], 1);
+    }
+    GGUFFile gguf(path(arch) + "/model.gguf");
+    EXPECT_EQ(gguf.find(fmt::format("blk.{}.attn_norm.weight", L)), nullptr) << arch;
+    EXPECT_EQ(Model::load(path(arch), {.mtp = true})->num_mtp_modules(), modules) << arch;
+    EXPECT_EQ(Model::load(path(arch))->num_mtp_modules(), 0) << arch;
+  }
+  SynthOptions qwen = tiny(SynthFormat::HF, 5);
+  qwen.config.num_mtp_modules = 1;
+  EXPECT_THROW(synthesize_model(path("qwen"), qwen), Error);
+}

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -12,6 +13,7 @@
 
 #include "bench/arrivals.h"
 #include "bench/dataset.h"
+#include "bench/edit_dataset.h"
 #include "bench/metrics.h"
 #include "bench/prompt_maker.h"
 #include "core/error.h"
@@ -35,6 +37,8 @@ struct RunResult {
   int64_t expert_bytes = 0, moe_calls = 0, experts_touched = 0, layer_rows = 0;
   double busy_seconds = 0;
   Summary decode_steps;  // seconds of the steps that ran only decodes
+  // Speculative decoding's counters, when it is on.
+  std::optional<EngineCounters> speculative;
   std::optional<sim::SimResult> simulated;
   Summary simulated_tbt, simulated_decode_steps;
 
@@ -43,10 +47,45 @@ struct RunResult {
   }
 };
 
+// The edit dataset (bench/edit_dataset.h): prompts of input_len tokens,
+// each followed by its greedy continuation of output_len tokens and itself
+// again; output_len tokens asked for.
+std::vector<BenchRequest> make_edit_trace(const Model& model, const EngineBenchOptions& o) {
+  if (o.input_len < 1 || o.output_len < 1) fail("bench engine: --input-len and --output-len must be positive");
+  const int64_t max_len = o.engine.max_model_len > 0 ? o.engine.max_model_len : model.config().max_context_length();
+  if (2 * int64_t(o.input_len) + 2 * int64_t(o.output_len) > max_len) {
+    fail("bench engine: --dataset edit needs 2 x (--input-len + --output-len) = {} tokens of context (the model has {})",
+         2 * (o.input_len + o.output_len), max_len);
+  }
+  const PromptMaker maker(&model.tokenizer());
+  std::mt19937_64 rng(o.seed ^ 0x5eedf00dull);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < o.num_prompts; ++i) {
+    BenchRequest r;
+    maker.append(o.input_len, rng, r);
+    prompts.push_back(std::move(r.prompt_ids));
+  }
+  EngineConfig config = o.engine;
+  config.speculative = {};  // the continuations are greedy: the same with or without
+  Engine engine(model, config);
+  std::vector<BenchRequest> requests;
+  for (std::vector<int32_t>& prompt : edit_prompts(engine, prompts, o.output_len)) {
+    BenchRequest r;
+    r.prompt_len = int(prompt.size());
+    r.prompt_ids = std::move(prompt);
+    r.output_len = o.output_len;
+    requests.push_back(std::move(r));
+  }
+  return requests;
+}
+
 std::vector<BenchRequest> make_trace(const Model& model, const EngineBenchOptions& o) {
+  if (o.dataset == "edit") return make_edit_trace(model, o);
   DatasetOptions d;
   d.kind = parse_dataset_kind(o.dataset);
-  if (d.kind == DatasetKind::Prefix) fail("bench engine: --dataset must be sharegpt, arxiv or random (got '{}')", o.dataset);
+  if (d.kind == DatasetKind::Prefix) {
+    fail("bench engine: --dataset must be sharegpt, arxiv, random or edit (got '{}')", o.dataset);
+  }
   d.num_prompts = o.num_prompts;
   d.input_len = o.input_len;
   d.output_len = o.output_len;
@@ -149,16 +188,16 @@ RunResult run_one(const Model& model, const EngineBenchOptions& o, const std::st
     }
   }
   engine.stop();
+  RunResult run;
+  run.policy = policy;
+  run.rate = rate;
   if (config.speculative.enabled()) {
     const EngineCounters c = engine.counters();
     fmt::print("{} at {} req/s, speculative: {} of {} draft tokens accepted in {} drafts (accepted tokens arrive "
                "together: their gaps count as 0 in TBT)\n",
                policy, rate, c.spec_num_accepted_tokens, c.spec_num_draft_tokens, c.spec_num_drafts);
+    run.speculative = c;
   }
-
-  RunResult run;
-  run.policy = policy;
-  run.rate = rate;
   std::vector<RequestRecord> records = engine.take_request_records();
   std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   std::vector<RequestResult> results;
@@ -282,6 +321,11 @@ nlohmann::json run_json(const RunResult& r) {
           {"preemptions", r.preemptions},
           {"engine_busy_s", r.busy_seconds},
           {"decode_step_ms", summary(r.decode_steps)},
+          {"speculative", r.speculative ? nlohmann::json{{"drafts", r.speculative->spec_num_drafts},
+                                                         {"draft_tokens", r.speculative->spec_num_draft_tokens},
+                                                         {"accepted_tokens", r.speculative->spec_num_accepted_tokens},
+                                                         {"accepted_per_position", r.speculative->spec_accepted_per_pos}}
+                                        : nlohmann::json()},
           {"simulated", simulated}};
 }
 

@@ -29,8 +29,8 @@ struct EngineBenchOptions {
   // layered, whole, chunked, chunked:BUDGET (this run's token budget), slo
   // or slo:TBT_MS (engine.tbt_slo_ms when not given).
   std::vector<std::string> policies{"layered", "chunked", "whole"};
-  std::string dataset = "sharegpt";  // sharegpt, arxiv or random
-  int input_len = 1024, output_len = 128;  // random: fixed lengths
+  std::string dataset = "sharegpt";  // sharegpt, arxiv, random or edit (bench/edit_dataset.h)
+  int input_len = 1024, output_len = 128;  // random: fixed lengths; edit: the text and its continuation
   std::vector<double> request_rates{1.0};
   int num_prompts = 32;
   double scale_lengths = 1.0;  // multiplies the dataset's prompt and output lengths

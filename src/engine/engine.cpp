@@ -189,6 +189,11 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
   ForwardStats forward;
   if (!plan.empty() || !plan.dropped_activations.empty()) executor_->run(plan, &forward);
   if (plan.empty()) return false;
+  if (proposer_) {
+    for (size_t i = 0; i < plan.entries.size(); ++i) {
+      if (const float* hidden = executor_->final_hidden(int32_t(i))) proposer_->observe(plan.entries[i], hidden);
+    }
+  }
   const double ran = now() - start;
   {
     std::lock_guard lock(mutex_);
@@ -233,11 +238,15 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
 }
 
 void Engine::propose_drafts(const std::vector<Sequence*>& decoding) {
-  for (Sequence* seq : decoding) {
+  std::vector<const Sequence*> seqs(decoding.begin(), decoding.end());
+  std::vector<int32_t> max_tokens;
+  for (const Sequence* seq : decoding) {
     // The step emits the accepted tokens plus one: never past max_tokens.
     const int32_t room = seq->max_tokens - int32_t(seq->output.size()) - 1;
-    seq->draft = proposer_->propose(*seq, std::min(config_.speculative.num_speculative_tokens, room));
+    max_tokens.push_back(std::min(config_.speculative.num_speculative_tokens, room));
   }
+  std::vector<std::vector<int32_t>> drafts = proposer_->propose_all(seqs, max_tokens);
+  for (size_t i = 0; i < decoding.size(); ++i) decoding[i]->draft = std::move(drafts[i]);
 }
 
 // Verification: row j's logits follow the draft's first j tokens. A token is

@@ -19,10 +19,16 @@ float* Executor::logits(int32_t entry, int32_t row) {
   return logits_.data() + size_t(logits_row_[size_t(entry)] + row) * size_t(model_.config().vocab_size);
 }
 
+const float* Executor::final_hidden(int32_t entry) const {
+  if (entry < 0 || size_t(entry) >= reached_end_.size() || !reached_end_[size_t(entry)]) return nullptr;
+  return hidden_.data() + first_row_[size_t(entry)] * model_.config().hidden_size;
+}
+
 void Executor::run(const StepPlan& plan, ForwardStats* stats) {
   for (int64_t id : plan.dropped_activations) saved_.erase(id);
   const size_t num_entries = plan.entries.size();
   logits_row_.assign(num_entries, -1);
+  reached_end_.assign(num_entries, false);
   last_layer_rows_ = 0;
   if (num_entries == 0) return;
   const int64_t h = model_.config().hidden_size;
@@ -115,6 +121,7 @@ void Executor::run(const StepPlan& plan, ForwardStats* stats) {
   logit_hidden_.clear();
   for (size_t i = 0; i < num_entries; ++i) {
     const PlanEntry& e = plan.entries[i];
+    reached_end_[i] = e.layer_end == model_.config().num_hidden_layers;
     const float* rows = hidden_.data() + first_row_[i] * h;
     if (e.keep_activations) saved_[e.seq->id].assign(rows, rows + e.num_tokens() * h);
     if (e.needs_logits) {

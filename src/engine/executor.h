@@ -35,6 +35,11 @@ class Executor {
   // newest sequence token, row j > 0 its draft's token j - 1 (rows up to
   // num_draft_tokens). Mutable so that logits processors can work in place.
   float* logits(int32_t entry, int32_t row = 0);
+  // The hidden states (before the final norm) of plan entry `entry`'s
+  // tokens, one row of hidden_size per token, when its layer range ends at
+  // the model's last layer; else null. Valid until the next run. (What the
+  // mtp proposer drafts from.)
+  const float* final_hidden(int32_t entry) const;
 
   // Sequences whose hidden rows are kept between layered-prefill stages.
   size_t num_saved_activations() const { return saved_.size(); }
@@ -49,6 +54,7 @@ class Executor {
 
   // Per-run buffers, reused between steps.
   std::vector<int32_t> order_;        // entry indices in row order
+  std::vector<bool> reached_end_;     // by entry index: ran the last layer
   std::vector<int64_t> first_row_;    // by entry index
   std::vector<float> hidden_, scratch_, logits_, logit_hidden_;
   std::vector<int32_t> positions_, slots_, seg_positions_, seg_slots_;

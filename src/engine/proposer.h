@@ -9,6 +9,7 @@
 namespace strata {
 
 class Model;
+struct PlanEntry;
 struct Sequence;
 struct SpeculativeConfig;
 
@@ -18,14 +19,26 @@ class Proposer {
   // Up to max_tokens tokens likely to follow seq's prompt and output
   // (fewer, or none, when it has no good guess).
   virtual std::vector<int32_t> propose(const Sequence& seq, int32_t max_tokens) = 0;
+  // Drafts for all of `seqs` (up to max_tokens[i] tokens for seqs[i]), in
+  // their order. One propose() each unless a proposer batches its passes.
+  virtual std::vector<std::vector<int32_t>> propose_all(const std::vector<const Sequence*>& seqs,
+                                                        const std::vector<int32_t>& max_tokens);
   // The sequence has finished or been aborted: drop what is kept for it.
   virtual void release(int64_t /*seq_id*/) {}
+  // After each step, for every plan entry that ran the target's last layer:
+  // `hidden` holds the hidden states (before the final norm) of e.seq's
+  // tokens [e.token_begin, e.token_end), draft tokens included (a proposer
+  // learns which were accepted from the sequence when it next proposes).
+  // Valid during the call only. Proposers that draft from the target's
+  // hidden states (mtp) keep what they need.
+  virtual void observe(const PlanEntry& /*e*/, const float* /*hidden*/) {}
 };
 
 // The proposer of config.method (config.enabled() must hold), for `target`
 // with a KV cache of num_kv_blocks blocks of block_size tokens (a draft
-// model gets as many of its own). Throws Error for a draft model that
-// cannot load or does not fit the target.
+// model or the MTP module gets as many of its own). Throws Error for a
+// draft model that cannot load or does not fit the target, and for mtp on
+// a target loaded without MTP modules.
 std::unique_ptr<Proposer> make_proposer(const SpeculativeConfig& config, const Model& target, int32_t num_kv_blocks,
                                         int32_t block_size);
 

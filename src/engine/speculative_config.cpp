@@ -38,8 +38,11 @@ SpeculativeConfig SpeculativeConfig::parse(std::string_view text) {
   SpeculativeConfig c;
   c.method = j["method"].get<std::string>();
   if (c.method == "draft_model") c.method = "draft";
-  if (c.method != "ngram" && c.method != "draft") {
-    fail("--speculative-config: unknown method \"{}\" (supported: ngram, draft; MTP is not implemented)", c.method);
+  // vLLM maps its per-architecture MTP names to "mtp"; of those, DeepSeek-V3's
+  // is the one for an architecture strata runs (it has none for MiniMax-M2).
+  if (c.method == "deepseek_mtp") c.method = "mtp";
+  if (c.method != "ngram" && c.method != "draft" && c.method != "mtp") {
+    fail("--speculative-config: unknown method \"{}\" (supported: ngram, draft, mtp)", c.method);
   }
   if (!j.contains("num_speculative_tokens")) fail("--speculative-config: \"num_speculative_tokens\" is required");
   c.num_speculative_tokens = positive_int(j, "num_speculative_tokens");
@@ -50,6 +53,11 @@ SpeculativeConfig SpeculativeConfig::parse(std::string_view text) {
     return c;
   }
   if (j.contains("model")) fail("--speculative-config: \"model\" is for method \"draft\" only");
+  if (c.method == "mtp") {
+    if (j.contains("prompt_lookup_min") || j.contains("prompt_lookup_max"))
+      fail("--speculative-config: prompt_lookup_min and prompt_lookup_max are for method \"ngram\" only");
+    return c;
+  }
   const bool has_min = j.contains("prompt_lookup_min"), has_max = j.contains("prompt_lookup_max");
   c.prompt_lookup_min = has_min ? positive_int(j, "prompt_lookup_min") : 0;
   c.prompt_lookup_max = has_max ? positive_int(j, "prompt_lookup_max") : 0;

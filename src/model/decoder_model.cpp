@@ -1,5 +1,7 @@
 #include "model/decoder_model.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -118,6 +120,17 @@ void DecoderModel::load_tensor(const TensorSpec& t) {
     final_norm_ = small_vector(src, name, t.shape[0]);
     return;
   }
+  if (t.role == R::MtpEmbedNorm || t.role == R::MtpHiddenNorm || t.role == R::MtpHeadNorm || t.role == R::MtpProjection ||
+      t.role == R::MtpHead) {
+    MtpModule& m = mtp_[size_t(t.layer - config_.num_hidden_layers)];
+    if (t.role == R::MtpProjection || t.role == R::MtpHead) {
+      (t.role == R::MtpProjection ? m.projection : m.head) = linear(name, t.shape[0], t.shape[1]);
+    } else {
+      (t.role == R::MtpEmbedNorm ? m.embed_norm : t.role == R::MtpHiddenNorm ? m.hidden_norm : m.head_norm) =
+          small_vector(src, name, t.shape[0]);
+    }
+    return;
+  }
   Layer& l = layers_[size_t(t.layer)];
   if (t.role == R::KvB || t.role == R::KB || t.role == R::VB) {
     load_latent_up_projection(t, name, l.mla);
@@ -176,16 +189,32 @@ void DecoderModel::load_tensor(const TensorSpec& t) {
 
 DecoderModel::DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSource> weights,
                            std::unique_ptr<Tokenizer> tokenizer, const CompressedTensorsConfig* quant,
-                           const Fp8BlockConfig* fp8)
+                           const Fp8BlockConfig* fp8, bool load_mtp)
     : weights_(std::move(weights)), quant_(quant), fp8_(fp8) {
   config_ = config;
   tokenizer_ = std::move(tokenizer);
   const ModelConfig& c = config_;
   c.validate(weights_->describe());
   gguf_ = weights_->find("token_embd.weight") != nullptr;
-  layers_.resize(size_t(c.num_hidden_layers));
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers_[size_t(i)].spec = layer_spec(c, i);
-  for (const TensorSpec& t : arch_of(c).tensors(c)) load_tensor(t);
+  const int64_t L = c.num_hidden_layers;
+  num_mtp_modules_ = load_mtp ? c.num_mtp_modules : 0;
+  layers_.resize(size_t(L + num_mtp_modules_));
+  mtp_.resize(size_t(num_mtp_modules_));
+  for (int64_t i = 0; i < L + num_mtp_modules_; ++i) layers_[size_t(i)].spec = layer_spec(c, i);
+  for (const TensorSpec& t : arch_of(c).tensors(c)) {
+    if (t.layer < L) {
+      load_tensor(t);
+    } else if (load_mtp) {
+      try {
+        load_tensor(t);
+      } catch (const Error& e) {
+        // Published MiniMax-M2 checkpoints declare MTP modules they do not ship.
+        fail("{}: config.json declares {} MTP modules, but they cannot be loaded ({}); serve it without "
+             "--speculative-config method mtp",
+             weights_->describe(), c.num_mtp_modules, e.what());
+      }
+    }
+  }
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const Layer& l = layers_[size_t(i)];
     if (l.spec.moe && l.spec.experts.router.correction_bias && l.moe.correction_bias.empty()) {
@@ -194,9 +223,10 @@ DecoderModel::DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSour
   }
   quant_ = nullptr;
   fp8_ = nullptr;
-  if (c.num_mtp_modules > 0) {
-    fmt::print(stderr, "{}: skipping the {} multi-token-prediction modules (layers {}-{}); they are not run\n",
-               weights_->describe(), c.num_mtp_modules, c.num_hidden_layers, c.num_hidden_layers + c.num_mtp_modules - 1);
+  if (c.num_mtp_modules > 0 && !load_mtp) {
+    fmt::print(stderr, "{}: skipping the {} multi-token-prediction modules (layers {}-{}); speculative decoding's mtp "
+               "method runs them\n",
+               weights_->describe(), c.num_mtp_modules, L, L + c.num_mtp_modules - 1);
   }
 }
 
@@ -218,6 +248,11 @@ void DecoderModel::forward(const BatchRows& rows, int64_t layer_begin, int64_t l
     fail("forward: layer range [{}, {}) is outside the model's {} layers", layer_begin, layer_end,
          config_.num_hidden_layers);
   }
+  run_layers(rows, layer_begin, layer_end, hidden, kv, 0);
+}
+
+void DecoderModel::run_layers(const BatchRows& rows, int64_t layer_begin, int64_t layer_end, float* hidden,
+                              KVCache& kv, int64_t kv_first) const {
   if (layer_begin == layer_end) return;
   Workspace local;
   Workspace& ws = rows.workspace ? *rows.workspace : local;
@@ -234,9 +269,9 @@ void DecoderModel::forward(const BatchRows& rows, int64_t layer_begin, int64_t l
   for (int64_t i = layer_begin; i < layer_end; ++i) {
     const Layer& layer = layers_[size_t(i)];
     if (layer.spec.mla) {
-      mla_block(layer.spec.latent, layer.mla, rows, x, delta, kv.layer(i), ws);
+      mla_block(layer.spec.latent, layer.mla, rows, x, delta, kv.layer(i - kv_first), ws);
     } else {
-      attention_block(layer.spec.attention, layer.attention, rows, x, delta, kv.layer(i), ws);
+      attention_block(layer.spec.attention, layer.attention, rows, x, delta, kv.layer(i - kv_first), ws);
     }
     {
       ScopedOp op(Op::Norm);
@@ -264,6 +299,49 @@ void DecoderModel::logits(const float* hidden, int64_t n, float* logits) const {
   std::vector<float> x(size_t(n * config_.hidden_size));
   rmsnorm(hidden, final_norm_.data(), x.data(), n, config_.hidden_size, float(config_.rms_norm_eps));
   matmul(x.data(), n, lm_head_, logits);
+}
+
+void DecoderModel::mtp_forward(int64_t module, const BatchRows& rows, const int32_t* tokens, const float* previous,
+                               float* hidden, KVCache& kv) const {
+  if (module < 0 || module >= num_mtp_modules_) {
+    fail("mtp_forward: module {} is outside the {} MTP modules loaded", module, num_mtp_modules_);
+  }
+  const MtpModule& m = mtp_[size_t(module)];
+  const int64_t n = rows.n_tokens, h = config_.hidden_size;
+  const float eps = float(config_.rms_norm_eps);
+  embed(tokens, n, hidden);
+  std::vector<float> joined(size_t(n * 2 * h));
+  {
+    ScopedOp op(Op::Norm);
+    for (int64_t r = 0; r < n; ++r) {
+      float* row = joined.data() + r * 2 * h;
+      if (rows.positions[r] == 0) {
+        std::fill(row, row + h, 0.0f);  // no embedding at position 0 (vLLM's DeepSeek MTP masks it)
+      } else {
+        rmsnorm(hidden + r * h, m.embed_norm.data(), row, 1, h, eps);
+      }
+      rmsnorm(previous + r * h, m.hidden_norm.data(), row + h, 1, h, eps);
+    }
+  }
+  {
+    ScopedOp op(Op::DenseMlp, double(m.projection.stored_bytes()));
+    matmul(joined.data(), n, m.projection, hidden);
+  }
+  const int64_t layer = config_.num_hidden_layers + module;
+  run_layers(rows, layer, layer + 1, hidden, kv, config_.num_hidden_layers);
+}
+
+void DecoderModel::mtp_logits(int64_t module, const float* hidden, int64_t n, float* logits) const {
+  if (module < 0 || module >= num_mtp_modules_) {
+    fail("mtp_logits: module {} is outside the {} MTP modules loaded", module, num_mtp_modules_);
+  }
+  const MtpModule& m = mtp_[size_t(module)];
+  const WeightMatrix& head = m.head.rows > 0 ? m.head : lm_head_;
+  ScopedOp op(Op::LmHead, double(head.stored_bytes()));
+  std::vector<float> x(size_t(n * config_.hidden_size));
+  rmsnorm(hidden, m.head_norm.empty() ? final_norm_.data() : m.head_norm.data(), x.data(), n, config_.hidden_size,
+          float(config_.rms_norm_eps));
+  matmul(x.data(), n, head, logits);
 }
 
 }  // namespace strata

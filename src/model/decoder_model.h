@@ -29,15 +29,20 @@ class DecoderModel : public Model {
   // Checks every tensor's presence, shape and dtype; throws Error naming the
   // file and tensor. `tokenizer` may be null for weight-only uses. `quant`
   // (compressed-tensors INT4) and `fp8` (block-scaled FP8), HF names only,
-  // say which linear modules are stored quantized.
+  // say which linear modules are stored quantized. `load_mtp`: also load
+  // the config's MTP modules (model/mtp_tensors.h).
   DecoderModel(const ModelConfig& config, std::unique_ptr<TensorSource> weights, std::unique_ptr<Tokenizer> tokenizer,
-               const CompressedTensorsConfig* quant = nullptr, const Fp8BlockConfig* fp8 = nullptr);
+               const CompressedTensorsConfig* quant = nullptr, const Fp8BlockConfig* fp8 = nullptr,
+               bool load_mtp = false);
   ~DecoderModel() override;
 
   void embed(const int32_t* tokens, int64_t n, float* hidden) const override;
   void forward(const BatchRows& rows, int64_t layer_begin, int64_t layer_end, float* hidden,
                KVCache& kv) const override;
   void logits(const float* hidden, int64_t n, float* logits) const override;
+  void mtp_forward(int64_t module, const BatchRows& rows, const int32_t* tokens, const float* previous, float* hidden,
+                   KVCache& kv) const override;
+  void mtp_logits(int64_t module, const float* hidden, int64_t n, float* logits) const override;
 
  private:
   struct Layer {
@@ -48,6 +53,17 @@ class DecoderModel : public Model {
     MoeWeights moe;   // MoE layers
     MlpWeights mlp;   // dense layers
   };
+  // An MTP module's own weights; its block is layers_[num_hidden_layers + module].
+  struct MtpModule {
+    std::vector<float> embed_norm, hidden_norm;
+    WeightMatrix projection;                 // [hidden, 2 * hidden]
+    std::vector<float> head_norm;            // empty: the final norm
+    WeightMatrix head;                       // no rows: the LM head
+  };
+
+  // Layers [begin, end) over hidden, layer i's cache being kv.layer(i - kv_first).
+  void run_layers(const BatchRows& rows, int64_t begin, int64_t end, float* hidden, KVCache& kv,
+                  int64_t kv_first) const;
 
   void load_tensor(const TensorSpec& t);
   // A linear weight by its HF or GGUF tensor name ("<module>.weight").
@@ -68,7 +84,8 @@ class DecoderModel : public Model {
   std::vector<std::vector<float>> decoded_;
   WeightMatrix embed_, lm_head_;
   std::vector<float> final_norm_;
-  std::vector<Layer> layers_;
+  std::vector<Layer> layers_;  // the decoder's, then the MTP modules' blocks
+  std::vector<MtpModule> mtp_;
 };
 
 }  // namespace strata

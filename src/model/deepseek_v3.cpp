@@ -7,7 +7,8 @@
 // Routing: sigmoid (or softmax) scores, e_score_correction_bias for selection
 // only (topk_method noaux_tc), group-limited top-k, renormalised weights times
 // routed_scaling_factor (never applied to the shared experts). The
-// checkpoint's MTP layers (num_nextn_predict_layers) are not run.
+// checkpoint's MTP layers (num_nextn_predict_layers) load for speculative
+// decoding's mtp method (model/mtp_tensors.h).
 #include <fmt/format.h>
 
 #include "core/error.h"
@@ -15,6 +16,7 @@
 #include "model/arch.h"
 #include "model/hf_config.h"
 #include "model/llama_tensors.h"
+#include "model/mtp_tensors.h"
 
 namespace strata {
 
@@ -214,44 +216,50 @@ void validate(const ModelConfig& c, const std::string& source) {
   }
 }
 
-std::vector<TensorSpec> tensors(const ModelConfig& c) {
-  TensorTable t;
+// Decoder layer i (an MTP module's block when i >= num_hidden_layers).
+void add_decoder_layer(TensorTable::Layer& l, const ModelConfig& c, int64_t i) {
   const int64_t H = c.hidden_size, heads = c.num_attention_heads, q_dim = heads * c.head_dim;
   using R = TensorRole;
+  l.add(R::AttnNorm, "attn_norm.weight", "input_layernorm.weight", {H});
+  if (c.q_lora_rank > 0) {
+    l.add(R::QA, "attn_q_a.weight", "self_attn.q_a_proj.weight", {c.q_lora_rank, H});
+    l.add(R::QANorm, "attn_q_a_norm.weight", "self_attn.q_a_layernorm.weight", {c.q_lora_rank});
+    l.add(R::QB, "attn_q_b.weight", "self_attn.q_b_proj.weight", {q_dim, c.q_lora_rank});
+  } else {
+    l.add(R::Q, "attn_q.weight", "self_attn.q_proj.weight", {q_dim, H});
+  }
+  l.add(R::KvA, "attn_kv_a_mqa.weight", "self_attn.kv_a_proj_with_mqa.weight", {c.kv_lora_rank + c.rope_dims(), H});
+  l.add(R::KvANorm, "attn_kv_a_norm.weight", "self_attn.kv_a_layernorm.weight", {c.kv_lora_rank});
+  l.split_kv_b("self_attn.kv_b_proj.weight", "attn_k_b.weight", "attn_v_b.weight", heads, c.qk_nope_head_dim,
+               c.v_head_dim, c.kv_lora_rank);
+  l.add(R::O, "attn_output.weight", "self_attn.o_proj.weight", {H, heads * c.v_head_dim});
+  l.add(R::FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", {H});
+  if (c.is_moe_layer(i)) {
+    const int64_t E = c.num_experts, S = c.n_shared_experts * c.moe_intermediate_size;
+    l.add(R::Router, "ffn_gate_inp.weight", "mlp.gate.weight", {E, H});
+    if (c.router_correction_bias) {
+      l.add(R::RouterBias, "exp_probs_b.bias", "mlp.gate.e_score_correction_bias", {E});
+    }
+    add_routed_experts(l, c);
+    if (S > 0) {
+      l.add(R::SharedGate, "ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight", {S, H});
+      l.add(R::SharedUp, "ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight", {S, H});
+      l.add(R::SharedDown, "ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight", {H, S});
+    }
+  } else {
+    add_dense_mlp(l, c);
+  }
+}
+
+std::vector<TensorSpec> tensors(const ModelConfig& c) {
+  TensorTable t;
   add_token_embedding(t, c);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     TensorTable::Layer l = t.layer(i);
-    l.add(R::AttnNorm, "attn_norm.weight", "input_layernorm.weight", {H});
-    if (c.q_lora_rank > 0) {
-      l.add(R::QA, "attn_q_a.weight", "self_attn.q_a_proj.weight", {c.q_lora_rank, H});
-      l.add(R::QANorm, "attn_q_a_norm.weight", "self_attn.q_a_layernorm.weight", {c.q_lora_rank});
-      l.add(R::QB, "attn_q_b.weight", "self_attn.q_b_proj.weight", {q_dim, c.q_lora_rank});
-    } else {
-      l.add(R::Q, "attn_q.weight", "self_attn.q_proj.weight", {q_dim, H});
-    }
-    l.add(R::KvA, "attn_kv_a_mqa.weight", "self_attn.kv_a_proj_with_mqa.weight", {c.kv_lora_rank + c.rope_dims(), H});
-    l.add(R::KvANorm, "attn_kv_a_norm.weight", "self_attn.kv_a_layernorm.weight", {c.kv_lora_rank});
-    l.split_kv_b("self_attn.kv_b_proj.weight", "attn_k_b.weight", "attn_v_b.weight", heads, c.qk_nope_head_dim,
-                 c.v_head_dim, c.kv_lora_rank);
-    l.add(R::O, "attn_output.weight", "self_attn.o_proj.weight", {H, heads * c.v_head_dim});
-    l.add(R::FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", {H});
-    if (c.is_moe_layer(i)) {
-      const int64_t E = c.num_experts, S = c.n_shared_experts * c.moe_intermediate_size;
-      l.add(R::Router, "ffn_gate_inp.weight", "mlp.gate.weight", {E, H});
-      if (c.router_correction_bias) {
-        l.add(R::RouterBias, "exp_probs_b.bias", "mlp.gate.e_score_correction_bias", {E});
-      }
-      add_routed_experts(l, c);
-      if (S > 0) {
-        l.add(R::SharedGate, "ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight", {S, H});
-        l.add(R::SharedUp, "ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight", {S, H});
-        l.add(R::SharedDown, "ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight", {H, S});
-      }
-    } else {
-      add_dense_mlp(l, c);
-    }
+    add_decoder_layer(l, c, i);
   }
   add_output(t, c, false);  // llama.cpp's deepseek2 falls back to the embedding
+  add_mtp_modules(t, c, /*own_head=*/true, [&](TensorTable::Layer& l, int64_t i) { add_decoder_layer(l, c, i); });
   return t.take();
 }
 

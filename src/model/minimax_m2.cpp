@@ -2,14 +2,16 @@
 // over the whole q and k projections (before the head split) and NeoX RoPE on
 // the first rotary_dim dims of each head, then a sigmoid-scored top-k MoE whose
 // e_score_correction_bias only picks the experts, with renormalised weights
-// and no shared expert. Every layer is MoE. The checkpoint's MTP modules
-// (model.layers.{L..L+2}) are not run. GGUF arch: minimax-m2.
+// and no shared expert. Every layer is MoE. MTP modules (use_mtp,
+// num_mtp_modules; model.layers.{L..}) load for speculative decoding's mtp
+// method: see model/mtp_tensors.h for their layout. GGUF arch: minimax-m2.
 #include <fmt/format.h>
 
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "model/arch.h"
 #include "model/llama_tensors.h"
+#include "model/mtp_tensors.h"
 #include "model/hf_config.h"
 
 namespace strata {
@@ -45,7 +47,12 @@ void read_hf(const HFConfigReader& hf, ModelConfig& c) {
   for (size_t i = 0; i < attn_types.size(); ++i) {
     if (attn_types[i] != 1) fail("{}: attn_type_list[{}] = {}: only full attention (1) is supported", hf.source(), i, attn_types[i]);
   }
-  if (hf.get<bool>("use_mtp", false)) c.num_mtp_modules = hf.get<int64_t>("num_mtp_modules", 0);
+  if (hf.get<bool>("use_mtp", false)) {
+    c.num_mtp_modules = hf.get<int64_t>("num_mtp_modules", 0);
+    if (const int64_t layers = hf.get<int64_t>("mtp_transformer_layers", 1); layers != 1) {
+      fail("{}: mtp_transformer_layers = {} is not supported (1, MiniMax-M2's)", hf.source(), layers);
+    }
+  }
 }
 
 void read_gguf(const GGUFFile& g, ModelConfig& c) {
@@ -76,7 +83,9 @@ void write_hf(const ModelConfig& c, nlohmann::json& j) {
   j["qk_norm_type"] = "per_layer";
   j["shared_intermediate_size"] = 0;
   j["attn_type_list"] = std::vector<int64_t>(size_t(c.num_hidden_layers), 1);
-  j["use_mtp"] = false;
+  j["use_mtp"] = c.num_mtp_modules > 0;
+  j["num_mtp_modules"] = c.num_mtp_modules;
+  j["mtp_transformer_layers"] = 1;
 }
 
 void write_gguf(const ModelConfig& c, GGUFWriter& w) {
@@ -105,21 +114,26 @@ void validate(const ModelConfig& c, const std::string& source) {
   }
 }
 
-std::vector<TensorSpec> tensors(const ModelConfig& c) {
-  TensorTable t;
+void add_decoder_layer(TensorTable::Layer& l, const ModelConfig& c) {
   const int64_t H = c.hidden_size, E = c.num_experts, F = c.moe_intermediate_size;
   using R = TensorRole;
+  add_attention_with_norms(l, c);
+  l.add(R::Router, "ffn_gate_inp.weight", "block_sparse_moe.gate.weight", {E, H});
+  l.add(R::RouterBias, "exp_probs_b.bias", "block_sparse_moe.e_score_correction_bias", {E});
+  l.experts(R::ExpertGate, "ffn_gate_exps.weight", "block_sparse_moe.experts.", "w1.weight", E, {F, H});
+  l.experts(R::ExpertUp, "ffn_up_exps.weight", "block_sparse_moe.experts.", "w3.weight", E, {F, H});
+  l.experts(R::ExpertDown, "ffn_down_exps.weight", "block_sparse_moe.experts.", "w2.weight", E, {H, F});
+}
+
+std::vector<TensorSpec> tensors(const ModelConfig& c) {
+  TensorTable t;
   add_token_embedding(t, c);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     TensorTable::Layer l = t.layer(i);
-    add_attention_with_norms(l, c);
-    l.add(R::Router, "ffn_gate_inp.weight", "block_sparse_moe.gate.weight", {E, H});
-    l.add(R::RouterBias, "exp_probs_b.bias", "block_sparse_moe.e_score_correction_bias", {E});
-    l.experts(R::ExpertGate, "ffn_gate_exps.weight", "block_sparse_moe.experts.", "w1.weight", E, {F, H});
-    l.experts(R::ExpertUp, "ffn_up_exps.weight", "block_sparse_moe.experts.", "w3.weight", E, {F, H});
-    l.experts(R::ExpertDown, "ffn_down_exps.weight", "block_sparse_moe.experts.", "w2.weight", E, {H, F});
+    add_decoder_layer(l, c);
   }
   add_output(t, c, true);  // llama.cpp's minimax-m2 requires output.weight
+  add_mtp_modules(t, c, /*own_head=*/false, [&](TensorTable::Layer& l, int64_t) { add_decoder_layer(l, c); });
   return t.take();
 }
 

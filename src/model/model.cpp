@@ -42,7 +42,7 @@ SamplingParams sampling_defaults(const nlohmann::json& g, const std::string& sou
 
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
@@ -56,7 +56,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     const auto fp8 = Fp8BlockConfig::from_hf(folder->config(), path + "/config.json");
     const auto quant = fp8 ? std::nullopt : CompressedTensorsConfig::from_hf(folder->config(), path + "/config.json");
     auto model = std::make_unique<DecoderModel>(config, std::move(folder), std::move(tokenizer), quant ? &*quant : nullptr,
-                                                fp8 ? &*fp8 : nullptr);
+                                                fp8 ? &*fp8 : nullptr, options.mtp);
     model->generation_defaults_ = sampling;
     return model;
   }
@@ -64,6 +64,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     auto gguf = std::make_unique<GGUFFile>(path);
     const ModelConfig config = ModelConfig::from_gguf(*gguf);
     auto tokenizer = Tokenizer::from_gguf(*gguf);
+    if (options.mtp) fail("{}: MTP modules load from Hugging Face folders only, not GGUF", path);
     return std::make_unique<DecoderModel>(config, std::move(gguf), std::move(tokenizer));
   }
   if (!fs::exists(path, ec)) fail("{}: no such file or directory", path);

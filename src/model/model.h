@@ -16,6 +16,13 @@ namespace strata {
 class KVCache;
 class Tokenizer;
 
+struct LoadOptions {
+  // Also load the checkpoint's multi-token-prediction modules
+  // (model/mtp_tensors.h), for speculative decoding's mtp method; they are
+  // skipped otherwise, so a checkpoint without their tensors still serves.
+  bool mtp = false;
+};
+
 class Model {
  public:
   virtual ~Model();
@@ -31,13 +38,26 @@ class Model {
   // Final norm and LM head over `n` rows of hidden: logits is [n, vocab_size].
   virtual void logits(const float* hidden, int64_t n, float* logits) const = 0;
 
+  // Multi-token prediction: the MTP modules loaded (0 unless loaded with
+  // LoadOptions::mtp). mtp_forward runs module `module` over `rows`: row r
+  // takes the embedding of tokens[r] (zero at position 0, as vLLM masks it)
+  // and previous[r], the hidden state (before the final norm) of the
+  // position before, whose prediction tokens[r] is; it writes the module's
+  // hidden state to `hidden` and its keys and values to layer `module` of `kv`.
+  int64_t num_mtp_modules() const { return num_mtp_modules_; }
+  virtual void mtp_forward(int64_t module, const BatchRows& rows, const int32_t* tokens, const float* previous,
+                           float* hidden, KVCache& kv) const = 0;
+  // The module's head over `n` rows of its hidden states: logits is [n, vocab_size].
+  virtual void mtp_logits(int64_t module, const float* hidden, int64_t n, float* logits) const = 0;
+
   // Loads a Hugging Face folder or a .gguf file (weights memory-mapped).
-  static std::unique_ptr<Model> load(const std::string& path);
+  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& options = {});
 
  protected:
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
   SamplingParams generation_defaults_{.temperature = 0};
+  int64_t num_mtp_modules_ = 0;
 };
 
 }  // namespace strata

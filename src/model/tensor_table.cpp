@@ -1,5 +1,7 @@
 #include "model/tensor_table.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace strata {
@@ -36,6 +38,11 @@ std::string_view tensor_role_name(TensorRole role) {
     case TensorRole::KvB: return "kv up projection";
     case TensorRole::KB: return "k up projection (per head, transposed)";
     case TensorRole::VB: return "v up projection (per head)";
+    case TensorRole::MtpEmbedNorm: return "MTP embedding norm";
+    case TensorRole::MtpHiddenNorm: return "MTP hidden-state norm";
+    case TensorRole::MtpProjection: return "MTP input projection";
+    case TensorRole::MtpHeadNorm: return "MTP head norm";
+    case TensorRole::MtpHead: return "MTP head";
   }
   return "?";
 }
@@ -64,6 +71,12 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
 void TensorTable::add(TensorRole role, std::string gguf, std::string hf, std::vector<int64_t> shape) {
   const int64_t n = numel_of(shape);
   tensors_.push_back({std::move(gguf), shape, {{std::move(hf), shape, n}}, role, -1});
+}
+
+void TensorTable::mark_hf_only_from(size_t first) {
+  const auto gguf_only = [](const TensorSpec& t) { return t.gguf_only; };
+  tensors_.erase(std::remove_if(tensors_.begin() + std::ptrdiff_t(first), tensors_.end(), gguf_only), tensors_.end());
+  for (size_t i = first; i < tensors_.size(); ++i) tensors_[i].hf_only = true;
 }
 
 void TensorTable::add_tied_lm_head(std::vector<int64_t> shape) {

@@ -22,6 +22,10 @@ enum class TensorRole : uint8_t {
   // the joint latent + rope-key projection and the latent norm; KvB is HF's
   // kv_b_proj, which GGUF stores split per head as KB (W_UK^T) and VB (W_UV).
   QA, QANorm, QB, KvA, KvANorm, KvB, KB, VB,
+  // A multi-token-prediction module's own tensors (model/mtp_tensors.h): the
+  // norms of its two inputs (the next token's embedding, the previous hidden
+  // state), their joint projection, and DeepSeek's shared_head norm and head.
+  MtpEmbedNorm, MtpHiddenNorm, MtpProjection, MtpHeadNorm, MtpHead,
 };
 std::string_view tensor_role_name(TensorRole role);
 
@@ -65,6 +69,10 @@ class TensorTable {
   void add_tied_lm_head(std::vector<int64_t> shape);
   // The last entry added becomes HF-only.
   void mark_hf_only() { tensors_.back().hf_only = true; }
+  // Every entry from index `first` on becomes HF-only, and the GGUF-only
+  // ones among them (a kv_b split) go.
+  void mark_hf_only_from(size_t first);
+  size_t size() const { return tensors_.size(); }
 
   class Layer {
    public:

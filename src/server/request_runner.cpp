@@ -130,6 +130,8 @@ struct ChoiceRun::Shared {
       std::lock_guard lock(mutex);
       auto& last = last_token[size_t(index)];
       if (!event.token_ids.empty()) {
+        // One inter-token latency per engine output, as vLLM's: an output
+        // with accepted draft tokens adds no zero-length gaps for them.
         const double since = std::chrono::duration<double>(now - (last ? *last : arrival)).count();
         if (last) {
           ctx->metrics.observe_inter_token_latency(since);

@@ -29,7 +29,7 @@ void run_bench_engine(BenchEngineArgs& a) {
   a.options.request_rates = a.rates;
   a.options.model_dir = a.model;
   const auto start = std::chrono::steady_clock::now();
-  auto model = Model::load(a.model);
+  auto model = Model::load(a.model, {.mtp = a.options.engine.speculative.needs_mtp_modules()});
   fmt::print("loaded {} in {:.1f} s ({} layers)\n", a.model,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
              model->config().num_hidden_layers);
@@ -46,9 +46,14 @@ void add_bench_engine_command(CLI::App& bench) {
   cmd->add_option("--policies", a->policies, "Schedule policies to compare: layered, whole, chunked, chunked:BUDGET, slo, slo:TBT_MS")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--dataset", o.dataset, "sharegpt, arxiv or random length distribution")->capture_default_str();
-  cmd->add_option("--input-len", o.input_len, "Prompt tokens (random)")->capture_default_str();
-  cmd->add_option("--output-len", o.output_len, "Output tokens (random)")->capture_default_str();
+  cmd->add_option("--dataset", o.dataset,
+                  "sharegpt, arxiv or random length distribution, or edit: each prompt is a text, the model's greedy "
+                  "continuation of it and the text again (where speculative decoding pays)")
+      ->capture_default_str();
+  cmd->add_option("--input-len", o.input_len, "Prompt tokens (random; edit: the text, twice in the prompt)")
+      ->capture_default_str();
+  cmd->add_option("--output-len", o.output_len, "Output tokens (random, edit; edit: also the continuation's length)")
+      ->capture_default_str();
   cmd->add_option("--request-rate", a->rates, "Poisson request rates, req/s (comma-separated)")
       ->delimiter(',')
       ->capture_default_str();

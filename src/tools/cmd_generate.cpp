@@ -22,6 +22,7 @@
 
 #include "core/error.h"
 #include "core/op_profile.h"
+#include "bench/edit_dataset.h"
 #include "engine/engine.h"
 #include "kernels/compute_rates.h"
 #include "kernels/read_bandwidth.h"
@@ -314,7 +315,7 @@ void run_generate(GenerateOptions o) {
   if (o.batch < 1) fail("--batch must be at least 1");
 
   const auto load_start = Clock::now();
-  auto model = Model::load(o.model);
+  auto model = Model::load(o.model, {.mtp = o.engine.speculative.needs_mtp_modules()});
   const double load_seconds = seconds_between(load_start, Clock::now());
   if (!o.capture.dir.empty()) start_workload_capture(o.capture);
   const Tokenizer& tok = model->tokenizer();
@@ -338,21 +339,9 @@ void run_generate(GenerateOptions o) {
   Engine engine(*model, o.engine);
 
   if (o.edit) {
-    // Each copy's document: its prompt's greedy continuation (max_tokens long).
-    const std::function<std::vector<int32_t>(int)> plain_prompt_of = [&](int copy) { return prompt_ids(tok, o, copy); };
-    Request document;
-    document.prompt = plain_prompt_of(0);
-    document.params.max_tokens = int32_t(o.max_tokens);
-    document.params.ignore_eos = true;
-    const Generation documents = generate(engine, document, o.batch, plain_prompt_of, nullptr);
-    for (int copy = 0; copy < o.batch; ++copy) {
-      const std::vector<int32_t> prompt = plain_prompt_of(copy);
-      const std::vector<int32_t>& continuation = documents.copy_tokens[size_t(copy)];
-      std::vector<int32_t> edited = prompt;
-      edited.insert(edited.end(), continuation.begin(), continuation.end());
-      edited.insert(edited.end(), prompt.begin(), prompt.end());
-      edit_prompts.push_back(std::move(edited));
-    }
+    std::vector<std::vector<int32_t>> plain;
+    for (int copy = 0; copy < o.batch; ++copy) plain.push_back(prompt_ids(tok, o, copy));
+    edit_prompts = bench::edit_prompts(engine, plain, int32_t(o.max_tokens));
   }
   const std::vector<int32_t> prompt = prompt_of(0);
   Request request;

@@ -59,7 +59,7 @@ void run_serve(ServeOptions o) {
   http.start();
   fmt::print(stderr, "strata serve: listening on http://{}:{} (loading {})\n", o.http.host, port, o.model);
 
-  auto model = Model::load(o.model);
+  auto model = Model::load(o.model, {.mtp = o.engine.speculative.needs_mtp_modules()});
   if (!o.capture.dir.empty()) start_workload_capture(o.capture);
   prepare_slo_schedule(*model, o.model, o.cost_profile, o.engine);
   Engine engine(*model, o.engine);

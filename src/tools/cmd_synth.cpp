@@ -38,6 +38,7 @@ struct SynthArgs {
   int64_t q_lora_rank = 0, kv_lora_rank = 0, qk_nope_head_dim = 0, qk_rope_head_dim = 0, v_head_dim = 0,
           shared_experts = 0, first_dense_layers = 0, n_group = 0, topk_group = 0;
   double routed_scaling_factor = 0;
+  int64_t mtp = 0;  // multi-token-prediction modules (minimax_m2, deepseek_v3)
 };
 
 // Set by SIGINT/SIGTERM; the writer polls it between chunks and rolls back.
@@ -121,6 +122,7 @@ void run_synth(const SynthArgs& a, const CLI::App& cmd) {
     c.mlp_only_layers.clear();
     for (int64_t i = 0; i < a.first_dense_layers; ++i) c.mlp_only_layers.push_back(i);
   }
+  if (given("--mtp")) c.num_mtp_modules = a.mtp;
   if (c.is_mla()) {  // MLA heads: q/k = nope + rope; one latent, so KV heads = heads
     c.head_dim = c.qk_nope_head_dim + c.rotary_dim;
     c.num_key_value_heads = c.num_attention_heads;
@@ -129,6 +131,7 @@ void run_synth(const SynthArgs& a, const CLI::App& cmd) {
   SynthOptions o;
   o.config = c;
   o.format = parse_format(a.format);
+  if (c.num_mtp_modules > 0 && o.format == SynthFormat::GGUF) fail("synth: --mtp writes to an HF folder (--format hf or both)");
   o.dtype = parse_dtype(a.dtype);
   if (a.quant == "int4") {
     o.quant = SynthQuant::Int4;
@@ -221,6 +224,10 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--n-group", args->n_group, "Expert groups for group-limited routing");
   cmd->add_option("--topk-group", args->topk_group, "Groups a token's experts may come from");
   cmd->add_option("--routed-scaling-factor", args->routed_scaling_factor, "Multiplies the routed experts' weights");
+  cmd->add_option("--mtp", args->mtp,
+                  "Multi-token-prediction modules after the decoder layers, named as the real checkpoints "
+                  "(model/mtp_tensors.h), for --speculative-config method mtp (minimax_m2, deepseek_v3; HF "
+                  "folder only)");
   cmd->callback([args, cmd] { run_synth(*args, *cmd); });
 }
 

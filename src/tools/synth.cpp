@@ -1,5 +1,6 @@
 #include "tools/synth.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <cstdlib>
@@ -55,10 +56,14 @@ inline float unit_normal(uint64_t key, int64_t index) {
 
 struct Distribution {
   float mean = 0, std = 0;
+  // > 0: the row length of a matrix whose elements at column == row get 1
+  // more (an identity block on its left).
+  int64_t eye_row = 0;
 };
 
 inline float element_value(const Distribution& d, uint64_t key, int64_t index) {
-  return d.mean + d.std * unit_normal(key, index);
+  const float eye = d.eye_row > 0 && index % d.eye_row == index / d.eye_row ? 1.0f : 0.0f;
+  return d.mean + eye + d.std * unit_normal(key, index);
 }
 
 // Scales keep activations near unit RMS through the layers while making the
@@ -77,11 +82,17 @@ Distribution distribution_for(const ModelConfig& c, TensorRole role, float branc
   using R = TensorRole;
   switch (role) {
     case R::AttnNorm: case R::FfnNorm: case R::QNorm: case R::KNorm: case R::FinalNorm: case R::QANorm:
-    case R::KvANorm:
+    case R::KvANorm: case R::MtpEmbedNorm: case R::MtpHiddenNorm: case R::MtpHeadNorm:
       return {1.0f, kNormNoise};
+    // An MTP module's input projection: the identity on the next token's
+    // embedding plus noise, as large as the branch outputs', over both
+    // inputs. At a small branch gain the module then predicts from the next
+    // token much as a near-identity target does (a pair on which its
+    // proposals can be right); its head is the target's (value_source).
+    case R::MtpProjection: return {0.0f, branch_gain / std::sqrt(float(2 * c.hidden_size)), 2 * c.hidden_size};
     case R::Embedding:  // tied: the embedding is also the LM head, so it takes the head's scale
       return {0.0f, c.tie_word_embeddings ? kLogitStd * inv_sqrt_hidden : 1.0f};
-    case R::LmHead: return {0.0f, kLogitStd * inv_sqrt_hidden};
+    case R::LmHead: case R::MtpHead: return {0.0f, kLogitStd * inv_sqrt_hidden};
     case R::Router: return {0.0f, kRouterLogitStd * inv_sqrt_hidden};
     case R::RouterBias: return {0.0f, kBiasStd};
     case R::O:
@@ -92,6 +103,15 @@ Distribution distribution_for(const ModelConfig& c, TensorRole role, float branc
     case R::MlpDown: return {0.0f, branch_gain / std::sqrt(float(c.intermediate_size))};
     default: return {0.0f, inv_sqrt_hidden};  // q/k/v and gate/up projections
   }
+}
+
+// The tensor whose values a part takes: its own, except for DeepSeek's MTP
+// shared_head, which holds the same values as the target's final norm and
+// LM head (what "shared" means there).
+std::string_view value_source(const ModelConfig& c, TensorRole role, const std::string& name) {
+  if (role == TensorRole::MtpHeadNorm) return "model.norm.weight";
+  if (role == TensorRole::MtpHead) return c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  return name;
 }
 
 // ---------------------------------------------------------------------------
@@ -283,6 +303,13 @@ void validate_synth_config(const ModelConfig& c) {
   }
   if (any_dense) positive("FFN size", c.intermediate_size);
   c.validate("synth");  // what the architecture can express, RoPE dims included
+  if (c.num_mtp_modules < 0 || c.num_mtp_modules > 8) fail("synth: --mtp must be from 0 to 8 (got {})", c.num_mtp_modules);
+  if (c.num_mtp_modules > 0) {
+    const std::vector<TensorSpec> table = arch_of(c).tensors(c);
+    if (std::none_of(table.begin(), table.end(), [&](const TensorSpec& t) { return t.layer >= c.num_hidden_layers; })) {
+      fail("synth: {} has no multi-token-prediction modules (--mtp is for minimax_m2 and deepseek_v3)", c.architecture);
+    }
+  }
 }
 
 std::string default_synth_tokenizer_dir() {
@@ -330,7 +357,8 @@ float synth_weight_value(const ModelConfig& config, uint64_t seed, const std::st
     last_name = hf_name;
     last_arch = config.architecture;
   }
-  return element_value(distribution_for(config, last_role, branch_gain), tensor_key(seed, hf_name), index);
+  return element_value(distribution_for(config, last_role, branch_gain),
+                       tensor_key(seed, value_source(config, last_role, hf_name)), index);
 }
 
 // GGUF keeps 1-D tensors (the norms) in F32 whatever the weights' dtype, as
@@ -537,7 +565,7 @@ void synthesize_model(const std::string& out, const SynthOptions& options) {
       TensorWriter* const hf_out = write_hf && !t.gguf_only ? hf.get() : nullptr;
 
       const Distribution dist = distribution_for(c, t.role, options.branch_gain);
-      const uint64_t key = tensor_key(options.seed, part.name);
+      const uint64_t key = tensor_key(options.seed, value_source(c, t.role, part.name));
       if (int4_tensor(t, quant)) {
         if (options.cancel && options.cancel->load()) {
           fail("synth: interrupted; removed the partial output of {}", out);
