@@ -23,6 +23,7 @@
 #include "engine/block_manager.h"
 #include "engine/draft_proposer.h"
 #include "engine/mtp_proposer.h"
+#include "engine/paged_kv_cache.h"
 #include "engine/scheduler.h"
 #include "engine/ngram_proposer.h"
 #include "engine/sequence.h"
@@ -613,6 +614,50 @@ TYPED_TEST(MtpTest, KVBlocksComeBackUnderASoak) {
     EXPECT_EQ(F::mtp_held_blocks(engine), 0) << policy;
     EXPECT_GT(engine.counters().preemptions, 0) << policy << ": the soak should run short of blocks";
     expect_accepted_and_rejected(engine.counters(), policy);
+  }
+}
+
+// The module's input math, pinned on a deepseek_v3 synth at branch gain 0:
+// every branch's output projection is zero (each block, the module's too,
+// is the identity) and eh_proj is the identity on its first half, so a row
+// comes out as eh_proj's input's first half: enorm(embedding of the next
+// token), zero at position 0 (vLLM's mask), whatever the previous hidden
+// state (which the second half holds).
+struct DeepseekMtpIdentityBlocks {
+  static constexpr const char* arch = "deepseek_v3";
+  static constexpr int64_t mtp_modules = 1;
+  static constexpr float branch_gain = 0.0f;
+};
+using MtpInputTest = EngineFixture<DeepseekMtpIdentityBlocks>;
+
+TEST_F(MtpInputTest, RowIsTheNormedNextTokenEmbeddingFirstMaskedAtPositionZero) {
+  const ModelConfig& mc = model_->config();
+  const int64_t h = mc.hidden_size;
+  ModelConfig one_layer = mc;
+  one_layer.num_hidden_layers = 1;
+  PagedKVCache kv(one_layer, 4, 16);
+  const std::vector<int32_t> table{0, 1};
+  kv.bind(0, &table);
+  const std::vector<int32_t> positions{0, 1, 2}, slots{0, 0, 0}, tokens{5, 9, 17};
+  std::vector<float> previous(size_t(3 * h));
+  for (size_t i = 0; i < previous.size(); ++i) previous[i] = std::sin(float(i));
+  std::vector<float> out(size_t(3 * h));
+  model_->mtp_forward(0, BatchRows{3, positions.data(), slots.data()}, tokens.data(), previous.data(), out.data(), kv);
+  for (int64_t i = 0; i < h; ++i) EXPECT_EQ(out[size_t(i)], 0.0f) << "position 0, element " << i;
+  // enorm(e) = e / rms(e) * w: its ratio to e / rms(e) is the same weight w for both tokens.
+  std::vector<float> embedded(size_t(2 * h));
+  model_->embed(tokens.data() + 1, 2, embedded.data());
+  std::vector<std::vector<float>> weight(2);
+  for (int64_t r = 0; r < 2; ++r) {
+    const float* e = &embedded[size_t(r * h)];
+    double sum = 0;
+    for (int64_t i = 0; i < h; ++i) sum += double(e[i]) * e[i];
+    const double rms = std::sqrt(sum / double(h) + mc.rms_norm_eps);
+    for (int64_t i = 0; i < h; ++i) weight[size_t(r)].push_back(float(out[size_t((r + 1) * h + i)] * rms / e[i]));
+  }
+  for (int64_t i = 0; i < h; ++i) {
+    EXPECT_NEAR(weight[0][size_t(i)], weight[1][size_t(i)], 1e-3) << "element " << i;
+    EXPECT_NEAR(weight[0][size_t(i)], 1.0, 0.5) << "element " << i << ": a norm weight (1 +- noise)";
   }
 }
 

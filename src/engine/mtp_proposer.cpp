@@ -47,7 +47,9 @@ void MtpProposer::observe(const PlanEntry& e, const float* hidden) {
   // Rows from `begin` on replace those kept (a rerun draft's); positions
   // skipped (the target's prefix-cache hits) get zero rows.
   s.pending.resize(size_t(int64_t(begin - done) * hidden_size_), 0.0f);
-  s.pending.insert(s.pending.end(), hidden, hidden + int64_t(e.num_tokens()) * hidden_size_);
+  const size_t kept = s.pending.size();
+  s.pending.resize(kept + size_t(int64_t(e.num_tokens()) * hidden_size_));
+  target_.final_norm(hidden, e.num_tokens(), s.pending.data() + kept);
 }
 
 std::vector<int32_t> MtpProposer::run() {

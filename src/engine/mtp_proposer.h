@@ -1,8 +1,9 @@
 #pragma once
 // The `mtp` method: the target checkpoint's own multi-token-prediction
 // module (model/mtp_tensors.h) drafts from the target's hidden states. MTP
-// position p takes the target's hidden state (before the final norm) at p
-// and the token at p + 1, and predicts the token at p + 2; its attention
+// position p takes the target's hidden state at p after the final norm (as
+// vLLM's model output is normed) and the token at p + 1, and predicts the
+// token at p + 2; its attention
 // reads the module's own paged KV cache of one layer, in which each target
 // sequence has a shadow holding its positions.
 //
@@ -52,7 +53,7 @@ class MtpProposer : public Proposer {
     // The module's block table; num_computed_tokens counts the positions
     // run on the target's verified hidden states.
     Sequence kv;
-    // Target hidden rows for positions num_computed_tokens on, not yet run.
+    // Target hidden rows (normed) for positions num_computed_tokens on, not yet run.
     std::vector<float> pending;
   };
   int32_t num_pending(const Shadow& shadow) const { return int32_t(int64_t(shadow.pending.size()) / hidden_size_); }

@@ -297,8 +297,12 @@ void DecoderModel::run_layers(const BatchRows& rows, int64_t layer_begin, int64_
 void DecoderModel::logits(const float* hidden, int64_t n, float* logits) const {
   ScopedOp op(Op::LmHead, double(lm_head_.stored_bytes()));
   std::vector<float> x(size_t(n * config_.hidden_size));
-  rmsnorm(hidden, final_norm_.data(), x.data(), n, config_.hidden_size, float(config_.rms_norm_eps));
+  final_norm(hidden, n, x.data());
   matmul(x.data(), n, lm_head_, logits);
+}
+
+void DecoderModel::final_norm(const float* hidden, int64_t n, float* out) const {
+  rmsnorm(hidden, final_norm_.data(), out, n, config_.hidden_size, float(config_.rms_norm_eps));
 }
 
 void DecoderModel::mtp_forward(int64_t module, const BatchRows& rows, const int32_t* tokens, const float* previous,

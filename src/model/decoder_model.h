@@ -40,6 +40,7 @@ class DecoderModel : public Model {
   void forward(const BatchRows& rows, int64_t layer_begin, int64_t layer_end, float* hidden,
                KVCache& kv) const override;
   void logits(const float* hidden, int64_t n, float* logits) const override;
+  void final_norm(const float* hidden, int64_t n, float* out) const override;
   void mtp_forward(int64_t module, const BatchRows& rows, const int32_t* tokens, const float* previous, float* hidden,
                    KVCache& kv) const override;
   void mtp_logits(int64_t module, const float* hidden, int64_t n, float* logits) const override;
