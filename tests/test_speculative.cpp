@@ -365,7 +365,7 @@ TEST(SpeculativeScheduling, DraftsNeverPreemptFitTheBudgetAndRollBack) {
     a.draft = {5, 6};  // would need a second block
     const StepPlan plan = scheduler.schedule();
     ASSERT_EQ(plan.entries.size(), 2u);
-    EXPECT_EQ(plan.num_preempted, 0);
+    EXPECT_TRUE(plan.preempted.empty());
     EXPECT_EQ(plan.entries[0].num_draft_tokens, 0);
     EXPECT_TRUE(a.draft.empty());
   }
@@ -548,11 +548,12 @@ class MtpTest : public EngineFixture<Arch> {
     c.speculative = SpeculativeConfig::parse(fmt::format(R"({{"method": "mtp", "num_speculative_tokens": {}}})", k));
     return c;
   }
-  static int32_t mtp_held_blocks(const Engine& engine) {
+  static const MtpProposer& mtp(const Engine& engine) {
     const auto* proposer = dynamic_cast<const MtpProposer*>(engine.proposer());
     check(proposer != nullptr, "the mtp method makes an MtpProposer", "method {}", engine.config().speculative.method);
-    return proposer->num_held_blocks();
+    return *proposer;
   }
+  static int32_t mtp_held_blocks(const Engine& engine) { return mtp(engine).num_held_blocks(); }
 };
 
 using MtpArchs = ::testing::Types<MinimaxMtp, DeepseekMtp>;
@@ -596,8 +597,11 @@ TYPED_TEST(MtpTest, AcceptanceIsHighOnANearIdentityPair) {
 }
 
 // A KV cache too small for the requests: preemptions recompute sequences
-// (the module's positions rewind with them) and the module's own cache runs
-// out; outputs are unchanged and every block of both caches comes back.
+// (their shadows are released with them) and the module's own cache runs
+// out (those sequences skip drafts until they catch up); outputs are
+// unchanged and every block of both caches comes back. Between steps the
+// shadows hold no more blocks than the target's sequences plus one each (a
+// preempted sequence's shadow kept would break that).
 TYPED_TEST(MtpTest, KVBlocksComeBackUnderASoak) {
   using F = TestFixture;
   std::vector<Request> requests = repetitive_requests(16, 30);
@@ -607,14 +611,53 @@ TYPED_TEST(MtpTest, KVBlocksComeBackUnderASoak) {
   for (const std::string policy : {"chunked", "layered"}) {
     EngineConfig c = F::with_mtp(F::config(policy), 3);
     c.num_kv_blocks = 16;
+    int64_t steps_checked = 0;
+    const Engine* running = nullptr;
+    c.before_step = [&] {
+      if (!running) return;
+      const int32_t target_held = 16 - running->block_manager().num_free_blocks();
+      EXPECT_LE(F::mtp_held_blocks(*running), target_held + int32_t(running->counters().num_running))
+          << policy << " step " << steps_checked;
+      ++steps_checked;
+    };
     Engine engine(*F::model_, c);
+    running = &engine;
     const std::vector<Output> out = F::run(engine, requests, arrivals);
+    running = nullptr;
     for (size_t i = 0; i < requests.size(); ++i) F::expect_same(out[i], ref[i], policy + " request " + std::to_string(i));
+    EXPECT_GT(steps_checked, 0) << policy;
     EXPECT_EQ(engine.block_manager().num_free_blocks(), 16) << policy;
     EXPECT_EQ(F::mtp_held_blocks(engine), 0) << policy;
     EXPECT_GT(engine.counters().preemptions, 0) << policy << ": the soak should run short of blocks";
+    EXPECT_GT(F::mtp(engine).num_allocation_failures(), 0) << policy << ": the module's cache should run out";
     expect_accepted_and_rejected(engine.counters(), policy);
   }
+}
+
+// The module runs after every step over the positions whose next token is
+// known, in passes of at most the step's token budget: long prompts in
+// small chunks leave at most one target row per sequence waiting.
+TYPED_TEST(MtpTest, KeepsAtMostOneHiddenRowPerSequence) {
+  using F = TestFixture;
+  std::vector<Request> requests;
+  for (int32_t i = 0; i < 3; ++i) requests.push_back(greedy(repetitive_prompt(7, 20 + 5 * i, 9, 900 + uint32_t(i)), 12));
+  const std::vector<Output> ref = F::run(F::config("chunked"), requests);
+  EngineConfig c = F::with_mtp(F::config("chunked"), 2);
+  c.max_num_batched_tokens = 24;
+  int64_t steps_checked = 0;
+  const Engine* running = nullptr;
+  c.before_step = [&] {
+    if (!running) return;
+    EXPECT_LE(F::mtp(*running).num_kept_rows(), int64_t(requests.size())) << "step " << steps_checked;
+    ++steps_checked;
+  };
+  Engine engine(*F::model_, c);
+  running = &engine;
+  const std::vector<Output> out = F::run(engine, requests);
+  running = nullptr;
+  EXPECT_GT(steps_checked, 10);
+  for (size_t i = 0; i < requests.size(); ++i) F::expect_same(out[i], ref[i], "request " + std::to_string(i));
+  EXPECT_GT(engine.counters().spec_num_accepted_tokens, 0);
 }
 
 // The module's input math, pinned on a deepseek_v3 synth at branch gain 0:
