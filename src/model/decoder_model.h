@@ -62,6 +62,11 @@ class DecoderModel : public Model {
     WeightMatrix head;                       // no rows: the LM head
   };
 
+  // `norm` then `head` over n rows of hidden (the LM head, or an MTP module's).
+  void head_logits(const std::vector<float>& norm, const WeightMatrix& head, const float* hidden, int64_t n,
+                   float* logits) const;
+  // MTP module `module`; throws Error naming `caller` when it is not loaded.
+  const MtpModule& mtp_module(int64_t module, const char* caller) const;
   // Layers [begin, end) over hidden, layer i's cache being kv.layer(i - kv_first).
   void run_layers(const BatchRows& rows, int64_t begin, int64_t end, float* hidden, KVCache& kv,
                   int64_t kv_first) const;
