@@ -274,6 +274,28 @@ TEST_F(SpeculativeTest, DraftModelKeepsGreedyOutputAndReturnsItsBlocks) {
       EXPECT_EQ(proposer->num_held_blocks(), 0) << what;
     }
   }
+  // Short of blocks: a preempted sequence's shadow goes with it.
+  EngineConfig c = config("chunked");
+  c.speculative = SpeculativeConfig::parse(
+      fmt::format(R"({{"method": "draft", "model": "{}", "num_speculative_tokens": 3}})", draft_dir.string()));
+  c.num_kv_blocks = 16;
+  const Engine* running = nullptr;
+  c.before_step = [&] {
+    if (!running) return;
+    const auto& proposer = dynamic_cast<const DraftProposer&>(*running->proposer());
+    for (const Sequence* waiting : running->scheduler().state().waiting) {
+      EXPECT_FALSE(proposer.has_shadow(waiting->id)) << "request " << waiting->id;
+    }
+  };
+  Engine engine(*model_, c);
+  running = &engine;
+  const std::vector<Request> soak = repetitive_requests(16, 30);
+  std::vector<int> arrivals;
+  for (size_t i = 0; i < soak.size(); ++i) arrivals.push_back(int(i) * 3);
+  run(engine, soak, arrivals);
+  running = nullptr;
+  EXPECT_GT(engine.counters().preemptions, 0) << "the soak should run short of blocks";
+  EXPECT_EQ(dynamic_cast<const DraftProposer&>(*engine.proposer()).num_held_blocks(), 0);
   fs::remove_all(draft_dir);
 }
 
@@ -599,9 +621,9 @@ TYPED_TEST(MtpTest, AcceptanceIsHighOnANearIdentityPair) {
 // A KV cache too small for the requests: preemptions recompute sequences
 // (their shadows are released with them) and the module's own cache runs
 // out (those sequences skip drafts until they catch up); outputs are
-// unchanged and every block of both caches comes back. Between steps the
-// shadows hold no more blocks than the target's sequences plus one each (a
-// preempted sequence's shadow kept would break that).
+// unchanged and every block of both caches comes back. Between steps no
+// waiting (preempted) sequence has a shadow, and the shadows hold no more
+// blocks than the target's sequences plus one each.
 TYPED_TEST(MtpTest, KVBlocksComeBackUnderASoak) {
   using F = TestFixture;
   std::vector<Request> requests = repetitive_requests(16, 30);
@@ -618,6 +640,9 @@ TYPED_TEST(MtpTest, KVBlocksComeBackUnderASoak) {
       const int32_t target_held = 16 - running->block_manager().num_free_blocks();
       EXPECT_LE(F::mtp_held_blocks(*running), target_held + int32_t(running->counters().num_running))
           << policy << " step " << steps_checked;
+      for (const Sequence* waiting : running->scheduler().state().waiting) {
+        EXPECT_FALSE(F::mtp(*running).has_shadow(waiting->id)) << policy << " request " << waiting->id;
+      }
       ++steps_checked;
     };
     Engine engine(*F::model_, c);
@@ -640,7 +665,9 @@ TYPED_TEST(MtpTest, KVBlocksComeBackUnderASoak) {
 TYPED_TEST(MtpTest, KeepsAtMostOneHiddenRowPerSequence) {
   using F = TestFixture;
   std::vector<Request> requests;
-  for (int32_t i = 0; i < 3; ++i) requests.push_back(greedy(repetitive_prompt(7, 20 + 5 * i, 9, 900 + uint32_t(i)), 12));
+  for (int32_t i = 0; i < 3; ++i) {
+    requests.push_back(greedy(repetitive_prompt(7, 20 + 5 * i, 9, 900 + uint32_t(i)), 12));
+  }
   const std::vector<Output> ref = F::run(F::config("chunked"), requests);
   EngineConfig c = F::with_mtp(F::config("chunked"), 2);
   c.max_num_batched_tokens = 24;

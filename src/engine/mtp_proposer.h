@@ -49,6 +49,8 @@ class MtpProposer : public Proposer {
   void observe(const StepPlan& plan, const std::vector<const float*>& hidden) override;
   // KV blocks the shadows hold (tests: all come back once sequences finish).
   int32_t num_held_blocks() const { return blocks_.num_blocks() - blocks_.num_free_blocks(); }
+  // Whether a shadow is kept for target sequence seq_id (tests: not once it is preempted).
+  bool has_shadow(int64_t seq_id) const { return shadows_.contains(seq_id); }
   // Times the module's cache had no room for a sequence's positions.
   int64_t num_allocation_failures() const { return allocation_failures_; }
   // Target hidden rows kept between steps (at most one per sequence).
