@@ -384,7 +384,7 @@ TEST(Scheduler, PreemptsTheNewestWhenBlocksRunOutAndRecomputesIt) {
     h.step();  // both write position 10 ...
     h.step();  // ... and 11, the last of their 12 reserved slots
     const StepPlan plan = h.step();  // a needs block 4: b, the newest, is preempted
-    EXPECT_EQ(plan.num_preempted, 1);
+    EXPECT_EQ(plan.preempted.size(), 1u);
     EXPECT_EQ(b.state, SeqState::Waiting);
     EXPECT_EQ(b.num_preemptions, 1);
     EXPECT_EQ(b.num_computed_tokens, 0);
@@ -412,7 +412,7 @@ TEST(Scheduler, PreemptingAnInFlightCohortDropsItsActivations) {
   h.step();  // d at 13 tokens; p admitted: stage 0 of 5
   ASSERT_TRUE(p.prefill_stage.in_flight());
   const StepPlan plan = h.step();  // d needs a 4th block: p goes
-  EXPECT_EQ(plan.num_preempted, 1);
+  EXPECT_EQ(plan.preempted.size(), 1u);
   EXPECT_EQ(p.state, SeqState::Waiting);
   EXPECT_FALSE(p.prefill_stage.in_flight());
   const StepPlan after = h.step();

@@ -23,6 +23,7 @@
 #include "engine/block_manager.h"
 #include "engine/draft_proposer.h"
 #include "engine/mtp_proposer.h"
+#include "engine/paged_kv_cache.h"
 #include "engine/scheduler.h"
 #include "engine/ngram_proposer.h"
 #include "engine/sequence.h"
@@ -273,6 +274,28 @@ TEST_F(SpeculativeTest, DraftModelKeepsGreedyOutputAndReturnsItsBlocks) {
       EXPECT_EQ(proposer->num_held_blocks(), 0) << what;
     }
   }
+  // Short of blocks: a preempted sequence's shadow goes with it.
+  EngineConfig c = config("chunked");
+  c.speculative = SpeculativeConfig::parse(
+      fmt::format(R"({{"method": "draft", "model": "{}", "num_speculative_tokens": 3}})", draft_dir.string()));
+  c.num_kv_blocks = 16;
+  const Engine* running = nullptr;
+  c.before_step = [&] {
+    if (!running) return;
+    const auto& proposer = dynamic_cast<const DraftProposer&>(*running->proposer());
+    for (const Sequence* waiting : running->scheduler().state().waiting) {
+      EXPECT_FALSE(proposer.has_shadow(waiting->id)) << "request " << waiting->id;
+    }
+  };
+  Engine engine(*model_, c);
+  running = &engine;
+  const std::vector<Request> soak = repetitive_requests(16, 30);
+  std::vector<int> arrivals;
+  for (size_t i = 0; i < soak.size(); ++i) arrivals.push_back(int(i) * 3);
+  run(engine, soak, arrivals);
+  running = nullptr;
+  EXPECT_GT(engine.counters().preemptions, 0) << "the soak should run short of blocks";
+  EXPECT_EQ(dynamic_cast<const DraftProposer&>(*engine.proposer()).num_held_blocks(), 0);
   fs::remove_all(draft_dir);
 }
 
@@ -364,7 +387,7 @@ TEST(SpeculativeScheduling, DraftsNeverPreemptFitTheBudgetAndRollBack) {
     a.draft = {5, 6};  // would need a second block
     const StepPlan plan = scheduler.schedule();
     ASSERT_EQ(plan.entries.size(), 2u);
-    EXPECT_EQ(plan.num_preempted, 0);
+    EXPECT_TRUE(plan.preempted.empty());
     EXPECT_EQ(plan.entries[0].num_draft_tokens, 0);
     EXPECT_TRUE(a.draft.empty());
   }
@@ -547,11 +570,12 @@ class MtpTest : public EngineFixture<Arch> {
     c.speculative = SpeculativeConfig::parse(fmt::format(R"({{"method": "mtp", "num_speculative_tokens": {}}})", k));
     return c;
   }
-  static int32_t mtp_held_blocks(const Engine& engine) {
+  static const MtpProposer& mtp(const Engine& engine) {
     const auto* proposer = dynamic_cast<const MtpProposer*>(engine.proposer());
     check(proposer != nullptr, "the mtp method makes an MtpProposer", "method {}", engine.config().speculative.method);
-    return proposer->num_held_blocks();
+    return *proposer;
   }
+  static int32_t mtp_held_blocks(const Engine& engine) { return mtp(engine).num_held_blocks(); }
 };
 
 using MtpArchs = ::testing::Types<MinimaxMtp, DeepseekMtp>;
@@ -595,8 +619,11 @@ TYPED_TEST(MtpTest, AcceptanceIsHighOnANearIdentityPair) {
 }
 
 // A KV cache too small for the requests: preemptions recompute sequences
-// (the module's positions rewind with them) and the module's own cache runs
-// out; outputs are unchanged and every block of both caches comes back.
+// (their shadows are released with them) and the module's own cache runs
+// out (those sequences skip drafts until they catch up); outputs are
+// unchanged and every block of both caches comes back. Between steps no
+// waiting (preempted) sequence has a shadow, and the shadows hold no more
+// blocks than the target's sequences plus one each.
 TYPED_TEST(MtpTest, KVBlocksComeBackUnderASoak) {
   using F = TestFixture;
   std::vector<Request> requests = repetitive_requests(16, 30);
@@ -606,13 +633,101 @@ TYPED_TEST(MtpTest, KVBlocksComeBackUnderASoak) {
   for (const std::string policy : {"chunked", "layered"}) {
     EngineConfig c = F::with_mtp(F::config(policy), 3);
     c.num_kv_blocks = 16;
+    int64_t steps_checked = 0;
+    const Engine* running = nullptr;
+    c.before_step = [&] {
+      if (!running) return;
+      const int32_t target_held = 16 - running->block_manager().num_free_blocks();
+      EXPECT_LE(F::mtp_held_blocks(*running), target_held + int32_t(running->counters().num_running))
+          << policy << " step " << steps_checked;
+      for (const Sequence* waiting : running->scheduler().state().waiting) {
+        EXPECT_FALSE(F::mtp(*running).has_shadow(waiting->id)) << policy << " request " << waiting->id;
+      }
+      ++steps_checked;
+    };
     Engine engine(*F::model_, c);
+    running = &engine;
     const std::vector<Output> out = F::run(engine, requests, arrivals);
+    running = nullptr;
     for (size_t i = 0; i < requests.size(); ++i) F::expect_same(out[i], ref[i], policy + " request " + std::to_string(i));
+    EXPECT_GT(steps_checked, 0) << policy;
     EXPECT_EQ(engine.block_manager().num_free_blocks(), 16) << policy;
     EXPECT_EQ(F::mtp_held_blocks(engine), 0) << policy;
     EXPECT_GT(engine.counters().preemptions, 0) << policy << ": the soak should run short of blocks";
+    EXPECT_GT(F::mtp(engine).num_allocation_failures(), 0) << policy << ": the module's cache should run out";
     expect_accepted_and_rejected(engine.counters(), policy);
+  }
+}
+
+// The module runs after every step over the positions whose next token is
+// known, in passes of at most the step's token budget: long prompts in
+// small chunks leave at most one target row per sequence waiting.
+TYPED_TEST(MtpTest, KeepsAtMostOneHiddenRowPerSequence) {
+  using F = TestFixture;
+  std::vector<Request> requests;
+  for (int32_t i = 0; i < 3; ++i) {
+    requests.push_back(greedy(repetitive_prompt(7, 20 + 5 * i, 9, 900 + uint32_t(i)), 12));
+  }
+  const std::vector<Output> ref = F::run(F::config("chunked"), requests);
+  EngineConfig c = F::with_mtp(F::config("chunked"), 2);
+  c.max_num_batched_tokens = 24;
+  int64_t steps_checked = 0;
+  const Engine* running = nullptr;
+  c.before_step = [&] {
+    if (!running) return;
+    EXPECT_LE(F::mtp(*running).num_kept_rows(), int64_t(requests.size())) << "step " << steps_checked;
+    ++steps_checked;
+  };
+  Engine engine(*F::model_, c);
+  running = &engine;
+  const std::vector<Output> out = F::run(engine, requests);
+  running = nullptr;
+  EXPECT_GT(steps_checked, 10);
+  for (size_t i = 0; i < requests.size(); ++i) F::expect_same(out[i], ref[i], "request " + std::to_string(i));
+  EXPECT_GT(engine.counters().spec_num_accepted_tokens, 0);
+}
+
+// The module's input math, pinned on a deepseek_v3 synth at branch gain 0:
+// every branch's output projection is zero (each block, the module's too,
+// is the identity) and eh_proj is the identity on its first half, so a row
+// comes out as eh_proj's input's first half: enorm(embedding of the next
+// token), zero at position 0 (vLLM's mask), whatever the previous hidden
+// state (which the second half holds).
+struct DeepseekMtpIdentityBlocks {
+  static constexpr const char* arch = "deepseek_v3";
+  static constexpr int64_t mtp_modules = 1;
+  static constexpr float branch_gain = 0.0f;
+};
+using MtpInputTest = EngineFixture<DeepseekMtpIdentityBlocks>;
+
+TEST_F(MtpInputTest, RowIsTheNormedNextTokenEmbeddingFirstMaskedAtPositionZero) {
+  const ModelConfig& mc = model_->config();
+  const int64_t h = mc.hidden_size;
+  ModelConfig one_layer = mc;
+  one_layer.num_hidden_layers = 1;
+  PagedKVCache kv(one_layer, 4, 16);
+  const std::vector<int32_t> table{0, 1};
+  kv.bind(0, &table);
+  const std::vector<int32_t> positions{0, 1, 2}, slots{0, 0, 0}, tokens{5, 9, 17};
+  std::vector<float> previous(size_t(3 * h));
+  for (size_t i = 0; i < previous.size(); ++i) previous[i] = std::sin(float(i));
+  std::vector<float> out(size_t(3 * h));
+  model_->mtp_forward(0, BatchRows{3, positions.data(), slots.data()}, tokens.data(), previous.data(), out.data(), kv);
+  for (int64_t i = 0; i < h; ++i) EXPECT_EQ(out[size_t(i)], 0.0f) << "position 0, element " << i;
+  // enorm(e) = e / rms(e) * w: its ratio to e / rms(e) is the same weight w for both tokens.
+  std::vector<float> embedded(size_t(2 * h));
+  model_->embed(tokens.data() + 1, 2, embedded.data());
+  std::vector<std::vector<float>> weight(2);
+  for (int64_t r = 0; r < 2; ++r) {
+    const float* e = &embedded[size_t(r * h)];
+    double sum = 0;
+    for (int64_t i = 0; i < h; ++i) sum += double(e[i]) * e[i];
+    const double rms = std::sqrt(sum / double(h) + mc.rms_norm_eps);
+    for (int64_t i = 0; i < h; ++i) weight[size_t(r)].push_back(float(out[size_t((r + 1) * h + i)] * rms / e[i]));
+  }
+  for (int64_t i = 0; i < h; ++i) {
+    EXPECT_NEAR(weight[0][size_t(i)], weight[1][size_t(i)], 1e-3) << "element " << i;
+    EXPECT_NEAR(weight[0][size_t(i)], 1.0, 0.5) << "element " << i << ": a norm weight (1 +- noise)";
   }
 }
 

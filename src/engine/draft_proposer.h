@@ -28,6 +28,8 @@ class DraftProposer : public Proposer {
   void release(int64_t seq_id) override;
   // KV blocks the shadows hold (tests: all come back once sequences finish).
   int32_t num_held_blocks() const { return blocks_.num_blocks() - blocks_.num_free_blocks(); }
+  // Whether a shadow is kept for target sequence seq_id (tests: not once it is preempted).
+  bool has_shadow(int64_t seq_id) const { return shadows_.contains(seq_id); }
 
  private:
   // Computes shadow's uncomputed tokens; returns the greedy next token, or

@@ -56,23 +56,31 @@ Engine::Engine(const Model& model, const EngineConfig& config) : model_(model), 
          mc.max_context_length());
   }
   if (config_.block_size <= 0) fail("--block-size must be positive (got {})", config_.block_size);
-  const int32_t num_blocks = config_.num_kv_blocks > 0
-                                 ? config_.num_kv_blocks
-                                 : num_kv_blocks_for_budget(parse_kv_budget(config_.kv_budget), mc, config_.block_size);
+  // The budget pays for every layer holding a block per target block: the
+  // MTP module's cache is one more layer of the target's shapes.
+  ModelConfig cached_layers = mc;
+  if (config_.speculative.enabled() && config_.speculative.needs_mtp_modules()) cached_layers.num_hidden_layers += 1;
+  const int32_t num_blocks =
+      config_.num_kv_blocks > 0
+          ? config_.num_kv_blocks
+          : num_kv_blocks_for_budget(parse_kv_budget(config_.kv_budget), cached_layers, config_.block_size);
+  const int32_t max_num_batched_tokens = config_.max_num_batched_tokens > 0
+                                             ? config_.max_num_batched_tokens
+                                             : default_max_num_batched_tokens(config_.schedule);
   // First, so that a draft model that cannot be used stops start-up before anything is logged.
   if (config_.speculative.enabled()) {
-    proposer_ = make_proposer(config_.speculative, model, num_blocks, config_.block_size);
+    proposer_ = make_proposer(config_.speculative, model, num_blocks, config_.block_size, max_num_batched_tokens);
     counters_.spec_accepted_per_pos.assign(size_t(config_.speculative.num_speculative_tokens), 0);
   }
   fmt::print(stderr, "strata: KV cache: {} bytes per token ({} layers x {} floats, f32), {} blocks of {} tokens\n",
-             kv_bytes_per_token(mc), mc.num_hidden_layers, mc.kv_key_floats() + mc.kv_value_floats(), num_blocks,
+             kv_bytes_per_token(cached_layers), cached_layers.num_hidden_layers,
+             mc.kv_key_floats() + mc.kv_value_floats(), num_blocks,
              config_.block_size);
   SchedulerConfig sc;
   sc.num_layers = int32_t(mc.num_hidden_layers);
   sc.max_model_len = config_.max_model_len;
   sc.max_num_seqs = config_.max_num_seqs;
-  sc.max_num_batched_tokens = config_.max_num_batched_tokens > 0 ? config_.max_num_batched_tokens
-                                                                 : default_max_num_batched_tokens(config_.schedule);
+  sc.max_num_batched_tokens = max_num_batched_tokens;
   sc.num_stages = config_.num_stages;
   sc.stage_rule = config_.stage_rule;
   sc.tokens_per_stage = config_.tokens_per_stage;
@@ -184,16 +192,15 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
     std::lock_guard lock(mutex_);
     plan = scheduler_->schedule();
   }
+  // A preempted sequence is recomputed from the start: its shadow's KV would only sit in the proposer's cache.
+  if (proposer_) {
+    for (int64_t id : plan.preempted) proposer_->release(id);
+  }
   // The lock is free while the model runs: submit() only appends to the
   // waiting queue and abort() only records the id, neither touches the plan.
   ForwardStats forward;
   if (!plan.empty() || !plan.dropped_activations.empty()) executor_->run(plan, &forward);
   if (plan.empty()) return false;
-  if (proposer_) {
-    for (size_t i = 0; i < plan.entries.size(); ++i) {
-      if (const float* hidden = executor_->final_hidden(int32_t(i))) proposer_->observe(plan.entries[i], hidden);
-    }
-  }
   const double ran = now() - start;
   {
     std::lock_guard lock(mutex_);
@@ -214,7 +221,7 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
     s.prefill_tokens = plan.num_prefill_tokens;
     s.decode_tokens = plan.num_decode_tokens;
     for (const PlanEntry& e : plan.entries) s.draft_tokens += e.num_draft_tokens;
-    s.preempted = plan.num_preempted;
+    s.preempted = int32_t(plan.preempted.size());
     for (const LayerSegment& segment : layer_segments(plan)) {
       int64_t rows = 0;
       for (int32_t index : segment.entries) rows += plan.entries[size_t(index)].num_tokens();
@@ -233,6 +240,13 @@ bool Engine::run_step(std::vector<std::pair<std::shared_ptr<Live>, StreamEvent>>
     counters_.expert_bytes += s.expert_bytes;
     counters_.busy_seconds += s.duration;
     if (config_.record_history) step_history_.push_back(std::move(s));
+  }
+  // Outside the lock, like the proposals; after sampling, so that the
+  // proposer knows which draft tokens were accepted and which tokens follow.
+  if (proposer_) {
+    std::vector<const float*> hidden;
+    for (size_t i = 0; i < plan.entries.size(); ++i) hidden.push_back(executor_->final_hidden(int32_t(i)));
+    proposer_->observe(plan, hidden);
   }
   return true;
 }

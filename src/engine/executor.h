@@ -38,7 +38,7 @@ class Executor {
   // The hidden states (before the final norm) of plan entry `entry`'s
   // tokens, one row of hidden_size per token, when its layer range ends at
   // the model's last layer; else null. Valid until the next run. (What the
-  // mtp proposer drafts from.)
+  // mtp proposer drafts from, once it has applied Model::final_norm.)
   const float* final_hidden(int32_t entry) const;
 
   // Sequences whose hidden rows are kept between layered-prefill stages.

@@ -23,7 +23,7 @@ void ChunkedPolicy::schedule(SchedulerState& state, StepPlan& plan) {
     budget -= end - begin;
   }
   // Like vLLM, a step that had to preempt admits nothing new.
-  while (budget > 0 && plan.num_preempted == 0) {
+  while (budget > 0 && plan.preempted.empty()) {
     const SchedulerState::Admission admitted = state.admit_front(budget, /*allow_partial=*/true);
     if (!admitted.seq) break;
     const int32_t begin = admitted.seq->num_computed_tokens;

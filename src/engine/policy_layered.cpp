@@ -17,7 +17,7 @@ void LayeredPolicy::schedule(SchedulerState& state, StepPlan& plan) {
     state.add_entry(plan, *seq, stage.token_begin, stage.token_end, stage.layer_begin, stage.layer_end);
     in_flight = true;
   }
-  if (!in_flight && plan.num_preempted == 0) admit_cohort(state, plan);
+  if (!in_flight && plan.preempted.empty()) admit_cohort(state, plan);
 }
 
 // Partially prefilled sequences first, then waiting ones, up to the token
@@ -38,7 +38,7 @@ void LayeredPolicy::admit_cohort(SchedulerState& state, StepPlan& plan) {
     cohort.push_back({seq, begin, end});
     budget -= end - begin;
   }
-  while (budget > 0 && plan.num_preempted == 0) {
+  while (budget > 0 && plan.preempted.empty()) {
     const SchedulerState::Admission admitted = state.admit_front(budget, /*allow_partial=*/true);
     if (!admitted.seq) break;
     const int32_t begin = admitted.seq->num_computed_tokens;

@@ -86,7 +86,7 @@ void SloPolicy::schedule(SchedulerState& state, StepPlan& plan) {
   const std::vector<Sequence*> prefills = state.running_prefills();
   const bool in_flight = std::any_of(prefills.begin(), prefills.end(),
                                      [](const Sequence* s) { return s->prefill_stage.in_flight(); });
-  if (plan.num_preempted == 0 && (state.config.overlap_cohorts || !in_flight))
+  if (plan.preempted.empty() && (state.config.overlap_cohorts || !in_flight))
     start_cohort(state, plan, target, kTargetShare * tbt);
   last_estimate_ = plan.empty() ? 0 : step_seconds_(plan);
   last_decodes_ = decodes;
@@ -216,7 +216,7 @@ void SloPolicy::start_cohort(SchedulerState& state, StepPlan& plan, double targe
       budget -= c.end - c.begin;
       continue;
     }
-    if (plan.num_preempted > 0 || budget <= 0) break;
+    if (!plan.preempted.empty() || budget <= 0) break;
     const SchedulerState::Admission a = state.admit_front(budget, /*allow_partial=*/true);
     if (!a.seq) break;
     const int32_t begin = a.seq->num_computed_tokens;

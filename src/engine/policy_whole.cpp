@@ -11,7 +11,7 @@ void WholePolicy::schedule(SchedulerState& state, StepPlan& plan) {
   // Every admitted prompt completes in its step, so no sequence is left
   // partially prefilled; recomputed ones come back through the waiting queue.
   int32_t cap = state.config.max_model_len;
-  while (cap > 0 && plan.num_preempted == 0) {
+  while (cap > 0 && plan.preempted.empty()) {
     const SchedulerState::Admission admitted = state.admit_front(cap, /*allow_partial=*/false);
     if (!admitted.seq) break;
     const int32_t begin = admitted.seq->num_computed_tokens;

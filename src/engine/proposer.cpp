@@ -17,9 +17,9 @@ std::vector<std::vector<int32_t>> Proposer::propose_all(const std::vector<const 
 }
 
 std::unique_ptr<Proposer> make_proposer(const SpeculativeConfig& config, const Model& target, int32_t num_kv_blocks,
-                                        int32_t block_size) {
+                                        int32_t block_size, int32_t max_batched_tokens) {
   if (config.method == "ngram") return std::make_unique<NgramProposer>(config.prompt_lookup_min, config.prompt_lookup_max);
-  if (config.method == "mtp") return std::make_unique<MtpProposer>(target, num_kv_blocks, block_size);
+  if (config.method == "mtp") return std::make_unique<MtpProposer>(target, num_kv_blocks, block_size, max_batched_tokens);
   std::unique_ptr<Model> draft;
   try {
     draft = Model::load(config.model);

@@ -68,7 +68,7 @@ void SchedulerState::preempt(Sequence& seq, StepPlan& plan) {
   seq.num_preemptions++;
   running.erase(std::find(running.begin(), running.end(), &seq));
   waiting.push_front(&seq);
-  plan.num_preempted++;
+  plan.preempted.push_back(seq.id);
 }
 
 SchedulerState::Admission SchedulerState::admit_front(int32_t max_new_tokens, bool allow_partial) {

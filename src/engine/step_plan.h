@@ -47,7 +47,9 @@ struct StepPlan {
   std::vector<int64_t> dropped_activations;
   int32_t num_prefill_tokens = 0;
   int32_t num_decode_tokens = 0;
-  int32_t num_preempted = 0;  // sequences preempted while building this plan
+  // Sequences preempted while building this plan (they hold no KV now; a
+  // proposer's shadows of them are released too).
+  std::vector<int64_t> preempted;
 
   bool empty() const { return entries.empty(); }
   bool contains(const Sequence* seq) const;

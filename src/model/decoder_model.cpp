@@ -295,18 +295,31 @@ void DecoderModel::run_layers(const BatchRows& rows, int64_t layer_begin, int64_
 }
 
 void DecoderModel::logits(const float* hidden, int64_t n, float* logits) const {
-  ScopedOp op(Op::LmHead, double(lm_head_.stored_bytes()));
+  head_logits(final_norm_, lm_head_, hidden, n, logits);
+}
+
+void DecoderModel::final_norm(const float* hidden, int64_t n, float* out) const {
+  rmsnorm(hidden, final_norm_.data(), out, n, config_.hidden_size, float(config_.rms_norm_eps));
+}
+
+void DecoderModel::head_logits(const std::vector<float>& norm, const WeightMatrix& head, const float* hidden, int64_t n,
+                               float* logits) const {
+  ScopedOp op(Op::LmHead, double(head.stored_bytes()));
   std::vector<float> x(size_t(n * config_.hidden_size));
-  rmsnorm(hidden, final_norm_.data(), x.data(), n, config_.hidden_size, float(config_.rms_norm_eps));
-  matmul(x.data(), n, lm_head_, logits);
+  rmsnorm(hidden, norm.data(), x.data(), n, config_.hidden_size, float(config_.rms_norm_eps));
+  matmul(x.data(), n, head, logits);
+}
+
+const DecoderModel::MtpModule& DecoderModel::mtp_module(int64_t module, const char* caller) const {
+  if (module < 0 || module >= num_mtp_modules_) {
+    fail("{}: module {} is outside the {} MTP modules loaded", caller, module, num_mtp_modules_);
+  }
+  return mtp_[size_t(module)];
 }
 
 void DecoderModel::mtp_forward(int64_t module, const BatchRows& rows, const int32_t* tokens, const float* previous,
                                float* hidden, KVCache& kv) const {
-  if (module < 0 || module >= num_mtp_modules_) {
-    fail("mtp_forward: module {} is outside the {} MTP modules loaded", module, num_mtp_modules_);
-  }
-  const MtpModule& m = mtp_[size_t(module)];
+  const MtpModule& m = mtp_module(module, "mtp_forward");
   const int64_t n = rows.n_tokens, h = config_.hidden_size;
   const float eps = float(config_.rms_norm_eps);
   embed(tokens, n, hidden);
@@ -324,6 +337,7 @@ void DecoderModel::mtp_forward(int64_t module, const BatchRows& rows, const int3
     }
   }
   {
+    // Profiled with the dense MLPs: eh_proj is one dense matmul of the same kind.
     ScopedOp op(Op::DenseMlp, double(m.projection.stored_bytes()));
     matmul(joined.data(), n, m.projection, hidden);
   }
@@ -332,16 +346,8 @@ void DecoderModel::mtp_forward(int64_t module, const BatchRows& rows, const int3
 }
 
 void DecoderModel::mtp_logits(int64_t module, const float* hidden, int64_t n, float* logits) const {
-  if (module < 0 || module >= num_mtp_modules_) {
-    fail("mtp_logits: module {} is outside the {} MTP modules loaded", module, num_mtp_modules_);
-  }
-  const MtpModule& m = mtp_[size_t(module)];
-  const WeightMatrix& head = m.head.rows > 0 ? m.head : lm_head_;
-  ScopedOp op(Op::LmHead, double(head.stored_bytes()));
-  std::vector<float> x(size_t(n * config_.hidden_size));
-  rmsnorm(hidden, m.head_norm.empty() ? final_norm_.data() : m.head_norm.data(), x.data(), n, config_.hidden_size,
-          float(config_.rms_norm_eps));
-  matmul(x.data(), n, head, logits);
+  const MtpModule& m = mtp_module(module, "mtp_logits");
+  head_logits(m.head_norm.empty() ? final_norm_ : m.head_norm, m.head.rows > 0 ? m.head : lm_head_, hidden, n, logits);
 }
 
 }  // namespace strata

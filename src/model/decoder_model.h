@@ -40,6 +40,7 @@ class DecoderModel : public Model {
   void forward(const BatchRows& rows, int64_t layer_begin, int64_t layer_end, float* hidden,
                KVCache& kv) const override;
   void logits(const float* hidden, int64_t n, float* logits) const override;
+  void final_norm(const float* hidden, int64_t n, float* out) const override;
   void mtp_forward(int64_t module, const BatchRows& rows, const int32_t* tokens, const float* previous, float* hidden,
                    KVCache& kv) const override;
   void mtp_logits(int64_t module, const float* hidden, int64_t n, float* logits) const override;
@@ -61,6 +62,11 @@ class DecoderModel : public Model {
     WeightMatrix head;                       // no rows: the LM head
   };
 
+  // `norm` then `head` over n rows of hidden (the LM head, or an MTP module's).
+  void head_logits(const std::vector<float>& norm, const WeightMatrix& head, const float* hidden, int64_t n,
+                   float* logits) const;
+  // MTP module `module`; throws Error naming `caller` when it is not loaded.
+  const MtpModule& mtp_module(int64_t module, const char* caller) const;
   // Layers [begin, end) over hidden, layer i's cache being kv.layer(i - kv_first).
   void run_layers(const BatchRows& rows, int64_t begin, int64_t end, float* hidden, KVCache& kv,
                   int64_t kv_first) const;

@@ -37,13 +37,18 @@ class Model {
                        float* hidden, KVCache& kv) const = 0;
   // Final norm and LM head over `n` rows of hidden: logits is [n, vocab_size].
   virtual void logits(const float* hidden, int64_t n, float* logits) const = 0;
+  // The final norm alone over `n` rows of hidden (out may not alias it):
+  // the hidden states the MTP modules take, as vLLM's model output is normed.
+  virtual void final_norm(const float* hidden, int64_t n, float* out) const = 0;
 
   // Multi-token prediction: the MTP modules loaded (0 unless loaded with
   // LoadOptions::mtp). mtp_forward runs module `module` over `rows`: row r
   // takes the embedding of tokens[r] (zero at position 0, as vLLM masks it)
-  // and previous[r], the hidden state (before the final norm) of the
-  // position before, whose prediction tokens[r] is; it writes the module's
-  // hidden state to `hidden` and its keys and values to layer `module` of `kv`.
+  // and previous[r], the hidden state of the position before, whose
+  // prediction tokens[r] is: the target's after its final norm
+  // (final_norm), or the module's own output when it chains on itself. It
+  // writes the module's hidden state to `hidden` and its keys and values to
+  // layer `module` of `kv`.
   int64_t num_mtp_modules() const { return num_mtp_modules_; }
   virtual void mtp_forward(int64_t module, const BatchRows& rows, const int32_t* tokens, const float* previous,
                            float* hidden, KVCache& kv) const = 0;
