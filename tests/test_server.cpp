@@ -1301,7 +1301,9 @@ TEST_F(ServerTest, SigtermDrainsThenExitsZero) {
 TEST_F(ServerTest, SigtermUnderLoadLosesNoAdmittedRequest) {
   constexpr int kClients = 16;
   constexpr int kTokens = 500;
-  ServeProcess server(*model_dir_, "60");
+  // The drain's budget is not under test: a loaded machine running the ASan
+  // build made 290 of the 500 tokens in 60 s, and the drain then aborted them.
+  ServeProcess server(*model_dir_, "600");
   ASSERT_GT(server.port, 0);
   std::vector<Sse> streams(kClients);
   std::vector<int> whole_status(kClients, 0), whole_tokens(kClients, 0);
