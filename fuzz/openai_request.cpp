@@ -50,6 +50,11 @@ struct Server {
   }
 };
 
+Server& server() {
+  static Server server;
+  return server;
+}
+
 template <class Handler>
 void post(Handler handler, ServingContext& ctx, const httplib::Request& req) {
   httplib::Response res;
@@ -62,14 +67,21 @@ void post(Handler handler, ServingContext& ctx, const httplib::Request& req) {
 
 }  // namespace
 
+// Builds the model before libFuzzer starts timing inputs, so -timeout does
+// not count it against the first one.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  server();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static Server server;
+  ServingContext& ctx = *server().ctx;
   httplib::Request req;
   req.method = "POST";
   req.body.assign(reinterpret_cast<const char*>(data), size);
-  post(serve_chat, *server.ctx, req);
-  post(serve_completions, *server.ctx, req);
-  post(serve_tokenize, *server.ctx, req);
-  post(serve_detokenize, *server.ctx, req);
+  post(serve_chat, ctx, req);
+  post(serve_completions, ctx, req);
+  post(serve_tokenize, ctx, req);
+  post(serve_detokenize, ctx, req);
   return 0;
 }

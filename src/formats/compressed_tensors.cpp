@@ -1,5 +1,6 @@
 #include "formats/compressed_tensors.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <regex>
@@ -24,6 +25,30 @@ bool name_matches(const std::string& pattern, const std::string& module) {
   return pattern == module || pattern == "Linear";
 }
 
+// libstdc++ 12 reads a back-reference number or a repeat count into a long
+// without an overflow check (undefined behaviour on \5555555555555555555,
+// found by fuzzing config.json). So neither reaches std::regex unbounded:
+// back-references are refused (module names never need them), and repeat
+// counts may have at most 6 digits (std::regex refuses anything that large
+// anyway, as past its state limit). Returns what is wrong, or "".
+std::string unsupported_in_pattern(const std::string& pattern) {
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      if (i + 1 < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[i + 1]))) {
+        return "back-references are not supported";
+      }
+      ++i;  // the escaped character is a literal, even '{'
+    } else if (pattern[i] == '{') {
+      size_t digits = 0;
+      for (size_t k = i + 1; k < pattern.size() && pattern[k] != '}'; ++k) {
+        digits = std::isdigit(static_cast<unsigned char>(pattern[k])) ? digits + 1 : 0;
+        if (digits > 6) return "a repeat count over 6 digits";
+      }
+    }
+  }
+  return "";
+}
+
 std::vector<std::string> string_list(const nlohmann::json& j, const std::string& source, const char* key) {
   if (j.is_null()) return {};
   if (!j.is_array()) fail("{}: quantization_config.{} is not a list", source, key);
@@ -32,6 +57,9 @@ std::vector<std::string> string_list(const nlohmann::json& j, const std::string&
     if (!v.is_string()) fail("{}: quantization_config.{} holds a non-string", source, key);
     out.push_back(v.get<std::string>());
     if (out.back().rfind("re:", 0) == 0) {
+      if (const std::string why = unsupported_in_pattern(out.back().substr(3)); !why.empty()) {
+        fail("{}: quantization_config.{}: regex '{}': {}", source, key, out.back(), why);
+      }
       try {
         std::regex check(out.back().substr(3));
       } catch (const std::regex_error& e) {

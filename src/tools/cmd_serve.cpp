@@ -112,6 +112,11 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-queued-requests", o->serving.max_queued_requests,
                   "Requests waiting for their first token before new ones get 429")
       ->capture_default_str();
+  cmd->add_option("--max-pending-events", o->serving.max_pending_events,
+                  "Events one request may hold for a client that reads its stream more slowly than tokens come; "
+                  "past them the request is aborted")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--shutdown-timeout", o->shutdown_timeout,
                   "Seconds in-flight requests may take to finish after SIGTERM/SIGINT")
       ->capture_default_str();
