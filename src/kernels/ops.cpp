@@ -192,23 +192,25 @@ void fused_add_rmsnorm(const float* delta, float* residual, const float* weight,
     fn(delta + r0 * dim, residual + r0 * dim, weight, y + r0 * dim, r1 - r0, dim, eps);
   });
 }
-void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
-               float theta) {
-  static const SelectedKernel kernel(kRopeNeox);
-  const RopeFn fn = kernel();
+namespace {
+void rope_over_rows(RopeFn fn, float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim,
+               const int32_t* positions, float theta) {
   const int64_t row = n_heads * head_dim;
   over_rows(n_rows, row, [&](int64_t r0, int64_t r1) {
     fn(x + r0 * row, r1 - r0, n_heads, head_dim, rotary_dim, positions + r0, theta);
   });
 }
+}  // namespace
+
+void rope_neox(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
+               float theta) {
+  static const SelectedKernel kernel(kRopeNeox);
+  rope_over_rows(kernel(), x, n_rows, n_heads, head_dim, rotary_dim, positions, theta);
+}
 void rope_gptj(float* x, int64_t n_rows, int64_t n_heads, int64_t head_dim, int64_t rotary_dim, const int32_t* positions,
                float theta) {
   static const SelectedKernel kernel(kRopeGptj);
-  const RopeFn fn = kernel();
-  const int64_t row = n_heads * head_dim;
-  over_rows(n_rows, row, [&](int64_t r0, int64_t r1) {
-    fn(x + r0 * row, r1 - r0, n_heads, head_dim, rotary_dim, positions + r0, theta);
-  });
+  rope_over_rows(kernel(), x, n_rows, n_heads, head_dim, rotary_dim, positions, theta);
 }
 void moe_combine(const float* y, const int64_t* rows, const float* weights, int64_t n_tokens, int64_t top_k,
                  int64_t h, const float* shared, float* out) {
