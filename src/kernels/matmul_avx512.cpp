@@ -2,13 +2,14 @@
 // The micro-kernel computes a tile of T tokens x R output rows with T*R zmm
 // accumulators: each weight vector is decoded once and used for T tokens,
 // each activation vector is loaded once and used for R rows.
-// For several tokens and a non-f32 weight, a panel of 16 rows is decoded to
-// f32 once and the tile runs over it, so decoding is paid once per row, not
-// once per token tile. Tokens go in chunks whose activations stay in the
-// L3 cache: without that, a long prompt (thousands of rows) streams its
-// whole activation matrix from DRAM once per 16-row panel. Decoded values and
-// summation order are the same on all paths, so a row's result does not
-// depend on the batch it is in.
+// For several tokens, rows go in groups of kRowGroup: each token tile
+// takes the whole group, a column block at a time, before the next tile. For
+// a block type the group is first decoded to an f32 panel, so decoding is
+// paid once per row, not once per token tile. Tokens go in chunks whose
+// activations stay in the L3 cache: without that, a long prompt (thousands
+// of rows) streams its whole activation matrix from DRAM once per group.
+// Decoded values and summation order are the same on all paths, so a row's
+// result does not depend on the batch it is in.
 #include <immintrin.h>
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its
@@ -28,7 +29,16 @@
 namespace strata {
 namespace {
 
-constexpr int kTileTokens = 4, kTileRows = 4, kPanelRows = 16;
+constexpr int kTileTokens = 4, kTileRows = 4;
+// Columns per block of a several-token GEMM: a 6-token tile's activations
+// of one block take 12 KiB of the 48 KiB L1.
+constexpr int64_t kColumnBlock = 512;
+// Rows that take each token tile in turn: the chunk's activations stream in
+// from L3 once per group. Against groups of 16 without column blocks, on one
+// thread (bench_kernels, 512 x 2048 x 4096): BF16 1.22x the GFLOP/s, Q8_0
+// 1.29x (its f32 panel, 512 KiB, still fits L2); the 4-layer BF16 model's
+// prompt 1.13x.
+constexpr int64_t kRowGroup = 64;
 // Tokens per tile of a plain-type GEMM: 6 x 4 accumulators, the 4 rows'
 // weights of one 16-column half and one activation vector fill 29 of the 32
 // registers. Each widened weight vector then feeds 6 FMAs instead of 4
@@ -46,7 +56,7 @@ inline float load_scale(const uint8_t* block) {
 
 // Each loader decodes the 32 weights of columns [c, c + 32) of one row; the
 // masks cover a partial last step (plain types only; block types never have one).
-// kPanel: whether GEMMs of 4+ tokens first decode 16 rows into an f32 panel
+// kPanel: whether GEMMs of 4+ tokens first decode their rows into an f32 panel
 // that every token then reads (block types, whose decoding costs more than
 // the FMAs it feeds), or widen rows in registers as they go (plain types:
 // on an Intel Xeon, BF16 prompt 512 ran 1.28x faster without the panel and
@@ -124,16 +134,25 @@ struct LoadQ4_0 {
 
 inline __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? 0 : __mmask16((1u << n) - 1); }
 
-// y[t * ldy + r] = sum_c x[t * ldx + c] * w_r[c] for t < T, r < R.
+// y[t * ldy + r] = sum_c x_t[c] * w_r[c] for t < T, r < R, over the columns
+// [c_begin, c_end) of `cols`, where x_t[c] is at x + (c / 16) * 16 * T +
+// t * 16 + c % 16: a tile packed by PackedActivations (one token: its row).
+// A tile that spans several column blocks keeps its 16-lane sums in `carry`
+// between them (loaded unless `first`, stored unless `last`), so every lane
+// adds its columns in the same order as one pass over all of them would; the
+// last block reduces to y.
 // The fixed-count loops are unrolled so the accumulators stay in registers
 // (-O2 does not unroll them by itself).
 template <class L, int T, int R>
-void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t cols, float* y, int64_t ldy) {
+void tile(const float* x, const uint8_t* w, size_t ldw, int64_t c_begin, int64_t c_end, int64_t cols,
+          __m512* carry, bool first, bool last, float* y, int64_t ldy) {
+  // Offsets known at compile time, so the loads need no address arithmetic.
+  auto x_at = [&](int t, int64_t c) __attribute__((always_inline)) { return x + c * T + t * 16; };
   __m512 acc[T][R];
   #pragma GCC unroll 6
   for (int t = 0; t < T; ++t)
     #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) acc[t][r] = _mm512_setzero_ps();
+    for (int r = 0; r < R; ++r) acc[t][r] = first ? _mm512_setzero_ps() : carry[t * R + r];
   // Several tokens of a plain type, one half at a time: each accumulator
   // still adds its lo product, then its hi product, as below.
   auto half_step = [&](int64_t c, __mmask16 m) __attribute__((always_inline)) {
@@ -143,7 +162,7 @@ void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t col
       for (int r = 0; r < R; ++r) wv[r] = L::load_half(w + r * ldw, c, m);
       #pragma GCC unroll 6
       for (int t = 0; t < T; ++t) {
-        const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + c);
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x_at(t, c));
         #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) acc[t][r] = _mm512_fmadd_ps(xv, wv[r], acc[t][r]);
       }
@@ -158,8 +177,8 @@ void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t col
     __m512 xlo[T], xhi[T];
     #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
-      xlo[t] = _mm512_maskz_loadu_ps(mlo, x + t * ldx + c);
-      xhi[t] = _mm512_maskz_loadu_ps(mhi, x + t * ldx + c + 16);
+      xlo[t] = _mm512_maskz_loadu_ps(mlo, x_at(t, c));
+      xhi[t] = _mm512_maskz_loadu_ps(mhi, x_at(t, c + 16));
     }
     #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
@@ -176,16 +195,23 @@ void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t col
       }
     }
   };
-  const int64_t full = cols / 32 * 32;
-  for (int64_t c = 0; c < full; c += 32) step(c, 0xffff, 0xffff);
-  if (full < cols) step(full, lanes(cols - full), lanes(cols - full - 16));
+  const int64_t full = c_begin + (c_end - c_begin) / 32 * 32;
+  for (int64_t c = c_begin; c < full; c += 32) step(c, 0xffff, 0xffff);
+  if (full < c_end) step(full, lanes(cols - full), lanes(cols - full - 16));
   #pragma GCC unroll 6
   for (int t = 0; t < T; ++t)
     #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) y[t * ldy + r] = _mm512_reduce_add_ps(acc[t][r]);
+    for (int r = 0; r < R; ++r) {
+      if (last) {
+        y[t * ldy + r] = _mm512_reduce_add_ps(acc[t][r]);
+      } else {
+        carry[t * R + r] = acc[t][r];
+      }
+    }
 }
 
-using TileFn = void (*)(const float*, int64_t, const uint8_t*, size_t, int64_t, float*, int64_t);
+using TileFn = void (*)(const float*, const uint8_t*, size_t, int64_t, int64_t, int64_t, __m512*, bool, bool,
+                        float*, int64_t);
 
 template <class L, int T>
 TileFn pick_rows(int64_t rows) {
@@ -211,22 +237,63 @@ TileFn pick_tile(int64_t tokens, int64_t rows) {
   return pick_rows<L, 4>(rows);
 }
 
-// All n tokens against `rows` weight rows starting at w (stride ldw bytes),
-// writing y columns [0, rows) with row stride ldy.
 template <class L>
-void tiles(const float* x, int64_t n, int64_t cols, const uint8_t* w, size_t ldw, int64_t rows, float* y, int64_t ldy) {
+constexpr int64_t tile_tokens() {
+  return loads_halves<L>() ? kWideTileTokens : kTileTokens;
+}
+
+// The activations of several tokens, packed per tile of T tokens as
+// [cols / 16][T][16] (the last tile with its own T, columns past `cols`
+// zero): a tile's loads then walk one contiguous stream at offsets known
+// at compile time.
+struct PackedActivations {
+  std::vector<float> data;
+  int64_t cols16 = 0;  // cols rounded up to 16
+
+  void pack(const float* x, int64_t n, int64_t cols, int64_t per_tile) {
+    cols16 = (cols + 15) / 16 * 16;
+    data.resize(size_t(n * cols16));
+    for (int64_t t0 = 0; t0 < n; t0 += per_tile) {
+      const int64_t nt = std::min(per_tile, n - t0);
+      float* out = data.data() + t0 * cols16;
+      for (int64_t c = 0; c < cols16; c += 16)
+        for (int64_t t = 0; t < nt; ++t)
+          _mm512_storeu_ps(out + c * nt + t * 16, _mm512_maskz_loadu_ps(lanes(cols - c), x + (t0 + t) * cols + c));
+    }
+  }
+  const float* tile(int64_t t0) const { return data.data() + t0 * cols16; }
+};
+
+// All n tokens against `rows` (at most kRowGroup) weight rows starting at w
+// (stride ldw bytes), writing y columns [0, rows) with row stride ldy. One
+// token reads x as is; several read it packed by tile_tokens<L>().
+template <class L>
+void tiles(const float* x, const PackedActivations& packed, int64_t n, int64_t cols, const uint8_t* w, size_t ldw,
+           int64_t rows, float* y, int64_t ldy) {
   // One token (decode) goes row by row: each thread then reads its weights
   // as one sequential stream, which the hardware prefetchers follow; 4-row
   // tiles interleave 4 streams a row apart (a 4 KiB page for 2048 BF16
   // columns). Same sums per row either way. Measured 0.84-0.93x the time on
   // the Qwen3 LM head (bench_int4 BM_Bf16).
-  const int64_t tile_rows = n == 1 ? 1 : kTileRows;
-  constexpr int64_t tile_tokens = loads_halves<L>() ? kWideTileTokens : kTileTokens;
-  for (int64_t t = 0; t < n; t += tile_tokens) {
-    const int64_t nt = std::min<int64_t>(tile_tokens, n - t);
-    for (int64_t r = 0; r < rows; r += tile_rows) {
-      const int64_t nr = std::min<int64_t>(tile_rows, rows - r);
-      pick_tile<L>(nt, nr)(x + t * cols, cols, w + r * ldw, ldw, cols, y + t * ldy + r, ldy);
+  if (n == 1) {
+    for (int64_t r = 0; r < rows; ++r)
+      pick_tile<L>(1, 1)(x, w + r * ldw, ldw, 0, cols, cols, nullptr, true, true, y + r, ldy);
+    return;
+  }
+  constexpr int64_t per_tile = tile_tokens<L>();
+  // Several tokens go through the columns in blocks, every row tile of the
+  // panel taking one block before the next: the token tile's block of
+  // activations then stays in L1 across the row tiles.
+  alignas(64) __m512 carry[kRowGroup / kTileRows][kWideTileTokens * kTileRows];
+  for (int64_t t = 0; t < n; t += per_tile) {
+    const int64_t nt = std::min<int64_t>(per_tile, n - t);
+    for (int64_t c0 = 0; c0 < cols; c0 += kColumnBlock) {
+      const int64_t c1 = std::min(cols, c0 + kColumnBlock);
+      for (int64_t r = 0; r < rows; r += kTileRows) {
+        const int64_t nr = std::min<int64_t>(kTileRows, rows - r);
+        pick_tile<L>(nt, nr)(packed.tile(t), w + r * ldw, ldw, c0, c1, cols, carry[r / kTileRows], c0 == 0,
+                             c1 == cols, y + t * ldy + r, ldy);
+      }
     }
   }
 }
@@ -236,18 +303,22 @@ void matmul_typed(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
   const WeightMatrix& w = a.w;
   const bool decode_panel = L::kPanel && a.n >= kTileTokens;
   thread_local std::vector<float> panel;
+  thread_local PackedActivations packed;
   const int64_t stride = (w.cols + 31) / 32 * 32;
-  if (decode_panel) panel.resize(size_t(kPanelRows * stride));
+  if (decode_panel) panel.resize(size_t(kRowGroup * stride));
+  const int64_t per_tile = decode_panel ? tile_tokens<LoadF32>() : tile_tokens<L>();
   const int64_t chunk =
       std::max<int64_t>(kWideTileTokens, kChunkBytes / (stride * 4) / kWideTileTokens * kWideTileTokens);
   for (int64_t t0 = 0; t0 < a.n; t0 += chunk) {
     const int64_t nt = std::min(chunk, a.n - t0);
     const float* x = a.x + t0 * w.cols;
     float* y = a.y + t0 * w.rows;
-    for (int64_t p = row_begin; p < row_end; p += kPanelRows) {
-      const int64_t rows = std::min<int64_t>(kPanelRows, row_end - p);
+    if (nt > 1) packed.pack(x, nt, w.cols, per_tile);
+    const int64_t group = kRowGroup;
+    for (int64_t p = row_begin; p < row_end; p += group) {
+      const int64_t rows = std::min<int64_t>(group, row_end - p);
       if (!decode_panel) {
-        tiles<L>(x, nt, w.cols, w.row(p), w.row_bytes, rows, y + p, w.rows);
+        tiles<L>(x, packed, nt, w.cols, w.row(p), w.row_bytes, rows, y + p, w.rows);
         continue;
       }
       for (int64_t r = 0; r < rows; ++r) {
@@ -259,8 +330,8 @@ void matmul_typed(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
           _mm512_storeu_ps(out + c + 16, hi);
         }
       }
-      tiles<LoadF32>(x, nt, w.cols, reinterpret_cast<const uint8_t*>(panel.data()), size_t(stride) * 4, rows, y + p,
-                     w.rows);
+      tiles<LoadF32>(x, packed, nt, w.cols, reinterpret_cast<const uint8_t*>(panel.data()), size_t(stride) * 4, rows,
+                     y + p, w.rows);
     }
   }
 }
