@@ -90,6 +90,7 @@ TEST_P(MatmulTest, EveryVariantMatchesReference) {
   }
   shapes.push_back({5, 1, 64});
   shapes.push_back({600, 5, 2048 + 32});  // activations over 4 MiB: the token-chunked path
+  shapes.push_back({17, 150, 2048 + 32});  // several row groups, the last one partial
   std::mt19937 rng(42);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (const Shape& s : shapes) {
