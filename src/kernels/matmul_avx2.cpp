@@ -14,6 +14,10 @@ namespace strata {
 namespace {
 
 constexpr int kTileTokens = 4, kTileRows = 2, kPanelRows = 16;
+// One token takes 4 rows at a time: a row's sum is one chain of dependent
+// FMAs, so a row alone waits on FMA latency (BF16 GEMV on one thread:
+// 8 GB/s by rows, 15.6-19.8 GB/s 4 rows at a time; bench_kernels).
+constexpr int kGemvRows = 4;
 
 inline float load_scale(const uint8_t* block) {
   uint16_t d;
@@ -22,10 +26,15 @@ inline float load_scale(const uint8_t* block) {
 }
 
 // Each loader decodes the 32 weights of columns [c, c + 32) of one row into
-// four ymm, and `at` decodes a single weight (for the column tail).
+// four ymm, and `at` decodes a single weight (for the column tail). Their
+// loops are unrolled: otherwise GCC turns LoadF32's into a 128-byte memcpy
+// to the stack in 16-byte moves that the FMAs read back 32 bytes at a time,
+// a store-forwarding stall per load (the panel path of every block type ran
+// at 7 GFLOP/s on one thread), and keeps the others' vectors in memory.
 struct LoadF32 {
   static void load(const uint8_t* row, int64_t c, __m256 w[4]) {
     const float* p = reinterpret_cast<const float*>(row) + c;
+    #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) w[i] = _mm256_loadu_ps(p + 8 * i);
   }
   static float at(const uint8_t* row, int64_t c) { return reinterpret_cast<const float*>(row)[c]; }
@@ -33,6 +42,7 @@ struct LoadF32 {
 struct LoadBF16 {
   static void load(const uint8_t* row, int64_t c, __m256 w[4]) {
     const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c;
+    #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
       const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8 * i));
       w[i] = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
@@ -43,6 +53,7 @@ struct LoadBF16 {
 struct LoadF16 {
   static void load(const uint8_t* row, int64_t c, __m256 w[4]) {
     const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c;
+    #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) w[i] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 8 * i)));
   }
   static float at(const uint8_t* row, int64_t c) { return f16_to_f32(reinterpret_cast<const uint16_t*>(row)[c]); }
@@ -51,6 +62,7 @@ struct LoadQ8_0 {
   static void load(const uint8_t* row, int64_t c, __m256 w[4]) {
     const uint8_t* block = row + (c / kQuantBlock) * kQ8_0BlockBytes;
     const __m256 d = _mm256_set1_ps(load_scale(block));
+    #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
       const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 2 + 8 * i));
       w[i] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)));
@@ -67,6 +79,7 @@ struct LoadQ4_0 {
     const __m128i lo = _mm_and_si128(bytes, nib), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), nib);
     const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
     const __m256i eight = _mm256_set1_epi32(8);
+    #pragma GCC unroll 4
     for (int i = 0; i < 4; ++i) {
       w[i] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(parts[i]), eight)));
     }
@@ -117,6 +130,14 @@ using TileFn = void (*)(const float*, int64_t, const uint8_t*, size_t, int64_t, 
 
 template <class L, int T>
 TileFn pick_rows(int64_t rows) {
+  if constexpr (T == 1) {
+    switch (rows) {
+      case 1: return tile<L, 1, 1>;
+      case 2: return tile<L, 1, 2>;
+      case 3: return tile<L, 1, 3>;
+      default: return tile<L, 1, 4>;
+    }
+  }
   return rows == 1 ? tile<L, T, 1> : tile<L, T, 2>;
 }
 template <class L>
@@ -131,9 +152,7 @@ TileFn pick_tile(int64_t tokens, int64_t rows) {
 
 template <class L>
 void tiles(const float* x, int64_t n, int64_t cols, const uint8_t* w, size_t ldw, int64_t rows, float* y, int64_t ldy) {
-  // One token goes row by row, one sequential stream per thread, as in
-  // matmul_avx512.cpp (measured 0.70-0.79x the time on the Qwen3 LM head).
-  const int64_t tile_rows = n == 1 ? 1 : kTileRows;
+  const int64_t tile_rows = n == 1 ? kGemvRows : kTileRows;
   for (int64_t t = 0; t < n; t += kTileTokens) {
     const int64_t nt = std::min<int64_t>(kTileTokens, n - t);
     for (int64_t r = 0; r < rows; r += tile_rows) {
