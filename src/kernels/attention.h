@@ -59,7 +59,9 @@ void attention(const AttentionArgs& args);
 
 // Solutions. The reference: per query, scores, a two-pass softmax, then the weighted sum.
 void attention_scalar(const AttentionArgs& args);
-// Tiles of 16 positions with an online softmax (attention_avx512.cpp).
+// Tiles of 32 positions with an online softmax (attention_avx512.cpp).
 void attention_avx512(const AttentionArgs& args);
+// The same plan with 8-lane vectors and tiles of 16 (attention_avx2.cpp).
+void attention_avx2(const AttentionArgs& args);
 
 }  // namespace strata

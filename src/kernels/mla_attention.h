@@ -53,5 +53,7 @@ void mla_attention_scalar(const MlaAttentionArgs& args);
 // The tiled online-softmax loop of attention_avx512, keys the whole row wide
 // and values its latent part (attention_avx512.cpp).
 void mla_attention_avx512(const MlaAttentionArgs& args);
+// The same with attention_avx2's loop (attention_avx2.cpp).
+void mla_attention_avx2(const MlaAttentionArgs& args);
 
 }  // namespace strata
