@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/gemv_prefetch.h"
 #include "kernels/matmul.h"
 #include "kernels/weight_blocks.h"
 
@@ -32,6 +33,7 @@ inline float load_scale(const uint8_t* block) {
 // a store-forwarding stall per load (the panel path of every block type ran
 // at 7 GFLOP/s on one thread), and keeps the others' vectors in memory.
 struct LoadF32 {
+  static constexpr int64_t kBytesPer32 = 128;  // stored bytes of 32 columns
   static void load(const uint8_t* row, int64_t c, __m256 w[4]) {
     const float* p = reinterpret_cast<const float*>(row) + c;
     #pragma GCC unroll 4
@@ -40,6 +42,7 @@ struct LoadF32 {
   static float at(const uint8_t* row, int64_t c) { return reinterpret_cast<const float*>(row)[c]; }
 };
 struct LoadBF16 {
+  static constexpr int64_t kBytesPer32 = 64;  // stored bytes of 32 columns
   static void load(const uint8_t* row, int64_t c, __m256 w[4]) {
     const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c;
     #pragma GCC unroll 4
@@ -51,6 +54,7 @@ struct LoadBF16 {
   static float at(const uint8_t* row, int64_t c) { return bf16_to_f32(reinterpret_cast<const uint16_t*>(row)[c]); }
 };
 struct LoadF16 {
+  static constexpr int64_t kBytesPer32 = 64;  // stored bytes of 32 columns
   static void load(const uint8_t* row, int64_t c, __m256 w[4]) {
     const uint16_t* p = reinterpret_cast<const uint16_t*>(row) + c;
     #pragma GCC unroll 4
@@ -59,6 +63,7 @@ struct LoadF16 {
   static float at(const uint8_t* row, int64_t c) { return f16_to_f32(reinterpret_cast<const uint16_t*>(row)[c]); }
 };
 struct LoadQ8_0 {
+  static constexpr int64_t kBytesPer32 = kQ8_0BlockBytes;  // stored bytes of 32 columns
   static void load(const uint8_t* row, int64_t c, __m256 w[4]) {
     const uint8_t* block = row + (c / kQuantBlock) * kQ8_0BlockBytes;
     const __m256 d = _mm256_set1_ps(load_scale(block));
@@ -71,6 +76,7 @@ struct LoadQ8_0 {
   static float at(const uint8_t*, int64_t) { return 0; }  // never called: no tail
 };
 struct LoadQ4_0 {
+  static constexpr int64_t kBytesPer32 = kQ4_0BlockBytes;  // stored bytes of 32 columns
   static void load(const uint8_t* row, int64_t c, __m256 w[4]) {
     const uint8_t* block = row + (c / kQuantBlock) * kQ4_0BlockBytes;
     const __m256 d = _mm256_set1_ps(load_scale(block));
@@ -107,6 +113,12 @@ void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t col
   for (int64_t c = 0; c < full; c += 32) {
     #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
+      if constexpr (T == 1) {
+        // The same columns of the next tile's rows (this tile's R rows are
+        // the stream; a row of the LM head is 4 KiB).
+        const uint8_t* ahead = w + (r + R) * ldw + c / 32 * L::kBytesPer32;
+        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+      }
       __m256 wv[4];
       L::load(w + r * ldw, c, wv);
       #pragma GCC unroll 4
