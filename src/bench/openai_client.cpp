@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/sse_parser.h"
+#include "core/ctype_cache.h"
 #include "core/error.h"
 
 namespace strata::bench {
@@ -54,6 +55,7 @@ Endpoint parse_endpoint(const std::string& path) {
 }
 
 OpenAIClient::OpenAIClient(ClientOptions options) : options_(std::move(options)) {
+  prime_ctype_narrow_cache();  // before the workers send from their threads
   const std::string& url = options_.base_url;
   const size_t scheme_end = url.find("://");
   if (scheme_end == std::string::npos || (url.substr(0, scheme_end) != "http" && url.substr(0, scheme_end) != "https"))

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "core/ctype_cache.h"
 #include "core/error.h"
 #include "core/mapped_file_watch.h"
 #include "engine/engine.h"
@@ -73,6 +74,7 @@ void serve_models(ServingContext& ctx, httplib::Response& res) {
 
 HttpServer::HttpServer(HttpServerOptions options)
     : options_(std::move(options)), server_(std::make_unique<httplib::Server>()) {
+  prime_ctype_narrow_cache();  // before the connection threads start
   if (options_.http_threads < 1) fail("--http-threads must be at least 1");
   if (options_.idle_timeout_seconds < 1) fail("--idle-timeout must be at least 1 second");
   const size_t threads = size_t(options_.http_threads);
