@@ -87,6 +87,7 @@ TEST_P(MatmulTest, EveryVariantMatchesReference) {
   for (int64_t n : {1, 3, 17, 64}) {
     for (int64_t cols : {32, 96, 2048 + 32}) shapes.push_back({n, 37, cols});
     if (!blocks) shapes.push_back({n, 19, 45});  // a column tail
+    if (!blocks) shapes.push_back({n, 6, 1030});  // a column tail after two 512-column blocks
   }
   shapes.push_back({5, 1, 64});
   shapes.push_back({600, 5, 2048 + 32});  // activations over 4 MiB: the token-chunked path

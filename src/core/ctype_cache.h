@@ -5,7 +5,8 @@
 // which cpp-httplib's client and connection threads do (each compiles its
 // own thread_local regex for status and request lines; TSan reported it in
 // `bench serve`'s workers). Narrowing every character once, before such
-// threads start, leaves them only reads.
+// threads start, leaves them only reads, except for '\0', whose result 0
+// is the cache's "not yet" mark (no pattern httplib compiles holds one).
 namespace strata {
 
 void prime_ctype_narrow_cache();

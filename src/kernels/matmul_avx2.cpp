@@ -1,6 +1,8 @@
-// AVX2 matmul: the same plan as the AVX-512 variant (see matmul_avx512.cpp)
-// with 8-lane vectors. Sixteen ymm registers allow a 4-token x 2-row tile;
-// activations are read from L1 as FMA memory operands. A column tail that is
+// AVX2 matmul: the tiles of the AVX-512 variant (see matmul_avx512.cpp)
+// with 8-lane vectors, without its row groups and column blocks (tried:
+// bench_kernels on one thread showed no gain for this solution). Sixteen
+// ymm registers allow a 4-token x 2-row tile; activations are read from L1
+// as FMA memory operands. A column tail that is
 // not a multiple of 32 (plain types only) is finished with scalar code.
 #include <immintrin.h>
 

@@ -44,7 +44,8 @@ constexpr int64_t kRowGroup = 64;
 // registers. Each widened weight vector then feeds 6 FMAs instead of 4
 // (BF16: 1 widening uop per 3 FMAs, not per 2).
 constexpr int kWideTileTokens = 6;
-// f32 activations per token chunk: 512 tokens of 2048, a share of the L3.
+// f32 activations per token chunk: 512 tokens of 2048, a share of the L3
+// (each thread packs its own copy of the chunk).
 // (Smaller chunks that fit in L2 measured slower: more panel decodes.)
 constexpr int64_t kChunkBytes = 4 << 20;
 
