@@ -36,16 +36,17 @@ constexpr int64_t kColumnBlock = 512;
 // Rows that take each token tile in turn: the chunk's activations stream in
 // from L3 once per group. Against groups of 16 without column blocks, on one
 // thread (bench_kernels, 512 x 2048 x 4096): BF16 1.22x the GFLOP/s, Q8_0
-// 1.29x (its f32 panel, 512 KiB, still fits L2); the 4-layer BF16 model's
-// prompt 1.13x.
+// 1.29x (its f32 panel, 512 KiB at 2048 columns, still fits L2); the 4-layer
+// BF16 model's prompt 1.13x on one thread, within noise on two, where the
+// BF16 experts' small GEMMs take most of the pass. (Column blocks alone
+// measured slower; activations packed per token tile measured the same.)
 constexpr int64_t kRowGroup = 64;
 // Tokens per tile of a plain-type GEMM: 6 x 4 accumulators, the 4 rows'
 // weights of one 16-column half and one activation vector fill 29 of the 32
 // registers. Each widened weight vector then feeds 6 FMAs instead of 4
 // (BF16: 1 widening uop per 3 FMAs, not per 2).
 constexpr int kWideTileTokens = 6;
-// f32 activations per token chunk: 512 tokens of 2048, a share of the L3
-// (each thread packs its own copy of the chunk).
+// f32 activations per token chunk: 512 tokens of 2048, a share of the L3.
 // (Smaller chunks that fit in L2 measured slower: more panel decodes.)
 constexpr int64_t kChunkBytes = 4 << 20;
 
@@ -135,20 +136,16 @@ struct LoadQ4_0 {
 
 inline __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? 0 : __mmask16((1u << n) - 1); }
 
-// y[t * ldy + r] = sum_c x_t[c] * w_r[c] for t < T, r < R, over the columns
-// [c_begin, c_end) of `cols`, where x_t[c] is at x + (c / 16) * 16 * T +
-// t * 16 + c % 16: a tile packed by PackedActivations (one token: its row).
-// A tile that spans several column blocks keeps its 16-lane sums in `carry`
+// y[t * ldy + r] = sum_c x[t * ldx + c] * w_r[c] for t < T, r < R, over
+// the columns [c_begin, c_end) of `cols`. A tile that spans several column blocks keeps its 16-lane sums in `carry`
 // between them (loaded unless `first`, stored unless `last`), so every lane
 // adds its columns in the same order as one pass over all of them would; the
 // last block reduces to y.
 // The fixed-count loops are unrolled so the accumulators stay in registers
 // (-O2 does not unroll them by itself).
 template <class L, int T, int R>
-void tile(const float* x, const uint8_t* w, size_t ldw, int64_t c_begin, int64_t c_end, int64_t cols,
+void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t c_begin, int64_t c_end, int64_t cols,
           __m512* carry, bool first, bool last, float* y, int64_t ldy) {
-  // Offsets known at compile time, so the loads need no address arithmetic.
-  auto x_at = [&](int t, int64_t c) __attribute__((always_inline)) { return x + c * T + t * 16; };
   __m512 acc[T][R];
   #pragma GCC unroll 6
   for (int t = 0; t < T; ++t)
@@ -163,7 +160,7 @@ void tile(const float* x, const uint8_t* w, size_t ldw, int64_t c_begin, int64_t
       for (int r = 0; r < R; ++r) wv[r] = L::load_half(w + r * ldw, c, m);
       #pragma GCC unroll 6
       for (int t = 0; t < T; ++t) {
-        const __m512 xv = _mm512_maskz_loadu_ps(m, x_at(t, c));
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + t * ldx + c);
         #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) acc[t][r] = _mm512_fmadd_ps(xv, wv[r], acc[t][r]);
       }
@@ -178,8 +175,8 @@ void tile(const float* x, const uint8_t* w, size_t ldw, int64_t c_begin, int64_t
     __m512 xlo[T], xhi[T];
     #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) {
-      xlo[t] = _mm512_maskz_loadu_ps(mlo, x_at(t, c));
-      xhi[t] = _mm512_maskz_loadu_ps(mhi, x_at(t, c + 16));
+      xlo[t] = _mm512_maskz_loadu_ps(mlo, x + t * ldx + c);
+      xhi[t] = _mm512_maskz_loadu_ps(mhi, x + t * ldx + c + 16);
     }
     #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
@@ -211,7 +208,7 @@ void tile(const float* x, const uint8_t* w, size_t ldw, int64_t c_begin, int64_t
     }
 }
 
-using TileFn = void (*)(const float*, const uint8_t*, size_t, int64_t, int64_t, int64_t, __m512*, bool, bool,
+using TileFn = void (*)(const float*, int64_t, const uint8_t*, size_t, int64_t, int64_t, int64_t, __m512*, bool, bool,
                         float*, int64_t);
 
 template <class L, int T>
@@ -238,39 +235,10 @@ TileFn pick_tile(int64_t tokens, int64_t rows) {
   return pick_rows<L, 4>(rows);
 }
 
-template <class L>
-constexpr int64_t tile_tokens() {
-  return loads_halves<L>() ? kWideTileTokens : kTileTokens;
-}
-
-// The activations of several tokens, packed per tile of T tokens as
-// [cols / 16][T][16] (the last tile with its own T, columns past `cols`
-// zero): a tile's loads then walk one contiguous stream at offsets known
-// at compile time.
-struct PackedActivations {
-  std::vector<float> data;
-  int64_t cols16 = 0;  // cols rounded up to 16
-
-  void pack(const float* x, int64_t n, int64_t cols, int64_t per_tile) {
-    cols16 = (cols + 15) / 16 * 16;
-    data.resize(size_t(n * cols16));
-    for (int64_t t0 = 0; t0 < n; t0 += per_tile) {
-      const int64_t nt = std::min(per_tile, n - t0);
-      float* out = data.data() + t0 * cols16;
-      for (int64_t c = 0; c < cols16; c += 16)
-        for (int64_t t = 0; t < nt; ++t)
-          _mm512_storeu_ps(out + c * nt + t * 16, _mm512_maskz_loadu_ps(lanes(cols - c), x + (t0 + t) * cols + c));
-    }
-  }
-  const float* tile(int64_t t0) const { return data.data() + t0 * cols16; }
-};
-
 // All n tokens against `rows` (at most kRowGroup) weight rows starting at w
-// (stride ldw bytes), writing y columns [0, rows) with row stride ldy. One
-// token reads x as is; several read it packed by tile_tokens<L>().
+// (stride ldw bytes), writing y columns [0, rows) with row stride ldy.
 template <class L>
-void tiles(const float* x, const PackedActivations& packed, int64_t n, int64_t cols, const uint8_t* w, size_t ldw,
-           int64_t rows, float* y, int64_t ldy) {
+void tiles(const float* x, int64_t n, int64_t cols, const uint8_t* w, size_t ldw, int64_t rows, float* y, int64_t ldy) {
   // One token (decode) goes row by row: each thread then reads its weights
   // as one sequential stream, which the hardware prefetchers follow; 4-row
   // tiles interleave 4 streams a row apart (a 4 KiB page for 2048 BF16
@@ -278,10 +246,10 @@ void tiles(const float* x, const PackedActivations& packed, int64_t n, int64_t c
   // the Qwen3 LM head (bench_int4 BM_Bf16).
   if (n == 1) {
     for (int64_t r = 0; r < rows; ++r)
-      pick_tile<L>(1, 1)(x, w + r * ldw, ldw, 0, cols, cols, nullptr, true, true, y + r, ldy);
+      pick_tile<L>(1, 1)(x, cols, w + r * ldw, ldw, 0, cols, cols, nullptr, true, true, y + r, ldy);
     return;
   }
-  constexpr int64_t per_tile = tile_tokens<L>();
+  constexpr int64_t per_tile = loads_halves<L>() ? kWideTileTokens : kTileTokens;
   // Several tokens go through the columns in blocks, every row tile of the
   // panel taking one block before the next: the token tile's block of
   // activations then stays in L1 across the row tiles.
@@ -292,7 +260,7 @@ void tiles(const float* x, const PackedActivations& packed, int64_t n, int64_t c
       const int64_t c1 = std::min(cols, c0 + kColumnBlock);
       for (int64_t r = 0; r < rows; r += kTileRows) {
         const int64_t nr = std::min<int64_t>(kTileRows, rows - r);
-        pick_tile<L>(nt, nr)(packed.tile(t), w + r * ldw, ldw, c0, c1, cols, carry[r / kTileRows], c0 == 0,
+        pick_tile<L>(nt, nr)(x + t * cols, cols, w + r * ldw, ldw, c0, c1, cols, carry[r / kTileRows], c0 == 0,
                              c1 == cols, y + t * ldy + r, ldy);
       }
     }
@@ -304,22 +272,18 @@ void matmul_typed(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
   const WeightMatrix& w = a.w;
   const bool decode_panel = L::kPanel && a.n >= kTileTokens;
   thread_local std::vector<float> panel;
-  thread_local PackedActivations packed;
   const int64_t stride = (w.cols + 31) / 32 * 32;
   if (decode_panel) panel.resize(size_t(kRowGroup * stride));
-  const int64_t per_tile = decode_panel ? tile_tokens<LoadF32>() : tile_tokens<L>();
   const int64_t chunk =
       std::max<int64_t>(kWideTileTokens, kChunkBytes / (stride * 4) / kWideTileTokens * kWideTileTokens);
   for (int64_t t0 = 0; t0 < a.n; t0 += chunk) {
     const int64_t nt = std::min(chunk, a.n - t0);
     const float* x = a.x + t0 * w.cols;
     float* y = a.y + t0 * w.rows;
-    if (nt > 1) packed.pack(x, nt, w.cols, per_tile);
-    const int64_t group = kRowGroup;
-    for (int64_t p = row_begin; p < row_end; p += group) {
-      const int64_t rows = std::min<int64_t>(group, row_end - p);
+    for (int64_t p = row_begin; p < row_end; p += kRowGroup) {
+      const int64_t rows = std::min<int64_t>(kRowGroup, row_end - p);
       if (!decode_panel) {
-        tiles<L>(x, packed, nt, w.cols, w.row(p), w.row_bytes, rows, y + p, w.rows);
+        tiles<L>(x, nt, w.cols, w.row(p), w.row_bytes, rows, y + p, w.rows);
         continue;
       }
       for (int64_t r = 0; r < rows; ++r) {
@@ -331,7 +295,7 @@ void matmul_typed(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
           _mm512_storeu_ps(out + c + 16, hi);
         }
       }
-      tiles<LoadF32>(x, packed, nt, w.cols, reinterpret_cast<const uint8_t*>(panel.data()), size_t(stride) * 4, rows,
+      tiles<LoadF32>(x, nt, w.cols, reinterpret_cast<const uint8_t*>(panel.data()), size_t(stride) * 4, rows,
                      y + p, w.rows);
     }
   }
