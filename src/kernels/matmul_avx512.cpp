@@ -137,10 +137,10 @@ struct LoadQ4_0 {
 inline __mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? 0 : __mmask16((1u << n) - 1); }
 
 // y[t * ldy + r] = sum_c x[t * ldx + c] * w_r[c] for t < T, r < R, over
-// the columns [c_begin, c_end) of `cols`. A tile that spans several column blocks keeps its 16-lane sums in `carry`
-// between them (loaded unless `first`, stored unless `last`), so every lane
-// adds its columns in the same order as one pass over all of them would; the
-// last block reduces to y.
+// the columns [c_begin, c_end) of `cols`. A tile that spans several column
+// blocks keeps its 16-lane sums in `carry` between them (loaded unless
+// `first`, stored unless `last`), so every lane adds its columns in the same
+// order as one pass over all of them would; the last block reduces to y.
 // The fixed-count loops are unrolled so the accumulators stay in registers
 // (-O2 does not unroll them by itself).
 template <class L, int T, int R>
@@ -251,7 +251,7 @@ void tiles(const float* x, int64_t n, int64_t cols, const uint8_t* w, size_t ldw
   }
   constexpr int64_t per_tile = loads_halves<L>() ? kWideTileTokens : kTileTokens;
   // Several tokens go through the columns in blocks, every row tile of the
-  // panel taking one block before the next: the token tile's block of
+  // group taking one block before the next: the token tile's block of
   // activations then stays in L1 across the row tiles.
   alignas(64) __m512 carry[kRowGroup / kTileRows][kWideTileTokens * kTileRows];
   for (int64_t t = 0; t < n; t += per_tile) {
