@@ -172,9 +172,14 @@ std::vector<float> w4a8_reference(const std::vector<float>& x, int64_t n, const 
 TEST(Int4Gemm, W4A8SolutionsAreBitIdenticalToTheQ8_0Reference) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  // 32 tokens: blocks of 12, 12 and 8 straight from the matrix (no panel).
-  const std::vector<Shape> shapes = {{1, 16, 32},  {1, 37, 96},   {3, 5, 160},    {5, 48, 2048 + 32},
-                                     {9, 33, 768}, {32, 40, 256}, {300, 20, 96}, {1, 768, 2048}};
+  // Token blocks of every size straight from the matrix (32 tokens: 12, 12
+  // and 8; 22, 23 and 30 end in 10, 11 and 6), 13 tokens over 7 tiles per
+  // call (the first block prefetches the tiles 4 ahead), and 12-token
+  // blocks against tile pairs of the panel (140 tokens, 64 rows).
+  const std::vector<Shape> shapes = {{1, 16, 32},    {1, 37, 96},  {3, 5, 160},   {5, 48, 2048 + 32},
+                                     {9, 33, 768},   {32, 40, 256}, {22, 40, 64},  {23, 40, 64},
+                                     {30, 40, 64},   {13, 224, 64}, {140, 64, 96}, {300, 20, 96},
+                                     {1, 768, 2048}};
   for (Int4ScaleType st : {Int4ScaleType::F16, Int4ScaleType::BF16}) {
     for (const Shape& s : shapes) {
       SCOPED_TRACE(::testing::Message() << "n=" << s.n << " rows=" << s.rows << " cols=" << s.cols

@@ -170,7 +170,7 @@ struct PanelTiles {
 template <class Tiles, int T, int NT>
 void w4a8_block_kernel(const uint8_t* first, size_t tile_bytes, int64_t groups, const uint8_t* tokens, float* y,
                        int64_t ldy, const __mmask16* row_masks, const uint8_t* prefetch) {
-  alignas(64) __m512 acc[NT][T];
+  __m512 acc[NT][T];
   #pragma GCC unroll 16
   for (int i = 0; i < NT; ++i)
     #pragma GCC unroll 16
@@ -238,9 +238,9 @@ void w4a8_block_kernel(const uint8_t* first, size_t tile_bytes, int64_t groups, 
 
 // Tiles per kernel call for T tokens: two up to kPairedT tokens, to keep
 // enough independent chains (exact: 2-3 tokens, then one to stay within 32
-// registers; w4a8: every block, whose activation broadcasts then serve two
-// tiles, measured 1.05-1.08x bench_int4's 8-token-by-one-tile kernel at 32
-// and 512 tokens);
+// registers; w4a8: every block of 2+ tokens, whose activation broadcasts
+// then serve two tiles: with 6-token blocks, 1.05-1.08x bench_int4's
+// 8-token-by-one-tile kernel at 32 and 512 tokens);
 // one for a single token, so a thread reads its tiles as one sequential
 // stream the hardware prefetchers follow (four tiles side by side are four
 // streams; bench_int4 measured 0.79-0.99 of the read bandwidth against
@@ -302,18 +302,20 @@ void quantize_activations_q8_avx512(const float* x, int64_t cols, int8_t* q, flo
 // The activations are quantized and packed per block of kMaxT tokens, then
 // each group of kCacheTiles tiles runs every token block. From kPanelTokens
 // tokens on, the tiles are first unpacked into a panel: unpacking costs
-// about what 8 token blocks' in-register splitting does (bench_int4,
-// 768 x 2048, one thread: equal at 64 tokens, 1.13x faster at 512, 0.93x at
-// 30). With more than one token block, the first block's calls also bring
-// the next tiles' weights into L2 while the other blocks compute (a MoE
-// layer's experts are cold: each is read once per step).
-constexpr int64_t kPanelTokens = 64;
+// about what 8-10 token blocks' in-register splitting does (bench_int4,
+// one thread, cold weights, 768 x 2048: without the panel 1.03x at 64 and
+// 96 tokens, the same at 128, 0.97x at 512). With more than one token
+// block, the first block's calls also bring the next tiles' weights into
+// L2 while the other blocks compute (a MoE layer's experts are cold: each
+// is read once per step).
+constexpr int64_t kPanelTokens = 128;
 
 template <Int4ScaleType S>
 void w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   // 12 tokens by 2 tiles: the nibble split is paid once per 12 tokens. On
-  // one thread (bench_int4, 32 tokens) 1.13-1.14x the GOP/s of 6 tokens
-  // (768 x 2048: 327 -> 373, 2048 x 768: 353 -> 401); 512 tokens the same.
+  // one thread (bench_int4, cold weights, 32 tokens) 1.14-1.15x the G ops/s
+  // of 6 tokens (768 x 2048: 337 -> 389, 2048 x 768: 365 -> 416); 512
+  // tokens the same.
   constexpr int kMaxT = 12;
   const Int4Matrix& w = *a.w;
   const int64_t groups = w.groups();
