@@ -174,8 +174,8 @@ TEST(Int4Gemm, W4A8SolutionsAreBitIdenticalToTheQ8_0Reference) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   // Token blocks of every size straight from the matrix (32 tokens: 12, 12
   // and 8; 22, 23 and 30 end in 10, 11 and 6), 13 tokens over 7 tiles per
-  // call (the first block prefetches the tiles 4 ahead), and 12-token
-  // blocks against tile pairs of the panel (140 tokens, 64 rows).
+  // call (the first block prefetches the tiles 4 ahead), and 6-token blocks
+  // against tile pairs of the panel (140 tokens, 64 rows).
   const std::vector<Shape> shapes = {{1, 16, 32},    {1, 37, 96},  {3, 5, 160},   {5, 48, 2048 + 32},
                                      {9, 33, 768},   {32, 40, 256}, {22, 40, 64},  {23, 40, 64},
                                      {30, 40, 64},   {13, 224, 64}, {140, 64, 96}, {300, 20, 96},

@@ -299,41 +299,43 @@ void quantize_activations_q8_avx512(const float* x, int64_t cols, int8_t* q, flo
   }
 }
 
-// The activations are quantized and packed per block of kMaxT tokens, then
-// each group of kCacheTiles tiles runs every token block. From kPanelTokens
+// The activations are quantized and packed per block of tokens, then each
+// group of kCacheTiles tiles runs every token block. From kPanelTokens
 // tokens on, the tiles are first unpacked into a panel: unpacking costs
-// about what 8-10 token blocks' in-register splitting does (bench_int4,
-// one thread, cold weights, 768 x 2048: without the panel 1.03x at 64 and
-// 96 tokens, the same at 128, 0.97x at 512). With more than one token
-// block, the first block's calls also bring the next tiles' weights into
-// L2 while the other blocks compute (a MoE layer's experts are cold: each
-// is read once per step).
-constexpr int64_t kPanelTokens = 128;
+// about what 8 token blocks' in-register splitting does (bench_int4,
+// 768 x 2048, one thread: equal at 64 tokens, 1.13x faster at 512, 0.93x at
+// 30). With more than 6 tokens, the first block's calls also bring the next
+// tiles' weights into L2 while the other blocks compute (a MoE layer's
+// experts are cold: each is read once per step).
+constexpr int64_t kPanelTokens = 64;
 
 template <Int4ScaleType S>
 void w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
-  // 12 tokens by 2 tiles: the nibble split is paid once per 12 tokens. On
-  // one thread (bench_int4, cold weights, 32 tokens) 1.14-1.15x the G ops/s
-  // of 6 tokens (768 x 2048: 337 -> 389, 2048 x 768: 365 -> 416); 512
-  // tokens the same.
+  // Blocks of 12 tokens by 2 tiles straight from the matrix, where the
+  // nibble split is then paid once per 12 tokens: bench_int4, one thread,
+  // cold weights, 32 tokens: 1.14-1.15x the G ops/s of 6-token blocks
+  // (768 x 2048: 337 -> 389, 2048 x 768: 365 -> 416). The panel keeps
+  // 6-token blocks, whose sums and accumulators fit the registers: with
+  // 12 there, the models' prompts measured 0.94-0.98x.
   constexpr int kMaxT = 12;
   const Int4Matrix& w = *a.w;
   const int64_t groups = w.groups();
   const QuantizedActivations xq = quantize_tokens_q8(a.x, a.n, w.cols(), quantize_activations_q8_avx512);
+  const bool unpack = a.n >= kPanelTokens, prefetch = a.n > 6;
+  const int64_t per_block = unpack ? 6 : kMaxT;
   const size_t block_bytes = size_t(groups) * token_group_bytes(kMaxT);
   thread_local std::vector<uint8_t> panel, tokens;
-  tokens.resize(size_t((a.n + kMaxT - 1) / kMaxT) * block_bytes);
-  for (int64_t t = 0; t < a.n; t += kMaxT)
-    pack_token_block(xq.token(t), int(std::min<int64_t>(kMaxT, a.n - t)), &tokens[size_t(t / kMaxT) * block_bytes]);
-  const bool unpack = a.n >= kPanelTokens, prefetch = a.n > kMaxT;
+  tokens.resize(size_t((a.n + per_block - 1) / per_block) * block_bytes);
+  for (int64_t t = 0; t < a.n; t += per_block)
+    pack_token_block(xq.token(t), int(std::min(per_block, a.n - t)), &tokens[size_t(t / per_block) * block_bytes]);
   if (unpack) panel.resize(size_t(kCacheTiles * groups) * kPanelBlockBytes);
   for (int64_t c0 = tile_begin; c0 < tile_end; c0 += kCacheTiles) {
     const int64_t c1 = std::min(tile_end, c0 + kCacheTiles);
     if (unpack) unpack_panel<S>(w, c0, c1, panel.data());
-    for (int64_t t = 0; t < a.n; t += kMaxT) {
-      const uint8_t* block = &tokens[size_t(t / kMaxT) * block_bytes];
+    for (int64_t t = 0; t < a.n; t += per_block) {
+      const uint8_t* block = &tokens[size_t(t / per_block) * block_bytes];
       float* y = a.y + t * w.rows();
-      with_tokens<kMaxT, kMaxT>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NT>(int64_t tile) {
+      with_tokens<kMaxT, kMaxT>(std::min(per_block, a.n - t), c0, c1, [&]<int T, int NT>(int64_t tile) {
         const __mmask16 masks[2] = {row_mask(w, tile), NT > 1 ? row_mask(w, tile + 1) : __mmask16(0)};
         float* out = y + tile * kTile;
         // Only the first token block fetches: later ones find the lines in L2.
