@@ -12,7 +12,7 @@
 // A w4a8 GEMM of many tokens first unpacks a few tiles into a panel
 // (nibbles split into bytes, scales widened to f32) that every token block
 // then reads: the unpacking's shift and masks run on the same two ports as
-// vpdpbusd, so paying them once per tile instead of once per 12-token block
+// vpdpbusd, so paying them once per tile instead of once per token block
 // leaves those ports to the dot products.
 #include <immintrin.h>
 
@@ -305,8 +305,8 @@ void quantize_activations_q8_avx512(const float* x, int64_t cols, int8_t* q, flo
 // about what 8 token blocks' in-register splitting does (bench_int4,
 // 768 x 2048, one thread: equal at 64 tokens, 1.13x faster at 512, 0.93x at
 // 30). With more than 6 tokens, the first block's calls also bring the next
-// tiles' weights into L2 while the other blocks compute (a MoE layer's
-// experts are cold: each is read once per step).
+// tiles' weights into L2 ahead of their use (a MoE layer's experts are cold:
+// each is read once per step).
 constexpr int64_t kPanelTokens = 64;
 
 template <Int4ScaleType S>
