@@ -317,13 +317,13 @@ void w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   // (768 x 2048: 337 -> 389, 2048 x 768: 365 -> 416). The panel keeps
   // 6-token blocks, whose sums and accumulators fit the registers: with
   // 12 there, the models' prompts measured 0.94-0.98x.
-  constexpr int kMaxT = 12;
+  constexpr int kMaxT = 12, kPanelBlockTokens = 6;
   const Int4Matrix& w = *a.w;
   const int64_t groups = w.groups();
   const QuantizedActivations xq = quantize_tokens_q8(a.x, a.n, w.cols(), quantize_activations_q8_avx512);
-  const bool unpack = a.n >= kPanelTokens, prefetch = a.n > 6;
-  const int64_t per_block = unpack ? 6 : kMaxT;
-  const size_t block_bytes = size_t(groups) * token_group_bytes(kMaxT);
+  const bool unpack = a.n >= kPanelTokens, prefetch = a.n > kPanelBlockTokens;
+  const int64_t per_block = unpack ? kPanelBlockTokens : kMaxT;
+  const size_t block_bytes = size_t(groups) * token_group_bytes(int(per_block));
   thread_local std::vector<uint8_t> panel, tokens;
   tokens.resize(size_t((a.n + per_block - 1) / per_block) * block_bytes);
   for (int64_t t = 0; t < a.n; t += per_block)
