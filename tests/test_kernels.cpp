@@ -267,6 +267,16 @@ TEST(ComputeRates, MeasureTheCpusKindsAndAddTheirTimes) {
   EXPECT_DOUBLE_EQ(compute_limit_seconds({50, 200, 7}, fixed), 0.5 + 0.5);  // bf16 work without a rate counts nothing
 }
 
+// bf16dot is the default for BF16 weights only where the CPU's bf16 dot
+// products run faster than its f32 FMAs; ties and CPUs without them get exact.
+TEST(ComputeRates, Bf16DotPaysOnlyWhereItOutrunsF32Fma) {
+  EXPECT_TRUE(bf16_dot_pays(2e11, 1e11));
+  EXPECT_FALSE(bf16_dot_pays(0.5e11, 1e11));
+  EXPECT_FALSE(bf16_dot_pays(1e11, 1e11));
+  EXPECT_FALSE(bf16_dot_pays(0, 1e11));
+  if (!(isa_supported(Isa::Avx512) && cpu_has({.bf16 = true}))) EXPECT_FALSE(bf16_dot_pays_here());
+}
+
 TEST(Matmul, BlockLayoutsDecodeAsSpecified) {
   // Q4_0: byte j holds weight j (low nibble) and weight j + 16 (high nibble).
   uint8_t q4[kQ4_0BlockBytes];
@@ -357,7 +367,8 @@ TEST(MatmulDeathTest, SelectionFollowsPathAndIsaCap) {
   EXPECT_EXIT(print_selection_and_exit("avx3", "", "rmsnorm"), ExitedWithCode(0),
               "error STRATA_KERNEL_ISA: unknown value 'avx3' \\(expected scalar, avx2 or avx512\\)");
   if (!isa_supported(Isa::Avx512)) return;
-  const std::string best_bf16 = cpu_has({.bf16 = true}) ? "gemm_bf16_avx512_bf16dot" : "gemm_bf16_avx512";
+  // By default bf16dot only where its dot products outrun f32 FMAs.
+  const std::string best_bf16 = bf16_dot_pays_here() ? "gemm_bf16_avx512_bf16dot" : "gemm_bf16_avx512";
   EXPECT_EXIT(print_selection_and_exit("avx512", "", "gemm_bf16"), ExitedWithCode(0), "selected " + best_bf16 + "\n");
   EXPECT_EXIT(print_selection_and_exit("avx512", "exact", "gemm_bf16"), ExitedWithCode(0), "selected gemm_bf16_avx512\n");
   EXPECT_EXIT(print_selection_and_exit("", "", "gqa_paged_attention"), ExitedWithCode(0), "selected attention_avx512\n");

@@ -74,4 +74,28 @@ double compute_limit_seconds(const WorkOps& ops, const ComputeRates& rates) {
   return seconds;
 }
 
+bool bf16_dot_pays(double bf16_dot_ops_per_second, double f32_fma_ops_per_second) {
+  return bf16_dot_ops_per_second > f32_fma_ops_per_second;
+}
+
+bool bf16_dot_pays_here() {
+  static const bool pays = [] {
+    if (!isa_supported(Isa::Avx512) || !cpu_has({.bf16 = true})) return false;
+    // Each run's best: a run that another process interrupted only gets slower.
+    constexpr int64_t kRounds = 1 << 17;
+    double fma = 0, dot = 0;
+    auto rate = [](Loop loop) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const double ops = loop(kRounds);
+      return ops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    for (int i = 0; i < 3; ++i) {
+      fma = std::max(fma, rate(f32_fma_loop_avx512));
+      dot = std::max(dot, rate(bf16_dot_loop_avx512_bf16));
+    }
+    return bf16_dot_pays(dot, fma);
+  }();
+  return pays;
+}
+
 }  // namespace strata

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/gemm_tile_order.h"
 #include "kernels/gemv_prefetch.h"
 #include "kernels/matmul.h"
 #include "kernels/weight_blocks.h"
@@ -250,21 +251,12 @@ void tiles(const float* x, int64_t n, int64_t cols, const uint8_t* w, size_t ldw
     return;
   }
   constexpr int64_t per_tile = loads_halves<L>() ? kWideTileTokens : kTileTokens;
-  // Several tokens go through the columns in blocks, every row tile of the
-  // group taking one block before the next: the token tile's block of
-  // activations then stays in L1 across the row tiles.
   alignas(64) __m512 carry[kRowGroup / kTileRows][kWideTileTokens * kTileRows];
-  for (int64_t t = 0; t < n; t += per_tile) {
-    const int64_t nt = std::min<int64_t>(per_tile, n - t);
-    for (int64_t c0 = 0; c0 < cols; c0 += kColumnBlock) {
-      const int64_t c1 = std::min(cols, c0 + kColumnBlock);
-      for (int64_t r = 0; r < rows; r += kTileRows) {
-        const int64_t nr = std::min<int64_t>(kTileRows, rows - r);
-        pick_tile<L>(nt, nr)(x + t * cols, cols, w + r * ldw, ldw, c0, c1, cols, carry[r / kTileRows], c0 == 0,
-                             c1 == cols, y + t * ldy + r, ldy);
-      }
-    }
-  }
+  for_each_gemm_tile(n, per_tile, rows, kTileRows, cols, kColumnBlock,
+                     [&](int64_t t, int64_t nt, int64_t c0, int64_t c1, int64_t r, int64_t nr) {
+                       pick_tile<L>(nt, nr)(x + t * cols, cols, w + r * ldw, ldw, c0, c1, cols, carry[r / kTileRows],
+                                            c0 == 0, c1 == cols, y + t * ldy + r, ldy);
+                     });
 }
 
 template <class L>

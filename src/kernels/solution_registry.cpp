@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "kernels/compute_rates.h"
 #include "kernels/attention.h"
 #include "kernels/mla_attention.h"
 #include "kernels/fp8_gemm.h"
@@ -43,6 +44,9 @@ struct DefinitionSpec {
   // Whether a path asked for that cannot run here is an error (the numerics
   // would not be the ones asked for) rather than a fall back to the default.
   bool path_required = false;
+  // Whether the first path, where it runs, is also worth taking by default
+  // on this CPU (unset: always); when not, the next path is the default.
+  bool (*first_path_pays)() = nullptr;
 };
 
 const std::vector<DefinitionSpec>& definition_specs() {
@@ -50,11 +54,13 @@ const std::vector<DefinitionSpec>& definition_specs() {
   static const std::vector<DefinitionSpec> specs = {
       {kGemmF32.name},
       {kGemmF16.name},
-      // bf16dot where the CPU has it: measured faster in bench_int4 (BM_Bf16)
-      // and `strata generate`, with the numerics of llama.cpp and of GPU
-      // engines. Elsewhere exact, even when asked for: the switch names a
-      // preference for BF16 speed, not a required result.
-      {kGemmBf16.name, {P::Bf16Dot, P::Exact}, "STRATA_MATMUL_PATH", false},
+      // bf16dot where the CPU has it and its bf16 dot products outrun f32
+      // FMAs (bf16_dot_pays_here, compute_rates.h): there it is faster in
+      // bench_int4 (BM_Bf16) and `strata generate`, with the numerics of
+      // llama.cpp and of GPU engines. Elsewhere exact by default; asked for
+      // where it cannot run, exact too: the switch names a preference for
+      // BF16 speed, not a required result.
+      {kGemmBf16.name, {P::Bf16Dot, P::Exact}, "STRATA_MATMUL_PATH", false, bf16_dot_pays_here},
       {kGemmQ8_0.name},
       {kGemmQ4_0.name},
       // w4a8 when usable: 1.3-2.5x faster than exact in bench_int4.
@@ -176,8 +182,10 @@ const Solution& choose(std::span<const Solution> solutions, const DefinitionSpec
            numeric_path_name(*asked), spec.path_switch ? fmt::format(" ({})", spec.path_switch) : "");
     }
   }
-  for (NumericPath path : spec.paths)
-    if (const Solution* s = best_on(solutions, spec.name, path)) return *s;
+  for (size_t i = 0; i < spec.paths.size(); ++i) {
+    const Solution* s = best_on(solutions, spec.name, spec.paths[i]);
+    if (s && (i > 0 || !spec.first_path_pays || spec.first_path_pays())) return *s;
+  }
   fail("{}: no solution runs on this CPU", spec.name);
 }
 
