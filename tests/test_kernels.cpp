@@ -84,13 +84,20 @@ TEST_P(MatmulTest, EveryVariantMatchesReference) {
   const DType dtype = GetParam();
   const bool blocks = dtype_info(dtype).block_elems > 1;
   std::vector<Shape> shapes;
-  for (int64_t n : {1, 3, 17, 64}) {
+  // Token counts whose last tile holds 1 (13 = 6 + 6 + 1) and 2 (8 = 6 + 2)
+  // tokens besides the others.
+  for (int64_t n : {1, 3, 8, 13, 17, 64}) {
     for (int64_t cols : {32, 96, 2048 + 32}) shapes.push_back({n, 37, cols});
     if (!blocks) shapes.push_back({n, 19, 45});  // a column tail
-    if (!blocks) shapes.push_back({n, 6, 1030});  // a column tail after two 512-column blocks
+    // A column tail after two 512-column blocks (exact) or one 1024-column
+    // block (bf16dot).
+    if (!blocks) shapes.push_back({n, 6, 1030});
   }
   shapes.push_back({5, 1, 64});
-  shapes.push_back({600, 5, 2048 + 32});  // activations over 4 MiB: the token-chunked path
+  // Activations over 4 MiB (exact) and 2 MiB (bf16dot, 504-token chunks at
+  // 2080 columns): the token-chunked path, then a chunk of one token.
+  shapes.push_back({600, 5, 2048 + 32});
+  shapes.push_back({505, 3, 2048 + 32});
   shapes.push_back({17, 150, 2048 + 32});  // several row groups, the last one partial
   std::mt19937 rng(42);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -274,7 +281,9 @@ TEST(ComputeRates, Bf16DotPaysOnlyWhereItOutrunsF32Fma) {
   EXPECT_FALSE(bf16_dot_pays(0.5e11, 1e11));
   EXPECT_FALSE(bf16_dot_pays(1e11, 1e11));
   EXPECT_FALSE(bf16_dot_pays(0, 1e11));
-  if (!(isa_supported(Isa::Avx512) && cpu_has({.bf16 = true}))) EXPECT_FALSE(bf16_dot_pays_here());
+  if (!(isa_supported(Isa::Avx512) && cpu_has({.bf16 = true}))) {
+    EXPECT_FALSE(bf16_dot_pays_here());
+  }
 }
 
 TEST(Matmul, BlockLayoutsDecodeAsSpecified) {
@@ -353,6 +362,19 @@ TEST(Matmul, PathSelectionChoosesTheKernel) {
   std::exit(0);
 }
 
+// The default gemm_bf16 selection against bf16_dot_pays_here in the same
+// process (the measurement is made once per process).
+[[noreturn]] void print_default_bf16_and_exit() {
+  unsetenv("STRATA_KERNEL_ISA");
+  unsetenv("STRATA_MATMUL_PATH");
+  const std::string_view selected = select(kGemmBf16.name).name;
+  const bool dot = selected == "gemm_bf16_avx512_bf16dot";
+  std::fprintf(stderr, "%s\n", dot == bf16_dot_pays_here() && (dot || selected == "gemm_bf16_avx512")
+                                    ? "default bf16 path follows the measured rates"
+                                    : "default bf16 path does not follow the measured rates");
+  std::exit(0);
+}
+
 TEST(MatmulDeathTest, SelectionFollowsPathAndIsaCap) {
   if (!isa_supported(Isa::Avx2)) GTEST_SKIP() << "no AVX2";
   GTEST_FLAG_SET(death_test_style, "threadsafe");
@@ -367,9 +389,13 @@ TEST(MatmulDeathTest, SelectionFollowsPathAndIsaCap) {
   EXPECT_EXIT(print_selection_and_exit("avx3", "", "rmsnorm"), ExitedWithCode(0),
               "error STRATA_KERNEL_ISA: unknown value 'avx3' \\(expected scalar, avx2 or avx512\\)");
   if (!isa_supported(Isa::Avx512)) return;
-  // By default bf16dot only where its dot products outrun f32 FMAs.
-  const std::string best_bf16 = bf16_dot_pays_here() ? "gemm_bf16_avx512_bf16dot" : "gemm_bf16_avx512";
-  EXPECT_EXIT(print_selection_and_exit("avx512", "", "gemm_bf16"), ExitedWithCode(0), "selected " + best_bf16 + "\n");
+  // By default bf16dot only where its dot products outrun f32 FMAs, as the
+  // child measured them; asked for, wherever it runs.
+  EXPECT_EXIT(print_default_bf16_and_exit(), ExitedWithCode(0), "default bf16 path follows the measured rates\n");
+  if (cpu_has({.bf16 = true})) {
+    EXPECT_EXIT(print_selection_and_exit("avx512", "bf16dot", "gemm_bf16"), ExitedWithCode(0),
+                "selected gemm_bf16_avx512_bf16dot\n");
+  }
   EXPECT_EXIT(print_selection_and_exit("avx512", "exact", "gemm_bf16"), ExitedWithCode(0), "selected gemm_bf16_avx512\n");
   EXPECT_EXIT(print_selection_and_exit("", "", "gqa_paged_attention"), ExitedWithCode(0), "selected attention_avx512\n");
 }

@@ -30,9 +30,10 @@ double compute_limit_seconds(const WorkOps& ops, const ComputeRates& rates);
 // Whether gemm_bf16's bf16dot path is worth its rounding on this CPU. Its
 // vdpbf16ps needs no widening of the weights, while the exact path's GEMMs
 // spend a widening uop per few FMAs (at most 0.75 of the f32 FMA rate), so
-// bf16dot is faster where the CPU's bf16 dot products run at least at its
-// f32 FMA rate (ops counted alike): twice it on AMD Zen 4, half of it on the
-// Intel Xeon of 2026-11-29 (vdpbf16ps one per ~2.2 cycles). Ties go to exact.
+// bf16dot is the default where the CPU's bf16 dot products run faster than
+// its f32 FMAs (ops counted alike; a tie goes to exact, whose numerics are
+// closer): about twice on the AMD EPYC host (bf16dot GEMMs 1.8x exact's),
+// half on the Intel Xeon of 2026-11-29 (vdpbf16ps one per ~2.2 cycles).
 // Decode's GEMVs read the same bytes either way.
 bool bf16_dot_pays(double bf16_dot_ops_per_second, double f32_fma_ops_per_second);
 // bf16_dot_pays with both rates measured once per process on the calling

@@ -36,8 +36,9 @@ namespace {
 
 constexpr int kTileTokens = 6, kTileRows = 4;
 constexpr int64_t kColumnBlock = 1024;
+static_assert(kColumnBlock % 32 == 0, "only the last column block may have a masked tail");
 constexpr int64_t kRowGroup = 64;
-// bf16 activations per token chunk: 512 tokens of 2048 columns, a share of L3.
+// bf16 activations per token chunk: about 500 tokens of 2048 columns, a share of L3.
 constexpr int64_t kChunkBytes = 2 << 20;
 
 inline __mmask32 lanes32(int64_t n) { return n >= 32 ? ~__mmask32(0) : n <= 0 ? 0 : __mmask32((1u << n) - 1); }
