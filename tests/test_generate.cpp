@@ -18,6 +18,8 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "kernels/int4_gemm.h"
+#include "kernels/solution_registry.h"
 #include "model/model.h"
 #include "tools/synth.h"
 
@@ -212,6 +214,9 @@ TEST_F(GenerateTest, PromptPassIsHeldToTheMeasuredArithmeticRates) {
   EXPECT_GE(work["f32_fma"].get<double>() + work["int8_dot"].get<double>() + work["bf16_dot"].get<double>(),
             qkv + attention);
   EXPECT_GT(out["compute_rates_per_s"]["f32_fma"].get<double>(), 0);
+  // The numeric paths the run took (the defaults: no switch is set here).
+  EXPECT_TRUE(out["numeric_paths"]["gemm_bf16"] == "exact" || out["numeric_paths"]["gemm_bf16"] == "bf16dot");
+  EXPECT_EQ(out["numeric_paths"]["gemm_w4a16_g32"], numeric_path_name(select(kGemmW4a16G32.name).path));
   const double fraction = out["prompt_compute_fraction"].get<double>();
   EXPECT_GT(fraction, 0);
   EXPECT_LT(fraction, 1.5);  // above 1 only through the rates' own noise

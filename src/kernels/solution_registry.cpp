@@ -227,6 +227,13 @@ Registry& registry() {
 }  // namespace
 
 std::span<const std::string_view> kernel_definitions() { return registry().names; }
+
+std::vector<std::pair<std::string_view, const Solution*>> numeric_path_selections() {
+  std::vector<std::pair<std::string_view, const Solution*>> out;
+  for (const DefinitionSpec& spec : definition_specs())
+    if (spec.path_switch) out.emplace_back(spec.name, &select(spec.name));
+  return out;
+}
 std::span<const Solution> all_solutions() { return registry().solutions; }
 
 bool solution_runs_here(const Solution& s) { return isa_supported(s.isa) && cpu_has(s.needs); }

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu_isa.h"
@@ -87,6 +88,10 @@ void select_path(std::string_view definition, NumericPath path);
 // Selects the named solution, which must belong to `definition` and run on
 // this CPU (the STRATA_KERNEL_ISA cap does not apply to a named choice).
 void force_solution(std::string_view definition, std::string_view name);
+// The definitions that offer a choice of numeric paths (gemm_bf16,
+// gemm_w4a16_g32), each with its selected solution: what `serve` logs at
+// start-up and `generate --json` reports.
+std::vector<std::pair<std::string_view, const Solution*>> numeric_path_selections();
 
 // Where a definition's selection is kept; made (and selected) on first use.
 const std::atomic<const Solution*>& selection_of(std::string_view definition);

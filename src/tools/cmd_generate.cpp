@@ -26,6 +26,7 @@
 #include "engine/engine.h"
 #include "kernels/compute_rates.h"
 #include "kernels/read_bandwidth.h"
+#include "kernels/solution_registry.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "tools/commands.h"
@@ -427,6 +428,8 @@ void run_generate(GenerateOptions o) {
     const auto work = total_work(prompt_profile);
     out["prompt_work_per_pass"] = work_json(work, 1.0 / o.repeats);
     out["compute_rates_per_s"] = work_json(rate.ops_per_second, 1.0);
+    for (const auto& [definition, solution] : numeric_path_selections())
+      out["numeric_paths"][std::string(definition)] = numeric_path_name(solution->path);
     if (!compute_fractions.empty()) out["prompt_compute_fraction"] = median(compute_fractions);
     if (!fractions.empty()) {
       out["decode_bytes_per_token"] = bytes_per_token;

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "engine/engine.h"
 #include "engine/scheduler.h"
+#include "kernels/solution_registry.h"
 #include "model/model.h"
 #include "server/http_server.h"
 #include "server/request_runner.h"
@@ -66,8 +67,11 @@ void run_serve(ServeOptions o) {
   ServingContext ctx(*model, engine, o.serving);
   engine.start();
   http.attach(ctx);
-  fmt::print(stderr, "strata serve: serving '{}' (max_model_len {}, schedule {})\n", ctx.served_model_name,
-             ctx.max_model_len, o.engine.schedule);
+  std::string paths;
+  for (const auto& [definition, solution] : numeric_path_selections())
+    paths += fmt::format(", {} {}", definition, numeric_path_name(solution->path));
+  fmt::print(stderr, "strata serve: serving '{}' (max_model_len {}, schedule {}{})\n", ctx.served_model_name,
+             ctx.max_model_len, o.engine.schedule, paths);
 
   int signal_number = 0;
   sigwait(&shutdown_signals, &signal_number);
