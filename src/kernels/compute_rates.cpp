@@ -81,7 +81,9 @@ bool bf16_dot_pays(double bf16_dot_ops_per_second, double f32_fma_ops_per_second
 bool bf16_dot_pays_here() {
   static const bool pays = [] {
     if (!isa_supported(Isa::Avx512) || !cpu_has({.bf16 = true})) return false;
-    // Each run's best: a run that another process interrupted only gets slower.
+    // On the calling thread, not the pool's (rate_of): the registry that asks
+    // may be first used inside a pool task. Each loop's best run: a run that
+    // another process interrupted only gets slower.
     constexpr int64_t kRounds = 1 << 17;
     double fma = 0, dot = 0;
     auto rate = [](Loop loop) {

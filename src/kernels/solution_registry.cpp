@@ -8,8 +8,8 @@
 #include <type_traits>
 
 #include "core/error.h"
-#include "kernels/compute_rates.h"
 #include "kernels/attention.h"
+#include "kernels/compute_rates.h"
 #include "kernels/mla_attention.h"
 #include "kernels/fp8_gemm.h"
 #include "kernels/int4_gemm.h"
@@ -234,6 +234,7 @@ std::vector<std::pair<std::string_view, const Solution*>> numeric_path_selection
     if (spec.path_switch) out.emplace_back(spec.name, &select(spec.name));
   return out;
 }
+
 std::span<const Solution> all_solutions() { return registry().solutions; }
 
 bool solution_runs_here(const Solution& s) { return isa_supported(s.isa) && cpu_has(s.needs); }
