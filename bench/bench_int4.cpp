@@ -22,6 +22,7 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "formats/fp8_block.h"
+#include "kernels/bf16_panels.h"
 #include "kernels/fp8_gemm.h"
 #include "kernels/fp8_matrix.h"
 #include "kernels/int4_gemm.h"
@@ -158,10 +159,17 @@ void BM_Bf16(benchmark::State& state, std::string_view solution) {
   const size_t bytes = size_t(rows * cols * 2);
   const size_t copies = n == 1 ? cold_copies(bytes) : 1;
   std::vector<std::vector<uint16_t>> ws(copies, std::vector<uint16_t>(size_t(rows * cols), f32_to_bf16(0.01f)));
+  // As the model holds them: re-laid at load for the solution that reads panels.
+  std::vector<std::unique_ptr<Bf16Panels>> panels;
+  for (const auto& copy : ws)
+    panels.push_back(fn == matmul_avx512 ? std::make_unique<Bf16Panels>(reinterpret_cast<const uint8_t*>(copy.data()),
+                                                                          rows, cols, size_t(cols) * 2)
+                                         : nullptr);
   std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
   run_paired(state, bytes, 2.0 * double(rows * cols * n), n, copies, [&](size_t i) {
-    const MatmulArgs args{x.data(), n, {DType::BF16, reinterpret_cast<const uint8_t*>(ws[i].data()), rows, cols,
-                                        size_t(cols) * 2}, y.data()};
+    MatmulArgs args{x.data(), n, {DType::BF16, reinterpret_cast<const uint8_t*>(ws[i].data()), rows, cols,
+                                  size_t(cols) * 2}, y.data()};
+    args.w.panels = panels[i].get();
     ThreadPool::global().parallel_for((rows + 15) / 16, [&](int64_t b0, int64_t b1) {
       fn(args, b0 * 16, std::min(rows, b1 * 16));
     });

@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
+#include "kernels/bf16_panels.h"
 #include "kernels/matmul.h"
 
 namespace strata {
@@ -59,7 +61,13 @@ std::vector<uint8_t> random_weights(DType dtype, int64_t rows, int64_t cols) {
 
 void run_matmul(benchmark::State& state, MatmulFn fn, DType dtype, MatmulShape shape, int64_t n) {
   const auto bytes = random_weights(dtype, shape.rows, shape.cols);
-  const WeightMatrix w{dtype, bytes.data(), shape.rows, shape.cols, size_t(dtype_bytes(dtype, shape.cols))};
+  WeightMatrix w{dtype, bytes.data(), shape.rows, shape.cols, size_t(dtype_bytes(dtype, shape.cols))};
+  // BF16 weights as the model holds them for the solution that reads panels.
+  std::unique_ptr<Bf16Panels> panels;
+  if (dtype == DType::BF16 && fn == matmul_avx512) {
+    panels = std::make_unique<Bf16Panels>(w.data, w.rows, w.cols, w.row_bytes);
+    w.panels = panels.get();
+  }
   std::vector<float> x(size_t(n * shape.cols), 0.5f), y(size_t(n * shape.rows));
   const MatmulArgs args{x.data(), n, w, y.data()};
   constexpr int64_t kRowBlock = 16;  // as matmul() splits rows

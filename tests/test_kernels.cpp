@@ -14,6 +14,7 @@
 #include <limits>
 #include <random>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "core/op_profile.h"
 #include "engine/sampler.h"
 #include "kernels/attention.h"
+#include "kernels/bf16_panels.h"
 #include "kernels/compute_rates.h"
 #include "kernels/gemm_work.h"
 #include "kernels/int4_gemm.h"
@@ -306,6 +308,80 @@ TEST(Matmul, BlockLayoutsDecodeAsSpecified) {
   for (int j = 0; j < 32; ++j) EXPECT_EQ(w[j], 0.5f * float(j - 16));
 }
 
+// Bf16Panels: word i of pair j of panel p holds row 16p + i's bf16 of
+// column 2j (low half) and 2j + 1 (high half), zero past the last row and
+// column. The constructor relays with AVX-512 where the CPU has it; the
+// reference relay is checked on its own too.
+TEST(Bf16Panels, RelayPlacesEachWeightAsSpecified) {
+  std::mt19937 rng(11);
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{37, 45}, {16, 64}, {33, 70}, {5, 1}}) {
+    SCOPED_TRACE(::testing::Message() << rows << " x " << cols);
+    const auto bytes = random_weights(DType::BF16, rows, cols, rng);
+    auto bits = [&](int64_t r, int64_t c) -> uint32_t {
+      if (r >= rows || c >= cols) return 0;
+      uint16_t h;
+      std::memcpy(&h, &bytes[size_t(r * cols + c) * 2], 2);
+      return h;
+    };
+    const Bf16Panels panels(bytes.data(), rows, cols, size_t(cols) * 2);
+    ASSERT_EQ(panels.panels(), (rows + 15) / 16);
+    ASSERT_EQ(panels.pairs(), (cols + 1) / 2);
+    std::vector<uint32_t> reference(size_t(panels.pairs() * 16));
+    for (int64_t p = 0; p < panels.panels(); ++p) {
+      relay_bf16_panel(bytes.data(), size_t(cols) * 2, rows, cols, p * 16, reference.data());
+      for (int64_t j = 0; j < panels.pairs(); ++j)
+        for (int64_t i = 0; i < 16; ++i) {
+          const uint32_t want = bits(p * 16 + i, 2 * j) | bits(p * 16 + i, 2 * j + 1) << 16;
+          ASSERT_EQ(panels.panel(p)[j * 16 + i], want) << "panel " << p << " pair " << j << " row " << i;
+          ASSERT_EQ(reference[size_t(j * 16 + i)], want);
+        }
+    }
+  }
+}
+
+// The AVX-512 exact BF16 kernel sums each row as one chain of FMAs over the
+// columns in order, so every result equals std::fma applied column by
+// column, bit for bit, whatever the tile, the token count, the row range
+// and whether the weights come with panels or are re-laid per call.
+TEST(Matmul, Bf16RowsAreOneFmaChainWithOrWithoutPanels) {
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512";
+  std::mt19937 rng(12);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const Shape& s : std::vector<Shape>{
+           {1, 37, 45}, {1, 70, 2048}, {2, 37, 2080}, {12, 150, 96}, {13, 33, 1030}, {25, 70, 64}, {600, 5, 2080}}) {
+    SCOPED_TRACE(::testing::Message() << "n=" << s.n << " rows=" << s.rows << " cols=" << s.cols);
+    const auto bytes = random_weights(DType::BF16, s.rows, s.cols, rng);
+    const WeightMatrix rows_only = matrix_of(DType::BF16, bytes, s.rows, s.cols);
+    const Bf16Panels panels(bytes.data(), s.rows, s.cols, rows_only.row_bytes);
+    WeightMatrix with_panels = rows_only;
+    with_panels.panels = &panels;
+    std::vector<float> x(size_t(s.n * s.cols));
+    for (auto& v : x) v = normal(rng);
+    std::vector<float> want(size_t(s.n * s.rows)), row(size_t(s.cols));
+    for (int64_t r = 0; r < s.rows; ++r) {
+      dequantize_row(DType::BF16, rows_only.row(r), s.cols, row.data());
+      for (int64_t t = 0; t < s.n; ++t) {
+        float sum = 0;
+        for (int64_t c = 0; c < s.cols; ++c) sum = std::fma(x[size_t(t * s.cols + c)], row[size_t(c)], sum);
+        want[size_t(t * s.rows + r)] = sum;
+      }
+    }
+    for (const WeightMatrix* w : std::initializer_list<const WeightMatrix*>{&rows_only, &with_panels}) {
+      SCOPED_TRACE(w->panels ? "panels" : "rows");
+      std::vector<float> y(want.size(), NAN);
+      matmul_avx512(MatmulArgs{x.data(), s.n, *w, y.data()}, 0, s.rows);
+      ASSERT_EQ(y, want);
+      // A range that starts and ends inside panels writes just its rows.
+      const int64_t r0 = std::min<int64_t>(3, s.rows - 1), r1 = std::max(r0 + 1, s.rows - 2);
+      std::vector<float> part(want.size(), -7.0f);
+      matmul_avx512(MatmulArgs{x.data(), s.n, *w, part.data()}, r0, r1);
+      for (int64_t t = 0; t < s.n; ++t)
+        for (int64_t r = 0; r < s.rows; ++r)
+          ASSERT_EQ(part[size_t(t * s.rows + r)], r >= r0 && r < r1 ? want[size_t(t * s.rows + r)] : -7.0f);
+    }
+  }
+}
+
 // matmul() follows gemm_bf16's selected numeric path: bf16dot gives the
 // bf16dot solution's results for BF16 weights where the CPU has AVX512-BF16
 // (and exact elsewhere), exact gives the best exact solution's; F32 weights
@@ -362,6 +438,15 @@ TEST(Matmul, PathSelectionChoosesTheKernel) {
   std::exit(0);
 }
 
+// Whether models re-lay BF16 weights into panels: where the selected
+// gemm_bf16 solution reads them.
+[[noreturn]] void print_panels_and_exit(const char* isa, const char* path) {
+  setenv("STRATA_KERNEL_ISA", isa, 1);
+  setenv("STRATA_MATMUL_PATH", path, 1);
+  std::fprintf(stderr, "bf16 panels %s\n", matmul_reads_bf16_panels() ? "yes" : "no");
+  std::exit(0);
+}
+
 // The default gemm_bf16 selection against bf16_dot_pays_here in the same
 // process (the measurement is made once per process).
 [[noreturn]] void print_default_bf16_and_exit() {
@@ -397,6 +482,11 @@ TEST(MatmulDeathTest, SelectionFollowsPathAndIsaCap) {
                 "selected gemm_bf16_avx512_bf16dot\n");
   }
   EXPECT_EXIT(print_selection_and_exit("avx512", "exact", "gemm_bf16"), ExitedWithCode(0), "selected gemm_bf16_avx512\n");
+  EXPECT_EXIT(print_panels_and_exit("avx512", "exact"), ExitedWithCode(0), "bf16 panels yes\n");
+  EXPECT_EXIT(print_panels_and_exit("avx2", "exact"), ExitedWithCode(0), "bf16 panels no\n");
+  if (cpu_has({.bf16 = true})) {
+    EXPECT_EXIT(print_panels_and_exit("avx512", "bf16dot"), ExitedWithCode(0), "bf16 panels no\n");
+  }
   EXPECT_EXIT(print_selection_and_exit("", "", "gqa_paged_attention"), ExitedWithCode(0), "selected attention_avx512\n");
 }
 

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/check.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "formats/tensor_source.h"
+#include "kernels/bf16_panels.h"
 #include "kernels/fp8_gemm.h"
 #include "kernels/fp8_matrix.h"
 #include "kernels/gemm_work.h"
@@ -68,8 +70,18 @@ WeightMatrix WeightMatrix::of(const Fp8Matrix& m) {
   return w;
 }
 
+WeightMatrix WeightMatrix::with_rows(int64_t first, int64_t count) const {
+  check(!int4 && !fp8 && first >= 0 && count > 0 && first + count <= rows, "a row view lies within its stored matrix",
+        "rows [{}, {}) of {}", first, first + count, rows);
+  WeightMatrix w = *this;
+  w.data = row(first);
+  w.rows = count;
+  w.panels = nullptr;
+  return w;
+}
+
 size_t WeightMatrix::stored_bytes() const {
-  return int4 ? int4->nbytes() : fp8 ? fp8->nbytes() : size_t(rows) * row_bytes;
+  return int4 ? int4->nbytes() : fp8 ? fp8->nbytes() : panels ? panels->nbytes() : size_t(rows) * row_bytes;
 }
 
 bool matmul_supports(DType dtype, int64_t cols) {
@@ -183,6 +195,10 @@ void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, 
 }
 
 }  // namespace
+
+bool matmul_reads_bf16_panels() {
+  return selected_gemm(DType::BF16)->kernel(kGemmBf16) == matmul_avx512;
+}
 
 void matmul(const float* x, int64_t n, const WeightMatrix& w, float* y) {
   if (w.int4) return int4_gemm(x, n, *w.int4, y);

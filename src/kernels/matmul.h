@@ -8,7 +8,8 @@
 // dataset as gemm_f32_bf16_n*_k*), whose solutions are the same per-ISA functions.
 // gemm_bf16 has two numeric paths (STRATA_MATMUL_PATH, see
 // solution_registry.cpp):
-//   exact:   activations stay f32; weights are widened to f32 in registers;
+//   exact:   activations stay f32; weights are widened to f32 in registers
+//            (on AVX-512 from a copy re-laid at load, see bf16_panels.h);
 //   bf16dot: activations are rounded to bf16 once per call and multiplied
 //            with vdpbf16ps (AVX512-BF16), as llama.cpp does for BF16
 //            weights and as GPU engines run BF16 models.
@@ -22,6 +23,7 @@
 namespace strata {
 
 struct TensorView;
+class Bf16Panels;
 class Fp8Matrix;
 class Int4Matrix;
 
@@ -36,6 +38,10 @@ struct WeightMatrix {
   const Int4Matrix* int4 = nullptr;
   // Set for FP8 block-scaled weights (data is then unused); likewise owned elsewhere.
   const Fp8Matrix* fp8 = nullptr;
+  // Set for BF16 weights also re-laid at load for the AVX-512 exact
+  // solution (see bf16_panels.h); data stays valid for the others, and a
+  // view of other rows must drop it (with_rows does).
+  const Bf16Panels* panels = nullptr;
 
   // A 2-D tensor (or one [rows, cols] slice of a stacked 3-D tensor).
   static WeightMatrix from(const TensorView& t);
@@ -43,10 +49,16 @@ struct WeightMatrix {
   static WeightMatrix of(const Int4Matrix& m);
   static WeightMatrix of(const Fp8Matrix& m);
   const uint8_t* row(int64_t r) const { return data + size_t(r) * row_bytes; }
-  // Bytes the weights occupy (INT4: the re-laid matrix with its scales;
-  // FP8: codes and scales).
+  // Rows [first, first + count) as a matrix of their own.
+  WeightMatrix with_rows(int64_t first, int64_t count) const;
+  // Bytes the kernels read (INT4: the re-laid matrix with its scales;
+  // FP8: codes and scales; BF16 with panels: the panels).
   size_t stored_bytes() const;
 };
+
+// Whether matmul's selected gemm_bf16 solution reads Bf16Panels, so BF16
+// weights are worth re-laying at load.
+bool matmul_reads_bf16_panels();
 
 // Whether matmul accepts this dtype with this many columns (block types need
 // whole blocks of 32).
@@ -100,6 +112,8 @@ void dequantize_row(DType dtype, const uint8_t* src, int64_t cols, float* dst);
 void matmul_scalar(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 void matmul_avx2(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 void matmul_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+// matmul_avx512's BF16 case: the outer-product kernel over Bf16Panels.
+void matmul_bf16_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 // gemm_bf16 on the bf16dot path: activations rounded to bf16 (vdpbf16ps);
 // other dtypes, and CPUs without AVX512-BF16, run matmul_avx512.
 void matmul_bf16dot(const MatmulArgs& args, int64_t row_begin, int64_t row_end);

@@ -1,6 +1,7 @@
 #include "model/decoder_model.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -9,6 +10,7 @@
 #include "formats/compressed_tensors.h"
 #include "formats/fp8_block.h"
 #include "formats/tensor_source.h"
+#include "kernels/bf16_panels.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/ops.h"
 #include "model/arch.h"
@@ -38,12 +40,25 @@ void add_into(float* dst, const float* src, int64_t n) {
 }  // namespace
 
 WeightMatrix DecoderModel::repacked(const WeightMatrix& w) {
-  if (w.dtype != DType::Q4_0) return w;
-  int4_.push_back(std::make_unique<Int4Matrix>(Int4Matrix::from_q4_0(w.data, w.rows, w.cols)));
-  return WeightMatrix::of(*int4_.back());
+  if (w.int4 || w.fp8) return w;
+  if (w.dtype == DType::Q4_0) {
+    int4_.push_back(std::make_unique<Int4Matrix>(Int4Matrix::from_q4_0(w.data, w.rows, w.cols)));
+    return WeightMatrix::of(*int4_.back());
+  }
+  if (w.dtype == DType::BF16 && matmul_reads_bf16_panels()) {
+    bf16_panels_.push_back(std::make_unique<Bf16Panels>(w.data, w.rows, w.cols, w.row_bytes));
+    WeightMatrix relaid = w;
+    relaid.panels = bf16_panels_.back().get();
+    return relaid;
+  }
+  return w;
 }
 
 WeightMatrix DecoderModel::linear(const std::string& name, int64_t rows, int64_t cols) {
+  return repacked(stored_linear(name, rows, cols));
+}
+
+WeightMatrix DecoderModel::stored_linear(const std::string& name, int64_t rows, int64_t cols) {
   const TensorSource& src = *weights_;
   const std::string module = name.substr(0, name.size() - std::string_view(".weight").size());
   if (fp8_ && fp8_->quantizes(src, module)) {
@@ -58,7 +73,7 @@ WeightMatrix DecoderModel::linear(const std::string& name, int64_t rows, int64_t
     fail("{}: '{}' is stored packed (INT4) but config.json's quantization_config does not quantize it", src.describe(),
          module);
   }
-  return repacked(WeightMatrix::from(src.get(name, {rows, cols})));
+  return WeightMatrix::from(src.get(name, {rows, cols}));
 }
 
 void DecoderModel::load_latent_up_projection(const TensorSpec& t, const std::string& name, MlaWeights& w) {
@@ -73,7 +88,8 @@ void DecoderModel::load_latent_up_projection(const TensorSpec& t, const std::str
   // stored; the k rows are transposed once into W_UK^T for the absorbed query.
   const int64_t heads = config_.num_attention_heads, nope = config_.qk_nope_head_dim, vd = config_.v_head_dim,
                 lora = config_.kv_lora_rank;
-  WeightMatrix kv_b = linear(name, t.shape[0], t.shape[1]);
+  // Used only through its per-head views, each re-laid on its own.
+  WeightMatrix kv_b = stored_linear(name, t.shape[0], t.shape[1]);
   if (kv_b.int4 || kv_b.fp8) {
     // Quantized (DeepSeek-V3's FP8 release quantizes it): decoded once to
     // f32, since its k rows are transposed and its v rows sliced per head.
@@ -85,19 +101,20 @@ void DecoderModel::load_latent_up_projection(const TensorSpec& t, const std::str
     kv_b = {DType::F32, reinterpret_cast<const uint8_t*>(decoded.data()), kv_b.rows, kv_b.cols,
             size_t(kv_b.cols) * sizeof(float)};
   }
-  std::vector<float> row(static_cast<size_t>(lora));
+  // W_UK^T keeps kv_b's element type (a transpose moves values, it does
+  // not round them), so this layout runs the same kernels as GGUF's k_b.
+  if (dtype_info(kv_b.dtype).block_elems != 1) {
+    fail("{}: '{}' has dtype {}, expected F32, F16 or BF16", src.describe(), name, dtype_name(kv_b.dtype));
+  }
+  const size_t elem = size_t(dtype_bytes(kv_b.dtype, 1));
   for (int64_t h = 0; h < heads; ++h) {
-    std::vector<float>& uk_t = decoded_.emplace_back(size_t(lora * nope));
+    std::vector<uint8_t>& uk_t = transposed_.emplace_back(size_t(lora * nope) * elem);
     for (int64_t d = 0; d < nope; ++d) {
-      dequantize_row(kv_b.dtype, kv_b.row(h * (nope + vd) + d), lora, row.data());
-      for (int64_t i = 0; i < lora; ++i) uk_t[size_t(i * nope + d)] = row[size_t(i)];
+      const uint8_t* k_row = kv_b.row(h * (nope + vd) + d);
+      for (int64_t i = 0; i < lora; ++i) std::memcpy(&uk_t[size_t(i * nope + d) * elem], k_row + i * elem, elem);
     }
-    WeightMatrix k{DType::F32, reinterpret_cast<const uint8_t*>(uk_t.data()), lora, nope, size_t(nope) * sizeof(float)};
-    w.k_b.push_back(k);
-    WeightMatrix v = kv_b;
-    v.data = kv_b.row(h * (nope + vd) + nope);
-    v.rows = vd;
-    w.v_b.push_back(v);
+    w.k_b.push_back(repacked({kv_b.dtype, uk_t.data(), lora, nope, size_t(nope) * elem}));
+    w.v_b.push_back(repacked(kv_b.with_rows(h * (nope + vd) + nope, vd)));
   }
 }
 
@@ -109,7 +126,8 @@ void DecoderModel::load_tensor(const TensorSpec& t) {
   using R = TensorRole;
   if (t.role == R::Embedding) {
     embed_ = WeightMatrix::from(src.get(name, t.shape));
-    if (config_.tie_word_embeddings) lm_head_ = embed_;
+    // A tied BF16 head gets its own panels; the embedding reads the rows.
+    if (config_.tie_word_embeddings) lm_head_ = embed_.dtype == DType::BF16 ? repacked(embed_) : embed_;
     return;
   }
   if (t.role == R::LmHead) {

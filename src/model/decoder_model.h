@@ -5,7 +5,9 @@
 // with weights found through the architecture's tensor table, read in place
 // from the TensorSource (HF or GGUF names). GGUF Q4_0 and compressed-tensors
 // INT4 weights are re-laid into Int4Matrix at load (4-bit, never dequantized);
-// FP8 block-scaled weights stay FP8 where they are mapped (Fp8Matrix).
+// FP8 block-scaled weights stay FP8 where they are mapped (Fp8Matrix); BF16
+// weights are also re-laid into Bf16Panels where the selected gemm_bf16
+// solution reads those.
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +20,7 @@
 namespace strata {
 
 class TensorSource;
+class Bf16Panels;
 class Int4Matrix;
 class Fp8Matrix;
 struct CompressedTensorsConfig;
@@ -72,9 +75,13 @@ class DecoderModel : public Model {
                   int64_t kv_first) const;
 
   void load_tensor(const TensorSpec& t);
-  // A linear weight by its HF or GGUF tensor name ("<module>.weight").
+  // A linear weight by its HF or GGUF tensor name ("<module>.weight"),
+  // re-laid for its kernel.
   WeightMatrix linear(const std::string& name, int64_t rows, int64_t cols);
-  // Q4_0 matrices are re-laid as INT4 g32; other types are used in place.
+  // The same as stored (FP8 and compressed-tensors INT4 in their layouts).
+  WeightMatrix stored_linear(const std::string& name, int64_t rows, int64_t cols);
+  // Q4_0 matrices are re-laid as INT4 g32, BF16 ones also as Bf16Panels
+  // where matmul reads those; other types are used in place.
   WeightMatrix repacked(const WeightMatrix& w);
   // MLA's per-head up-projections, from GGUF's k_b / v_b or HF's kv_b_proj.
   void load_latent_up_projection(const TensorSpec& t, const std::string& name, MlaWeights& w);
@@ -84,10 +91,12 @@ class DecoderModel : public Model {
   const CompressedTensorsConfig* quant_ = nullptr;  // during construction only
   const Fp8BlockConfig* fp8_ = nullptr;             // during construction only
   std::vector<std::unique_ptr<Int4Matrix>> int4_;  // re-laid weights the matrices below point to
+  std::vector<std::unique_ptr<Bf16Panels>> bf16_panels_;
   std::vector<std::unique_ptr<Fp8Matrix>> fp8_weights_;
-  // f32 matrices made at load: HF kv_b_proj's k rows as W_UK^T per head, and
-  // a quantized kv_b_proj decoded.
+  // A quantized kv_b_proj decoded to f32 at load, and HF kv_b_proj's k rows
+  // as W_UK^T per head (in kv_b's element type).
   std::vector<std::vector<float>> decoded_;
+  std::vector<std::vector<uint8_t>> transposed_;
   WeightMatrix embed_, lm_head_;
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;  // the decoder's, then the MTP modules' blocks

