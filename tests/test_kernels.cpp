@@ -30,6 +30,7 @@
 #include "kernels/int4_matrix.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
+#include "kernels/shape_choices.h"
 #include "kernels/solution_registry.h"
 #include "kernels/weight_blocks.h"
 #include "key_chunks.h"
@@ -425,6 +426,21 @@ TEST(Matmul, PathSelectionChoosesTheKernel) {
   force_solution(kGemmBf16.name, before);
 }
 
+// Where the selection does not read panels (bf16dot), a kernel table's
+// choice of the panel-reading solution for a shape re-lays that shape only.
+TEST(Matmul, KernelTableChoiceOfThePanelKernelReLaysItsShape) {
+  if (max_isa() < Isa::Avx512 || !cpu_has({.bf16 = true})) GTEST_SKIP() << "no AVX512-BF16";
+  const std::string_view before = select(kGemmBf16.name).name;
+  select_path(kGemmBf16.name, NumericPath::Bf16Dot);
+  EXPECT_FALSE(matmul_reads_bf16_panels(64, 128));
+  add_shape_choice(kGemmBf16.name, {64, 128}, 16, "gemm_bf16_avx512");
+  EXPECT_TRUE(matmul_reads_bf16_panels(64, 128));
+  EXPECT_FALSE(matmul_reads_bf16_panels(64, 256));
+  clear_shape_choices();
+  force_solution(kGemmBf16.name, before);
+  EXPECT_EQ(matmul_reads_bf16_panels(64, 128), before == "gemm_bf16_avx512");
+}
+
 // STRATA_KERNEL_ISA and STRATA_MATMUL_PATH are read once per process, so
 // each case runs in a child: "threadsafe" death tests re-execute the binary.
 [[noreturn]] void print_selection_and_exit(const char* isa, const char* path, std::string_view definition) {
@@ -443,7 +459,7 @@ TEST(Matmul, PathSelectionChoosesTheKernel) {
 [[noreturn]] void print_panels_and_exit(const char* isa, const char* path) {
   setenv("STRATA_KERNEL_ISA", isa, 1);
   setenv("STRATA_MATMUL_PATH", path, 1);
-  std::fprintf(stderr, "bf16 panels %s\n", matmul_reads_bf16_panels() ? "yes" : "no");
+  std::fprintf(stderr, "bf16 panels %s\n", matmul_reads_bf16_panels(64, 128) ? "yes" : "no");
   std::exit(0);
 }
 

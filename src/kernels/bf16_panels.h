@@ -14,7 +14,9 @@
 //
 // The row-major weights stay where they are mapped: every other solution
 // of gemm_bf16 reads those, and the panels are only a faster copy for
-// this one.
+// this one. The copy takes as much memory as the weights; the mapped rows
+// it was made from are page cache the kernel can reclaim, as nothing reads
+// them afterwards unless a kernel table sends a shape to another solution.
 #include <cstddef>
 #include <cstdint>
 #include <memory>

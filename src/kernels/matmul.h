@@ -56,9 +56,10 @@ struct WeightMatrix {
   size_t stored_bytes() const;
 };
 
-// Whether matmul's selected gemm_bf16 solution reads Bf16Panels, so BF16
-// weights are worth re-laying at load.
-bool matmul_reads_bf16_panels();
+// Whether matmul may run a gemm_bf16 solution that reads Bf16Panels on a
+// [rows, cols] BF16 matrix (the selection, or a kernel table's choice for
+// that shape), so its weights are worth re-laying at load.
+bool matmul_reads_bf16_panels(int64_t rows, int64_t cols);
 
 // Whether matmul accepts this dtype with this many columns (block types need
 // whole blocks of 32).

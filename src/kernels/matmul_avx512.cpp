@@ -1,7 +1,6 @@
 // AVX-512 matmul of F32, F16, Q8_0 and Q4_0 weights (BF16 weights have
-// their own kernel, matmul_bf16_avx512.cpp; some measurements below were
-// made on BF16 weights, which ran here before it). Columns go in steps of
-// 32 (one quant block = two zmm).
+// their own kernel, matmul_bf16_avx512.cpp). Columns go in steps of 32 (one
+// quant block = two zmm).
 // The micro-kernel computes a tile of T tokens x R output rows with T*R zmm
 // accumulators: each weight vector is decoded once and used for T tokens,
 // each activation vector is loaded once and used for R rows.
@@ -37,11 +36,10 @@ constexpr int kTileTokens = 4, kTileRows = 4;
 constexpr int64_t kColumnBlock = 512;
 // Rows that take each token tile in turn: the chunk's activations stream in
 // from L3 once per group. Against groups of 16 without column blocks, on one
-// thread (bench_kernels, 512 x 2048 x 4096): BF16 1.22x the GFLOP/s, Q8_0
-// 1.29x (its f32 panel, 512 KiB at 2048 columns, still fits L2); the 4-layer
-// BF16 model's prompt 1.13x on one thread, within noise on two, where the
-// BF16 experts' small GEMMs take most of the pass. (Column blocks alone
-// measured slower; activations packed per token tile measured the same.)
+// thread (bench_kernels, 512 x 2048 x 4096): Q8_0 1.29x the GFLOP/s (its
+// f32 panel, 512 KiB at 2048 columns, still fits L2), and BF16 1.22x when
+// its weights ran here. (Column blocks alone measured slower; activations
+// packed per token tile measured the same.)
 constexpr int64_t kRowGroup = 64;
 // Tokens per tile of a plain-type GEMM: 6 x 4 accumulators, the 4 rows'
 // weights of one 16-column half and one activation vector fill 29 of the 32
@@ -63,9 +61,9 @@ inline float load_scale(const uint8_t* block) {
 // kPanel: whether GEMMs of 4+ tokens first decode their rows into an f32 panel
 // that every token then reads (block types, whose decoding costs more than
 // the FMAs it feeds), or widen rows in registers as they go (plain types:
-// on an Intel Xeon, BF16 prompt 512 ran 1.28x faster without the panel and
-// a 4-sequence decode step's BF16 LM head 1.5x, since the panel's f32 rows
-// come back from L2 at twice the bytes).
+// on an Intel Xeon, when BF16 weights ran here, BF16 prompt 512 ran 1.28x
+// faster without the panel and a 4-sequence decode step's BF16 LM head
+// 1.5x, since the panel's f32 rows come back from L2 at twice the bytes).
 // The plain types also load one 16-column half (load_half), which the
 // several-token tile uses to keep fewer weight vectors live.
 struct LoadF32 {
@@ -158,11 +156,6 @@ void tile(const float* x, int64_t ldx, const uint8_t* w, size_t ldw, int64_t c_b
   };
   auto step = [&](int64_t c, __mmask16 mlo, __mmask16 mhi) __attribute__((always_inline)) {
     if constexpr (T > 1 && loads_halves<L>()) {
-      #pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* next = w + (R + r) * ldw + c / 32 * L::kBytesPer32;
-        _mm_prefetch(reinterpret_cast<const char*>(next), _MM_HINT_T0);
-      }
       half_step(c, mlo);
       half_step(c + 16, mhi);
       return;
@@ -238,7 +231,7 @@ void tiles(const float* x, int64_t n, int64_t cols, const uint8_t* w, size_t ldw
   // as one sequential stream, which the hardware prefetchers follow; 4-row
   // tiles interleave 4 streams a row apart (a 4 KiB page for 2048 F16
   // columns). Same sums per row either way. Measured 0.84-0.93x the time on
-  // the Qwen3 LM head (bench_int4 BM_Bf16).
+  // the Qwen3 LM head (BF16, when it ran here).
   if (n == 1) {
     for (int64_t r = 0; r < rows; ++r)
       pick_tile<L>(1, 1)(x, cols, w + r * ldw, ldw, 0, cols, cols, nullptr, true, true, y + r, ldy);

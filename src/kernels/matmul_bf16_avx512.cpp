@@ -13,9 +13,9 @@
 // reductions or carried sums. A copy of the loop on one Xeon core, 4096 x
 // 2048 x 512 tokens: 0.80 of the FMA peak against 0.53.
 //
-// Weights without panels (views made after load, the workbench's inputs)
-// are re-laid panel by panel into a thread's buffer first: same results,
-// slower.
+// Weights without panels (a kernel table may send a shape here that was
+// not re-laid at load; tests) are re-laid panel by panel into a thread's
+// buffer first: same results, slower.
 #include <immintrin.h>
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its
@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/check.h"
 #include "kernels/bf16_panels.h"
 #include "kernels/gemv_prefetch.h"
 #include "kernels/matmul.h"
@@ -46,10 +47,11 @@ constexpr int kGemvPanels = 4;
 constexpr int64_t kChunkBytes = 4 << 20;
 
 // y[t * ldy + 16 p + i] (lanes of `mask[p]`) = sum over the columns c, in
-// order, of x[t * ldx + c] * row i of panel p.
+// order, of x[t * ldx + c] * row i of panel p. `ahead`, when given, holds NP
+// panels brought into L2 line by line as these are read.
 template <int T, int NP>
 void tile(const float* x, int64_t ldx, const uint32_t* const* panel, int64_t cols, float* y, int64_t ldy,
-          const __mmask16* mask) {
+          const __mmask16* mask, const uint32_t* const* ahead) {
   __m512 acc[T][NP];
   #pragma GCC unroll 12
   for (int t = 0; t < T; ++t)
@@ -77,6 +79,7 @@ void tile(const float* x, int64_t ldx, const uint32_t* const* panel, int64_t col
     for (int p = 0; p < NP; ++p) {
       const uint32_t* at = panel[p] + j * kPanelRows;
       if constexpr (T == 1) _mm_prefetch(reinterpret_cast<const char*>(at) + kGemvPrefetchBytes, _MM_HINT_T0);
+      if (ahead) _mm_prefetch(reinterpret_cast<const char*>(ahead[p] + j * kPanelRows), _MM_HINT_T1);
       words[p] = _mm512_load_si512(at);
     }
     column(words, 2 * j, false);
@@ -94,7 +97,8 @@ void tile(const float* x, int64_t ldx, const uint32_t* const* panel, int64_t col
     for (int p = 0; p < NP; ++p) _mm512_mask_storeu_ps(y + t * ldy + p * kPanelRows, mask[p], acc[t][p]);
 }
 
-using TileFn = void (*)(const float*, int64_t, const uint32_t* const*, int64_t, float*, int64_t, const __mmask16*);
+using TileFn = void (*)(const float*, int64_t, const uint32_t* const*, int64_t, float*, int64_t, const __mmask16*,
+                        const uint32_t* const*);
 
 template <int NP, int... T>
 TileFn pick_tokens(int tokens, std::integer_sequence<int, T...>) {
@@ -115,58 +119,13 @@ TileFn pick_tile(int tokens, int panels) {
   return panels == 1 ? pick_tokens<1>(tokens, all) : pick_tokens<2>(tokens, all);
 }
 
-// r[i] (row i's 16 words) becomes r[j] = word j of every row, in 4
-// rounds of 16 shuffles.
-inline void transpose_16x16(__m512i r[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int i = 0; i < 4; ++i) {  // 128-bit lanes: 0 and 2, then 1 and 3, of each pair
-    t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
-    t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
-    t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
-    t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
-    r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
-    r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
-  }
-}
-
 }  // namespace
-
-void relay_bf16_panel_avx512(const uint8_t* data, size_t row_bytes, int64_t rows, int64_t cols, int64_t row0,
-                             uint32_t* out) {
-  if (row0 + kPanelRows > rows) return relay_bf16_panel(data, row_bytes, rows, cols, row0, out);
-  // 32 columns (16 word pairs) of the 16 rows at a time; the rest as the reference does.
-  const int64_t blocks = cols / 32;
-  for (int64_t b = 0; b < blocks; ++b) {
-    __m512i r[16];
-    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(data + size_t(row0 + i) * row_bytes + b * 64);
-    transpose_16x16(r);
-    for (int j = 0; j < 16; ++j) _mm512_store_si512(out + (b * 16 + j) * kPanelRows, r[j]);
-  }
-  if (blocks * 32 == cols) return;
-  // The tail: the reference on the columns from blocks * 32 on, written after the blocks.
-  thread_local std::vector<uint32_t> tail;
-  const int64_t tail_cols = cols - blocks * 32;
-  tail.resize(size_t((tail_cols + 1) / 2 * kPanelRows));
-  relay_bf16_panel(data + blocks * 64, row_bytes, rows, tail_cols, row0, tail.data());
-  std::copy(tail.begin(), tail.end(), out + blocks * 16 * kPanelRows);
-}
 
 void matmul_bf16_avx512(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
   const WeightMatrix& w = a.w;
+  check(!w.panels || (w.panels->rows() == w.rows && w.panels->cols() == w.cols), "BF16 panels are their matrix's",
+        "panels [{}, {}] for a [{}, {}] matrix", w.panels ? w.panels->rows() : 0, w.panels ? w.panels->cols() : 0,
+        w.rows, w.cols);
   const int64_t pairs = (w.cols + 1) / 2;
   // The lanes of panel p that fall in [row_begin, row_end).
   auto mask_of = [&](int64_t p) {
@@ -199,7 +158,7 @@ void matmul_bf16_avx512(const MatmulArgs& a, int64_t row_begin, int64_t row_end)
       const int count = int(std::min<int64_t>(kGemvPanels, p_end - p));
       panels_at(p, count, panel);
       for (int i = 0; i < count; ++i) mask[i] = mask_of(p + i);
-      pick_tile(1, count)(a.x, w.cols, panel, w.cols, a.y + p * kPanelRows, w.rows, mask);
+      pick_tile(1, count)(a.x, w.cols, panel, w.cols, a.y + p * kPanelRows, w.rows, mask, nullptr);
     }
     return;
   }
@@ -210,10 +169,18 @@ void matmul_bf16_avx512(const MatmulArgs& a, int64_t row_begin, int64_t row_end)
       const int count = int(std::min<int64_t>(kTilePanels, p_end - p));
       panels_at(p, count, panel);
       for (int i = 0; i < count; ++i) mask[i] = mask_of(p + i);
-      for (int64_t t = t0; t < chunk_end; t += kTileTokens) {
-        const int tokens = int(std::min<int64_t>(kTileTokens, chunk_end - t));
+      // The first tile brings the next pair's panels into L2 (a MoE layer's
+      // experts are cold: each is read once per step).
+      const uint32_t* next[kTilePanels];
+      const bool fetch = w.panels && t0 == 0 && p + 2 * kTilePanels <= p_end;
+      for (int i = 0; fetch && i < kTilePanels; ++i) next[i] = w.panels->panel(p + kTilePanels + i);
+      // Tiles of nearly equal size (32 tokens: 11, 11, 10, not 12, 12, 8).
+      const int64_t m = chunk_end - t0, tiles = (m + kTileTokens - 1) / kTileTokens;
+      for (int64_t i = 0, t = t0; i < tiles; ++i) {
+        const int tokens = int(m / tiles + (i < m % tiles));
         pick_tile(tokens, count)(a.x + t * w.cols, w.cols, panel, w.cols, a.y + t * w.rows + p * kPanelRows, w.rows,
-                                 mask);
+                                 mask, fetch && i == 0 ? next : nullptr);
+        t += tokens;
       }
     }
   }

@@ -7,7 +7,7 @@
 // the CPU's bf16 dot products outrun its f32 FMAs (bf16_dot_pays_here),
 // else selected with STRATA_MATMUL_PATH=bf16dot (see solution_registry.cpp).
 //
-// The blocking is the exact path's (matmul_avx512.cpp): one token (decode)
+// The blocking is the F32/F16 exact path's (matmul_avx512.cpp): one token (decode)
 // goes row by row, each thread's weights one sequential stream prefetched
 // kGemvPrefetchBytes ahead; several tokens go in tiles of 6 tokens x 4 rows
 // (24 accumulators, 4 weight vectors and one activation vector: 29 of the 32

@@ -71,4 +71,14 @@ const Solution* shape_choice(std::string_view definition, std::span<const int64_
   return nullptr;
 }
 
+std::vector<const Solution*> shape_choices_for(std::string_view definition, std::span<const int64_t> shape) {
+  std::vector<const Solution*> found;
+  for (const ShapeChoice& c : choices()) {
+    if (c.definition == definition && std::equal(c.shape.begin(), c.shape.end(), shape.begin(), shape.end())) {
+      found.push_back(c.solution);
+    }
+  }
+  return found;
+}
+
 }  // namespace strata

@@ -30,6 +30,8 @@ void clear_shape_choices();
 bool any_shape_choices();
 // The chosen solution for this call, or nullptr.
 const Solution* shape_choice(std::string_view definition, std::span<const int64_t> shape, int64_t tokens);
+// Every solution chosen for this shape, whatever the token count.
+std::vector<const Solution*> shape_choices_for(std::string_view definition, std::span<const int64_t> shape);
 
 // The dispatch form: the choice when one matches, else the selection.
 template <typename Fn>

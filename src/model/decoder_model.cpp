@@ -40,12 +40,12 @@ void add_into(float* dst, const float* src, int64_t n) {
 }  // namespace
 
 WeightMatrix DecoderModel::repacked(const WeightMatrix& w) {
-  if (w.int4 || w.fp8) return w;
+  if (w.int4 || w.fp8 || w.panels) return w;
   if (w.dtype == DType::Q4_0) {
     int4_.push_back(std::make_unique<Int4Matrix>(Int4Matrix::from_q4_0(w.data, w.rows, w.cols)));
     return WeightMatrix::of(*int4_.back());
   }
-  if (w.dtype == DType::BF16 && matmul_reads_bf16_panels()) {
+  if (w.dtype == DType::BF16 && matmul_reads_bf16_panels(w.rows, w.cols)) {
     bf16_panels_.push_back(std::make_unique<Bf16Panels>(w.data, w.rows, w.cols, w.row_bytes));
     WeightMatrix relaid = w;
     relaid.panels = bf16_panels_.back().get();
