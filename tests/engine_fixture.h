@@ -112,18 +112,22 @@ class EngineFixture : public ::testing::Test {
     c.max_num_batched_tokens = policy == "chunked" ? 32 : 512;  // chunked splits prompts
     c.record_history = true;
     if (policy == "slo") {
-      // A toy cost of 1 ms per layer plus 1/8 ms per row and layer: a prompt
-      // of 17+ tokens does not fit the 9 ms this target leaves through all 4
-      // layers, so cohorts run in stages, and new ones start beside them.
-      c.tbt_slo_ms = 10;
+      // A toy cost of 1 s per layer plus 1/8 s per row and layer against a
+      // 10 s target: a prompt of 17+ tokens does not fit the 9 s it leaves
+      // through all 4 layers at first, so cohorts run in stages, and new ones
+      // start beside them. Seconds, not milliseconds: the policy corrects its
+      // estimates by the real step times, and these tiny steps (milliseconds,
+      // more under load) then always sit at the correction's floor, so the
+      // schedule does not depend on the machine's load.
+      c.tbt_slo_ms = 10'000;
       c.step_seconds = [](const StepPlan& plan) {
-        double ms = 0;
+        double seconds = 0;
         for (const LayerSegment& s : layer_segments(plan)) {
           int64_t rows = 0;
           for (int32_t i : s.entries) rows += plan.entries[size_t(i)].num_tokens();
-          ms += (s.layer_end - s.layer_begin) * (1 + double(rows) / 8);
+          seconds += (s.layer_end - s.layer_begin) * (1 + double(rows) / 8);
         }
-        return ms / 1000;
+        return seconds;
       };
     }
     return c;
