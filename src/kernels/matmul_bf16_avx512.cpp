@@ -13,9 +13,9 @@
 // reductions or carried sums. A copy of the loop on one Xeon core, 4096 x
 // 2048 x 512 tokens: 0.80 of the FMA peak against 0.53.
 //
-// Weights without panels (a kernel table may send a shape here that was
-// not re-laid at load; tests) are re-laid panel by panel into a thread's
-// buffer first: same results, slower.
+// Weights without panels (matrices made outside a model's load, such as
+// tests') are re-laid panel by panel into a thread's buffer first: same
+// results, slower.
 #include <immintrin.h>
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its
