@@ -162,7 +162,7 @@ void BM_Bf16(benchmark::State& state, std::string_view solution) {
   // As the model holds them: re-laid at load for the solution that reads panels.
   std::vector<std::unique_ptr<Bf16Panels>> panels;
   for (const auto& copy : ws)
-    panels.push_back(fn == matmul_avx512 ? std::make_unique<Bf16Panels>(reinterpret_cast<const uint8_t*>(copy.data()),
+    panels.push_back(reads_bf16_panels(fn) ? std::make_unique<Bf16Panels>(reinterpret_cast<const uint8_t*>(copy.data()),
                                                                           rows, cols, size_t(cols) * 2)
                                          : nullptr);
   std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));

@@ -64,7 +64,7 @@ void run_matmul(benchmark::State& state, MatmulFn fn, DType dtype, MatmulShape s
   WeightMatrix w{dtype, bytes.data(), shape.rows, shape.cols, size_t(dtype_bytes(dtype, shape.cols))};
   // BF16 weights as the model holds them for the solution that reads panels.
   std::unique_ptr<Bf16Panels> panels;
-  if (dtype == DType::BF16 && fn == matmul_avx512) {
+  if (dtype == DType::BF16 && reads_bf16_panels(fn)) {
     panels = std::make_unique<Bf16Panels>(w.data, w.rows, w.cols, w.row_bytes);
     w.panels = panels.get();
   }

@@ -196,8 +196,10 @@ void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, 
 
 }  // namespace
 
+bool reads_bf16_panels(MatmulFn solution) { return solution == matmul_avx512; }
+
 bool matmul_reads_bf16_panels(int64_t rows, int64_t cols) {
-  auto reads_panels = [](const Solution* s) { return s->kernel(kGemmBf16) == matmul_avx512; };
+  auto reads_panels = [](const Solution* s) { return reads_bf16_panels(s->kernel(kGemmBf16)); };
   if (reads_panels(selected_gemm(DType::BF16))) return true;
   const int64_t shape[] = {rows, cols};
   return any_shape_choices() && std::ranges::any_of(shape_choices_for(kGemmBf16.name, shape), reads_panels);

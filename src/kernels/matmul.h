@@ -80,6 +80,9 @@ inline constexpr KernelDefinition<MatmulFn> kGemmQ8_0{"gemm_q8_0"};
 inline constexpr KernelDefinition<MatmulFn> kGemmQ4_0{"gemm_q4_0"};
 // The definition of weights stored as `dtype` (one matmul_supports accepts).
 KernelDefinition<MatmulFn> gemm_definition(DType dtype);
+// Whether this gemm_bf16 solution reads a matrix's Bf16Panels (the AVX-512
+// exact one); the others read its rows.
+bool reads_bf16_panels(MatmulFn solution);
 
 // The selected solution of the weights' definition, with output rows split
 // across the global thread pool.

@@ -46,7 +46,7 @@ PreparedCall gemm_bf16(const Solution& s, const Definition&, const Inputs& in) {
   WeightMatrix w{DType::BF16, b.bytes.data(), n, k, size_t(k) * 2};
   // As the model holds them: re-laid at load (untimed) for the solution that reads panels.
   std::shared_ptr<Bf16Panels> panels;
-  if (fn == matmul_avx512) panels = std::make_shared<Bf16Panels>(w.data, n, k, w.row_bytes);
+  if (reads_bf16_panels(fn)) panels = std::make_shared<Bf16Panels>(w.data, n, k, w.row_bytes);
   w.panels = panels.get();
   return [fn, m, n, w, panels, &a](std::vector<TensorData>& out) {
     fn(MatmulArgs{a.as<float>(), m, w, out[0].as<float>()}, 0, n);
