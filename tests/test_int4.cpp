@@ -263,6 +263,55 @@ TEST(Int4Gemm, SelectPathSwitchesAndRestores) {
   EXPECT_EQ(select(kGemmW4a16G32.name).name, before);
 }
 
+// A MoE layer quantizes its input once and hands the int8 rows to every
+// expert (int4_gemm_rows_q8): the same bits as each call quantizing f32 rows
+// itself, for tokens taken from the middle of the quantized buffer too. On
+// the exact path the quantized form is not taken, and is refused.
+TEST(Int4Gemm, QuantizedOnceInputGivesTheSameRowsAsF32Input) {
+  const std::string_view before = select(kGemmW4a16G32.name).name;
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 40, first = 7, m = 29, cols = 768 + 64, rows = 80;  // 26 groups: 16 + 10
+  Int4Matrix w = random_int4(rows, cols, Int4ScaleType::F16, rng);
+  std::vector<float> x(size_t(n * cols));
+  for (auto& v : x) v = normal(rng);
+  std::fill(x.begin() + first * cols, x.begin() + first * cols + 32, 0.0f);  // an all-zero group
+  const int64_t groups = cols / 32;
+  std::vector<int8_t> q(size_t(n * cols));
+  std::vector<float> d(size_t(n * groups));
+  std::vector<int32_t> qsum(size_t(n * groups));
+  quantize_tokens_q8_into(x.data(), n, cols, q.data(), d.data(), qsum.data());
+  for (int64_t t = 0; t < n; ++t) {  // the same as the reference quantizer, token by token
+    std::vector<int8_t> q1(static_cast<size_t>(cols));
+    std::vector<float> d1(static_cast<size_t>(groups));
+    std::vector<int32_t> s1(static_cast<size_t>(groups));
+    quantize_activations_q8(&x[size_t(t * cols)], cols, q1.data(), d1.data(), s1.data());
+    ASSERT_EQ(0, std::memcmp(q1.data(), &q[size_t(t * cols)], size_t(cols))) << t;
+    ASSERT_EQ(0, std::memcmp(d1.data(), &d[size_t(t * groups)], size_t(groups) * 4)) << t;
+    ASSERT_EQ(0, std::memcmp(s1.data(), &qsum[size_t(t * groups)], size_t(groups) * 4)) << t;
+  }
+  const QuantizedActivations all{q.data(), d.data(), qsum.data(), cols, groups};
+  int checked = 0;
+  for (const Solution* sol : runnable_solutions(kGemmW4a16G32.name)) {
+    if (sol->path != NumericPath::W4A8) continue;
+    force_solution(kGemmW4a16G32.name, sol->name);
+    ASSERT_TRUE(int4_gemm_runs_w4a8(w)) << sol->name;
+    std::vector<float> want(size_t(m * rows), -1.0f), got(size_t(m * rows), -2.0f);
+    int4_gemm_rows(&x[size_t(first * cols)], m, w, want.data(), 16, 64);
+    int4_gemm_rows_q8(all.token(first), m, w, got.data(), 16, 64);
+    for (int64_t t = 0; t < m; ++t)
+      for (int64_t r = 16; r < 64; ++r)
+        ASSERT_EQ(want[size_t(t * rows + r)], got[size_t(t * rows + r)]) << sol->name << " token " << t << " row " << r;
+    ++checked;
+  }
+  if (isa_supported(Isa::Avx2) && max_isa() >= Isa::Avx2) EXPECT_GT(checked, 0);
+  select_path(kGemmW4a16G32.name, NumericPath::Exact);
+  EXPECT_FALSE(int4_gemm_runs_w4a8(w));
+  std::vector<float> y(size_t(m * rows));
+  EXPECT_THROW(int4_gemm_rows_q8(all.token(first), m, w, y.data(), 0, rows), Error);
+  force_solution(kGemmW4a16G32.name, before);
+}
+
 TEST(CompressedTensors, QuantizationRuleIsAbsmaxOver7_5WithRoundToNearest) {
   // A group whose max |w| is 7.5: scale 1, so w rounds to the nearest integer,
   // clamped to [-8, 7] (7.5 itself -> 7, -7.5 -> -8 under round-half-even).

@@ -6,6 +6,7 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu_isa.h"
 #include "kernels/gemm_work.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/kernel_calls.h"
@@ -63,16 +64,34 @@ QuantizedActivations quantize_tokens_q8(const float* x, int64_t n, int64_t cols,
   return {q.data(), d.data(), qsum.data(), cols, groups};
 }
 
+void quantize_tokens_q8_into(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int32_t* qsum) {
+  const QuantizeActivationsFn quantize = isa_supported(Isa::Avx512) ? quantize_activations_q8_avx512
+                                         : isa_supported(Isa::Avx2) ? quantize_activations_q8_avx2
+                                                                    : quantize_activations_q8;
+  const int64_t groups = cols / Int4Matrix::kGroup;
+  ThreadPool::global().parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) quantize(x + t * cols, cols, q + t * cols, d + t * groups, qsum + t * groups);
+  });
+}
+
 namespace {
+
+const SelectedKernel<Int4GemmFn>& selected_int4() {
+  static const SelectedKernel selected(kGemmW4a16G32);
+  return selected;
+}
 
 // The dispatch point of gemm_w4a16_g32: the selected solution, looked up on
 // the calling thread, on row tiles [tile_begin, tile_end), split across the
 // global thread pool when `parallel`.
 void run_selected(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end, bool parallel) {
-  static const SelectedKernel selected(kGemmW4a16G32);
+  const SelectedKernel<Int4GemmFn>& selected = selected_int4();
   const int64_t shape[] = {a.w->rows(), a.w->cols()};
   if (tile_begin == 0) observe_kernel_call(kGemmW4a16G32.name, shape, a.n);
   const Solution* solution = choose(selected, kGemmW4a16G32, shape, a.n);
+  if (!a.x && solution->path != NumericPath::W4A8) {
+    fail("gemm_w4a16_g32: {} needs f32 activations, given quantized ones", solution->name);
+  }
   const Int4GemmFn fn = solution->kernel(kGemmW4a16G32);
   count_gemm_work(solution->path, a.n, std::min(a.w->rows(), tile_end * Int4Matrix::kTileRows) - tile_begin * Int4Matrix::kTileRows,
                   a.w->cols());
@@ -88,13 +107,35 @@ void int4_gemm(const float* x, int64_t n, const Int4Matrix& w, float* y) {
   run_selected(Int4GemmArgs{x, n, &w, y}, 0, w.tiles(), true);
 }
 
-void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
-                    int64_t row_end) {
+namespace {
+
+void run_rows(const Int4GemmArgs& a, int64_t row_begin, int64_t row_end) {
   constexpr int64_t kTile = Int4Matrix::kTileRows;
-  if (row_begin % kTile != 0 || (row_end % kTile != 0 && row_end != w.rows())) {
+  if (row_begin % kTile != 0 || (row_end % kTile != 0 && row_end != a.w->rows())) {
     fail("int4_gemm_rows: rows [{}, {}) are not whole 16-row tiles", row_begin, row_end);
   }
-  run_selected(Int4GemmArgs{x, n, &w, y}, row_begin / kTile, (row_end + kTile - 1) / kTile, false);
+  run_selected(a, row_begin / kTile, (row_end + kTile - 1) / kTile, false);
+}
+
+}  // namespace
+
+void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
+                    int64_t row_end) {
+  run_rows(Int4GemmArgs{x, n, &w, y}, row_begin, row_end);
+}
+
+bool int4_gemm_runs_w4a8(const Int4Matrix& w) {
+  if (selected_int4().solution()->path != NumericPath::W4A8) return false;
+  const int64_t shape[] = {w.rows(), w.cols()};
+  for (const Solution* s : shape_choices_for(kGemmW4a16G32.name, shape))
+    if (s->path != NumericPath::W4A8) return false;
+  return true;
+}
+
+void int4_gemm_rows_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
+                       int64_t row_end) {
+  if (x.cols != w.cols()) fail("int4_gemm_rows_q8: {} quantized columns for a {}-column matrix", x.cols, w.cols());
+  run_rows(Int4GemmArgs{nullptr, n, &w, y, &x}, row_begin, row_end);
 }
 
 }  // namespace strata

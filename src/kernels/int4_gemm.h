@@ -19,34 +19,6 @@ namespace strata {
 
 class Int4Matrix;
 
-struct Int4GemmArgs {
-  const float* x;  // [n, w.cols()]
-  int64_t n;
-  const Int4Matrix* w;
-  float* y;        // [n, w.rows()]
-};
-// Computes the output rows of row tiles [tile_begin, tile_end) (16 rows each)
-// on the calling thread.
-using Int4GemmFn = void (*)(const Int4GemmArgs& args, int64_t tile_begin, int64_t tile_end);
-
-inline constexpr KernelDefinition<Int4GemmFn> kGemmW4a16G32{"gemm_w4a16_g32"};
-
-// The selected solution (its path: STRATA_INT4_PATH=exact|w4a8, default w4a8
-// where it runs, see solution_registry.cpp), row tiles split across the
-// global thread pool; int4_gemm_rows: output rows [row_begin, row_end)
-// (multiples of 16 except at the matrix end) on the calling thread only.
-// Both go through the definition's one dispatch point (int4_gemm.cpp).
-void int4_gemm(const float* x, int64_t n, const Int4Matrix& w, float* y);
-void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
-                    int64_t row_end);
-
-// Solutions, defined in int4_gemm*.cpp.
-void int4_gemm_scalar(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
-void int4_gemm_avx2(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
-void int4_gemm_avx512(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
-void int4_gemm_avx2_w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
-void int4_gemm_avx512_vnni_w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
-
 // W4A8 activation quantization of one token, as llama.cpp's Q8_0: per group
 // of 32, q = round(x * 127 / max|x|) and d = max|x| / 127 rounded to f16 (the
 // Q8_0 block's scale type); also sum(q) per group.
@@ -66,5 +38,50 @@ using QuantizeActivationsFn = void (*)(const float* x, int64_t cols, int8_t* q, 
 // of quantize_activations_q8) into buffers of the calling thread, valid until
 // its next call.
 QuantizedActivations quantize_tokens_q8(const float* x, int64_t n, int64_t cols, QuantizeActivationsFn quantize);
+// The same into the caller's buffers (q [n][cols], d and qsum [n][groups]),
+// tokens split across the thread pool, with the fastest ISA's quantizer (all
+// give the same results).
+void quantize_tokens_q8_into(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int32_t* qsum);
+void quantize_activations_q8_avx2(const float* x, int64_t cols, int8_t* q, float* d, int32_t* qsum);
+void quantize_activations_q8_avx512(const float* x, int64_t cols, int8_t* q, float* d, int32_t* qsum);
+
+struct Int4GemmArgs {
+  const float* x;  // [n, w.cols()]
+  int64_t n;
+  const Int4Matrix* w;
+  float* y;        // [n, w.rows()]
+  // x already quantized by quantize_activations_q8, or null: w4a8 solutions
+  // then read it instead of quantizing x themselves (and x may be null).
+  const QuantizedActivations* q8 = nullptr;
+};
+// Computes the output rows of row tiles [tile_begin, tile_end) (16 rows each)
+// on the calling thread.
+using Int4GemmFn = void (*)(const Int4GemmArgs& args, int64_t tile_begin, int64_t tile_end);
+
+inline constexpr KernelDefinition<Int4GemmFn> kGemmW4a16G32{"gemm_w4a16_g32"};
+
+// The selected solution (its path: STRATA_INT4_PATH=exact|w4a8, default w4a8
+// where it runs, see solution_registry.cpp), row tiles split across the
+// global thread pool; int4_gemm_rows: output rows [row_begin, row_end)
+// (multiples of 16 except at the matrix end) on the calling thread only.
+// Both go through the definition's one dispatch point (int4_gemm.cpp).
+void int4_gemm(const float* x, int64_t n, const Int4Matrix& w, float* y);
+void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
+                    int64_t row_end);
+
+// Callers that feed one input to several matrices (a MoE layer's experts)
+// quantize it once: when every call on w's shape runs a w4a8 solution (the
+// selection and any kernel-table choice for the shape), int4_gemm_rows_q8
+// takes the quantized activations in place of x.
+bool int4_gemm_runs_w4a8(const Int4Matrix& w);
+void int4_gemm_rows_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
+                       int64_t row_end);
+
+// Solutions, defined in int4_gemm*.cpp.
+void int4_gemm_scalar(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
+void int4_gemm_avx2(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
+void int4_gemm_avx512(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
+void int4_gemm_avx2_w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
+void int4_gemm_avx512_vnni_w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end);
 
 }  // namespace strata

@@ -127,6 +127,28 @@ void with_tokens(int64_t nt, int64_t h0, int64_t h1, Call&& call) {
   }
 }
 
+template <Int4ScaleType S>
+void run(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
+  constexpr int kMaxT = 4;
+  const Int4Matrix& w = *a.w;
+  const QuantizedActivations xq = a.q8 ? *a.q8 : quantize_tokens_q8(a.x, a.n, w.cols(), quantize_activations_q8_avx2);
+  // The last tile's second half may lie wholly past the last row: skip it.
+  const int64_t half_begin = 2 * tile_begin;
+  const int64_t half_end = std::min(2 * tile_end, (w.rows() + kHalfRows - 1) / kHalfRows);
+  for (int64_t c0 = half_begin; c0 < half_end; c0 += kCacheHalves) {
+    const int64_t c1 = std::min(half_end, c0 + kCacheHalves);
+    for (int64_t t = 0; t < a.n; t += kMaxT) {
+      const QuantizedActivations x = xq.token(t);
+      float* y = a.y + t * w.rows();
+      with_tokens<kMaxT>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NH>(int64_t half) {
+        kernel<S, T, NH>(w, half, x, y, w.rows());
+      });
+    }
+  }
+}
+
+}  // namespace
+
 // quantize_activations_q8 with the same results, 32 columns per step.
 void quantize_activations_q8_avx2(const float* x, int64_t cols, int8_t* q, float* d, int32_t* qsum) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -157,28 +179,6 @@ void quantize_activations_q8_avx2(const float* x, int64_t cols, int8_t* q, float
     qsum[g] = _mm_cvtsi128_si32(s4);
   }
 }
-
-template <Int4ScaleType S>
-void run(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
-  constexpr int kMaxT = 4;
-  const Int4Matrix& w = *a.w;
-  const QuantizedActivations xq = quantize_tokens_q8(a.x, a.n, w.cols(), quantize_activations_q8_avx2);
-  // The last tile's second half may lie wholly past the last row: skip it.
-  const int64_t half_begin = 2 * tile_begin;
-  const int64_t half_end = std::min(2 * tile_end, (w.rows() + kHalfRows - 1) / kHalfRows);
-  for (int64_t c0 = half_begin; c0 < half_end; c0 += kCacheHalves) {
-    const int64_t c1 = std::min(half_end, c0 + kCacheHalves);
-    for (int64_t t = 0; t < a.n; t += kMaxT) {
-      const QuantizedActivations x = xq.token(t);
-      float* y = a.y + t * w.rows();
-      with_tokens<kMaxT>(std::min<int64_t>(kMaxT, a.n - t), c0, c1, [&]<int T, int NH>(int64_t half) {
-        kernel<S, T, NH>(w, half, x, y, w.rows());
-      });
-    }
-  }
-}
-
-}  // namespace
 
 void int4_gemm_avx2_w4a8(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end) {
   if (a.w->scale_type() == Int4ScaleType::F16) return run<Int4ScaleType::F16>(a, tile_begin, tile_end);

@@ -25,6 +25,14 @@ enum class Scratch : uint8_t {
   kCount,
 };
 enum class IndexScratch : uint8_t { ExpertFirst, ExpertCursor, RouteOrder, GatheredAt, kCount };
+// Activations quantized for W4A8 kernels (int4_gemm.h): the layer input's
+// tokens, and their rows gathered per expert.
+enum class Q8Scratch : uint8_t { Tokens, Gathered, kCount };
+struct Q8Rows {
+  int8_t* q;      // [rows][cols]
+  float* d;       // [rows][groups]
+  int32_t* qsum;  // [rows][groups]
+};
 
 class Workspace {
  public:
@@ -32,6 +40,10 @@ class Workspace {
   int64_t* indices(IndexScratch name, size_t n) { return grow(indices_[size_t(name)], n); }
   int32_t* ids(size_t n) { return grow(ids_, n); }
   SoftmaxState* softmax_states(size_t n) { return grow(states_, n); }  // split-KV chunks' states
+  Q8Rows q8_rows(Q8Scratch name, size_t rows, size_t cols, size_t groups) {
+    Q8Buffers& b = q8_[size_t(name)];
+    return {grow(b.q, rows * cols), grow(b.d, rows * groups), grow(b.qsum, rows * groups)};
+  }
 
  private:
   template <typename T>
@@ -43,6 +55,12 @@ class Workspace {
   std::vector<int64_t> indices_[size_t(IndexScratch::kCount)];
   std::vector<int32_t> ids_;
   std::vector<SoftmaxState> states_;
+  struct Q8Buffers {
+    std::vector<int8_t> q;
+    std::vector<float> d;
+    std::vector<int32_t> qsum;
+  };
+  Q8Buffers q8_[size_t(Q8Scratch::kCount)];
 };
 
 }  // namespace strata

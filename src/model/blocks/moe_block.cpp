@@ -7,6 +7,8 @@
 
 #include "core/op_profile.h"
 #include "core/thread_pool.h"
+#include "kernels/int4_gemm.h"
+#include "kernels/int4_matrix.h"
 #include "kernels/kernel_calls.h"
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
@@ -82,10 +84,17 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
   for (int64_t e = 0; e < n_exp; ++e) first[e + 1] += first[e];
   std::copy(first, first + n_exp, next_row);
   for (int64_t i = 0; i < n_routes; ++i) order[next_row[route_expert[i]]++] = i;
+  // W4A8 experts take the layer input quantized once per token, its rows
+  // gathered per expert as int8 (a quarter of the f32 bytes), instead of
+  // every expert's gate and up projections quantizing their f32 rows again.
+  const MlpWeights& any = w.experts[0];
+  bool quantized = any.gate.int4 && any.up.int4 && int4_gemm_runs_w4a8(*any.gate.int4) &&
+                   int4_gemm_runs_w4a8(*any.up.int4);
   int64_t touched = 0, touched_bytes = 0;
   for (int64_t e = 0; e < n_exp; ++e) {
     if (first[e + 1] == first[e]) continue;
     const MlpWeights& mlp = w.experts[size_t(e)];
+    quantized = quantized && mlp.gate.int4 && mlp.up.int4;
     ++touched;
     for (const WeightMatrix* m : {&mlp.gate, &mlp.up, &mlp.down}) touched_bytes += int64_t(m->stored_bytes());
   }
@@ -95,17 +104,38 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
     stats->expert_bytes += touched_bytes;
   }
   op.emplace(Op::Experts, double(touched_bytes));
-  float* xin = ws.floats(Scratch::Gathered, size_t(n_routes * h));
   float* gate = ws.floats(Scratch::Gate, size_t(n_routes * ffn));
   float* up = ws.floats(Scratch::Up, size_t(n_routes * ffn));
   float* y = ws.floats(Scratch::ExpertOut, size_t(n_routes * h));
-  for (int64_t i = 0; i < n_routes; ++i) std::memcpy(&xin[i * h], x + (order[i] / top_k) * h, size_t(h) * sizeof(float));
+  float* xin = nullptr;
+  QuantizedActivations xq{};
+  if (quantized) {
+    const int64_t groups = h / Int4Matrix::kGroup;
+    const Q8Rows tokens = ws.q8_rows(Q8Scratch::Tokens, size_t(n), size_t(h), size_t(groups));
+    quantize_tokens_q8_into(x, n, h, tokens.q, tokens.d, tokens.qsum);
+    const Q8Rows rows = ws.q8_rows(Q8Scratch::Gathered, size_t(n_routes), size_t(h), size_t(groups));
+    for (int64_t i = 0; i < n_routes; ++i) {
+      const int64_t t = order[i] / top_k;
+      std::memcpy(&rows.q[i * h], &tokens.q[t * h], size_t(h));
+      std::memcpy(&rows.d[i * groups], &tokens.d[t * groups], size_t(groups) * sizeof(float));
+      std::memcpy(&rows.qsum[i * groups], &tokens.qsum[t * groups], size_t(groups) * sizeof(int32_t));
+    }
+    xq = {rows.q, rows.d, rows.qsum, h, groups};
+  } else {
+    xin = ws.floats(Scratch::Gathered, size_t(n_routes * h));
+    for (int64_t i = 0; i < n_routes; ++i) std::memcpy(&xin[i * h], x + (order[i] / top_k) * h, size_t(h) * sizeof(float));
+  }
 
   // gate and up for the piece's rows, then the activation on those rows.
   run_expert_pieces(first, n_exp, ffn, [&](int32_t e, int64_t f, int64_t m, int64_t r0, int64_t r1) {
     const MlpWeights& mlp = w.experts[size_t(e)];
-    matmul_rows(&xin[f * h], m, mlp.gate, &gate[f * ffn], r0, r1);
-    matmul_rows(&xin[f * h], m, mlp.up, &up[f * ffn], r0, r1);
+    if (quantized) {
+      int4_gemm_rows_q8(xq.token(f), m, *mlp.gate.int4, &gate[f * ffn], r0, r1);
+      int4_gemm_rows_q8(xq.token(f), m, *mlp.up.int4, &up[f * ffn], r0, r1);
+    } else {
+      matmul_rows(&xin[f * h], m, mlp.gate, &gate[f * ffn], r0, r1);
+      matmul_rows(&xin[f * h], m, mlp.up, &up[f * ffn], r0, r1);
+    }
     for (int64_t t = f; t < f + m; ++t) silu_mul(&gate[t * ffn + r0], &up[t * ffn + r0], &gate[t * ffn + r0], r1 - r0);
   });
   run_expert_pieces(first, n_exp, h, [&](int32_t e, int64_t f, int64_t m, int64_t r0, int64_t r1) {
