@@ -694,6 +694,51 @@ TEST(Ops, AttentionVariantsMatchReference) {
   }
 }
 
+// A query's output and softmax state do not depend on the block it is in:
+// a prompt's rows (a block of many queries: the AVX-512 solution puts them
+// in lanes) and the same rows attended one at a time (a decode step's few
+// queries: it tiles them) give the same bits, over the whole causal range
+// and over a split-KV chunk. Greedy decoding then continues a prompt as the
+// prompt itself would have, whatever the schedule.
+TEST(Ops, AttentionRowsGiveTheSameBitsAloneAsInABlock) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  constexpr int64_t kHeadDim = 128, kHeads = 8, kRows = 7, kStride = kHeads * kHeadDim;
+  constexpr int32_t kBlock = 16, kFirstKeys = 70;  // rows see 70..76 keys: the third 32-key tile is partial
+  const int32_t n_blocks = (kFirstKeys + kRows + kBlock - 1) / kBlock;
+  const int64_t block_stride = 2 * kBlock * kHeadDim;
+  std::vector<float> kv(size_t(n_blocks * block_stride));
+  for (float& v : kv) v = normal(rng);
+  std::vector<int32_t> table(static_cast<size_t>(n_blocks));
+  for (int32_t b = 0; b < n_blocks; ++b) table[size_t(b)] = n_blocks - 1 - b;
+  std::vector<float> q(size_t(kRows * kStride));
+  for (float& v : q) v = normal(rng);
+  std::vector<int32_t> n_keys;
+  for (int32_t r = 0; r < kRows; ++r) n_keys.push_back(kFirstKeys + r);
+  for (const Solution* kernel : runnable_solutions(kGqaPagedAttention.name)) {
+    const AttentionFn fn = kernel->kernel(kGqaPagedAttention);
+    for (const auto& [begin, end] : {std::pair{0, INT32_MAX}, std::pair{32, 72}}) {
+      SCOPED_TRACE(::testing::Message() << kernel->name << " keys [" << begin << ", " << end << ")");
+      auto args = [&](int64_t row, int64_t rows, float* out, SoftmaxState* states) {
+        AttentionArgs a{kHeadDim, rows, kHeads, &q[size_t(row * kStride)], out, kStride, &n_keys[size_t(row)],
+                        kv.data(), kv.data() + kBlock * kHeadDim, table.data(), kBlock, block_stride, kHeadDim,
+                        0.088f, begin, end, states, kHeads};
+        return a;
+      };
+      std::vector<float> block(q.size(), -1.0f), alone(q.size(), -2.0f);
+      std::vector<SoftmaxState> block_states(size_t(kRows * kHeads)), alone_states(size_t(kRows * kHeads));
+      fn(args(0, kRows, block.data(), block_states.data()));
+      for (int64_t r = 0; r < kRows; ++r)
+        fn(args(r, 1, &alone[size_t(r * kStride)], &alone_states[size_t(r * kHeads)]));
+      for (size_t i = 0; i < block.size(); ++i) ASSERT_EQ(block[i], alone[i]) << "at " << i;
+      for (size_t i = 0; i < block_states.size(); ++i) {
+        ASSERT_EQ(block_states[i].max, alone_states[i].max) << i;
+        ASSERT_EQ(block_states[i].sum, alone_states[i].sum) << i;
+      }
+    }
+  }
+}
+
 // Split-KV: a block of rows attended chunk by chunk (each chunk's outputs
 // and softmax states written, then merged per query) equals the whole range,
 // for every solution, key counts around the 16-key tile and the block size
