@@ -264,8 +264,10 @@ TEST(Int4Gemm, SelectPathSwitchesAndRestores) {
 }
 
 // A MoE layer quantizes its input once and hands the int8 rows to every
-// expert (int4_gemm_rows_q8): the same bits as each call quantizing f32 rows
-// itself, for tokens taken from the middle of the quantized buffer too. On
+// expert (int4_gemm_rows_q8), and a parallel call quantizes once for all its
+// threads (int4_gemm, int4_gemm_q8): the same bits as each call quantizing
+// f32 rows itself, for tokens taken from the middle of the quantized buffer
+// too. On
 // the exact path the quantized form is not taken, and is refused.
 TEST(Int4Gemm, QuantizedOnceInputGivesTheSameRowsAsF32Input) {
   const std::string_view before = select(kGemmW4a16G32.name).name;
@@ -302,6 +304,15 @@ TEST(Int4Gemm, QuantizedOnceInputGivesTheSameRowsAsF32Input) {
     for (int64_t t = 0; t < m; ++t)
       for (int64_t r = 16; r < 64; ++r)
         ASSERT_EQ(want[size_t(t * rows + r)], got[size_t(t * rows + r)]) << sol->name << " token " << t << " row " << r;
+    // The parallel forms, which quantize once for all threads.
+    std::vector<float> whole(size_t(m * rows), -3.0f), whole_q8(size_t(m * rows), -4.0f);
+    int4_gemm(&x[size_t(first * cols)], m, w, whole.data());
+    int4_gemm_q8(all.token(first), m, w, whole_q8.data());
+    for (int64_t t = 0; t < m; ++t)
+      for (int64_t r = 16; r < 64; ++r) {
+        ASSERT_EQ(want[size_t(t * rows + r)], whole[size_t(t * rows + r)]) << sol->name << " token " << t << " row " << r;
+        ASSERT_EQ(want[size_t(t * rows + r)], whole_q8[size_t(t * rows + r)]) << sol->name << " token " << t << " row " << r;
+      }
     ++checked;
   }
   if (isa_supported(Isa::Avx2) && max_isa() >= Isa::Avx2) EXPECT_GT(checked, 0);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -81,6 +82,19 @@ const SelectedKernel<Int4GemmFn>& selected_int4() {
   return selected;
 }
 
+// x quantized into the calling thread's buffers (valid until its next call).
+QuantizedActivations quantize_shared_input(const float* x, int64_t n, int64_t cols) {
+  thread_local std::vector<int8_t> q;
+  thread_local std::vector<float> d;
+  thread_local std::vector<int32_t> qsum;
+  const int64_t groups = cols / Int4Matrix::kGroup;
+  q.resize(size_t(n * cols));
+  d.resize(size_t(n * groups));
+  qsum.resize(size_t(n * groups));
+  quantize_tokens_q8_into(x, n, cols, q.data(), d.data(), qsum.data());
+  return {q.data(), d.data(), qsum.data(), cols, groups};
+}
+
 // The dispatch point of gemm_w4a16_g32: the selected solution, looked up on
 // the calling thread, on row tiles [tile_begin, tile_end), split across the
 // global thread pool when `parallel`.
@@ -96,8 +110,16 @@ void run_selected(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end, b
   count_gemm_work(solution->path, a.n, std::min(a.w->rows(), tile_end * Int4Matrix::kTileRows) - tile_begin * Int4Matrix::kTileRows,
                   a.w->cols());
   if (!parallel) return fn(a, tile_begin, tile_end);
+  // Threads that share a w4a8 call's tokens would each quantize all of
+  // them: quantize once, across the threads, first.
+  Int4GemmArgs shared = a;
+  QuantizedActivations xq;
+  if (!a.q8 && a.n > 1 && solution->path == NumericPath::W4A8) {
+    xq = quantize_shared_input(a.x, a.n, a.w->cols());
+    shared.q8 = &xq;
+  }
   ThreadPool::global().parallel_for(tile_end - tile_begin, [&](int64_t t0, int64_t t1) {
-    fn(a, tile_begin + t0, tile_begin + t1);
+    fn(shared, tile_begin + t0, tile_begin + t1);
   });
 }
 
@@ -130,6 +152,15 @@ bool int4_gemm_runs_w4a8(const Int4Matrix& w) {
   for (const Solution* s : shape_choices_for(kGemmW4a16G32.name, shape))
     if (s->path != NumericPath::W4A8) return false;
   return true;
+}
+
+void int4_gemm_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w, float* y) {
+  if (x.cols != w.cols()) fail("int4_gemm_q8: {} quantized columns for a {}-column matrix", x.cols, w.cols());
+  run_selected(Int4GemmArgs{nullptr, n, &w, y, &x}, 0, w.tiles(), true);
+}
+
+QuantizedActivations int4_quantize_input(const float* x, int64_t n, int64_t cols) {
+  return quantize_shared_input(x, n, cols);
 }
 
 void int4_gemm_rows_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,

@@ -62,7 +62,8 @@ inline constexpr KernelDefinition<Int4GemmFn> kGemmW4a16G32{"gemm_w4a16_g32"};
 
 // The selected solution (its path: STRATA_INT4_PATH=exact|w4a8, default w4a8
 // where it runs, see solution_registry.cpp), row tiles split across the
-// global thread pool; int4_gemm_rows: output rows [row_begin, row_end)
+// global thread pool (a w4a8 call of several tokens quantizes them once
+// first); int4_gemm_rows: output rows [row_begin, row_end)
 // (multiples of 16 except at the matrix end) on the calling thread only.
 // Both go through the definition's one dispatch point (int4_gemm.cpp).
 void int4_gemm(const float* x, int64_t n, const Int4Matrix& w, float* y);
@@ -74,6 +75,10 @@ void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, in
 // selection and any kernel-table choice for the shape), int4_gemm_rows_q8
 // takes the quantized activations in place of x.
 bool int4_gemm_runs_w4a8(const Int4Matrix& w);
+// x quantized for int4_gemm_q8 and int4_gemm_rows_q8, across the thread
+// pool, into the calling thread's buffers (valid until its next call).
+QuantizedActivations int4_quantize_input(const float* x, int64_t n, int64_t cols);
+void int4_gemm_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w, float* y);
 void int4_gemm_rows_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
                        int64_t row_end);
 

@@ -213,6 +213,15 @@ void matmul(const float* x, int64_t n, const WeightMatrix& w, float* y) {
 
 void matmul_shared_input(const float* x, int64_t n, std::initializer_list<MatmulOutput> outputs) {
   if (n > kSharedInputMaxTokens) {
+    // W4A8 matrices take the input quantized once for all of them.
+    const bool quantize_once = std::all_of(outputs.begin(), outputs.end(), [](const MatmulOutput& o) {
+      return o.w->int4 && int4_gemm_runs_w4a8(*o.w->int4);
+    });
+    if (quantize_once) {
+      const QuantizedActivations xq = int4_quantize_input(x, n, outputs.begin()->w->cols);
+      for (const MatmulOutput& o : outputs) int4_gemm_q8(xq, n, *o.w->int4, o.y);
+      return;
+    }
     for (const MatmulOutput& o : outputs) matmul(x, n, *o.w, o.y);
     return;
   }
