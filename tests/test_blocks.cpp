@@ -7,10 +7,14 @@
 // split-KV decode against the unsplit one.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
+#include "core/dtype.h"
+#include "kernels/int4_matrix.h"
 #include "kernels/ops.h"
 #include "model/batch_rows.h"
 #include "core/error.h"
@@ -94,6 +98,76 @@ TEST(MoeBlock, SigmoidGroupedBiasedScaledWithSharedExpert) {
       for (int64_t c = 0; c < H; ++c) want[size_t(c)] += 2.5 * score[size_t(e)] / sum * y[size_t(c)];
     }
     for (int64_t c = 0; c < H; ++c) ASSERT_NEAR(out[size_t(t * H + c)], want[size_t(c)], 1e-4) << "token " << t << " dim " << c;
+  }
+}
+
+// Dynamic slices cover [0, n) once each, in slices of the grain (the last
+// one shorter), whatever thread takes them.
+TEST(ThreadPool, DynamicSlicesCoverTheRangeOnce) {
+  ThreadPool pool(3);
+  for (const auto& [n, grain] : {std::pair<int64_t, int64_t>{103, 10}, {5, 10}, {40, 1}, {0, 4}, {7, 0}}) {
+    std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+    std::atomic<int> calls{0}, bad{0};
+    pool.parallel_for_dynamic(n, grain, [&](int64_t b, int64_t e) {
+      ++calls;
+      if (b >= e || (e - b > std::max<int64_t>(1, grain))) ++bad;
+      for (int64_t i = b; i < e; ++i) ++seen[size_t(i)];
+    });
+    EXPECT_EQ(bad.load(), 0) << n << " " << grain;
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(seen[size_t(i)].load(), 1) << "n " << n << " index " << i;
+    const int64_t g = std::max<int64_t>(1, grain);
+    EXPECT_EQ(calls.load(), n <= g ? (n > 0 ? 1 : 0) : (n + g - 1) / g) << n << " " << grain;
+  }
+}
+
+// INT4 experts: on the w4a8 path the layer quantizes its input once and
+// gathers int8 rows per expert. Each token's output is the sum of its routes'
+// expert outputs, each computed on the token's own f32 row (which the
+// expert quantizes itself), weighted by the router.
+TEST(MoeBlock, Int4ExpertsTakeTheirTokensRowsQuantizedOnce) {
+  std::mt19937 rng(3);
+  constexpr int64_t H = 96, E = 6, F = 64, K = 2, N = 23;
+  const MoeSpec spec{{RouterScoring::Softmax, false, true, 1.0f, E, K, 1, 1}, F, 0};
+  Matrix router(E, H, rng, 0.3f);
+  MoeWeights w;
+  w.router = router.view;
+  std::vector<std::unique_ptr<Int4Matrix>> mats;
+  auto int4 = [&](int64_t rows, int64_t cols) {
+    auto m = std::make_unique<Int4Matrix>(rows, cols, Int4ScaleType::BF16);
+    std::uniform_int_distribution<int> q(-8, 7);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) m->set(r, c, q(rng));
+      for (int64_t g = 0; g < cols / 32; ++g) m->set_scale_bits(r, g, f32_to_bf16(0.01f + 0.001f * float((r + g) % 7)));
+    }
+    mats.push_back(std::move(m));
+    return WeightMatrix::of(*mats.back());
+  };
+  for (int64_t e = 0; e < E; ++e) w.experts.push_back({int4(F, H), int4(F, H), int4(H, F)});
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(size_t(N * H)), out(size_t(N * H));
+  for (float& v : x) v = normal(rng);
+  Workspace ws;
+  moe_block(spec, w, x.data(), N, H, out.data(), ws, nullptr);
+
+  for (int64_t t = 0; t < N; ++t) {
+    const float* xt = &x[size_t(t * H)];
+    std::vector<float> logits(E);
+    matmul(xt, 1, router.view, logits.data());
+    std::vector<int32_t> ids(K);
+    std::vector<float> weights(K);
+    topk_router(logits.data(), E, K, RouterParams{false, true, 1.0f, 1, 1, nullptr}, ids.data(), weights.data());
+    std::vector<double> want(H, 0.0);
+    for (int64_t j = 0; j < K; ++j) {
+      const MlpWeights& m = w.experts[size_t(ids[size_t(j)])];
+      std::vector<float> gate(F), up(F), y(H);
+      matmul(xt, 1, m.gate, gate.data());
+      matmul(xt, 1, m.up, up.data());
+      silu_mul(gate.data(), up.data(), gate.data(), F);
+      matmul(gate.data(), 1, m.down, y.data());
+      for (int64_t c = 0; c < H; ++c) want[size_t(c)] += double(weights[size_t(j)]) * y[size_t(c)];
+    }
+    for (int64_t c = 0; c < H; ++c)
+      ASSERT_NEAR(out[size_t(t * H + c)], want[size_t(c)], 1e-5 * (1 + std::fabs(want[size_t(c)]))) << "token " << t << " dim " << c;
   }
 }
 

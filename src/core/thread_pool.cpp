@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 
 #include "core/op_profile.h"
@@ -68,6 +69,19 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     if (t >= parts) return;
     const int64_t begin = n * t / parts, end = n * (t + 1) / parts;
     fn(begin, end);
+  });
+}
+
+void ThreadPool::parallel_for_dynamic(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  if (n_threads_ == 1 || n <= grain) {
+    fn(0, n);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  run_on_all([&](int) {
+    for (int64_t begin; (begin = next.fetch_add(grain, std::memory_order_relaxed)) < n;) fn(begin, std::min(n, begin + grain));
   });
 }
 

@@ -20,6 +20,10 @@ class ThreadPool {
   // Calls fn(begin, end) on disjoint slices covering [0, n), one slice per
   // thread at most; returns when all are done. Not reentrant.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+  // The same with slices of `grain` taken in turn from a shared counter: a
+  // thread that is slowed (another process holding its core) takes fewer,
+  // instead of the others waiting for its fixed share.
+  void parallel_for_dynamic(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
   // Calls fn(thread_index) once on every thread.
   void run_on_all(const std::function<void(int)>& fn);
 

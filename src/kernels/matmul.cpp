@@ -189,9 +189,17 @@ void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, 
   const MatmulFn fn = solution->kernel(gemm_definition(a.w.dtype));
   count_gemm_work(solution->path, a.n, row_end - row_begin, a.w.cols);
   if (!parallel) return fn(a, row_begin, row_end);
-  ThreadPool::global().parallel_for((row_end - row_begin + kRowBlock - 1) / kRowBlock, [&](int64_t b0, int64_t b1) {
+  auto rows = [&](int64_t b0, int64_t b1) {
     fn(a, row_begin + b0 * kRowBlock, std::min(row_end, row_begin + b1 * kRowBlock));
-  });
+  };
+  const int64_t blocks = (row_end - row_begin + kRowBlock - 1) / kRowBlock;
+  // Decode-sized calls: one row range per thread, each a single weight
+  // stream. Prompt-sized ones (milliseconds each): 64 rows at a time from a
+  // shared counter, so a thread that loses its core for a while does not
+  // leave the other waiting.
+  constexpr int64_t kDynamicGrainBlocks = 4;
+  if (a.n > kSharedInputMaxTokens) return ThreadPool::global().parallel_for_dynamic(blocks, kDynamicGrainBlocks, rows);
+  ThreadPool::global().parallel_for(blocks, rows);
 }
 
 }  // namespace
