@@ -694,6 +694,22 @@ TEST(Ops, AttentionVariantsMatchReference) {
   }
 }
 
+// Random keys and values for `positions` positions in blocks of `block`
+// (keys, then values, per block), the blocks stored in reverse order.
+struct ReversedPagedKv {
+  std::vector<float> kv;
+  std::vector<int32_t> table;
+  int64_t block_stride;
+  ReversedPagedKv(int32_t positions, int32_t block, int64_t head_dim, std::mt19937& rng)
+      : table(static_cast<size_t>((positions + block - 1) / block)), block_stride(2 * block * head_dim) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const int32_t n_blocks = int32_t(table.size());
+    kv.resize(size_t(n_blocks * block_stride));
+    for (float& v : kv) v = normal(rng);
+    for (int32_t b = 0; b < n_blocks; ++b) table[size_t(b)] = n_blocks - 1 - b;
+  }
+};
+
 // A query's output and softmax state do not depend on the block it is in:
 // a prompt's rows (a block of many queries: the AVX-512 solution puts them
 // in lanes) and the same rows attended one at a time (a decode step's few
@@ -705,12 +721,7 @@ TEST(Ops, AttentionRowsGiveTheSameBitsAloneAsInABlock) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   constexpr int64_t kHeadDim = 128, kHeads = 8, kRows = 7, kStride = kHeads * kHeadDim;
   constexpr int32_t kBlock = 16, kFirstKeys = 70;  // rows see 70..76 keys: the third 32-key tile is partial
-  const int32_t n_blocks = (kFirstKeys + kRows + kBlock - 1) / kBlock;
-  const int64_t block_stride = 2 * kBlock * kHeadDim;
-  std::vector<float> kv(size_t(n_blocks * block_stride));
-  for (float& v : kv) v = normal(rng);
-  std::vector<int32_t> table(static_cast<size_t>(n_blocks));
-  for (int32_t b = 0; b < n_blocks; ++b) table[size_t(b)] = n_blocks - 1 - b;
+  const ReversedPagedKv paged(kFirstKeys + kRows, kBlock, kHeadDim, rng);
   std::vector<float> q(size_t(kRows * kStride));
   for (float& v : q) v = normal(rng);
   std::vector<int32_t> n_keys;
@@ -721,8 +732,8 @@ TEST(Ops, AttentionRowsGiveTheSameBitsAloneAsInABlock) {
       SCOPED_TRACE(::testing::Message() << kernel->name << " keys [" << begin << ", " << end << ")");
       auto args = [&](int64_t row, int64_t rows, float* out, SoftmaxState* states) {
         AttentionArgs a{kHeadDim, rows, kHeads, &q[size_t(row * kStride)], out, kStride, &n_keys[size_t(row)],
-                        kv.data(), kv.data() + kBlock * kHeadDim, table.data(), kBlock, block_stride, kHeadDim,
-                        0.088f, begin, end, states, kHeads};
+                        paged.kv.data(), paged.kv.data() + kBlock * kHeadDim, paged.table.data(), kBlock,
+                        paged.block_stride, kHeadDim, 0.088f, begin, end, states, kHeads};
         return a;
       };
       std::vector<float> block(q.size(), -1.0f), alone(q.size(), -2.0f);
@@ -749,20 +760,16 @@ TEST(Ops, AttentionKeyChunksMergeToTheWholeRange) {
   constexpr int64_t kHeadDim = 40, kHeads = 3, kRows = 3, kStride = kHeads * kHeadDim + 4;
   constexpr int32_t kBlock = 3;
   for (const int32_t last_keys : {1, 2, 15, 16, 17, 33, 48, 50, 130}) {
-    const int32_t n_blocks = (last_keys + kBlock - 1) / kBlock;
-    const int64_t block_stride = 2 * kBlock * kHeadDim;
-    std::vector<float> kv(size_t(n_blocks * block_stride));
-    for (float& v : kv) v = normal(rng);
-    std::vector<int32_t> table(static_cast<size_t>(n_blocks));
-    for (int32_t b = 0; b < n_blocks; ++b) table[size_t(b)] = n_blocks - 1 - b;
+    const ReversedPagedKv paged(last_keys, kBlock, kHeadDim, rng);
     std::vector<float> q(size_t(kRows * kStride));
     for (float& v : q) v = normal(rng);
     // Causal rows: the first ones see fewer keys (at least one).
     std::vector<int32_t> n_keys;
     for (int64_t r = 0; r < kRows; ++r) n_keys.push_back(std::max<int32_t>(1, last_keys - int32_t(kRows - 1 - r)));
     auto args = [&](float* out) {
-      return AttentionArgs{kHeadDim, kRows, kHeads, q.data(), out, kStride, n_keys.data(), kv.data(),
-                           kv.data() + kBlock * kHeadDim, table.data(), kBlock, block_stride, kHeadDim, 0.2f};
+      return AttentionArgs{kHeadDim, kRows, kHeads, q.data(), out, kStride, n_keys.data(), paged.kv.data(),
+                           paged.kv.data() + kBlock * kHeadDim, paged.table.data(), kBlock, paged.block_stride,
+                           kHeadDim, 0.2f};
     };
     std::vector<float> want(q.size());
     attention_scalar(args(want.data()));
