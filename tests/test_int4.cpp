@@ -279,10 +279,13 @@ TEST(Int4Gemm, QuantizedOnceInputGivesTheSameRowsAsF32Input) {
   for (auto& v : x) v = normal(rng);
   std::fill(x.begin() + first * cols, x.begin() + first * cols + 32, 0.0f);  // an all-zero group
   const int64_t groups = cols / 32;
-  std::vector<int8_t> q(size_t(n * cols));
-  std::vector<float> d(size_t(n * groups));
-  std::vector<int32_t> qsum(size_t(n * groups));
-  quantize_tokens_q8_into(x.data(), n, cols, q.data(), d.data(), qsum.data());
+  // Copied out: the buffers are the thread's, and int4_gemm below reuses them.
+  const QuantizedActivations quantized = int4_quantize_input(x.data(), n, cols);
+  const std::vector<int8_t> q(quantized.q, quantized.q + n * cols);
+  const std::vector<float> d(quantized.d, quantized.d + n * groups);
+  const std::vector<int32_t> qsum(quantized.qsum, quantized.qsum + n * groups);
+  ASSERT_EQ(quantized.cols, cols);
+  ASSERT_EQ(quantized.groups, groups);
   for (int64_t t = 0; t < n; ++t) {  // the same as the reference quantizer, token by token
     std::vector<int8_t> q1(static_cast<size_t>(cols));
     std::vector<float> d1(static_cast<size_t>(groups));

@@ -65,25 +65,10 @@ QuantizedActivations quantize_tokens_q8(const float* x, int64_t n, int64_t cols,
   return {q.data(), d.data(), qsum.data(), cols, groups};
 }
 
-void quantize_tokens_q8_into(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int32_t* qsum) {
+QuantizedActivations int4_quantize_input(const float* x, int64_t n, int64_t cols) {
   const QuantizeActivationsFn quantize = isa_supported(Isa::Avx512) ? quantize_activations_q8_avx512
                                          : isa_supported(Isa::Avx2) ? quantize_activations_q8_avx2
                                                                     : quantize_activations_q8;
-  const int64_t groups = cols / Int4Matrix::kGroup;
-  ThreadPool::global().parallel_for(n, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) quantize(x + t * cols, cols, q + t * cols, d + t * groups, qsum + t * groups);
-  });
-}
-
-namespace {
-
-const SelectedKernel<Int4GemmFn>& selected_int4() {
-  static const SelectedKernel selected(kGemmW4a16G32);
-  return selected;
-}
-
-// x quantized into the calling thread's buffers (valid until its next call).
-QuantizedActivations quantize_shared_input(const float* x, int64_t n, int64_t cols) {
   thread_local std::vector<int8_t> q;
   thread_local std::vector<float> d;
   thread_local std::vector<int32_t> qsum;
@@ -91,8 +76,21 @@ QuantizedActivations quantize_shared_input(const float* x, int64_t n, int64_t co
   q.resize(size_t(n * cols));
   d.resize(size_t(n * groups));
   qsum.resize(size_t(n * groups));
-  quantize_tokens_q8_into(x, n, cols, q.data(), d.data(), qsum.data());
-  return {q.data(), d.data(), qsum.data(), cols, groups};
+  // The calling thread's buffers: inside the loop `q` would name the worker's.
+  int8_t* const qs = q.data();
+  float* const ds = d.data();
+  int32_t* const sums = qsum.data();
+  ThreadPool::global().parallel_for(n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) quantize(x + t * cols, cols, qs + t * cols, ds + t * groups, sums + t * groups);
+  });
+  return {qs, ds, sums, cols, groups};
+}
+
+namespace {
+
+const SelectedKernel<Int4GemmFn>& selected_int4() {
+  static const SelectedKernel selected(kGemmW4a16G32);
+  return selected;
 }
 
 // The dispatch point of gemm_w4a16_g32: the selected solution, looked up on
@@ -115,7 +113,7 @@ void run_selected(const Int4GemmArgs& a, int64_t tile_begin, int64_t tile_end, b
   Int4GemmArgs shared = a;
   QuantizedActivations xq;
   if (!a.q8 && a.n > 1 && solution->path == NumericPath::W4A8) {
-    xq = quantize_shared_input(a.x, a.n, a.w->cols());
+    xq = int4_quantize_input(a.x, a.n, a.w->cols());
     shared.q8 = &xq;
   }
   ThreadPool::global().parallel_for(tile_end - tile_begin, [&](int64_t t0, int64_t t1) {
@@ -159,9 +157,6 @@ void int4_gemm_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w,
   run_selected(Int4GemmArgs{nullptr, n, &w, y, &x}, 0, w.tiles(), true);
 }
 
-QuantizedActivations int4_quantize_input(const float* x, int64_t n, int64_t cols) {
-  return quantize_shared_input(x, n, cols);
-}
 
 void int4_gemm_rows_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,
                        int64_t row_end) {

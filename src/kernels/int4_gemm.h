@@ -38,10 +38,6 @@ using QuantizeActivationsFn = void (*)(const float* x, int64_t cols, int8_t* q, 
 // of quantize_activations_q8) into buffers of the calling thread, valid until
 // its next call.
 QuantizedActivations quantize_tokens_q8(const float* x, int64_t n, int64_t cols, QuantizeActivationsFn quantize);
-// The same into the caller's buffers (q [n][cols], d and qsum [n][groups]),
-// tokens split across the thread pool, with the fastest ISA's quantizer (all
-// give the same results).
-void quantize_tokens_q8_into(const float* x, int64_t n, int64_t cols, int8_t* q, float* d, int32_t* qsum);
 void quantize_activations_q8_avx2(const float* x, int64_t cols, int8_t* q, float* d, int32_t* qsum);
 void quantize_activations_q8_avx512(const float* x, int64_t cols, int8_t* q, float* d, int32_t* qsum);
 
@@ -75,8 +71,10 @@ void int4_gemm_rows(const float* x, int64_t n, const Int4Matrix& w, float* y, in
 // selection and any kernel-table choice for the shape), int4_gemm_rows_q8
 // takes the quantized activations in place of x.
 bool int4_gemm_runs_w4a8(const Int4Matrix& w);
-// x quantized for int4_gemm_q8 and int4_gemm_rows_q8, across the thread
-// pool, into the calling thread's buffers (valid until its next call).
+// x quantized for int4_gemm_q8 and int4_gemm_rows_q8, tokens split across
+// the thread pool, with the fastest ISA's quantizer (all give the same
+// results), into the calling thread's buffers (valid until its next call).
+// Not from inside a thread-pool task.
 QuantizedActivations int4_quantize_input(const float* x, int64_t n, int64_t cols);
 void int4_gemm_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w, float* y);
 void int4_gemm_rows_q8(const QuantizedActivations& x, int64_t n, const Int4Matrix& w, float* y, int64_t row_begin,

@@ -25,9 +25,7 @@ enum class Scratch : uint8_t {
   kCount,
 };
 enum class IndexScratch : uint8_t { ExpertFirst, ExpertCursor, RouteOrder, GatheredAt, kCount };
-// Activations quantized for W4A8 kernels (int4_gemm.h): the layer input's
-// tokens, and their rows gathered per expert.
-enum class Q8Scratch : uint8_t { Tokens, Gathered, kCount };
+// Activations quantized for W4A8 kernels (int4_gemm.h), gathered per expert.
 struct Q8Rows {
   int8_t* q;      // [rows][cols]
   float* d;       // [rows][groups]
@@ -40,9 +38,8 @@ class Workspace {
   int64_t* indices(IndexScratch name, size_t n) { return grow(indices_[size_t(name)], n); }
   int32_t* ids(size_t n) { return grow(ids_, n); }
   SoftmaxState* softmax_states(size_t n) { return grow(states_, n); }  // split-KV chunks' states
-  Q8Rows q8_rows(Q8Scratch name, size_t rows, size_t cols, size_t groups) {
-    Q8Buffers& b = q8_[size_t(name)];
-    return {grow(b.q, rows * cols), grow(b.d, rows * groups), grow(b.qsum, rows * groups)};
+  Q8Rows q8_rows(size_t rows, size_t cols, size_t groups) {
+    return {grow(q8_.q, rows * cols), grow(q8_.d, rows * groups), grow(q8_.qsum, rows * groups)};
   }
 
  private:
@@ -60,7 +57,7 @@ class Workspace {
     std::vector<float> d;
     std::vector<int32_t> qsum;
   };
-  Q8Buffers q8_[size_t(Q8Scratch::kCount)];
+  Q8Buffers q8_;
 };
 
 }  // namespace strata

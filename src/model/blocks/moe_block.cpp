@@ -111,9 +111,8 @@ void moe_block(const MoeSpec& spec, const MoeWeights& w, const float* x, int64_t
   QuantizedActivations xq{};
   if (quantized) {
     const int64_t groups = h / Int4Matrix::kGroup;
-    const Q8Rows tokens = ws.q8_rows(Q8Scratch::Tokens, size_t(n), size_t(h), size_t(groups));
-    quantize_tokens_q8_into(x, n, h, tokens.q, tokens.d, tokens.qsum);
-    const Q8Rows rows = ws.q8_rows(Q8Scratch::Gathered, size_t(n_routes), size_t(h), size_t(groups));
+    const QuantizedActivations tokens = int4_quantize_input(x, n, h);
+    const Q8Rows rows = ws.q8_rows(size_t(n_routes), size_t(h), size_t(groups));
     for (int64_t i = 0; i < n_routes; ++i) {
       const int64_t t = order[i] / top_k;
       std::memcpy(&rows.q[i * h], &tokens.q[t * h], size_t(h));
