@@ -22,7 +22,6 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "formats/fp8_block.h"
-#include "kernels/bf16_panels.h"
 #include "kernels/fp8_gemm.h"
 #include "kernels/fp8_matrix.h"
 #include "kernels/int4_gemm.h"
@@ -146,30 +145,39 @@ void BM_Int4Experts(benchmark::State& state, NumericPath path) {
   state.SetLabel(std::string(sol->name));
 }
 
-// BF16 weights through one named matmul solution (exact or bf16dot), rows in
-// 16-row blocks over the pool as matmul() splits them. The largest shape is
+// BF16 weights through one named matmul solution (exact, bf16dot or
+// f16fma), rows in 16-row blocks over the pool as matmul() splits them (and,
+// for f16fma, activations converted once as matmul() does). The largest shape is
 // the Qwen3 LM head (151936 x 2048, 622 MB), what decode of a shallow model
 // mostly reads.
 void BM_Bf16(benchmark::State& state, std::string_view solution) {
   const int64_t rows = state.range(0), cols = state.range(1), n = state.range(2);
   MatmulFn fn = nullptr;
-  for (const Solution* s : runnable_solutions(kGemmBf16.name))
-    if (s->name == solution) fn = s->kernel(kGemmBf16);
+  bool f16 = false;
+  for (const Solution* s : runnable_solutions(kGemmBf16.name)) {
+    if (s->name != solution) continue;
+    fn = s->kernel(kGemmBf16);
+    f16 = s->path == NumericPath::F16Fma;
+  }
   if (!fn) return state.SkipWithError("solution not supported on this CPU");
   const size_t bytes = size_t(rows * cols * 2);
   const size_t copies = n == 1 ? cold_copies(bytes) : 1;
   std::vector<std::vector<uint16_t>> ws(copies, std::vector<uint16_t>(size_t(rows * cols), f32_to_bf16(0.01f)));
   // As the model holds them: re-laid at load for the solution that reads panels.
-  std::vector<std::unique_ptr<Bf16Panels>> panels;
-  for (const auto& copy : ws)
-    panels.push_back(reads_bf16_panels(fn) ? std::make_unique<Bf16Panels>(reinterpret_cast<const uint8_t*>(copy.data()),
-                                                                          rows, cols, size_t(cols) * 2)
-                                         : nullptr);
+  std::vector<WeightMatrix> matrices;
+  std::vector<Bf16Copies> relaid;
+  for (const auto& copy : ws) {
+    matrices.push_back({DType::BF16, reinterpret_cast<const uint8_t*>(copy.data()), rows, cols, size_t(cols) * 2});
+    relaid.push_back(relay_for(fn, matrices.back()));
+  }
   std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
   run_paired(state, bytes, 2.0 * double(rows * cols * n), n, copies, [&](size_t i) {
-    MatmulArgs args{x.data(), n, {DType::BF16, reinterpret_cast<const uint8_t*>(ws[i].data()), rows, cols,
-                                  size_t(cols) * 2}, y.data()};
-    args.w.panels = panels[i].get();
+    MatmulArgs args{x.data(), n, matrices[i], y.data()};
+    F16Activations converted;
+    if (f16 && n > 1) {
+      converted = f16_activations(x.data(), n, cols);
+      args.f16 = &converted;
+    }
     ThreadPool::global().parallel_for((rows + 15) / 16, [&](int64_t b0, int64_t b1) {
       fn(args, b0 * 16, std::min(rows, b1 * 16));
     });
@@ -245,6 +253,7 @@ BENCHMARK_CAPTURE(BM_Int4Experts, w4a8, NumericPath::W4A8) EXPERT_SHAPES;
 #define BF16_SHAPES ->Args({151936, 2048, 1})->Args({4096, 2048, 1})->Args({768, 2048, 512})->Args({4096, 2048, 512})->Args({2048, 4096, 512})->Args({768, 2048, 32})->UseManualTime()
 BENCHMARK_CAPTURE(BM_Bf16, exact, "gemm_bf16_avx512") BF16_SHAPES;
 BENCHMARK_CAPTURE(BM_Bf16, bf16dot, "gemm_bf16_avx512_bf16dot") BF16_SHAPES;
+BENCHMARK_CAPTURE(BM_Bf16, f16fma, "gemm_bf16_avx512fp16_f16fma") BF16_SHAPES;
 BENCHMARK(BM_Fp8) SHAPES;
 // MiniMax-M2's expert (1536 x 3072) besides the Qwen3 ones.
 BENCHMARK(BM_Fp8VsBf16)->Args({2048, 768, 1})->Args({768, 2048, 1})->Args({1536, 3072, 1})->Args({2048, 768, 512})->UseManualTime();

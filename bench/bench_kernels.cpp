@@ -18,7 +18,6 @@
 #include "core/dtype.h"
 #include "core/thread_pool.h"
 #include "kernels/attention.h"
-#include "kernels/bf16_panels.h"
 #include "kernels/matmul.h"
 
 namespace strata {
@@ -63,11 +62,7 @@ void run_matmul(benchmark::State& state, MatmulFn fn, DType dtype, MatmulShape s
   const auto bytes = random_weights(dtype, shape.rows, shape.cols);
   WeightMatrix w{dtype, bytes.data(), shape.rows, shape.cols, size_t(dtype_bytes(dtype, shape.cols))};
   // BF16 weights as the model holds them for the solution that reads panels.
-  std::unique_ptr<Bf16Panels> panels;
-  if (dtype == DType::BF16 && reads_bf16_panels(fn)) {
-    panels = std::make_unique<Bf16Panels>(w.data, w.rows, w.cols, w.row_bytes);
-    w.panels = panels.get();
-  }
+  const Bf16Copies relaid = relay_for(fn, w);
   std::vector<float> x(size_t(n * shape.cols), 0.5f), y(size_t(n * shape.rows));
   const MatmulArgs args{x.data(), n, w, y.data()};
   constexpr int64_t kRowBlock = 16;  // as matmul() splits rows

@@ -19,6 +19,7 @@
 
 #include "engine/engine.h"
 #include "kernels/int4_gemm.h"
+#include "kernels/matmul.h"
 #include "kernels/solution_registry.h"
 #include "model/model.h"
 #include "tools/synth.h"
@@ -211,11 +212,12 @@ TEST_F(GenerateTest, PromptPassIsHeldToTheMeasuredArithmeticRates) {
   EXPECT_EQ(ops["rmsnorm"]["gop_per_step"].get<double>(), 0);  // not multiply-add bound: not counted
 
   const json& work = out["prompt_work_per_pass"];
-  EXPECT_GE(work["f32_fma"].get<double>() + work["int8_dot"].get<double>() + work["bf16_dot"].get<double>(),
+  EXPECT_GE(work["f32_fma"].get<double>() + work["int8_dot"].get<double>() + work["bf16_dot"].get<double>() +
+                work["f16_fma"].get<double>(),
             qkv + attention);
   EXPECT_GT(out["compute_rates_per_s"]["f32_fma"].get<double>(), 0);
   // The numeric paths the run took (the defaults: no switch is set here).
-  EXPECT_TRUE(out["numeric_paths"]["gemm_bf16"] == "exact" || out["numeric_paths"]["gemm_bf16"] == "bf16dot");
+  EXPECT_EQ(out["numeric_paths"]["gemm_bf16"], numeric_path_name(select(kGemmBf16.name).path));
   EXPECT_EQ(out["numeric_paths"]["gemm_w4a16_g32"], numeric_path_name(select(kGemmW4a16G32.name).path));
   const double fraction = out["prompt_compute_fraction"].get<double>();
   EXPECT_GT(fraction, 0);

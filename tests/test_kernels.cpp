@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <initializer_list>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +27,7 @@
 #include "kernels/attention.h"
 #include "kernels/bf16_panels.h"
 #include "kernels/compute_rates.h"
+#include "kernels/f16_panels.h"
 #include "kernels/gemm_work.h"
 #include "kernels/int4_gemm.h"
 #include "kernels/int4_matrix.h"
@@ -143,10 +146,14 @@ TEST_P(MatmulTest, EveryVariantMatchesReference) {
       const bool rounds = solution->path == NumericPath::Bf16Dot;
       const auto& exact = rounds ? exact_bf16 : exact_f32;
       const auto& bound = rounds ? bound_bf16 : bound_f32;
+      // f16fma's worst case (its bits are checked against an emulation in
+      // Matmul.F16FmaIsItsEmulationBitForBit): fp16 sums of 32 products,
+      // each rounding within 2^-11 of at most their magnitudes' sum.
+      const double relative = solution->path == NumericPath::F16Fma ? 0x1p-6 : 1e-5;
       std::vector<float> y(size_t(s.n * s.rows), NAN);
       kernel(MatmulArgs{x.data(), s.n, w, y.data()}, 0, s.rows);
       for (size_t i = 0; i < y.size(); ++i) {
-        ASSERT_NEAR(y[i], exact[i], 1e-5 * bound[i] + 1e-6) << "at " << i;
+        ASSERT_NEAR(y[i], exact[i], relative * bound[i] + 1e-6) << "at " << i;
       }
       // A token's result does not depend on the batch around it.
       std::vector<float> single(size_t(s.rows));
@@ -272,9 +279,11 @@ TEST(ComputeRates, MeasureTheCpusKindsAndAddTheirTimes) {
     EXPECT_GT(r.ops_per_second[size_t(Work::Int8Dot)], 1e8);
   }
   EXPECT_EQ(r.ops_per_second[size_t(Work::Bf16Dot)] > 0, max_isa() >= Isa::Avx512 && cpu_has({.bf16 = true}));
+  EXPECT_EQ(r.ops_per_second[size_t(Work::F16Fma)] > 0, max_isa() >= Isa::Avx512 && cpu_has({.fp16 = true}));
   ComputeRates fixed;
-  fixed.ops_per_second = {100, 400, 0};
-  EXPECT_DOUBLE_EQ(compute_limit_seconds({50, 200, 7}, fixed), 0.5 + 0.5);  // bf16 work without a rate counts nothing
+  fixed.ops_per_second = {100, 400, 0, 200};
+  // bf16 work without a rate counts nothing
+  EXPECT_DOUBLE_EQ(compute_limit_seconds({50, 200, 7, 100}, fixed), 0.5 + 0.5 + 0.5);
 }
 
 // bf16dot is the default for BF16 weights only where the CPU's bf16 dot
@@ -286,6 +295,19 @@ TEST(ComputeRates, Bf16DotPaysOnlyWhereItOutrunsF32Fma) {
   EXPECT_FALSE(bf16_dot_pays(0, 1e11));
   if (!(isa_supported(Isa::Avx512) && cpu_has({.bf16 = true}))) {
     EXPECT_FALSE(bf16_dot_pays_here());
+  }
+}
+
+// f16fma is the default for BF16 weights only where the CPU's fp16 FMAs run
+// at least 1.25x its f32 FMAs (its GEMMs' flushes take some of the gain).
+TEST(ComputeRates, F16FmaPaysOnlyWhereItClearlyOutrunsF32Fma) {
+  EXPECT_TRUE(f16_fma_pays(2e11, 1e11));
+  EXPECT_TRUE(f16_fma_pays(1.25e11, 1e11));
+  EXPECT_FALSE(f16_fma_pays(1.2e11, 1e11));
+  EXPECT_FALSE(f16_fma_pays(1e11, 1e11));
+  EXPECT_FALSE(f16_fma_pays(0, 0));
+  if (!(isa_supported(Isa::Avx512) && cpu_has({.fp16 = true}))) {
+    EXPECT_FALSE(f16_fma_pays_here());
   }
 }
 
@@ -340,6 +362,229 @@ TEST(Bf16Panels, RelayPlacesEachWeightAsSpecified) {
   }
 }
 
+// F16Panels: as Bf16Panels, with each row's bf16 values times the power of
+// two that brings its largest magnitude into [1, 2), rounded to fp16, and
+// the inverse power per row (1 for padding rows); AVX-512 and reference
+// relays agree, and a weight keeps its value where fp16 can hold it.
+TEST(F16Panels, RelayScalesEachRowIntoFp16AsSpecified) {
+  std::mt19937 rng(13);
+  for (const auto& [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{37, 45}, {16, 64}, {33, 70}, {5, 1}}) {
+    SCOPED_TRACE(::testing::Message() << rows << " x " << cols);
+    auto bytes = random_weights(DType::BF16, rows, cols, rng);
+    auto set = [&](int64_t r, int64_t c, float v) {
+      const uint16_t h = f32_to_bf16(v);
+      std::memcpy(&bytes[size_t(r * cols + c) * 2], &h, 2);
+    };
+    for (int64_t c = 0; c < cols; ++c) set(0, c, 0.0f);  // a row of zeros: factor 1
+    if (rows > 2) {
+      set(1, 0, 3.0e5f);  // beyond fp16's range before scaling
+      set(2, cols - 1, -7e-9f);  // a tiny largest magnitude
+    }
+    auto bits = [&](int64_t r, int64_t c) -> uint16_t {
+      uint16_t h;
+      std::memcpy(&h, &bytes[size_t(r * cols + c) * 2], 2);
+      return h;
+    };
+    const F16Panels panels(bytes.data(), rows, cols, size_t(cols) * 2);
+    ASSERT_EQ(panels.panels(), (rows + 15) / 16);
+    ASSERT_EQ(panels.pairs(), (cols + 1) / 2);
+    std::vector<uint32_t> reference(size_t(panels.pairs() * 16));
+    float reference_unscale[16];
+    for (int64_t p = 0; p < panels.panels(); ++p) {
+      relay_f16_panel(bytes.data(), size_t(cols) * 2, rows, cols, p * 16, reference.data(), reference_unscale);
+      for (int64_t i = 0; i < 16; ++i) {
+        const int64_t r = p * 16 + i;
+        ASSERT_EQ(panels.unscale(p)[i], reference_unscale[i]) << "row " << r;
+        float largest = 0;
+        for (int64_t c = 0; r < rows && c < cols; ++c) largest = std::max(largest, std::abs(bf16_to_f32(bits(r, c))));
+        const float factor = 1.0f / panels.unscale(p)[i];
+        if (largest == 0) {
+          EXPECT_EQ(factor, 1.0f);
+        } else {
+          EXPECT_GE(largest * factor, 1.0f) << "row " << r;
+          EXPECT_LT(largest * factor, 2.0f) << "row " << r;
+        }
+        for (int64_t j = 0; j < panels.pairs(); ++j) {
+          const uint32_t word = panels.panel(p)[j * 16 + i];
+          ASSERT_EQ(reference[size_t(j * 16 + i)], word) << "panel " << p << " pair " << j << " row " << i;
+          for (int half = 0; half < 2; ++half) {
+            const int64_t c = 2 * j + half;
+            const float got = f16_to_f32(uint16_t(word >> (16 * half)));
+            if (r >= rows || c >= cols) {
+              ASSERT_EQ(got, 0.0f);
+              continue;
+            }
+            const float w = bf16_to_f32(bits(r, c)) * factor;
+            if (std::abs(w) >= 0x1p-17f) {
+              ASSERT_EQ(got, w) << "row " << r << " column " << c;
+            } else {
+              ASSERT_NEAR(got, w, 0x1p-25f) << "row " << r << " column " << c;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// f16fma's arithmetic, one operation at a time: fp16 rounding (nearest even,
+// with subnormals) of exact double values.
+double round_to_f16(double v) {
+  if (std::isnan(v)) return v;
+  if (std::abs(v) >= 65520.0) return std::copysign(INFINITY, v);
+  int exponent = 0;  // |v| = f 2^exponent, f in [0.5, 1): 11 significant bits, none below 2^-24
+  std::frexp(v, &exponent);
+  const int lsb = std::max(exponent - 11, -24);
+  return std::ldexp(std::nearbyint(std::ldexp(v, -lsb)), lsb);
+}
+
+// The f16fma solution's results as matmul_f16fma_avx512fp16.cpp specifies
+// them: scaled fp16 weights and activations, lanes of (row, column parity)
+// summing 32 products in fp16 then in f32, parities added, both powers of
+// two undone.
+std::vector<float> f16fma_emulated(const std::vector<float>& x, int64_t n, const std::vector<uint8_t>& bytes,
+                                   int64_t rows, int64_t cols) {
+  std::vector<float> xh(x.size()), x_unscale(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) {
+    float top = 0;
+    for (int64_t c = 0; c < cols; ++c) top = std::max(top, std::abs(x[size_t(t * cols + c)]));
+    int shift = 0;
+    if (top > 0 && std::isfinite(top)) {
+      int exponent = 0;
+      std::frexp(top, &exponent);
+      shift = std::clamp(9 - exponent, -126, 126);
+    }
+    x_unscale[size_t(t)] = std::ldexp(1.0f, -shift);
+    for (int64_t c = 0; c < cols; ++c)
+      xh[size_t(t * cols + c)] = f16_to_f32(f32_to_f16(x[size_t(t * cols + c)] * std::ldexp(1.0f, shift)));
+  }
+  std::vector<float> y(size_t(n * rows));
+  std::vector<float> wh(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* row = bytes.data() + size_t(r * cols) * 2;
+    const int shift = f16_row_shift(row, cols);
+    for (int64_t c = 0; c < cols; ++c) {
+      uint16_t h;
+      std::memcpy(&h, row + 2 * c, 2);
+      wh[size_t(c)] = f16_to_f32(f32_to_f16(bf16_to_f32(h) * std::ldexp(1.0f, shift)));
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      float sum[2] = {0, 0};
+      for (int parity = 0; parity < 2; ++parity) {
+        for (int64_t c0 = 0; c0 < cols; c0 += 64) {
+          double acc = 0;
+          for (int64_t c = c0 + parity; c < std::min(cols, c0 + 64); c += 2)
+            acc = round_to_f16(double(xh[size_t(t * cols + c)]) * wh[size_t(c)] + acc);
+          sum[parity] += float(acc);
+        }
+      }
+      y[size_t(t * rows + r)] = (sum[0] + sum[1]) * std::ldexp(1.0f, -shift) * x_unscale[size_t(t)];
+    }
+  }
+  return y;
+}
+
+// The f16fma kernel is its emulation bit for bit, whatever the tile, the
+// token count, the row range and whether the weights come with panels or
+// are re-laid per call; including activations far from fp16's range, a
+// token of zeros and non-finite ones, which stay non-finite.
+TEST(Matmul, F16FmaIsItsEmulationBitForBit) {
+  if (max_isa() < Isa::Avx512 || !cpu_has({.fp16 = true})) GTEST_SKIP() << "no AVX512-FP16";
+  std::mt19937 rng(14);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const Shape& s : std::vector<Shape>{
+           {1, 37, 45}, {1, 70, 2048}, {2, 37, 2080}, {7, 150, 96}, {13, 33, 1030}, {25, 70, 64}, {600, 5, 2080}}) {
+    SCOPED_TRACE(::testing::Message() << "n=" << s.n << " rows=" << s.rows << " cols=" << s.cols);
+    const auto bytes = random_weights(DType::BF16, s.rows, s.cols, rng);
+    const WeightMatrix rows_only = matrix_of(DType::BF16, bytes, s.rows, s.cols);
+    const F16Panels panels(bytes.data(), s.rows, s.cols, rows_only.row_bytes);
+    WeightMatrix with_panels = rows_only;
+    with_panels.f16_panels = &panels;
+    std::vector<float> x(size_t(s.n * s.cols));
+    for (auto& v : x) v = normal(rng);
+    const float token_scale[] = {1.0f, 1e6f, 1e-30f, 0.0f};
+    for (int64_t t = 0; t < s.n; ++t)
+      for (int64_t c = 0; c < s.cols; ++c) x[size_t(t * s.cols + c)] *= token_scale[t % 4];
+    if (s.n > 4) x[size_t(4 * s.cols + 1)] = INFINITY;
+    const std::vector<float> want = f16fma_emulated(x, s.n, bytes, s.rows, s.cols);
+    const Solution* f16fma = nullptr;
+    for (const Solution* sol : runnable_solutions(kGemmBf16.name))
+      if (sol->path == NumericPath::F16Fma) f16fma = sol;
+    ASSERT_NE(f16fma, nullptr);
+    const MatmulFn kernel = f16fma->kernel(kGemmBf16);
+    for (const WeightMatrix* w : std::initializer_list<const WeightMatrix*>{&rows_only, &with_panels}) {
+      SCOPED_TRACE(w->f16_panels ? "panels" : "rows");
+      std::vector<float> y(want.size(), NAN);
+      kernel(MatmulArgs{x.data(), s.n, *w, y.data()}, 0, s.rows);
+      for (size_t i = 0; i < y.size(); ++i) {
+        if (std::isnan(want[i])) {
+          ASSERT_TRUE(std::isnan(y[i])) << "at " << i;
+        } else {
+          ASSERT_EQ(y[i], want[i]) << "at " << i;
+        }
+      }
+      if (s.n > 4) {
+        for (int64_t r = 0; r < s.rows; ++r) ASSERT_FALSE(std::isfinite(y[size_t(4 * s.rows + r)]));
+      }
+      // Activations converted once by the caller give the same bits.
+      const F16Activations converted = f16_activations(x.data(), s.n, s.cols);
+      MatmulArgs args{x.data(), s.n, *w, nullptr};
+      args.f16 = &converted;
+      std::vector<float> part(want.size(), -7.0f);
+      const int64_t r0 = std::min<int64_t>(3, s.rows - 1), r1 = std::max(r0 + 1, s.rows - 2);
+      args.y = part.data();
+      kernel(args, r0, r1);
+      for (int64_t t = 0; t < s.n; ++t)
+        for (int64_t r = 0; r < s.rows; ++r) {
+          const size_t i = size_t(t * s.rows + r);
+          if (r < r0 || r >= r1) {
+            ASSERT_EQ(part[i], -7.0f);
+          } else if (!std::isnan(y[i])) {
+            ASSERT_EQ(part[i], y[i]) << "token " << t << " row " << r;
+          }
+        }
+    }
+  }
+}
+
+// On model-like data (unit-variance activations, 0.02-scale weights, 2048
+// columns) f16fma's error against the exact sums is below bf16dot's: its
+// activations keep 11 significant bits against 8, which outweighs its
+// fp16 sums of 32 products.
+TEST(Matmul, F16FmaErrsLessThanBf16Activations) {
+  if (max_isa() < Isa::Avx512 || !cpu_has({.fp16 = true})) GTEST_SKIP() << "no AVX512-FP16";
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 24, rows = 64, cols = 2048;
+  std::vector<uint8_t> bytes(size_t(rows * cols) * 2);
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const uint16_t h = f32_to_bf16(0.02f * normal(rng));
+    std::memcpy(&bytes[size_t(i) * 2], &h, 2);
+  }
+  std::vector<float> x(size_t(n * cols));
+  for (auto& v : x) v = normal(rng);
+  const std::vector<float> y = f16fma_emulated(x, n, bytes, rows, cols);
+  double f16_error = 0, bf16_error = 0, norm = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t t = 0; t < n; ++t) {
+      double exact = 0, rounded = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        uint16_t h;
+        std::memcpy(&h, &bytes[size_t(r * cols + c) * 2], 2);
+        const double w = bf16_to_f32(h), xv = x[size_t(t * cols + c)];
+        exact += xv * w;
+        rounded += double(bf16_to_f32(f32_to_bf16(float(xv)))) * w;
+      }
+      f16_error += std::pow(y[size_t(t * rows + r)] - exact, 2);
+      bf16_error += std::pow(rounded - exact, 2);
+      norm += exact * exact;
+    }
+  const double f16_rms = std::sqrt(f16_error / norm), bf16_rms = std::sqrt(bf16_error / norm);
+  std::printf("relative rms error: f16fma %.3g, bf16 activations %.3g\n", f16_rms, bf16_rms);
+  EXPECT_LT(f16_rms, 0.75 * bf16_rms);
+  EXPECT_LT(f16_rms, 2e-3);
+}
+
 // The AVX-512 exact BF16 kernel sums each row as one chain of FMAs over the
 // columns in order, so every result equals std::fma applied column by
 // column, bit for bit, whatever the tile, the token count, the row range
@@ -383,10 +628,11 @@ TEST(Matmul, Bf16RowsAreOneFmaChainWithOrWithoutPanels) {
   }
 }
 
-// matmul() follows gemm_bf16's selected numeric path: bf16dot gives the
-// bf16dot solution's results for BF16 weights where the CPU has AVX512-BF16
-// (and exact elsewhere), exact gives the best exact solution's; F32 weights
-// (gemm_f32, no such path) are the same on both.
+// matmul() follows gemm_bf16's selected numeric path: bf16dot (f16fma)
+// gives the bf16dot (f16fma) solution's results for BF16 weights where the
+// CPU has AVX512-BF16 (AVX512-FP16), the default elsewhere; exact gives the
+// best exact solution's; F32 weights (gemm_f32, no such path) are the same
+// on all.
 TEST(Matmul, PathSelectionChoosesTheKernel) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -394,14 +640,25 @@ TEST(Matmul, PathSelectionChoosesTheKernel) {
   std::vector<float> x(size_t(n * cols));
   for (auto& v : x) v = normal(rng);
   const std::string_view before = select(kGemmBf16.name).name;
-  const bool usable = max_isa() >= Isa::Avx512 && cpu_has({.bf16 = true});
+  const bool avx512 = max_isa() >= Isa::Avx512;
+  const bool usable = avx512 && cpu_has({.bf16 = true});
+  const bool f16_usable = avx512 && cpu_has({.fp16 = true});
   for (DType dtype : {DType::BF16, DType::F32}) {
     SCOPED_TRACE(dtype_name(dtype));
     const auto bytes = random_weights(dtype, rows, cols, rng);
     const WeightMatrix w = matrix_of(dtype, bytes, rows, cols);
+    if (f16_usable) {
+      select_path(kGemmBf16.name, NumericPath::F16Fma);
+      EXPECT_EQ(select(kGemmBf16.name).name, "gemm_bf16_avx512fp16_f16fma");
+      std::vector<float> y(size_t(n * rows)), direct(size_t(n * rows));
+      matmul(x.data(), n, w, y.data());
+      select(gemm_definition(dtype).name).kernel(gemm_definition(dtype))(MatmulArgs{x.data(), n, w, direct.data()}, 0,
+                                                                         rows);
+      EXPECT_EQ(y, direct);
+    }
     auto run = [&](NumericPath path) {
       select_path(kGemmBf16.name, path);
-      EXPECT_EQ(select(kGemmBf16.name).path, path == NumericPath::Bf16Dot && !usable ? NumericPath::Exact : path);
+      EXPECT_EQ(select(kGemmBf16.name).path == path, path == NumericPath::Exact || usable);
       std::vector<float> y(size_t(n * rows));
       matmul(x.data(), n, w, y.data());
       return y;
@@ -413,10 +670,11 @@ TEST(Matmul, PathSelectionChoosesTheKernel) {
     };
     const auto dot = run(NumericPath::Bf16Dot), exact = run(NumericPath::Exact);
     EXPECT_EQ(exact, direct(select(gemm_definition(dtype).name)));
-    if (dtype == DType::F32 || !usable) {
+    if (dtype == DType::F32) {
       EXPECT_EQ(dot, exact);
       continue;
     }
+    if (!usable) continue;
     select_path(kGemmBf16.name, NumericPath::Bf16Dot);
     EXPECT_EQ(select(kGemmBf16.name).name, "gemm_bf16_avx512_bf16dot");
     EXPECT_EQ(dot, direct(select(kGemmBf16.name)));
@@ -427,18 +685,24 @@ TEST(Matmul, PathSelectionChoosesTheKernel) {
 }
 
 // Where the selection does not read panels (bf16dot), a kernel table's
-// choice of the panel-reading solution for a shape re-lays that shape only.
+// choice of a panel-reading solution for a shape re-lays that shape only,
+// in the layout that solution reads.
 TEST(Matmul, KernelTableChoiceOfThePanelKernelReLaysItsShape) {
   if (max_isa() < Isa::Avx512 || !cpu_has({.bf16 = true})) GTEST_SKIP() << "no AVX512-BF16";
   const std::string_view before = select(kGemmBf16.name).name;
   select_path(kGemmBf16.name, NumericPath::Bf16Dot);
-  EXPECT_FALSE(matmul_reads_bf16_panels(64, 128));
+  EXPECT_FALSE(matmul_bf16_layouts(64, 128).bf16_panels);
+  EXPECT_FALSE(matmul_bf16_layouts(64, 128).f16_panels);
   add_shape_choice(kGemmBf16.name, {64, 128}, 16, "gemm_bf16_avx512");
-  EXPECT_TRUE(matmul_reads_bf16_panels(64, 128));
-  EXPECT_FALSE(matmul_reads_bf16_panels(64, 256));
+  if (cpu_has({.fp16 = true})) add_shape_choice(kGemmBf16.name, {64, 128}, 1, "gemm_bf16_avx512fp16_f16fma");
+  EXPECT_TRUE(matmul_bf16_layouts(64, 128).bf16_panels);
+  EXPECT_EQ(matmul_bf16_layouts(64, 128).f16_panels, cpu_has({.fp16 = true}));
+  EXPECT_FALSE(matmul_bf16_layouts(64, 256).bf16_panels);
+  EXPECT_FALSE(matmul_bf16_layouts(64, 256).f16_panels);
   clear_shape_choices();
   force_solution(kGemmBf16.name, before);
-  EXPECT_EQ(matmul_reads_bf16_panels(64, 128), before == "gemm_bf16_avx512");
+  EXPECT_EQ(matmul_bf16_layouts(64, 128).bf16_panels, before == "gemm_bf16_avx512");
+  EXPECT_EQ(matmul_bf16_layouts(64, 128).f16_panels, before == "gemm_bf16_avx512fp16_f16fma");
 }
 
 // STRATA_KERNEL_ISA and STRATA_MATMUL_PATH are read once per process, so
@@ -459,20 +723,23 @@ TEST(Matmul, KernelTableChoiceOfThePanelKernelReLaysItsShape) {
 [[noreturn]] void print_panels_and_exit(const char* isa, const char* path) {
   setenv("STRATA_KERNEL_ISA", isa, 1);
   setenv("STRATA_MATMUL_PATH", path, 1);
-  std::fprintf(stderr, "bf16 panels %s\n", matmul_reads_bf16_panels(64, 128) ? "yes" : "no");
+  const Bf16Layouts layouts = matmul_bf16_layouts(64, 128);
+  std::fprintf(stderr, "bf16 panels %s, f16 panels %s\n", layouts.bf16_panels ? "yes" : "no",
+               layouts.f16_panels ? "yes" : "no");
   std::exit(0);
 }
 
-// The default gemm_bf16 selection against bf16_dot_pays_here in the same
-// process (the measurement is made once per process).
+// The default gemm_bf16 selection against f16_fma_pays_here and
+// bf16_dot_pays_here in the same process (each measured once per process).
 [[noreturn]] void print_default_bf16_and_exit() {
   unsetenv("STRATA_KERNEL_ISA");
   unsetenv("STRATA_MATMUL_PATH");
   const std::string_view selected = select(kGemmBf16.name).name;
-  const bool dot = selected == "gemm_bf16_avx512_bf16dot";
-  std::fprintf(stderr, "%s\n", dot == bf16_dot_pays_here() && (dot || selected == "gemm_bf16_avx512")
-                                    ? "default bf16 path follows the measured rates"
-                                    : "default bf16 path does not follow the measured rates");
+  const std::string_view expected = f16_fma_pays_here()    ? "gemm_bf16_avx512fp16_f16fma"
+                                    : bf16_dot_pays_here() ? "gemm_bf16_avx512_bf16dot"
+                                                           : "gemm_bf16_avx512";
+  std::fprintf(stderr, "%s\n", selected == expected ? "default bf16 path follows the measured rates"
+                                                    : "default bf16 path does not follow the measured rates");
   std::exit(0);
 }
 
@@ -486,22 +753,27 @@ TEST(MatmulDeathTest, SelectionFollowsPathAndIsaCap) {
   EXPECT_EXIT(print_selection_and_exit("avx2", "exact", "gemm_q8_0"), ExitedWithCode(0), "selected gemm_q8_0_avx2\n");
   EXPECT_EXIT(print_selection_and_exit("avx2", "", "rmsnorm"), ExitedWithCode(0), "selected rmsnorm_scalar\n");
   EXPECT_EXIT(print_selection_and_exit("avx2", "bf16", "gemm_bf16"), ExitedWithCode(0),
-              "error STRATA_MATMUL_PATH: unknown value 'bf16' \\(expected bf16dot or exact\\)");
+              "error STRATA_MATMUL_PATH: unknown value 'bf16' \\(expected f16fma, bf16dot or exact\\)");
   EXPECT_EXIT(print_selection_and_exit("avx3", "", "rmsnorm"), ExitedWithCode(0),
               "error STRATA_KERNEL_ISA: unknown value 'avx3' \\(expected scalar, avx2 or avx512\\)");
   if (!isa_supported(Isa::Avx512)) return;
-  // By default bf16dot only where its dot products outrun f32 FMAs, as the
-  // child measured them; asked for, wherever it runs.
+  // By default f16fma or bf16dot only where their products outrun f32 FMAs,
+  // as the child measured them; asked for, wherever they run.
   EXPECT_EXIT(print_default_bf16_and_exit(), ExitedWithCode(0), "default bf16 path follows the measured rates\n");
   if (cpu_has({.bf16 = true})) {
     EXPECT_EXIT(print_selection_and_exit("avx512", "bf16dot", "gemm_bf16"), ExitedWithCode(0),
                 "selected gemm_bf16_avx512_bf16dot\n");
   }
+  if (cpu_has({.fp16 = true})) {
+    EXPECT_EXIT(print_selection_and_exit("avx512", "f16fma", "gemm_bf16"), ExitedWithCode(0),
+                "selected gemm_bf16_avx512fp16_f16fma\n");
+    EXPECT_EXIT(print_panels_and_exit("avx512", "f16fma"), ExitedWithCode(0), "bf16 panels no, f16 panels yes\n");
+  }
   EXPECT_EXIT(print_selection_and_exit("avx512", "exact", "gemm_bf16"), ExitedWithCode(0), "selected gemm_bf16_avx512\n");
-  EXPECT_EXIT(print_panels_and_exit("avx512", "exact"), ExitedWithCode(0), "bf16 panels yes\n");
-  EXPECT_EXIT(print_panels_and_exit("avx2", "exact"), ExitedWithCode(0), "bf16 panels no\n");
+  EXPECT_EXIT(print_panels_and_exit("avx512", "exact"), ExitedWithCode(0), "bf16 panels yes, f16 panels no\n");
+  EXPECT_EXIT(print_panels_and_exit("avx2", "exact"), ExitedWithCode(0), "bf16 panels no, f16 panels no\n");
   if (cpu_has({.bf16 = true})) {
-    EXPECT_EXIT(print_panels_and_exit("avx512", "bf16dot"), ExitedWithCode(0), "bf16 panels no\n");
+    EXPECT_EXIT(print_panels_and_exit("avx512", "bf16dot"), ExitedWithCode(0), "bf16 panels no, f16 panels no\n");
   }
   EXPECT_EXIT(print_selection_and_exit("", "", "gqa_paged_attention"), ExitedWithCode(0), "selected attention_avx512\n");
 }

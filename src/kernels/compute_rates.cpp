@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <utility>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -63,6 +64,7 @@ ComputeRates measure_compute_rates(int repeats) {
     set(Work::Int8Dot, int8_dot_loop_avx2);
   }
   if (isa >= Isa::Avx512 && cpu_has({.bf16 = true})) set(Work::Bf16Dot, bf16_dot_loop_avx512_bf16);
+  if (isa >= Isa::Avx512 && cpu_has({.fp16 = true})) set(Work::F16Fma, f16_fma_loop_avx512fp16);
   return r;
 }
 
@@ -78,24 +80,47 @@ bool bf16_dot_pays(double bf16_dot_ops_per_second, double f32_fma_ops_per_second
   return bf16_dot_ops_per_second > f32_fma_ops_per_second;
 }
 
+namespace {
+
+// The best of three alternating runs of each loop on the calling thread,
+// not the pool's (rate_of): the registry that asks may be first used
+// inside a pool task. A run that another process interrupted only gets
+// slower.
+std::pair<double, double> best_rates(Loop loop, Loop baseline) {
+  constexpr int64_t kRounds = 1 << 17;
+  auto rate = [](Loop l) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double ops = l(kRounds);
+    return ops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double a = 0, b = 0;
+  for (int i = 0; i < 3; ++i) {
+    b = std::max(b, rate(baseline));
+    a = std::max(a, rate(loop));
+  }
+  return {a, b};
+}
+
+}  // namespace
+
 bool bf16_dot_pays_here() {
   static const bool pays = [] {
     if (!isa_supported(Isa::Avx512) || !cpu_has({.bf16 = true})) return false;
-    // On the calling thread, not the pool's (rate_of): the registry that asks
-    // may be first used inside a pool task. Each loop's best run: a run that
-    // another process interrupted only gets slower.
-    constexpr int64_t kRounds = 1 << 17;
-    double fma = 0, dot = 0;
-    auto rate = [](Loop loop) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const double ops = loop(kRounds);
-      return ops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    };
-    for (int i = 0; i < 3; ++i) {
-      fma = std::max(fma, rate(f32_fma_loop_avx512));
-      dot = std::max(dot, rate(bf16_dot_loop_avx512_bf16));
-    }
+    const auto [dot, fma] = best_rates(bf16_dot_loop_avx512_bf16, f32_fma_loop_avx512);
     return bf16_dot_pays(dot, fma);
+  }();
+  return pays;
+}
+
+bool f16_fma_pays(double f16_fma_ops_per_second, double f32_fma_ops_per_second) {
+  return f16_fma_ops_per_second >= 1.25 * f32_fma_ops_per_second && f16_fma_ops_per_second > 0;
+}
+
+bool f16_fma_pays_here() {
+  static const bool pays = [] {
+    if (!isa_supported(Isa::Avx512) || !cpu_has({.fp16 = true})) return false;
+    const auto [f16, f32] = best_rates(f16_fma_loop_avx512fp16, f32_fma_loop_avx512);
+    return f16_fma_pays(f16, f32);
   }();
   return pays;
 }

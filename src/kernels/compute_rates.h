@@ -41,6 +41,17 @@ bool bf16_dot_pays(double bf16_dot_ops_per_second, double f32_fma_ops_per_second
 // false without AVX512-BF16.
 bool bf16_dot_pays_here();
 
+// Whether gemm_bf16's f16fma path is worth taking on this CPU: where its
+// fp16 FMAs run at least 1.25x f32 FMAs (ops counted alike). Its GEMM adds
+// about one f32 flush per 8 fp16 FMAs and needs no widening, so it beats
+// the exact path's GEMMs once fp16 FMAs are clearly faster: on the Intel
+// Xeon of 2026-11-30, fp16 FMAs issue as fast as f32 ones with twice the
+// lanes and its GEMMs ran 1.6-1.9x exact's.
+bool f16_fma_pays(double f16_fma_ops_per_second, double f32_fma_ops_per_second);
+// f16_fma_pays with both rates measured once per process on the calling
+// thread, as bf16_dot_pays_here; false without AVX512-FP16.
+bool f16_fma_pays_here();
+
 // The measuring loops: `rounds` rounds on the calling thread; each returns
 // the operations it did. Defined per ISA in compute_rates*.cpp.
 double f32_fma_loop_scalar(int64_t rounds);
@@ -49,5 +60,6 @@ double f32_fma_loop_avx512(int64_t rounds);
 double int8_dot_loop_avx2(int64_t rounds);
 double int8_dot_loop_avx512_vnni(int64_t rounds);
 double bf16_dot_loop_avx512_bf16(int64_t rounds);
+double f16_fma_loop_avx512fp16(int64_t rounds);
 
 }  // namespace strata

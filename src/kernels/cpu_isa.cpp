@@ -38,7 +38,8 @@ bool isa_supported(Isa isa) {
 }
 
 bool cpu_has(CpuFeatures needs) {
-  return (!needs.vnni || __builtin_cpu_supports("avx512vnni")) && (!needs.bf16 || __builtin_cpu_supports("avx512bf16"));
+  return (!needs.vnni || __builtin_cpu_supports("avx512vnni")) &&
+         (!needs.bf16 || __builtin_cpu_supports("avx512bf16")) && (!needs.fp16 || __builtin_cpu_supports("avx512fp16"));
 }
 
 }  // namespace strata

@@ -13,6 +13,7 @@ enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 struct CpuFeatures {
   bool vnni = false;  // AVX512-VNNI integer dot products (vpdpbusd)
   bool bf16 = false;  // AVX512-BF16 dot products (vdpbf16ps)
+  bool fp16 = false;  // AVX512-FP16 arithmetic (vfmadd231ph)
 };
 
 std::string_view isa_name(Isa isa);

@@ -8,6 +8,7 @@ Work gemm_work(NumericPath path) {
   switch (path) {
     case NumericPath::W4A8: return Work::Int8Dot;
     case NumericPath::Bf16Dot: return Work::Bf16Dot;
+    case NumericPath::F16Fma: return Work::F16Fma;
     case NumericPath::Exact: break;
   }
   return Work::F32Fma;

@@ -8,7 +8,8 @@
 
 namespace strata {
 
-// f32 FMAs, except int8 (w4a8) and bf16 (bf16dot) dot products.
+// f32 FMAs, except int8 (w4a8) and bf16 (bf16dot) dot products and fp16
+// FMAs (f16fma).
 Work gemm_work(NumericPath path);
 // Counts a GEMM of n tokens over rows x cols weights on `path` to the op
 // profile's open op (nothing while the profile is off).

@@ -8,6 +8,7 @@
 #include "core/thread_pool.h"
 #include "formats/tensor_source.h"
 #include "kernels/bf16_panels.h"
+#include "kernels/f16_panels.h"
 #include "kernels/fp8_gemm.h"
 #include "kernels/fp8_matrix.h"
 #include "kernels/gemm_work.h"
@@ -77,11 +78,16 @@ WeightMatrix WeightMatrix::with_rows(int64_t first, int64_t count) const {
   w.data = row(first);
   w.rows = count;
   w.panels = nullptr;
+  w.f16_panels = nullptr;
   return w;
 }
 
 size_t WeightMatrix::stored_bytes() const {
-  return int4 ? int4->nbytes() : fp8 ? fp8->nbytes() : panels ? panels->nbytes() : size_t(rows) * row_bytes;
+  return int4         ? int4->nbytes()
+         : fp8        ? fp8->nbytes()
+         : f16_panels ? f16_panels->nbytes()
+         : panels     ? panels->nbytes()
+                      : size_t(rows) * row_bytes;
 }
 
 bool matmul_supports(DType dtype, int64_t cols) {
@@ -189,8 +195,15 @@ void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, 
   const MatmulFn fn = solution->kernel(gemm_definition(a.w.dtype));
   count_gemm_work(solution->path, a.n, row_end - row_begin, a.w.cols);
   if (!parallel) return fn(a, row_begin, row_end);
+  // The f16fma solution's activations, converted once for all threads.
+  MatmulArgs args = a;
+  F16Activations converted;
+  if (solution->path == NumericPath::F16Fma && a.w.dtype == DType::BF16 && a.n > 1) {
+    converted = f16_activations(a.x, a.n, a.w.cols);
+    args.f16 = &converted;
+  }
   auto rows = [&](int64_t b0, int64_t b1) {
-    fn(a, row_begin + b0 * kRowBlock, std::min(row_end, row_begin + b1 * kRowBlock));
+    fn(args, row_begin + b0 * kRowBlock, std::min(row_end, row_begin + b1 * kRowBlock));
   };
   const int64_t blocks = (row_end - row_begin + kRowBlock - 1) / kRowBlock;
   // Decode-sized calls: one row range per thread, each a single weight
@@ -204,13 +217,41 @@ void run_selected_gemm(const MatmulArgs& a, int64_t row_begin, int64_t row_end, 
 
 }  // namespace
 
-bool reads_bf16_panels(MatmulFn solution) { return solution == matmul_avx512; }
+Bf16Layout bf16_layout_of(MatmulFn solution) {
+  return solution == matmul_avx512   ? Bf16Layout::Bf16Panels
+         : solution == matmul_f16fma ? Bf16Layout::F16Panels
+                                     : Bf16Layout::Rows;
+}
 
-bool matmul_reads_bf16_panels(int64_t rows, int64_t cols) {
-  auto reads_panels = [](const Solution* s) { return reads_bf16_panels(s->kernel(kGemmBf16)); };
-  if (reads_panels(selected_gemm(DType::BF16))) return true;
+Bf16Copies relay_for(MatmulFn solution, WeightMatrix& w) {
+  Bf16Copies copies;
+  if (w.dtype != DType::BF16) return copies;
+  switch (bf16_layout_of(solution)) {
+    case Bf16Layout::Bf16Panels:
+      copies.bf16 = std::make_shared<const Bf16Panels>(w.data, w.rows, w.cols, w.row_bytes);
+      break;
+    case Bf16Layout::F16Panels:
+      copies.f16 = std::make_shared<const F16Panels>(w.data, w.rows, w.cols, w.row_bytes);
+      break;
+    case Bf16Layout::Rows: break;
+  }
+  w.panels = copies.bf16.get();
+  w.f16_panels = copies.f16.get();
+  return copies;
+}
+
+Bf16Layouts matmul_bf16_layouts(int64_t rows, int64_t cols) {
+  Bf16Layouts needed;
+  auto add = [&](const Solution* s) {
+    const Bf16Layout layout = bf16_layout_of(s->kernel(kGemmBf16));
+    needed.bf16_panels |= layout == Bf16Layout::Bf16Panels;
+    needed.f16_panels |= layout == Bf16Layout::F16Panels;
+  };
+  add(selected_gemm(DType::BF16));
   const int64_t shape[] = {rows, cols};
-  return any_shape_choices() && std::ranges::any_of(shape_choices_for(kGemmBf16.name, shape), reads_panels);
+  if (any_shape_choices())
+    for (const Solution* s : shape_choices_for(kGemmBf16.name, shape)) add(s);
+  return needed;
 }
 
 void matmul(const float* x, int64_t n, const WeightMatrix& w, float* y) {

@@ -12,10 +12,15 @@
 //            (on AVX-512 from a copy re-laid at load, see bf16_panels.h);
 //   bf16dot: activations are rounded to bf16 once per call and multiplied
 //            with vdpbf16ps (AVX512-BF16), as llama.cpp does for BF16
-//            weights and as GPU engines run BF16 models.
+//            weights and as GPU engines run BF16 models;
+//   f16fma:  weights (re-laid at load, see f16_panels.h) and activations
+//            scaled by powers of two and rounded to fp16, multiplied with
+//            AVX512-FP16 FMAs, summed in fp16 over 32 products per lane
+//            and in f32 beyond (matmul_f16fma_avx512fp16.cpp).
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 
 #include "core/dtype.h"
 #include "kernels/solution_registry.h"
@@ -24,6 +29,7 @@ namespace strata {
 
 struct TensorView;
 class Bf16Panels;
+class F16Panels;
 class Fp8Matrix;
 class Int4Matrix;
 
@@ -42,6 +48,9 @@ struct WeightMatrix {
   // solution (see bf16_panels.h); data stays valid for the others, and a
   // view of other rows must drop it (with_rows does).
   const Bf16Panels* panels = nullptr;
+  // Set for BF16 weights re-laid at load as fp16 for the f16fma solution
+  // (see f16_panels.h); likewise dropped by with_rows.
+  const F16Panels* f16_panels = nullptr;
 
   // A 2-D tensor (or one [rows, cols] slice of a stacked 3-D tensor).
   static WeightMatrix from(const TensorView& t);
@@ -52,24 +61,45 @@ struct WeightMatrix {
   // Rows [first, first + count) as a matrix of their own.
   WeightMatrix with_rows(int64_t first, int64_t count) const;
   // Bytes the kernels read (INT4: the re-laid matrix with its scales;
-  // FP8: codes and scales; BF16 with panels: the panels).
+  // FP8: codes and scales; BF16 with panels: the panels, fp16 ones first).
   size_t stored_bytes() const;
 };
 
-// Whether matmul may run a gemm_bf16 solution that reads Bf16Panels on a
-// [rows, cols] BF16 matrix (the selection, or a kernel table's choice for
-// that shape), so its weights are worth re-laying at load.
-bool matmul_reads_bf16_panels(int64_t rows, int64_t cols);
+// The copy of BF16 weights a gemm_bf16 solution reads: the stored rows, or
+// one re-laid at load.
+enum class Bf16Layout { Rows, Bf16Panels, F16Panels };
+// The copies matmul may read for a [rows, cols] BF16 matrix (the
+// selection's, and a kernel table's choices for that shape), so the ones
+// worth re-laying at load.
+struct Bf16Layouts {
+  bool bf16_panels = false, f16_panels = false;
+};
+Bf16Layouts matmul_bf16_layouts(int64_t rows, int64_t cols);
 
 // Whether matmul accepts this dtype with this many columns (block types need
 // whole blocks of 32).
 bool matmul_supports(DType dtype, int64_t cols);
+
+// Activations rounded to fp16 for the f16fma path: row t holds x_t times
+// 2^shift_t (its largest magnitude in [256, 512)), zero-padded to ld.
+struct F16Activations {
+  const uint16_t* h = nullptr;     // [n, ld]
+  const float* unscale = nullptr;  // [n]: 2^-shift_t
+  int64_t ld = 0;
+};
+// Converts n rows of `cols` activations, across the global pool for a
+// prompt's worth; the buffers are the calling thread's, valid until its
+// next call.
+F16Activations f16_activations(const float* x, int64_t n, int64_t cols);
 
 struct MatmulArgs {
   const float* x;  // [n, w.cols]
   int64_t n;
   WeightMatrix w;
   float* y;        // [n, w.rows]
+  // x already converted for the f16fma solution (which converts x itself
+  // when unset): one conversion for all threads of a parallel call.
+  const F16Activations* f16 = nullptr;
 };
 // Computes output columns [row_begin, row_end) of y on the calling thread.
 using MatmulFn = void (*)(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
@@ -80,9 +110,17 @@ inline constexpr KernelDefinition<MatmulFn> kGemmQ8_0{"gemm_q8_0"};
 inline constexpr KernelDefinition<MatmulFn> kGemmQ4_0{"gemm_q4_0"};
 // The definition of weights stored as `dtype` (one matmul_supports accepts).
 KernelDefinition<MatmulFn> gemm_definition(DType dtype);
-// Whether this gemm_bf16 solution reads a matrix's Bf16Panels (the AVX-512
-// exact one); the others read its rows.
-bool reads_bf16_panels(MatmulFn solution);
+// The copy of the weights this gemm_bf16 solution reads: Bf16Panels (the
+// AVX-512 exact one), F16Panels (f16fma), or the rows (the others).
+Bf16Layout bf16_layout_of(MatmulFn solution);
+// A BF16 matrix's re-laid copies, for matrices made outside a model's load
+// (benchmarks, the workbench): relay_for(solution, w) makes the copy that
+// solution reads, as a model does at load, and points w at it.
+struct Bf16Copies {
+  std::shared_ptr<const Bf16Panels> bf16;
+  std::shared_ptr<const F16Panels> f16;
+};
+Bf16Copies relay_for(MatmulFn solution, WeightMatrix& w);
 
 // The selected solution of the weights' definition, with output rows split
 // across the global thread pool.
@@ -121,5 +159,7 @@ void matmul_bf16_avx512(const MatmulArgs& args, int64_t row_begin, int64_t row_e
 // gemm_bf16 on the bf16dot path: activations rounded to bf16 (vdpbf16ps);
 // other dtypes, and CPUs without AVX512-BF16, run matmul_avx512.
 void matmul_bf16dot(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
+// gemm_bf16 on the f16fma path (AVX512-FP16); other dtypes run matmul_avx512.
+void matmul_f16fma(const MatmulArgs& args, int64_t row_begin, int64_t row_end);
 
 }  // namespace strata

@@ -23,6 +23,7 @@ std::string_view numeric_path_name(NumericPath path) {
     case NumericPath::Exact: return "exact";
     case NumericPath::W4A8: return "w4a8";
     case NumericPath::Bf16Dot: return "bf16dot";
+    case NumericPath::F16Fma: return "f16fma";
   }
   return "?";
 }
@@ -33,20 +34,25 @@ void Solution::wrong_definition(std::string_view asked) const {
 
 namespace {
 
+// One numeric path of a definition, and whether it is worth taking by
+// default on this CPU (unset: always, where a solution on it runs).
+struct PathOption {
+  NumericPath path;
+  bool (*pays)() = nullptr;
+};
+
 // How a definition chooses among its numeric paths.
 struct DefinitionSpec {
   std::string_view name;
-  // The paths its solutions follow, the default first: the first one with a
-  // solution that runs here is taken unless the switch asks for another.
-  std::vector<NumericPath> paths = {NumericPath::Exact};
+  // The paths its solutions follow in order of preference: the first one
+  // with a solution that runs here and that pays is the default, unless
+  // the switch asks for another.
+  std::vector<PathOption> paths = {{NumericPath::Exact}};
   // The environment variable naming a path, if the definition has a choice.
   const char* path_switch = nullptr;
   // Whether a path asked for that cannot run here is an error (the numerics
   // would not be the ones asked for) rather than a fall back to the default.
   bool path_required = false;
-  // Whether the first path, where it runs, is also worth taking by default
-  // on this CPU (unset: always); when not, the next path is the default.
-  bool (*first_path_pays)() = nullptr;
 };
 
 const std::vector<DefinitionSpec>& definition_specs() {
@@ -54,17 +60,22 @@ const std::vector<DefinitionSpec>& definition_specs() {
   static const std::vector<DefinitionSpec> specs = {
       {kGemmF32.name},
       {kGemmF16.name},
-      // bf16dot where the CPU has it and its bf16 dot products outrun f32
-      // FMAs (bf16_dot_pays_here, compute_rates.h): there it is faster in
-      // bench_int4 (BM_Bf16) and `strata generate`, with the numerics of
-      // llama.cpp and of GPU engines. Elsewhere exact by default; asked for
-      // where it cannot run, exact too: the switch names a preference for
-      // BF16 speed, not a required result.
-      {kGemmBf16.name, {P::Bf16Dot, P::Exact}, "STRATA_MATMUL_PATH", false, bf16_dot_pays_here},
+      // f16fma where the CPU has AVX512-FP16 and its fp16 FMAs outrun f32
+      // ones (f16_fma_pays_here, compute_rates.h), with about half
+      // bf16dot's error; else bf16dot where the CPU's bf16 dot products
+      // outrun f32 FMAs (bf16_dot_pays_here), with the numerics of
+      // llama.cpp and of GPU engines; both are faster there in bench_int4
+      // (BM_Bf16) and `strata generate`. Elsewhere exact by default. Asked
+      // for where it cannot run, the default too: the switch names a
+      // preference for BF16 speed, not a required result.
+      {kGemmBf16.name,
+       {{P::F16Fma, f16_fma_pays_here}, {P::Bf16Dot, bf16_dot_pays_here}, {P::Exact}},
+       "STRATA_MATMUL_PATH",
+       false},
       {kGemmQ8_0.name},
       {kGemmQ4_0.name},
       // w4a8 when usable: 1.3-2.5x faster than exact in bench_int4.
-      {kGemmW4a16G32.name, {P::W4A8, P::Exact}, "STRATA_INT4_PATH", true},
+      {kGemmW4a16G32.name, {{P::W4A8}, {P::Exact}}, "STRATA_INT4_PATH", true},
       {kGemmFp8E4m3Block128.name},
       {kGqaPagedAttention.name},
       {kMlaPagedAttention.name},
@@ -90,7 +101,7 @@ Solution make_solution(KernelDefinition<Fn> def, std::string_view name, Isa isa,
 
 std::vector<Solution> registered_solutions() {
   using P = NumericPath;
-  const CpuFeatures vnni{.vnni = true}, bf16{.bf16 = true};
+  const CpuFeatures vnni{.vnni = true}, bf16{.bf16 = true}, fp16{.fp16 = true};
   return {
       // The dense gemms share their per-ISA functions, which read the dtype.
       make_solution(kGemmF32, "gemm_f32_scalar", Isa::Scalar, matmul_scalar),
@@ -103,6 +114,7 @@ std::vector<Solution> registered_solutions() {
       make_solution(kGemmBf16, "gemm_bf16_avx2", Isa::Avx2, matmul_avx2),
       make_solution(kGemmBf16, "gemm_bf16_avx512", Isa::Avx512, matmul_avx512),
       make_solution(kGemmBf16, "gemm_bf16_avx512_bf16dot", Isa::Avx512, matmul_bf16dot, P::Bf16Dot, bf16),
+      make_solution(kGemmBf16, "gemm_bf16_avx512fp16_f16fma", Isa::Avx512, matmul_f16fma, P::F16Fma, fp16),
       make_solution(kGemmQ8_0, "gemm_q8_0_scalar", Isa::Scalar, matmul_scalar),
       make_solution(kGemmQ8_0, "gemm_q8_0_avx2", Isa::Avx2, matmul_avx2),
       make_solution(kGemmQ8_0, "gemm_q8_0_avx512", Isa::Avx512, matmul_avx512),
@@ -174,7 +186,7 @@ const Solution* best_on(std::span<const Solution> solutions, std::string_view de
 const Solution& choose(std::span<const Solution> solutions, const DefinitionSpec& spec,
                        std::optional<NumericPath> asked) {
   if (asked) {
-    if (std::find(spec.paths.begin(), spec.paths.end(), *asked) == spec.paths.end())
+    if (std::ranges::none_of(spec.paths, [&](const PathOption& o) { return o.path == *asked; }))
       fail("{}: no numeric path {}", spec.name, numeric_path_name(*asked));
     if (const Solution* s = best_on(solutions, spec.name, *asked)) return *s;
     if (spec.path_required) {
@@ -182,9 +194,9 @@ const Solution& choose(std::span<const Solution> solutions, const DefinitionSpec
            numeric_path_name(*asked), spec.path_switch ? fmt::format(" ({})", spec.path_switch) : "");
     }
   }
-  for (size_t i = 0; i < spec.paths.size(); ++i) {
-    const Solution* s = best_on(solutions, spec.name, spec.paths[i]);
-    if (s && (i > 0 || !spec.first_path_pays || spec.first_path_pays())) return *s;
+  for (const PathOption& option : spec.paths) {
+    const Solution* s = best_on(solutions, spec.name, option.path);
+    if (s && (!option.pays || option.pays())) return *s;
   }
   fail("{}: no solution runs on this CPU", spec.name);
 }
@@ -192,9 +204,9 @@ const Solution& choose(std::span<const Solution> solutions, const DefinitionSpec
 std::optional<NumericPath> path_from_env(const DefinitionSpec& spec) {
   if (!spec.path_switch) return std::nullopt;
   std::vector<std::string_view> names;
-  for (NumericPath p : spec.paths) names.push_back(numeric_path_name(p));
+  for (const PathOption& o : spec.paths) names.push_back(numeric_path_name(o.path));
   const std::optional<size_t> i = env_choice(spec.path_switch, names);
-  return i ? std::optional(spec.paths[*i]) : std::nullopt;
+  return i ? std::optional(spec.paths[*i].path) : std::nullopt;
 }
 
 // All solutions, the definitions' names and their selections (initially

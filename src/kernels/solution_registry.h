@@ -31,8 +31,9 @@ namespace strata {
 // How a solution's numbers relate to the definition's: exact (f32
 // arithmetic, only the summation order differs) or an approximation that a
 // definition offers as a switch (w4a8: int8 activations for INT4 weights;
-// bf16dot: bf16 activations for BF16 weights).
-enum class NumericPath : uint8_t { Exact, W4A8, Bf16Dot };
+// bf16dot: bf16 activations for BF16 weights; f16fma: fp16 weights,
+// activations and short sums for BF16 weights).
+enum class NumericPath : uint8_t { Exact, W4A8, Bf16Dot, F16Fma };
 std::string_view numeric_path_name(NumericPath path);
 
 // A definition's name together with the function type of its solutions, so

@@ -11,6 +11,7 @@
 #include "formats/fp8_block.h"
 #include "formats/tensor_source.h"
 #include "kernels/bf16_panels.h"
+#include "kernels/f16_panels.h"
 #include "kernels/int4_matrix.h"
 #include "kernels/ops.h"
 #include "model/arch.h"
@@ -40,18 +41,23 @@ void add_into(float* dst, const float* src, int64_t n) {
 }  // namespace
 
 WeightMatrix DecoderModel::repacked(const WeightMatrix& w) {
-  if (w.int4 || w.fp8 || w.panels) return w;
+  if (w.int4 || w.fp8 || w.panels || w.f16_panels) return w;
   if (w.dtype == DType::Q4_0) {
     int4_.push_back(std::make_unique<Int4Matrix>(Int4Matrix::from_q4_0(w.data, w.rows, w.cols)));
     return WeightMatrix::of(*int4_.back());
   }
-  if (w.dtype == DType::BF16 && matmul_reads_bf16_panels(w.rows, w.cols)) {
+  if (w.dtype != DType::BF16) return w;
+  const Bf16Layouts layouts = matmul_bf16_layouts(w.rows, w.cols);
+  WeightMatrix relaid = w;
+  if (layouts.bf16_panels) {
     bf16_panels_.push_back(std::make_unique<Bf16Panels>(w.data, w.rows, w.cols, w.row_bytes));
-    WeightMatrix relaid = w;
     relaid.panels = bf16_panels_.back().get();
-    return relaid;
   }
-  return w;
+  if (layouts.f16_panels) {
+    f16_panels_.push_back(std::make_unique<F16Panels>(w.data, w.rows, w.cols, w.row_bytes));
+    relaid.f16_panels = f16_panels_.back().get();
+  }
+  return relaid;
 }
 
 WeightMatrix DecoderModel::linear(const std::string& name, int64_t rows, int64_t cols) {

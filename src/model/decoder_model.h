@@ -21,6 +21,7 @@ namespace strata {
 
 class TensorSource;
 class Bf16Panels;
+class F16Panels;
 class Int4Matrix;
 class Fp8Matrix;
 struct CompressedTensorsConfig;
@@ -81,7 +82,7 @@ class DecoderModel : public Model {
   // The same as stored (FP8 and compressed-tensors INT4 in their layouts).
   WeightMatrix stored_linear(const std::string& name, int64_t rows, int64_t cols);
   // Q4_0 matrices are re-laid as INT4 g32, BF16 ones also as Bf16Panels
-  // where matmul reads those; other types are used in place.
+  // or F16Panels where matmul reads those; other types are used in place.
   WeightMatrix repacked(const WeightMatrix& w);
   // MLA's per-head up-projections, from GGUF's k_b / v_b or HF's kv_b_proj.
   void load_latent_up_projection(const TensorSpec& t, const std::string& name, MlaWeights& w);
@@ -92,6 +93,7 @@ class DecoderModel : public Model {
   const Fp8BlockConfig* fp8_ = nullptr;             // during construction only
   std::vector<std::unique_ptr<Int4Matrix>> int4_;  // re-laid weights the matrices below point to
   std::vector<std::unique_ptr<Bf16Panels>> bf16_panels_;
+  std::vector<std::unique_ptr<F16Panels>> f16_panels_;
   std::vector<std::unique_ptr<Fp8Matrix>> fp8_weights_;
   // A quantized kv_b_proj decoded to f32 at load, and HF kv_b_proj's k rows
   // as W_UK^T per head (in kv_b's element type).

@@ -221,6 +221,7 @@ const char* work_name(Work kind) {
     case Work::F32Fma: return "f32 FMAs";
     case Work::Int8Dot: return "int8 dot products";
     case Work::Bf16Dot: return "bf16 dot products";
+    case Work::F16Fma: return "fp16 FMAs";
     case Work::kCount: break;
   }
   return "?";
@@ -229,7 +230,8 @@ const char* work_name(Work kind) {
 nlohmann::json work_json(const std::array<double, size_t(Work::kCount)>& per_kind, double scale) {
   return {{"f32_fma", per_kind[size_t(Work::F32Fma)] * scale},
           {"int8_dot", per_kind[size_t(Work::Int8Dot)] * scale},
-          {"bf16_dot", per_kind[size_t(Work::Bf16Dot)] * scale}};
+          {"bf16_dot", per_kind[size_t(Work::Bf16Dot)] * scale},
+          {"f16_fma", per_kind[size_t(Work::F16Fma)] * scale}};
 }
 
 // Per kind, the median over runs.

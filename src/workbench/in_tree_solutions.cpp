@@ -10,7 +10,6 @@
 
 #include "core/error.h"
 #include "kernels/attention.h"
-#include "kernels/bf16_panels.h"
 #include "kernels/fp8_gemm.h"
 #include "kernels/fp8_matrix.h"
 #include "kernels/int4_gemm.h"
@@ -45,10 +44,8 @@ PreparedCall gemm_bf16(const Solution& s, const Definition&, const Inputs& in) {
   const int64_t m = a.shape[0], n = b.shape[0], k = b.shape[1];
   WeightMatrix w{DType::BF16, b.bytes.data(), n, k, size_t(k) * 2};
   // As the model holds them: re-laid at load (untimed) for the solution that reads panels.
-  std::shared_ptr<Bf16Panels> panels;
-  if (reads_bf16_panels(fn)) panels = std::make_shared<Bf16Panels>(w.data, n, k, w.row_bytes);
-  w.panels = panels.get();
-  return [fn, m, n, w, panels, &a](std::vector<TensorData>& out) {
+  const Bf16Copies copies = relay_for(fn, w);
+  return [fn, m, n, w, copies, &a](std::vector<TensorData>& out) {
     fn(MatmulArgs{a.as<float>(), m, w, out[0].as<float>()}, 0, n);
   };
 }
