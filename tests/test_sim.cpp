@@ -24,6 +24,7 @@
 #include "sim/step_timing.h"
 #include "sim/cost_model.h"
 #include "sim/profile_cache.h"
+#include "kernels/solution_registry.h"
 #include "sim/simulator.h"
 
 using namespace strata;
@@ -561,6 +562,12 @@ TEST_F(TinyModelCalibration, KeepsTheFittedProfileForTheNextStart) {
   EXPECT_NO_THROW(cached_or_fitted_profile(*model, sim_model, *dir_, false).validate("kept"));
   EXPECT_NO_THROW(HardwareProfile::from_json(nlohmann::json::parse(std::ifstream(file)), "kept").validate("kept"));
   EXPECT_NO_THROW(cached_or_fitted_profile(*model, sim_model, *dir_, true));
+  // Other kernels time steps differently: a profile of their own.
+  const std::string_view before = select("rmsnorm").name;
+  force_solution("rmsnorm", "rmsnorm_scalar");
+  EXPECT_NO_THROW(cached_or_fitted_profile(*model, sim_model, *dir_, false));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(kept), {}), before == "rmsnorm_scalar" ? 1 : 2);
+  force_solution("rmsnorm", before);
   std::filesystem::remove_all(cache);
 }
 

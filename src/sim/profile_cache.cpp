@@ -6,11 +6,13 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "core/cache_dir.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/solution_registry.h"
 #include "sim/calibrate.h"
 
 namespace strata::sim {
@@ -19,13 +21,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// What the step times depend on besides the machine: the model file, the
+// thread count, the kernels selected (numeric paths and ISA cap), and the
+// executable that holds them (a rebuilt or upgraded strata has other
+// kernels: a profile fitted on the old ones would size steps wrongly).
 fs::path cached_profile_path(const std::string& model_path) {
   const fs::path model = fs::weakly_canonical(model_path);
   const fs::path stamp_file = fs::is_directory(model) ? model / "config.json" : model;
   std::error_code ec;
   const auto stamp = fs::last_write_time(stamp_file, ec).time_since_epoch().count();
-  const size_t key =
-      std::hash<std::string>{}(fmt::format("{}|{}|{}", model.string(), stamp, ThreadPool::global().size()));
+  const auto build = fs::last_write_time("/proc/self/exe", ec).time_since_epoch().count();
+  std::string kernels;
+  for (std::string_view definition : kernel_definitions()) kernels += fmt::format("{},", select(definition).name);
+  const size_t key = std::hash<std::string>{}(
+      fmt::format("{}|{}|{}|{}|{}", model.string(), stamp, ThreadPool::global().size(), build, kernels));
   return cache_dir("cost-profiles") / fmt::format("{}-{:016x}.json", model.filename().string(), key);
 }
 

@@ -3,7 +3,8 @@
 // schedule needs one at start-up, and fitting it times ~40 real steps
 // (about 30 s on the default model). Kept in
 // $XDG_CACHE_HOME (or ~/.cache)/strata/cost-profiles, keyed by the model's
-// path, its config's (or GGUF file's) modification time and the thread count.
+// path, its config's (or GGUF file's) modification time, the thread count,
+// the selected kernels and the executable's modification time.
 #include <string>
 
 #include "sim/hardware_profile.h"
