@@ -47,6 +47,14 @@ class Bf16Panels {
   std::unique_ptr<uint32_t, Free> words_;  // 64-byte aligned
 };
 
+// The lanes (bit i: row 16p + i) of 16-row panel p that fall in rows
+// [row_begin, row_end): what a kernel over panels stores of that panel.
+inline uint16_t panel_row_lanes(int64_t p, int64_t row_begin, int64_t row_end) {
+  const int64_t lo = row_begin > p * 16 ? row_begin - p * 16 : 0;
+  const int64_t hi = row_end < (p + 1) * 16 ? row_end - p * 16 : 16;
+  return uint16_t(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
 // Re-lays rows [row0, row0 + 16) of a row-major BF16 matrix (zero past
 // `rows`) into one panel at `out` ((cols + 1) / 2 x 16 words, 64-byte
 // aligned): the reference, and 16 x 16 word transposes (the same words).

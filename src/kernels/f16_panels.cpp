@@ -22,6 +22,10 @@ int f16_row_shift(const uint8_t* row, int64_t cols) {
     std::memcpy(&v, row + 2 * c, 2);
     largest = std::max<uint16_t>(largest, v & 0x7fff);
   }
+  return f16_shift_of_largest(largest);
+}
+
+int f16_shift_of_largest(uint16_t largest) {
   if (largest == 0 || largest >= 0x7f80) return 0;
   int exponent = 0;  // largest = f * 2^exponent, f in [0.5, 1)
   std::frexp(bf16_to_f32(largest), &exponent);

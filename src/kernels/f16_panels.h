@@ -51,6 +51,8 @@ class F16Panels {
 // magnitude into [1, 2): 0 for a row of zeros or with an inf or NaN (those
 // propagate as they would in f32), within [-126, 126].
 int f16_row_shift(const uint8_t* row, int64_t cols);
+// The same from the row's largest magnitude's bits (sign cleared).
+int f16_shift_of_largest(uint16_t largest);
 
 // Re-lays rows [row0, row0 + 16) of a row-major BF16 matrix (zero past
 // `rows`) into one panel at `out` ((cols + 1) / 2 x 16 words, 64-byte

@@ -12,7 +12,6 @@
 #include <cmath>
 #include <vector>
 
-#include "core/dtype.h"
 #include "kernels/bf16_panels.h"
 #include "kernels/f16_panels.h"
 
@@ -31,11 +30,7 @@ int row_shift(const uint16_t* row, int64_t cols) {
   }
   alignas(64) uint16_t lanes[32];
   _mm512_store_si512(lanes, largest);
-  const uint16_t top = *std::max_element(lanes, lanes + 32);
-  if (top == 0 || top >= 0x7f80) return 0;
-  int exponent = 0;
-  std::frexp(bf16_to_f32(top), &exponent);
-  return std::clamp(1 - exponent, -126, 126);
+  return f16_shift_of_largest(*std::max_element(lanes, lanes + 32));
 }
 
 }  // namespace

@@ -127,12 +127,6 @@ void matmul_bf16_avx512(const MatmulArgs& a, int64_t row_begin, int64_t row_end)
         "panels [{}, {}] for a [{}, {}] matrix", w.panels ? w.panels->rows() : 0, w.panels ? w.panels->cols() : 0,
         w.rows, w.cols);
   const int64_t pairs = (w.cols + 1) / 2;
-  // The lanes of panel p that fall in [row_begin, row_end).
-  auto mask_of = [&](int64_t p) {
-    const int64_t lo = std::max<int64_t>(0, row_begin - p * kPanelRows);
-    const int64_t hi = std::min<int64_t>(kPanelRows, row_end - p * kPanelRows);
-    return __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
-  };
   struct alignas(64) Line {
     uint32_t words[kPanelRows];
   };
@@ -157,7 +151,7 @@ void matmul_bf16_avx512(const MatmulArgs& a, int64_t row_begin, int64_t row_end)
     for (int64_t p = p_begin; p < p_end; p += kGemvPanels) {
       const int count = int(std::min<int64_t>(kGemvPanels, p_end - p));
       panels_at(p, count, panel);
-      for (int i = 0; i < count; ++i) mask[i] = mask_of(p + i);
+      for (int i = 0; i < count; ++i) mask[i] = panel_row_lanes(p + i, row_begin, row_end);
       pick_tile(1, count)(a.x, w.cols, panel, w.cols, a.y + p * kPanelRows, w.rows, mask, nullptr);
     }
     return;
@@ -168,7 +162,7 @@ void matmul_bf16_avx512(const MatmulArgs& a, int64_t row_begin, int64_t row_end)
     for (int64_t p = p_begin; p < p_end; p += kTilePanels) {
       const int count = int(std::min<int64_t>(kTilePanels, p_end - p));
       panels_at(p, count, panel);
-      for (int i = 0; i < count; ++i) mask[i] = mask_of(p + i);
+      for (int i = 0; i < count; ++i) mask[i] = panel_row_lanes(p + i, row_begin, row_end);
       // The first tile brings the next pair's panels into L2 (a MoE layer's
       // experts are cold: each is read once per step).
       const uint32_t* next[kTilePanels];

@@ -38,6 +38,7 @@
 
 #include "core/check.h"
 #include "core/thread_pool.h"
+#include "kernels/bf16_panels.h"
 #include "kernels/f16_panels.h"
 #include "kernels/gemv_prefetch.h"
 #include "kernels/matmul.h"
@@ -224,11 +225,6 @@ void matmul_f16fma(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
     xh.unscale = own_unscales.data();
   }
   const int64_t pairs = (w.cols + 1) / 2;
-  auto mask_of = [&](int64_t p) {
-    const int64_t lo = std::max<int64_t>(0, row_begin - p * kPanelRows);
-    const int64_t hi = std::min<int64_t>(kPanelRows, row_end - p * kPanelRows);
-    return __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
-  };
   struct alignas(64) Line {
     uint32_t words[kPanelRows];
   };
@@ -266,7 +262,7 @@ void matmul_f16fma(const MatmulArgs& a, int64_t row_begin, int64_t row_end) {
     for (int64_t p = p_begin; p < p_end; p += kTilePanels) {
       const int count = int(std::min<int64_t>(kTilePanels, p_end - p));
       panels_at(p, count, panel, unscale);
-      for (int i = 0; i < count; ++i) mask[i] = mask_of(p + i);
+      for (int i = 0; i < count; ++i) mask[i] = panel_row_lanes(p + i, row_begin, row_end);
       // The tiles of the first token chunk bring the next group's panels
       // into L2 between them, each its share (a MoE layer's experts are
       // cold: each is read once per step).
